@@ -1,0 +1,136 @@
+//! Runtime settings of an engine, validated once at [`crate::Engine::init`].
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::wire::{MAX_DATAGRAM_LEN, MIN_MTU};
+
+/// Identifies a cluster on the wire by a 32-bit fingerprint of its name.
+///
+/// Every datagram carries the fingerprint; datagrams with another one are
+/// dropped and counted, so two clusters sharing a network never mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClusterId(u32);
+
+impl ClusterId {
+    /// The fingerprint of a cluster name (FNV-1a 32 of its UTF-8 bytes).
+    pub const fn new(name: &str) -> Self {
+        let mut rest = name.as_bytes();
+        let mut h: u32 = 0x811c_9dc5;
+        while let [b, tail @ ..] = rest {
+            h ^= *b as u32;
+            h = h.wrapping_mul(0x0100_0193);
+            rest = tail;
+        }
+        ClusterId(h)
+    }
+
+    /// A cluster id from a fingerprint already computed elsewhere.
+    pub const fn from_fingerprint(fingerprint: u32) -> Self {
+        ClusterId(fingerprint)
+    }
+
+    /// The 32-bit value carried in every datagram header.
+    pub const fn fingerprint(self) -> u32 {
+        self.0
+    }
+}
+
+/// Settings of one engine. Build with [`Config::new`] (or `Default`) and adjust
+/// the public fields; [`crate::Engine::init`] rejects inconsistent values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Which cluster this node belongs to. Default: `ClusterId::new("hearsay")`.
+    pub cluster_id: ClusterId,
+    /// Largest datagram this node sends, in bytes of UDP payload.
+    /// Default 1400 (fits Ethernet without IP fragmentation); from
+    /// [`MIN_MTU`] to [`MAX_DATAGRAM_LEN`].
+    pub mtu: usize,
+    /// Bytes this node sends at most in answer to one whole Syn (all its
+    /// pieces together), and again in the Ack that completes an exchange.
+    /// Default 64 KiB. At least `mtu`.
+    pub exchange_budget: usize,
+    /// How long a tombstone (a deleted key) is kept and gossiped before the
+    /// owner garbage-collects it. Peers that are further behind than that
+    /// get a reset. Default one hour.
+    pub tombstone_grace: Duration,
+}
+
+impl Config {
+    /// The default settings (see each field).
+    pub const fn new() -> Self {
+        Config {
+            cluster_id: ClusterId::new("hearsay"),
+            mtu: 1400,
+            exchange_budget: 64 * 1024,
+            tombstone_grace: Duration::from_secs(3600),
+        }
+    }
+
+    /// Checks the settings against each other and the protocol's limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(MIN_MTU..=MAX_DATAGRAM_LEN).contains(&self.mtu) {
+            return Err(ConfigError::MtuOutOfRange);
+        }
+        if self.exchange_budget < self.mtu {
+            return Err(ConfigError::BudgetBelowMtu);
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+/// Why an engine could not be initialised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `mtu` is outside [`MIN_MTU`]..=[`MAX_DATAGRAM_LEN`].
+    MtuOutOfRange,
+    /// `exchange_budget` is smaller than one datagram.
+    BudgetBelowMtu,
+    /// The capacities chosen for the engine type cannot hold even the local
+    /// node (zero nodes, or more than 65 535 nodes or 2³² entries or bytes).
+    CapacityUnusable,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::MtuOutOfRange => write!(
+                f,
+                "mtu must be between {MIN_MTU} and {MAX_DATAGRAM_LEN} bytes"
+            ),
+            ConfigError::BudgetBelowMtu => f.write_str("exchange budget is smaller than the mtu"),
+            ConfigError::CapacityUnusable => f.write_str("engine capacities are unusable"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::fnv1a32;
+
+    #[test]
+    fn cluster_fingerprint_matches_fnv() {
+        assert_eq!(ClusterId::new("hearsay").fingerprint(), fnv1a32(b"hearsay"));
+        assert_ne!(ClusterId::new("a"), ClusterId::new("b"));
+    }
+
+    #[test]
+    fn validation() {
+        assert_eq!(Config::new().validate(), Ok(()));
+        let mut c = Config::new();
+        c.mtu = MIN_MTU - 1;
+        assert_eq!(c.validate(), Err(ConfigError::MtuOutOfRange));
+        c.mtu = MAX_DATAGRAM_LEN + 1;
+        assert_eq!(c.validate(), Err(ConfigError::MtuOutOfRange));
+        c.mtu = MAX_DATAGRAM_LEN;
+        c.exchange_budget = MAX_DATAGRAM_LEN - 1;
+        assert_eq!(c.validate(), Err(ConfigError::BudgetBelowMtu));
+    }
+}

@@ -1,0 +1,73 @@
+//! What the engine counts: traffic, rejected input and refused state.
+//!
+//! Nothing the network sends is dropped silently: every datagram or piece the
+//! engine does not apply raises one of these counters, so operators can tell
+//! a noisy neighbour from a full table from a version gap.
+
+use crate::wire::DecodeError;
+
+/// Monotonic counters since [`crate::Engine::init`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Datagrams handed to [`crate::Engine::handle_datagram`].
+    pub datagrams_in: u64,
+    /// Bytes of those datagrams.
+    pub bytes_in: u64,
+    /// Datagrams the engine produced.
+    pub datagrams_out: u64,
+    /// Bytes of those datagrams.
+    pub bytes_out: u64,
+    /// Rejected datagrams, indexed by [`DecodeError`] discriminant; read them
+    /// with [`Counters::rejected`].
+    pub rejected_by_kind: [u64; DecodeError::COUNT],
+    /// Nodes not learned because the node table was full.
+    pub refused_nodes: u64,
+    /// Pieces not applied because the entry table or arena was full.
+    pub refused_pieces: u64,
+    /// Node ids ignored because a newer generation of the name is known.
+    pub stale_generations: u64,
+    /// Node ids ignored because another id already has their ring hash or
+    /// their name and generation.
+    pub id_conflicts: u64,
+    /// Updates naming a ring hash this node does not know.
+    pub unknown_nodes: u64,
+    /// Pieces that started above the version held (a gap: an earlier piece
+    /// was lost) or whose garbage-collection state does not allow them.
+    pub unusable_pieces: u64,
+    /// Pieces that brought nothing new (duplicates, reordering).
+    pub stale_pieces: u64,
+    /// Pieces applied.
+    pub pieces_applied: u64,
+    /// Pieces applied as a reset (the receiver's copy was rebuilt).
+    pub resets_applied: u64,
+    /// Times a reply was cut short by the exchange budget.
+    pub budget_exhausted: u64,
+}
+
+impl Counters {
+    /// Datagrams rejected for `kind`.
+    pub fn rejected(&self, kind: DecodeError) -> u64 {
+        self.rejected_by_kind
+            .get(kind as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Datagrams rejected for any reason.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected_by_kind
+            .iter()
+            .fold(0, |a, b| a.saturating_add(*b))
+    }
+
+    pub(crate) fn reject(&mut self, kind: DecodeError) {
+        if let Some(c) = self.rejected_by_kind.get_mut(kind as usize) {
+            *c = c.saturating_add(1);
+        }
+    }
+}
+
+/// Adds one to a counter without ever overflowing.
+pub(crate) fn bump(c: &mut u64) {
+    *c = c.saturating_add(1);
+}

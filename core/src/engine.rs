@@ -1,0 +1,964 @@
+//! The engine: the local API, and how received state is applied.
+//!
+//! [`Engine`] owns every table (nodes, entries, arena) inline, sized by const
+//! generics, so one value is the whole memory of a node. It is driven from
+//! outside: the caller passes time, received datagrams and a [`Transmit`]
+//! sink, and gets events through an [`Observer`]. How replies are built lives
+//! in [`crate::exchange`]; this module holds local writes, maintenance
+//! (heartbeat, TTL expiry, tombstone collection) and the rules that decide
+//! whether a received piece of state may be applied.
+
+use core::fmt;
+use core::net::SocketAddr;
+
+use crate::config::{Config, ConfigError};
+use crate::counters::{Counters, bump};
+use crate::event::{Event, Observer};
+use crate::exchange::{Ask, PlanItem};
+use crate::id::NodeId;
+use crate::nodes::{NodeSlot, NodeTable};
+use crate::store::{EntryStatus, NIL, Store};
+use crate::time::{Instant, duration_millis};
+use crate::wire::{
+    self, DecodeError, HEADER_LEN, MAX_KEY_LEN, MessageKind, PIECE_HEAD_MAX, Piece, UpdateMsg,
+    WireNodeId, WireNodeRef,
+};
+
+/// Default node capacity: a 1000-node cluster with room to spare.
+pub const DEFAULT_NODES: usize = 1024;
+/// Default entry capacity: 16 keys per node at the default node capacity.
+pub const DEFAULT_ENTRIES: usize = 16 * 1024;
+/// Default arena size for keys and values: 1 MiB.
+pub const DEFAULT_ARENA_BYTES: usize = 1024 * 1024;
+
+/// The local node is always slot 0.
+pub(crate) const LOCAL: u16 = 0;
+
+/// Largest encoded node id: name (1 + 64) + generation (10) + IPv6 addr (1 + 16 + 3).
+const MAX_NODE_ID_LEN: usize = 1 + crate::id::MAX_NAME_LEN + 10 + 1 + 16 + 3;
+
+/// Where the engine puts datagrams it wants sent.
+///
+/// The engine encodes each datagram into [`Transmit::buffer`] and then calls
+/// [`Transmit::send`] with its length; nothing is queued inside the engine.
+pub trait Transmit {
+    /// Scratch space for one datagram; must hold at least the configured mtu
+    /// (a shorter buffer limits datagrams to its length).
+    fn buffer(&mut self) -> &mut [u8];
+    /// Sends the first `len` bytes of [`Transmit::buffer`] to `to`.
+    fn send(&mut self, to: SocketAddr, len: usize);
+}
+
+/// Why a local write failed. The state is unchanged when one is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteError {
+    /// [`Engine::init`] has not been called.
+    NotInitialized,
+    /// Keys must not be empty.
+    EmptyKey,
+    /// Keys are at most [`MAX_KEY_LEN`] bytes.
+    KeyTooLong,
+    /// Key and value together would not fit in one datagram at the configured
+    /// mtu, so the entry could never be sent.
+    EntryTooLarge,
+    /// No free entry slot or not enough arena bytes.
+    CapacityFull,
+    /// The node's version counter reached `u64::MAX`.
+    VersionsExhausted,
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WriteError::NotInitialized => "engine not initialised",
+            WriteError::EmptyKey => "key is empty",
+            WriteError::KeyTooLong => "key is longer than 255 bytes",
+            WriteError::EntryTooLarge => "key and value do not fit in one datagram",
+            WriteError::CapacityFull => "entry table or arena is full",
+            WriteError::VersionsExhausted => "version counter exhausted",
+        })
+    }
+}
+
+/// Why an exchange could not be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// [`Engine::init`] has not been called.
+    NotInitialized,
+    /// The [`Transmit`] buffer cannot hold even one digest entry.
+    BufferTooSmall,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::NotInitialized => "engine not initialised",
+            SendError::BufferTooSmall => "transmit buffer too small for a datagram",
+        })
+    }
+}
+
+/// A hearsay node's complete state: the sans-IO Scuttlebutt engine.
+///
+/// Capacities are const generics: `N` nodes (the local one included), `E`
+/// entries over all nodes (tombstones included) and `B` bytes of keys, values
+/// and 8-byte block headers. The defaults suit a server in a cluster of up to
+/// a thousand nodes; a microcontroller might use `Engine<16, 128, 8192>`.
+///
+/// The value is large (about 2.7 MiB at the defaults) and must not be built on
+/// the stack: [`Engine::new`] is a `const fn`, so put it in a `static` (with
+/// your platform's mutex or cell), or let a runtime place it on the heap, then
+/// call [`Engine::init`], which initialises it in place.
+pub struct Engine<
+    const N: usize = DEFAULT_NODES,
+    const E: usize = DEFAULT_ENTRIES,
+    const B: usize = DEFAULT_ARENA_BYTES,
+> {
+    pub(crate) config: Config,
+    pub(crate) ready: bool,
+    pub(crate) nodes: NodeTable<N>,
+    pub(crate) store: Store<E, B>,
+    pub(crate) counters: Counters,
+    /// Scratch for building replies: which nodes to send, from which version.
+    pub(crate) plan: heapless::Vec<PlanItem, N>,
+    /// Scratch for building replies: which nodes to ask the peer for.
+    pub(crate) asks: heapless::Vec<Ask, N>,
+    /// Moves the starting point of reply planning round the ring so no node
+    /// is always last in line for the budget.
+    pub(crate) rotation: u32,
+    /// Earliest owner-local deadline (TTL or tombstone), to skip idle ticks.
+    next_deadline: u64,
+}
+
+impl<const N: usize, const E: usize, const B: usize> Default for Engine<N, E, B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
+    /// An empty, uninitialised engine. `const`, so it can live in a `static`.
+    pub const fn new() -> Self {
+        Engine {
+            config: Config::new(),
+            ready: false,
+            nodes: NodeTable::new(),
+            store: Store::new(),
+            counters: Counters {
+                datagrams_in: 0,
+                bytes_in: 0,
+                datagrams_out: 0,
+                bytes_out: 0,
+                rejected_by_kind: [0; DecodeError::COUNT],
+                refused_nodes: 0,
+                refused_pieces: 0,
+                stale_generations: 0,
+                id_conflicts: 0,
+                unknown_nodes: 0,
+                unusable_pieces: 0,
+                stale_pieces: 0,
+                pieces_applied: 0,
+                resets_applied: 0,
+                budget_exhausted: 0,
+            },
+            plan: heapless::Vec::new(),
+            asks: heapless::Vec::new(),
+            rotation: 0,
+            next_deadline: u64::MAX,
+        }
+    }
+
+    /// (Re)initialises the engine in place as node `id` with `config`,
+    /// forgetting all previous state.
+    pub fn init(&mut self, id: NodeId, config: Config) -> Result<(), ConfigError> {
+        config.validate()?;
+        if N == 0 || N > usize::from(u16::MAX) || E >= NIL as usize || B >= u32::MAX as usize {
+            return Err(ConfigError::CapacityUnusable);
+        }
+        self.ready = false;
+        self.nodes.clear();
+        self.store.clear();
+        self.counters = Counters::default();
+        self.plan.clear();
+        self.asks.clear();
+        self.rotation = 0;
+        self.next_deadline = u64::MAX;
+        self.config = config;
+        if self.nodes.insert_at(LOCAL, id).is_none() {
+            return Err(ConfigError::CapacityUnusable);
+        }
+        self.ready = true;
+        Ok(())
+    }
+
+    /// The settings given to [`Engine::init`].
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters since [`Engine::init`].
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &NodeId {
+        self.local().map_or(&PLACEHOLDER, |n| &n.id)
+    }
+
+    pub(crate) fn local(&self) -> Option<&NodeSlot> {
+        self.nodes.get(LOCAL).filter(|_| self.ready)
+    }
+
+    // -----------------------------------------------------------------------
+    // Local writes.
+
+    /// Sets `key` to `value` in this node's namespace.
+    ///
+    /// Writing the value (and plain status) a key already has is a no-op and
+    /// does not take a version.
+    pub fn set(&mut self, key: &str, value: &[u8]) -> Result<(), WriteError> {
+        self.write(key, value, EntryStatus::Set, 0)
+    }
+
+    /// Sets `key` to `value` until `ttl` has passed from `now`; then the next
+    /// [`Engine::tick`] deletes it. Setting the same value again only extends
+    /// the deadline, without a new version.
+    pub fn set_with_ttl(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        ttl: core::time::Duration,
+        now: Instant,
+    ) -> Result<(), WriteError> {
+        let deadline = now.saturating_add(ttl).as_millis();
+        self.write(key, value, EntryStatus::SetWithTtl, deadline)
+    }
+
+    /// Deletes `key`, leaving a tombstone that propagates the deletion and is
+    /// collected after `tombstone_grace`. Returns whether the key existed.
+    pub fn delete(&mut self, key: &str, now: Instant) -> Result<bool, WriteError> {
+        self.check_key(key, 0)?;
+        let Some(idx) = self.store.find(LOCAL, key) else {
+            return Ok(false);
+        };
+        if !self.store.slot(idx).is_some_and(|s| s.status().is_live()) {
+            return Ok(false);
+        }
+        let deadline = now.saturating_add(self.config.tombstone_grace).as_millis();
+        self.write(key, &[], EntryStatus::Deleted, deadline)?;
+        Ok(true)
+    }
+
+    fn check_key(&self, key: &str, value_len: usize) -> Result<(), WriteError> {
+        if !self.ready {
+            return Err(WriteError::NotInitialized);
+        }
+        if key.is_empty() {
+            return Err(WriteError::EmptyKey);
+        }
+        if key.len() > MAX_KEY_LEN {
+            return Err(WriteError::KeyTooLong);
+        }
+        if !self.entry_fits_datagram(key.len(), value_len) {
+            return Err(WriteError::EntryTooLarge);
+        }
+        Ok(())
+    }
+
+    /// Whether an entry can always be sent: in an Ack or SynAck with the
+    /// longest possible ids, a piece head and the entry itself.
+    fn entry_fits_datagram(&self, key_len: usize, value_len: usize) -> bool {
+        // header + sender id + piece count + two sequence counts
+        let fixed = HEADER_LEN + MAX_NODE_ID_LEN + 3 + 3 + 3;
+        // update: tag + full id + heartbeat + piece head
+        let update = 1 + MAX_NODE_ID_LEN + 10 + PIECE_HEAD_MAX;
+        let entry = wire::entry_len(u64::MAX, key_len, value_len);
+        fixed.saturating_add(update).saturating_add(entry) <= self.config.mtu
+    }
+
+    fn write(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        status: EntryStatus,
+        deadline: u64,
+    ) -> Result<(), WriteError> {
+        self.check_key(key, value.len())?;
+        let existing = self.store.find(LOCAL, key);
+        if let Some(idx) = existing {
+            let same = self.store.slot(idx).map(|s| s.status()) == Some(status)
+                && self.store.value(idx) == value;
+            if same {
+                // Same content: a TTL or tombstone deadline may move, the
+                // version does not.
+                if status == EntryStatus::SetWithTtl {
+                    self.store.set_deadline(idx, deadline);
+                    self.next_deadline = self.next_deadline.min(deadline);
+                }
+                return Ok(());
+            }
+        }
+        let local = self
+            .nodes
+            .get_mut(LOCAL)
+            .ok_or(WriteError::NotInitialized)?;
+        let version = local
+            .max_version
+            .checked_add(1)
+            .ok_or(WriteError::VersionsExhausted)?;
+        let mut list = local.entries;
+        let result = match existing {
+            Some(idx) => self
+                .store
+                .update(&mut list, idx, value, version, status, deadline),
+            None => self
+                .store
+                .insert(&mut list, LOCAL, key, value, version, status, deadline)
+                .map(|_| ()),
+        };
+        let local = self
+            .nodes
+            .get_mut(LOCAL)
+            .ok_or(WriteError::NotInitialized)?;
+        local.entries = list;
+        result.map_err(|_| WriteError::CapacityFull)?;
+        local.max_version = version;
+        if status != EntryStatus::Set {
+            self.next_deadline = self.next_deadline.min(deadline);
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------
+    // Maintenance.
+
+    /// Advances this node's heartbeat by one, expires TTL keys whose time
+    /// has come and garbage-collects tombstones older than `tombstone_grace`.
+    /// Call once per gossip interval.
+    pub fn tick(&mut self, now: Instant, observer: &mut impl Observer) {
+        if !self.ready {
+            return;
+        }
+        if let Some(local) = self.nodes.get_mut(LOCAL) {
+            local.heartbeat = local.heartbeat.saturating_add(1);
+        }
+        if now.as_millis() >= self.next_deadline {
+            self.expire_and_collect(now, observer);
+        }
+    }
+
+    fn expire_and_collect(&mut self, now: Instant, observer: &mut impl Observer) {
+        let now_ms = now.as_millis();
+        let grace_ms = duration_millis(self.config.tombstone_grace);
+        let mut next_deadline = u64::MAX;
+        let Some(mut list) = self.nodes.get(LOCAL).map(|n| n.entries) else {
+            return;
+        };
+        let Some(mut max_version) = self.nodes.get(LOCAL).map(|n| n.max_version) else {
+            return;
+        };
+        let mut last_gc = self.nodes.get(LOCAL).map_or(0, |n| n.last_gc);
+        let mut still_collecting = true;
+        let mut cur = list.head;
+        // Entries whose status changes move to the tail; stop at the first
+        // entry written by this pass.
+        let first_new_version = max_version.saturating_add(1);
+        while cur != NIL {
+            let Some(s) = self.store.slot(cur).copied() else {
+                break;
+            };
+            if s.version >= first_new_version {
+                break;
+            }
+            let next = self.store.next(cur);
+            match s.status() {
+                EntryStatus::Deleted => {
+                    // Tombstone deadlines grow with versions, so collectable
+                    // tombstones form a prefix of the tombstones in version
+                    // order; collecting exactly that prefix keeps
+                    // `last_gc_version` meaning "every tombstone up to here is
+                    // gone".
+                    if still_collecting && s.deadline <= now_ms {
+                        last_gc = s.version;
+                        self.store.remove(&mut list, cur);
+                    } else {
+                        still_collecting = false;
+                        next_deadline = next_deadline.min(s.deadline);
+                    }
+                }
+                EntryStatus::SetWithTtl if s.deadline <= now_ms => {
+                    let Some(version) = max_version.checked_add(1) else {
+                        break;
+                    };
+                    let deadline = now_ms.saturating_add(grace_ms);
+                    if let Some(local) = self.nodes.get(LOCAL) {
+                        observer.on_event(&Event::KeyExpired {
+                            node: &local.id,
+                            key: self.store.key(cur),
+                            value: self.store.value(cur),
+                            version,
+                        });
+                    }
+                    if self
+                        .store
+                        .update(&mut list, cur, &[], version, EntryStatus::Deleted, deadline)
+                        .is_ok()
+                    {
+                        max_version = version;
+                        next_deadline = next_deadline.min(deadline);
+                    }
+                }
+                EntryStatus::SetWithTtl => next_deadline = next_deadline.min(s.deadline),
+                EntryStatus::Set => {}
+            }
+            cur = next;
+        }
+        if let Some(local) = self.nodes.get_mut(LOCAL) {
+            local.entries = list;
+            local.max_version = max_version;
+            local.last_gc = last_gc;
+        }
+        self.next_deadline = next_deadline;
+    }
+
+    // -----------------------------------------------------------------------
+    // Receiving.
+
+    /// Handles one received datagram from `from`: validates it completely,
+    /// then applies what it carries and sends any reply through `tx`.
+    ///
+    /// A rejected datagram changes nothing but its counter.
+    pub fn handle_datagram(
+        &mut self,
+        from: SocketAddr,
+        datagram: &[u8],
+        now: Instant,
+        tx: &mut impl Transmit,
+        observer: &mut impl Observer,
+    ) -> Result<(), DecodeError> {
+        bump(&mut self.counters.datagrams_in);
+        self.counters.bytes_in = self.counters.bytes_in.saturating_add(datagram.len() as u64);
+        let result = self.dispatch(from, datagram, now, tx, observer);
+        if let Err(e) = result {
+            self.counters.reject(e);
+        }
+        result
+    }
+
+    fn dispatch(
+        &mut self,
+        from: SocketAddr,
+        datagram: &[u8],
+        _now: Instant,
+        tx: &mut impl Transmit,
+        observer: &mut impl Observer,
+    ) -> Result<(), DecodeError> {
+        let (kind, cluster, body) = wire::read_header(datagram)?;
+        if cluster != self.config.cluster_id.fingerprint() {
+            return Err(DecodeError::ForeignCluster);
+        }
+        if !self.ready {
+            return Ok(());
+        }
+        match kind {
+            MessageKind::Syn => {
+                let msg = wire::parse_syn(body)?;
+                self.check_not_self(&msg.sender)?;
+                self.learn_sender(&msg.sender, observer);
+                self.answer_syn(from, &msg, tx);
+            }
+            MessageKind::SynAck => {
+                let msg = wire::parse_synack(body)?;
+                self.check_not_self(&msg.sender)?;
+                self.learn_sender(&msg.sender, observer);
+                self.apply_updates(&msg, observer);
+                self.answer_requests(from, &msg, tx);
+            }
+            MessageKind::Ack => {
+                let msg = wire::parse_ack(body)?;
+                self.check_not_self(&msg.sender)?;
+                self.learn_sender(&msg.sender, observer);
+                self.apply_updates(&msg, observer);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_not_self(&self, sender: &WireNodeId<'_>) -> Result<(), DecodeError> {
+        if sender.name == self.id().name.as_str() {
+            return Err(DecodeError::FromSelf);
+        }
+        Ok(())
+    }
+
+    fn learn_sender(&mut self, sender: &WireNodeId<'_>, observer: &mut impl Observer) {
+        if let Some(id) = sender.to_id() {
+            self.learn(id, observer);
+        }
+    }
+
+    /// Finds or adds the node `id`, applying generation rules. `None` when
+    /// the id is ignored (ours, stale, conflicting) or the table is full.
+    pub(crate) fn learn(&mut self, id: NodeId, observer: &mut impl Observer) -> Option<u16> {
+        if id.name == self.id().name {
+            return None;
+        }
+        let hash = id.ring_hash();
+        if let Some(slot) = self.nodes.find_hash(hash) {
+            if self.nodes.get(slot).is_some_and(|n| n.id == id) {
+                return Some(slot);
+            }
+            bump(&mut self.counters.id_conflicts);
+            return None;
+        }
+        if let Some(slot) = self.nodes.find_name(id.name.as_str()) {
+            let known = self.nodes.get(slot).map_or(0, |n| n.id.generation);
+            if known > id.generation {
+                bump(&mut self.counters.stale_generations);
+                return None;
+            }
+            if known == id.generation {
+                bump(&mut self.counters.id_conflicts);
+                return None;
+            }
+            // A newer generation supersedes the old one at once.
+            let old = self.nodes.get(slot).map(|n| n.id.clone())?;
+            self.forget(slot);
+            let new_slot = self.nodes.insert(id);
+            if let Some(new) = new_slot.and_then(|s| self.nodes.get(s)) {
+                observer.on_event(&Event::NodeReplaced {
+                    old: &old,
+                    new: &new.id,
+                });
+            } else {
+                bump(&mut self.counters.refused_nodes);
+            }
+            return new_slot;
+        }
+        let Some(slot) = self.nodes.insert(id) else {
+            bump(&mut self.counters.refused_nodes);
+            return None;
+        };
+        if let Some(n) = self.nodes.get(slot) {
+            observer.on_event(&Event::NodeDiscovered { node: &n.id });
+        }
+        Some(slot)
+    }
+
+    /// Drops a node and all its entries.
+    pub(crate) fn forget(&mut self, slot: u16) {
+        if slot == LOCAL {
+            return;
+        }
+        if let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) {
+            self.store.remove_all(&mut list);
+        }
+        self.nodes.remove(slot);
+    }
+
+    fn apply_updates(&mut self, msg: &UpdateMsg<'_>, observer: &mut impl Observer) {
+        for update in msg.updates().map_while(Result::ok) {
+            let slot = match update.node {
+                WireNodeRef::Hash(h) => match self.nodes.find_hash(wire::hash_from_wire(h)) {
+                    Some(s) => s,
+                    None => {
+                        bump(&mut self.counters.unknown_nodes);
+                        continue;
+                    }
+                },
+                WireNodeRef::Full(id) => match id.to_id().and_then(|id| self.learn(id, observer)) {
+                    Some(s) => s,
+                    None => continue,
+                },
+            };
+            if slot == LOCAL {
+                continue;
+            }
+            if let Some(n) = self.nodes.get_mut(slot) {
+                n.heartbeat = n.heartbeat.max(update.heartbeat);
+            }
+            if let Some(piece) = update.piece {
+                self.apply_piece(slot, &piece, observer);
+            }
+        }
+    }
+
+    /// Applies one piece `(from, to]` of a node's entries if the rules allow.
+    ///
+    /// With `m`/`r` our max and last-gc versions and `g` the sender's
+    /// last-gc version, a piece is usable as a *delta* when it starts at or
+    /// below `m` and either `m ≥ g` (every tombstone the sender dropped was
+    /// already seen here) or `r = g` (our copy was itself rebuilt at that
+    /// collection point); as a *reset* when it starts at 0 and `g ≥ r`.
+    fn apply_piece(&mut self, slot: u16, piece: &Piece<'_>, observer: &mut impl Observer) {
+        let Some(n) = self.nodes.get(slot) else {
+            return;
+        };
+        let (m, r) = (n.max_version, n.last_gc);
+        let head = piece.head;
+        if head.to <= m {
+            bump(&mut self.counters.stale_pieces);
+            return;
+        }
+        let as_delta = head.from <= m && (m >= head.last_gc || r == head.last_gc);
+        let as_reset = head.from == 0 && head.last_gc >= r;
+        let applied = if as_delta {
+            self.apply_delta(slot, piece, observer)
+        } else if as_reset {
+            self.apply_reset(slot, piece, observer)
+        } else {
+            bump(&mut self.counters.unusable_pieces);
+            return;
+        };
+        if !applied {
+            bump(&mut self.counters.refused_pieces);
+            return;
+        }
+        bump(&mut self.counters.pieces_applied);
+        if head.last_gc > r {
+            self.drop_collected_tombstones(slot, head.last_gc);
+        }
+        if let Some(n) = self.nodes.get_mut(slot) {
+            n.max_version = head.to;
+            n.last_gc = n.last_gc.max(head.last_gc);
+        }
+    }
+
+    /// Whether the entries of `piece` newer than `above` fit, counting what
+    /// replacing existing keys frees. `reclaim_all` counts the node's whole
+    /// current content as freed (a reset).
+    fn piece_fits(&self, slot: u16, piece: &Piece<'_>, above: u64, reclaim_all: bool) -> bool {
+        let (mut count, mut bytes, mut reclaim_n, mut reclaim_b) = (0usize, 0usize, 0usize, 0usize);
+        for e in piece.entries().map_while(Result::ok) {
+            if e.version <= above {
+                continue;
+            }
+            bytes = bytes.saturating_add(e.key.len().saturating_add(e.value.len()));
+            count = count.saturating_add(1);
+            if !reclaim_all && let Some(idx) = self.store.find(slot, e.key) {
+                reclaim_n = reclaim_n.saturating_add(1);
+                reclaim_b = reclaim_b.saturating_add(
+                    self.store
+                        .key(idx)
+                        .len()
+                        .saturating_add(self.store.value(idx).len()),
+                );
+            }
+        }
+        if reclaim_all && let Some(n) = self.nodes.get(slot) {
+            reclaim_n = n.entries.len as usize;
+            reclaim_b = n.entries.bytes as usize;
+        }
+        self.store.can_hold(count, bytes, reclaim_n, reclaim_b)
+    }
+
+    fn apply_delta(&mut self, slot: u16, piece: &Piece<'_>, observer: &mut impl Observer) -> bool {
+        let Some(m) = self.nodes.get(slot).map(|n| n.max_version) else {
+            return false;
+        };
+        if !self.piece_fits(slot, piece, m, false) {
+            return false;
+        }
+        for e in piece.entries().map_while(Result::ok) {
+            if e.version > m {
+                self.put_remote(slot, e.key, e.value, e.version, e.status, observer);
+            }
+        }
+        true
+    }
+
+    fn apply_reset(&mut self, slot: u16, piece: &Piece<'_>, observer: &mut impl Observer) -> bool {
+        if !self.piece_fits(slot, piece, 0, true) {
+            return false;
+        }
+        // Keep entries the piece carries unchanged (no event, no copy);
+        // everything else we hold for the node predates the sender's
+        // collection point and is either superseded or deleted.
+        for e in piece.entries().map_while(Result::ok) {
+            if let Some(idx) = self.store.find(slot, e.key)
+                && self.store.slot(idx).is_some_and(|s| s.version == e.version)
+            {
+                self.store.set_mark(idx, true);
+            }
+        }
+        let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) else {
+            return false;
+        };
+        let mut cur = list.head;
+        while cur != NIL {
+            let next = self.store.next(cur);
+            if self.store.marked(cur) {
+                self.store.set_mark(cur, false);
+            } else {
+                let live = self.store.slot(cur).is_some_and(|s| s.status().is_live());
+                if live && let Some(n) = self.nodes.get(slot) {
+                    observer.on_event(&Event::KeyDeleted {
+                        node: &n.id,
+                        key: self.store.key(cur),
+                        version: piece.head.to,
+                    });
+                }
+                self.store.remove(&mut list, cur);
+            }
+            cur = next;
+        }
+        if let Some(n) = self.nodes.get_mut(slot) {
+            n.entries = list;
+        }
+        for e in piece.entries().map_while(Result::ok) {
+            self.put_remote(slot, e.key, e.value, e.version, e.status, observer);
+        }
+        bump(&mut self.counters.resets_applied);
+        if let Some(n) = self.nodes.get(slot) {
+            observer.on_event(&Event::ResetApplied { node: &n.id });
+        }
+        true
+    }
+
+    /// Stores one received entry if it is newer than what we hold.
+    fn put_remote(
+        &mut self,
+        slot: u16,
+        key: &str,
+        value: &[u8],
+        version: u64,
+        status: EntryStatus,
+        observer: &mut impl Observer,
+    ) {
+        let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) else {
+            return;
+        };
+        let existing = self.store.find(slot, key);
+        let was_live = existing
+            .and_then(|i| self.store.slot(i))
+            .map(|s| (s.version, s.status().is_live()));
+        let result = match (existing, was_live) {
+            (Some(_), Some((v, _))) if v >= version => return,
+            (Some(idx), _) => self
+                .store
+                .update(&mut list, idx, value, version, status, 0)
+                .map(|_| idx),
+            (None, _) => self
+                .store
+                .insert(&mut list, slot, key, value, version, status, 0),
+        };
+        if let Some(n) = self.nodes.get_mut(slot) {
+            n.entries = list;
+        }
+        let Ok(idx) = result else {
+            return;
+        };
+        let Some(n) = self.nodes.get(slot) else {
+            return;
+        };
+        if status.is_live() {
+            observer.on_event(&Event::KeySet {
+                node: &n.id,
+                key: self.store.key(idx),
+                value: self.store.value(idx),
+                version,
+            });
+        } else if was_live.is_some_and(|(_, live)| live) {
+            observer.on_event(&Event::KeyDeleted {
+                node: &n.id,
+                key: self.store.key(idx),
+                version,
+            });
+        }
+    }
+
+    /// A relay drops the tombstones its owner has collected.
+    fn drop_collected_tombstones(&mut self, slot: u16, last_gc: u64) {
+        let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) else {
+            return;
+        };
+        let mut cur = list.head;
+        while let Some(s) = self.store.slot(cur).copied() {
+            if s.version > last_gc {
+                break;
+            }
+            let next = self.store.next(cur);
+            if !s.status().is_live() {
+                self.store.remove(&mut list, cur);
+            }
+            cur = next;
+        }
+        if let Some(n) = self.nodes.get_mut(slot) {
+            n.entries = list;
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Reading.
+
+    /// This node's own state.
+    pub fn local_node(&self) -> Option<NodeView<'_, N, E, B>> {
+        self.local().map(|_| NodeView {
+            engine: self,
+            slot: LOCAL,
+        })
+    }
+
+    /// The value of one of this node's own keys.
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.local_node()?.get(key)
+    }
+
+    /// The node currently known under `name`, if any.
+    pub fn node(&self, name: &str) -> Option<NodeView<'_, N, E, B>> {
+        if !self.ready {
+            return None;
+        }
+        let slot = if self.id().name.as_str() == name {
+            LOCAL
+        } else {
+            self.nodes.find_name(name)?
+        };
+        Some(NodeView { engine: self, slot })
+    }
+
+    /// Every known node, this one included, in ring order.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeView<'_, N, E, B>> + '_ {
+        self.nodes
+            .ring()
+            .iter()
+            .filter(|_| self.ready)
+            .map(move |&slot| NodeView { engine: self, slot })
+    }
+
+    /// Number of known nodes, this one included.
+    pub fn node_count(&self) -> usize {
+        if self.ready { self.nodes.len() } else { 0 }
+    }
+
+    /// Entries stored over all nodes, tombstones included.
+    pub fn entry_count(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Arena bytes in use by keys, values and block headers.
+    pub fn arena_bytes_used(&self) -> usize {
+        self.store.arena_live_bytes()
+    }
+}
+
+static PLACEHOLDER: NodeId = NodeId::placeholder();
+
+/// A read-only view of one node's state.
+pub struct NodeView<'e, const N: usize, const E: usize, const B: usize> {
+    engine: &'e Engine<N, E, B>,
+    slot: u16,
+}
+
+impl<'e, const N: usize, const E: usize, const B: usize> NodeView<'e, N, E, B> {
+    fn node(&self) -> Option<&'e NodeSlot> {
+        self.engine.nodes.get(self.slot)
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> &'e NodeId {
+        self.node().map_or(&PLACEHOLDER, |n| &n.id)
+    }
+
+    /// Whether this is the local node.
+    pub fn is_local(&self) -> bool {
+        self.slot == LOCAL
+    }
+
+    /// The node's heartbeat as last seen here.
+    pub fn heartbeat(&self) -> u64 {
+        self.node().map_or(0, |n| n.heartbeat)
+    }
+
+    /// Highest version of the node's entries held here.
+    pub fn max_version(&self) -> u64 {
+        self.node().map_or(0, |n| n.max_version)
+    }
+
+    /// Version up to which the node's tombstones have been collected.
+    pub fn last_gc_version(&self) -> u64 {
+        self.node().map_or(0, |n| n.last_gc)
+    }
+
+    /// The value of `key` if it is set.
+    pub fn get(&self, key: &str) -> Option<&'e [u8]> {
+        self.entry(key)
+            .filter(|e| e.status.is_live())
+            .map(|e| e.value)
+    }
+
+    /// The entry for `key`, tombstones included.
+    pub fn entry(&self, key: &str) -> Option<EntryRef<'e>> {
+        let idx = self.engine.store.find(self.slot, key)?;
+        Some(entry_ref(&self.engine.store, idx))
+    }
+
+    /// Every entry of the node, tombstones included, in version order.
+    pub fn all_entries(&self) -> Entries<'e, E, B> {
+        Entries {
+            store: &self.engine.store,
+            cur: self.node().map_or(NIL, |n| n.entries.head),
+        }
+    }
+
+    /// The node's keys that are set, in version order.
+    pub fn entries(&self) -> impl Iterator<Item = EntryRef<'e>> + 'e {
+        self.all_entries().filter(|e| e.status.is_live())
+    }
+
+    /// The node's set keys starting with `prefix`, in version order.
+    pub fn entries_with_prefix<'p>(
+        &self,
+        prefix: &'p str,
+    ) -> impl Iterator<Item = EntryRef<'e>> + 'p
+    where
+        'e: 'p,
+    {
+        self.entries().filter(move |e| e.key.starts_with(prefix))
+    }
+}
+
+/// One entry, borrowed from the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'e> {
+    /// The key.
+    pub key: &'e str,
+    /// The value (empty for a tombstone).
+    pub value: &'e [u8],
+    /// Version of the last change, in the owner's namespace.
+    pub version: u64,
+    /// Set, deleted or set with a TTL.
+    pub status: EntryStatus,
+}
+
+fn entry_ref<const E: usize, const B: usize>(store: &Store<E, B>, idx: u32) -> EntryRef<'_> {
+    EntryRef {
+        key: store.key(idx),
+        value: store.value(idx),
+        version: store.slot(idx).map_or(0, |s| s.version),
+        status: store.slot(idx).map_or(EntryStatus::Deleted, |s| s.status()),
+    }
+}
+
+/// Iterator over a node's entries in version order.
+pub struct Entries<'e, const E: usize, const B: usize> {
+    store: &'e Store<E, B>,
+    cur: u32,
+}
+
+impl<'e, const E: usize, const B: usize> Iterator for Entries<'e, E, B> {
+    type Item = EntryRef<'e>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.cur == NIL {
+            return None;
+        }
+        let idx = self.cur;
+        self.cur = self.store.next(idx);
+        Some(entry_ref(self.store, idx))
+    }
+}
+
+#[cfg(test)]
+mod tests;

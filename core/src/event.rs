@@ -1,0 +1,80 @@
+//! Events reported synchronously to the caller's [`Observer`].
+//!
+//! The engine calls the observer while it applies a change, with borrowed
+//! views of the new state: nothing is queued, so nothing can be dropped. An
+//! observer that needs to keep data copies it.
+
+use crate::id::NodeId;
+
+/// A change the engine made to its view of the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A node was learned for the first time.
+    NodeDiscovered {
+        /// The new node.
+        node: &'a NodeId,
+    },
+    /// A newer generation of a name superseded an older one, whose state was
+    /// dropped at once.
+    NodeReplaced {
+        /// The superseded incarnation.
+        old: &'a NodeId,
+        /// The incarnation that replaced it.
+        new: &'a NodeId,
+    },
+    /// A remote key got a new value.
+    KeySet {
+        /// Owner of the key.
+        node: &'a NodeId,
+        /// The key.
+        key: &'a str,
+        /// Its new value.
+        value: &'a [u8],
+        /// Version of the change in the owner's namespace.
+        version: u64,
+    },
+    /// A remote key was deleted (or, during a reset, found to be gone).
+    KeyDeleted {
+        /// Owner of the key.
+        node: &'a NodeId,
+        /// The key.
+        key: &'a str,
+        /// Version of the deletion, or of the reset that removed the key.
+        version: u64,
+    },
+    /// A local key reached the end of its time-to-live and was deleted.
+    KeyExpired {
+        /// This node.
+        node: &'a NodeId,
+        /// The key.
+        key: &'a str,
+        /// The value it held.
+        value: &'a [u8],
+        /// Version of the deletion.
+        version: u64,
+    },
+    /// A node's state was rebuilt from a reset because this node had fallen
+    /// behind its garbage collection.
+    ResetApplied {
+        /// The node whose state was reset.
+        node: &'a NodeId,
+    },
+}
+
+/// Receives [`Event`]s as they happen.
+pub trait Observer {
+    /// Called once per change, synchronously.
+    fn on_event(&mut self, event: &Event<'_>);
+}
+
+/// Ignores every event.
+impl Observer for () {
+    fn on_event(&mut self, _event: &Event<'_>) {}
+}
+
+impl<F: FnMut(&Event<'_>)> Observer for F {
+    fn on_event(&mut self, event: &Event<'_>) {
+        self(event)
+    }
+}

@@ -1,0 +1,742 @@
+//! The gossip exchange: Syn → SynAck → Ack, split to the mtu and budgeted.
+//!
+//! # Protocol
+//!
+//! 1. **Syn.** The initiator sends its whole digest, one `(ring hash,
+//!    heartbeat, last_gc_version, max_version)` line per node, in ring order,
+//!    split into as many datagrams ("pieces") as the mtu requires. Each piece
+//!    states the ring range `[start, end]` it covers; the pieces tile the ring,
+//!    so a node of that range missing from the piece is a node the initiator
+//!    does not know.
+//! 2. **SynAck.** For each Syn piece, the responder walks its own ring over
+//!    the same range in step with the digest and answers with *requests* —
+//!    the nodes where the initiator is ahead (or that the responder does not
+//!    know), with the responder's versions — and *updates*: what the
+//!    initiator lacks (full ids for nodes it does not know, newer heartbeats,
+//!    and pieces of entries). This is Cassandra's shape (deltas plus a
+//!    request list), not a second full digest.
+//! 3. **Ack.** The initiator answers the requests with updates.
+//!
+//! # Pieces and resets
+//!
+//! A piece `(from, to]` of a node carries every entry of that node whose
+//! version lies in the range, tombstones included, ascending; the receiver
+//! then holds the node up to `to`. A sender may cut a node's backlog at any
+//! entry, so a lost datagram costs a later round, never a gap: a receiver only
+//! applies a piece that starts at or below what it holds. When the receiver
+//! is below the owner's `last_gc_version`, the sender sends a *reset*: pieces
+//! from version 0, of which the first rebuilds the receiver's copy (keys it
+//! does not carry are removed), so a deleted key can never survive a reset
+//! cut short by the mtu or by loss. See [`crate::Engine`]'s piece rules.
+//!
+//! # Budget and fairness
+//!
+//! Replies to one Syn piece get `exchange_budget / piece_count` bytes (at
+//! least one datagram). Within it, a first pass gives every node to update
+//! (heartbeats, introductions of unknown nodes, pieces) an equal share,
+//! starting at a rotating point of the ring; a second pass spends what is left
+//! on the remaining backlogs. Unknown nodes, nodes with few changes and fresh
+//! changes therefore all progress each exchange, and a huge backlog cannot
+//! starve the rest.
+
+use core::net::SocketAddr;
+
+use crate::counters::bump;
+use crate::engine::{Engine, SendError, Transmit};
+use crate::id::NodeId;
+use crate::nodes::NodeSlot;
+use crate::store::NIL;
+use crate::wire::{
+    self, Encoder, Full, HEADER_LEN, MessageKind, SeqMark, SynMsg, UpdateMsg, varint_len,
+};
+
+/// One node to send in a reply, and how far its sending got.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlanItem {
+    slot: u16,
+    /// Send the full id (the peer does not know the node).
+    intro: bool,
+    /// Send entries: the peer holds the node up to `from`.
+    data: bool,
+    from: u64,
+    done: bool,
+}
+
+/// One node to ask the peer for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ask {
+    hash: u64,
+    known: bool,
+    max_version: u64,
+    last_gc: u64,
+}
+
+/// From which version a sender holding `(max, gc)` can update a receiver
+/// holding `(their_max, their_gc)`: `Some(their_max)` for a delta, `Some(0)`
+/// for a reset, `None` when it has nothing usable to send.
+fn send_from(max: u64, gc: u64, their_max: u64, their_gc: u64) -> Option<u64> {
+    if their_max >= max {
+        None
+    } else if their_max >= gc || their_gc == gc {
+        Some(their_max)
+    } else if their_gc < gc {
+        Some(0)
+    } else {
+        // The receiver's copy was rebuilt at a later collection point than
+        // ours: only a fresher source can serve it.
+        None
+    }
+}
+
+/// Fixed part of a Syn piece before its digest lines (piece count taken at
+/// its widest so both planning passes agree).
+fn syn_head_len(own: &NodeId) -> usize {
+    wire::node_id_len(own).saturating_add(HEADER_LEN + 3 + 8 + 8 + 3)
+}
+
+/// `total` split in `parts` equal shares (all of it for zero parts).
+fn share_of(total: usize, parts: usize) -> usize {
+    total.checked_div(parts).unwrap_or(total)
+}
+
+/// Smallest datagram worth opening for a reply.
+const MIN_REPLY_DATAGRAM: usize = 128;
+
+/// Builds reply datagrams (SynAck or Ack) one after another.
+struct Out<'t, T: Transmit> {
+    tx: &'t mut T,
+    to: SocketAddr,
+    kind: MessageKind,
+    cluster: u32,
+    sender: NodeId,
+    piece_count: u16,
+    mtu: usize,
+    budget_left: usize,
+    open: bool,
+    pos: usize,
+    limit: usize,
+    /// The open datagram's request list (SynAck only) while it is open.
+    req_mark: Option<SeqMark>,
+    req_count: usize,
+    /// The open datagram's update list, once requests are closed.
+    upd_mark: Option<SeqMark>,
+    upd_count: usize,
+    datagrams: u64,
+    bytes: u64,
+    exhausted: bool,
+}
+
+/// Room kept free while writing requests, for the update list's count.
+const UPDATE_SEQ_RESERVE: usize = 3;
+
+impl<'t, T: Transmit> Out<'t, T> {
+    fn items(&self) -> usize {
+        self.req_count.saturating_add(self.upd_count)
+    }
+
+    fn room(&self) -> usize {
+        self.limit.saturating_sub(self.pos)
+    }
+
+    fn write<R>(&mut self, f: impl FnOnce(&mut Encoder<'_>) -> Result<R, Full>) -> Result<R, Full> {
+        let mut enc = Encoder::resume(self.tx.buffer(), self.limit, self.pos);
+        let r = f(&mut enc)?;
+        self.pos = enc.pos();
+        Ok(r)
+    }
+
+    /// Opens a datagram if none is open; `false` once the budget is spent.
+    fn ensure_open(&mut self) -> bool {
+        if self.open {
+            return true;
+        }
+        let limit = self.mtu.min(self.budget_left).min(self.tx.buffer().len());
+        if limit < MIN_REPLY_DATAGRAM {
+            self.exhausted = true;
+            return false;
+        }
+        self.limit = limit;
+        self.pos = 0;
+        self.req_count = 0;
+        self.upd_count = 0;
+        let (kind, cluster, piece_count) = (self.kind, self.cluster, self.piece_count);
+        let sender = self.sender.clone();
+        let opened = self.write(|enc| {
+            enc.header(kind, cluster)?;
+            enc.node_id(&sender)?;
+            if kind == MessageKind::SynAck {
+                enc.varint(u64::from(piece_count))?;
+            }
+            enc.begin_seq()
+        });
+        match opened {
+            Ok(mark) if kind == MessageKind::SynAck => {
+                self.req_mark = Some(mark);
+                self.upd_mark = None;
+            }
+            Ok(mark) => {
+                self.req_mark = None;
+                self.upd_mark = Some(mark);
+            }
+            Err(Full) => {
+                self.exhausted = true;
+                return false;
+            }
+        }
+        self.open = true;
+        true
+    }
+
+    /// Closes the request list of the open datagram and starts its update
+    /// list. Cannot run out of room: requests leave [`UPDATE_SEQ_RESERVE`].
+    fn begin_updates(&mut self) -> Result<(), Full> {
+        if self.upd_mark.is_some() {
+            return Ok(());
+        }
+        if let Some(m) = self.req_mark.take() {
+            let count = self.req_count;
+            let mut enc = Encoder::resume(self.tx.buffer(), self.limit, self.pos);
+            enc.end_seq(m, count);
+            self.pos = enc.pos();
+        }
+        let mark = self.write(|enc| enc.begin_seq())?;
+        self.upd_mark = Some(mark);
+        Ok(())
+    }
+
+    fn push_request(&mut self, ask: &Ask) {
+        let len = 9usize
+            .saturating_add(varint_len(ask.max_version))
+            .saturating_add(varint_len(ask.last_gc))
+            .saturating_add(UPDATE_SEQ_RESERVE);
+        for _ in 0..2 {
+            if !self.ensure_open() {
+                return;
+            }
+            if self.req_mark.is_some() && self.room() >= len {
+                if self
+                    .write(|enc| enc.request(ask.hash, ask.known, ask.max_version, ask.last_gc))
+                    .is_ok()
+                {
+                    self.req_count = self.req_count.saturating_add(1);
+                }
+                return;
+            }
+            if self.items() == 0 {
+                return;
+            }
+            // Requests only precede updates, and this one does not fit:
+            // start a fresh datagram.
+            self.flush();
+        }
+    }
+
+    fn count_update(&mut self) {
+        self.upd_count = self.upd_count.saturating_add(1);
+    }
+
+    /// Closes and sends the open datagram, if it holds anything.
+    fn flush(&mut self) {
+        if !self.open {
+            return;
+        }
+        self.open = false;
+        if self.items() == 0 || self.begin_updates().is_err() {
+            return;
+        }
+        let mut enc = Encoder::resume(self.tx.buffer(), self.limit, self.pos);
+        if let Some(m) = self.upd_mark.take() {
+            enc.end_seq(m, self.upd_count);
+        }
+        let len = enc.pos();
+        self.tx.send(self.to, len);
+        self.budget_left = self.budget_left.saturating_sub(len);
+        self.datagrams = self.datagrams.saturating_add(1);
+        self.bytes = self.bytes.saturating_add(len as u64);
+    }
+}
+
+/// What became of one attempt to send a plan item.
+enum Emitted {
+    /// The item has nothing left to send.
+    Done,
+    /// Part was sent; the rest waits for the second pass.
+    Partial,
+    /// The budget is spent.
+    Exhausted,
+}
+
+impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
+    /// Opens an exchange with the node at `peer` by sending it this node's
+    /// digest as Syn pieces. Returns the number of datagrams sent.
+    pub fn start_exchange(
+        &mut self,
+        peer: SocketAddr,
+        tx: &mut impl Transmit,
+    ) -> Result<usize, SendError> {
+        let Some(own) = self.local().map(|n| n.id.clone()) else {
+            return Err(SendError::NotInitialized);
+        };
+        let limit = self.config.mtu.min(tx.buffer().len());
+        let head = syn_head_len(&own);
+        let room = limit.saturating_sub(head);
+        if room < wire::digest_len(u64::MAX, u64::MAX, u64::MAX) {
+            return Err(SendError::BufferTooSmall);
+        }
+        let ring_len = self.nodes.ring().len();
+        let mut pieces = 0usize;
+        let mut pos = 0usize;
+        while pos < ring_len || pieces == 0 {
+            pos = self.syn_piece_end(pos, room);
+            pieces = pieces.saturating_add(1);
+        }
+        let piece_count = u16::try_from(pieces).unwrap_or(u16::MAX);
+        let cluster = self.config.cluster_id.fingerprint();
+        let mut start = 0usize;
+        let mut sent = 0usize;
+        for _ in 0..piece_count {
+            let end = self.syn_piece_end(start, room);
+            let ring_start = if start == 0 {
+                0
+            } else {
+                self.nodes.hash_at(start).unwrap_or(0)
+            };
+            let ring_end = if end >= ring_len {
+                u64::MAX
+            } else {
+                self.nodes
+                    .hash_at(end)
+                    .map_or(u64::MAX, |h| h.saturating_sub(1))
+            };
+            let mut enc = Encoder::new(tx.buffer(), limit);
+            let written = (|| {
+                enc.header(MessageKind::Syn, cluster)?;
+                enc.node_id(&own)?;
+                enc.varint(u64::from(piece_count))?;
+                enc.hash(ring_start)?;
+                enc.hash(ring_end)?;
+                let mark = enc.begin_seq()?;
+                let ring = self.nodes.ring();
+                let mut n = 0usize;
+                for &slot in ring.get(start..end).unwrap_or_default() {
+                    if let Some(node) = self.nodes.get(slot) {
+                        enc.digest(node.hash, node.heartbeat, node.last_gc, node.max_version)?;
+                        n = n.saturating_add(1);
+                    }
+                }
+                enc.end_seq(mark, n);
+                Ok::<usize, Full>(enc.pos())
+            })();
+            let Ok(len) = written else {
+                return Err(SendError::BufferTooSmall);
+            };
+            tx.send(peer, len);
+            bump(&mut self.counters.datagrams_out);
+            self.counters.bytes_out = self.counters.bytes_out.saturating_add(len as u64);
+            sent = sent.saturating_add(1);
+            start = end;
+        }
+        Ok(sent)
+    }
+
+    /// End (exclusive ring position) of the Syn piece starting at `start`.
+    fn syn_piece_end(&self, start: usize, room: usize) -> usize {
+        let ring = self.nodes.ring();
+        let mut used = 0usize;
+        let mut end = start;
+        for &slot in ring.get(start..).unwrap_or_default() {
+            let Some(n) = self.nodes.get(slot) else {
+                end = end.saturating_add(1);
+                continue;
+            };
+            let len = wire::digest_len(n.heartbeat, n.last_gc, n.max_version);
+            if used.saturating_add(len) > room && end > start {
+                break;
+            }
+            used = used.saturating_add(len);
+            end = end.saturating_add(1);
+        }
+        end
+    }
+
+    /// Answers one Syn piece with SynAck datagrams.
+    pub(crate) fn answer_syn(
+        &mut self,
+        from: SocketAddr,
+        msg: &SynMsg<'_>,
+        tx: &mut impl Transmit,
+    ) {
+        self.plan.clear();
+        self.asks.clear();
+        let mut pos = self.nodes.ring_position(msg.ring_start);
+        for (hash, d) in msg.digest().map_while(Result::ok) {
+            // Our nodes before this line are unknown to the initiator.
+            while let Some(h) = self.nodes.hash_at(pos).filter(|h| *h < hash) {
+                self.plan_intro(h);
+                pos = pos.saturating_add(1);
+            }
+            if self.nodes.hash_at(pos) != Some(hash) {
+                let _ = self.asks.push(Ask {
+                    hash,
+                    known: false,
+                    max_version: 0,
+                    last_gc: 0,
+                });
+                continue;
+            }
+            pos = pos.saturating_add(1);
+            let Some(slot) = self.nodes.find_hash(hash) else {
+                continue;
+            };
+            let Some(n) = self.nodes.get(slot) else {
+                continue;
+            };
+            if let Some(from_version) =
+                send_from(n.max_version, n.last_gc, d.max_version, d.last_gc)
+            {
+                let _ = self.plan.push(PlanItem {
+                    slot,
+                    intro: false,
+                    data: true,
+                    from: from_version,
+                    done: false,
+                });
+            } else if n.heartbeat > d.heartbeat {
+                let _ = self.plan.push(PlanItem {
+                    slot,
+                    intro: false,
+                    data: false,
+                    from: n.max_version,
+                    done: false,
+                });
+            }
+            let behind = d.max_version > n.max_version || d.heartbeat > n.heartbeat;
+            if behind && slot != crate::engine::LOCAL {
+                let _ = self.asks.push(Ask {
+                    hash,
+                    known: true,
+                    max_version: n.max_version,
+                    last_gc: n.last_gc,
+                });
+            }
+        }
+        while let Some(h) = self.nodes.hash_at(pos).filter(|h| *h <= msg.ring_end) {
+            self.plan_intro(h);
+            pos = pos.saturating_add(1);
+        }
+        if self.plan.is_empty() && self.asks.is_empty() {
+            return;
+        }
+        let budget = share_of(self.config.exchange_budget, usize::from(msg.piece_count));
+        self.send_plan(from, MessageKind::SynAck, msg.piece_count, budget, tx);
+    }
+
+    fn plan_intro(&mut self, hash: u64) {
+        let Some(slot) = self.nodes.find_hash(hash) else {
+            return;
+        };
+        let data = self.nodes.get(slot).is_some_and(|n| n.max_version > 0);
+        let _ = self.plan.push(PlanItem {
+            slot,
+            intro: true,
+            data,
+            from: 0,
+            done: false,
+        });
+    }
+
+    /// Answers the requests of a SynAck with Ack datagrams.
+    pub(crate) fn answer_requests(
+        &mut self,
+        from: SocketAddr,
+        msg: &UpdateMsg<'_>,
+        tx: &mut impl Transmit,
+    ) {
+        if msg.request_len() == 0 {
+            return;
+        }
+        self.plan.clear();
+        self.asks.clear();
+        for (hash, q) in msg.requests().map_while(Result::ok) {
+            let Some(slot) = self.nodes.find_hash(hash) else {
+                continue;
+            };
+            let Some(n) = self.nodes.get(slot) else {
+                continue;
+            };
+            let from_version = if q.known {
+                send_from(n.max_version, n.last_gc, q.max_version, q.last_gc)
+            } else {
+                Some(0)
+            };
+            let _ = self.plan.push(PlanItem {
+                slot,
+                intro: !q.known,
+                data: from_version.is_some() && n.max_version > 0,
+                from: from_version.unwrap_or(n.max_version),
+                done: false,
+            });
+        }
+        if self.plan.is_empty() {
+            return;
+        }
+        let budget = share_of(self.config.exchange_budget, usize::from(msg.piece_count));
+        self.send_plan(from, MessageKind::Ack, 1, budget, tx);
+    }
+
+    /// Sends the asks and the plan within `budget` bytes, fairly.
+    fn send_plan(
+        &mut self,
+        to: SocketAddr,
+        kind: MessageKind,
+        piece_count: u16,
+        budget: usize,
+        tx: &mut impl Transmit,
+    ) {
+        let Some(sender) = self.local().map(|n| n.id.clone()) else {
+            return;
+        };
+        let mtu = self.config.mtu;
+        let mut out = Out {
+            tx,
+            to,
+            kind,
+            cluster: self.config.cluster_id.fingerprint(),
+            sender,
+            piece_count,
+            mtu,
+            budget_left: budget.max(mtu),
+            open: false,
+            pos: 0,
+            limit: 0,
+            req_mark: None,
+            req_count: 0,
+            upd_mark: None,
+            upd_count: 0,
+            datagrams: 0,
+            bytes: 0,
+            exhausted: false,
+        };
+        for i in 0..self.asks.len() {
+            if let Some(ask) = self.asks.get(i).copied() {
+                out.push_request(&ask);
+            }
+        }
+        let n = self.plan.len();
+        if n > 0 {
+            self.rotation = self
+                .rotation
+                .wrapping_mul(1_664_525)
+                .wrapping_add(1_013_904_223);
+            let start = ((self.rotation >> 8) as usize).checked_rem(n).unwrap_or(0);
+            let with_data = self.plan.iter().filter(|p| p.data).count().max(1);
+            let share = share_of(out.budget_left, with_data);
+            'passes: for cap in [share, usize::MAX] {
+                for k in 0..n {
+                    let i = start.saturating_add(k).checked_rem(n).unwrap_or(0);
+                    let Some(mut item) = self.plan.get(i).copied() else {
+                        continue;
+                    };
+                    if item.done {
+                        continue;
+                    }
+                    let r = self.emit_item(&mut out, &mut item, cap);
+                    if let Some(p) = self.plan.get_mut(i) {
+                        *p = item;
+                    }
+                    if matches!(r, Emitted::Exhausted) {
+                        break 'passes;
+                    }
+                }
+            }
+        }
+        out.flush();
+        if out.exhausted {
+            bump(&mut self.counters.budget_exhausted);
+        }
+        self.counters.datagrams_out = self.counters.datagrams_out.saturating_add(out.datagrams);
+        self.counters.bytes_out = self.counters.bytes_out.saturating_add(out.bytes);
+    }
+
+    /// Writes one update for `item` (its head, and as much of its piece as
+    /// fits in the datagram and in `cap` bytes; at least one entry).
+    fn emit_item<T: Transmit>(
+        &self,
+        out: &mut Out<'_, T>,
+        item: &mut PlanItem,
+        cap: usize,
+    ) -> Emitted {
+        let Some(node) = self.nodes.get(item.slot) else {
+            item.done = true;
+            return Emitted::Done;
+        };
+        let wants_data = item.data && item.from < node.max_version;
+        // Two tries: in the open datagram, then in a fresh one.
+        for attempt in 0..2 {
+            if !out.ensure_open() {
+                return Emitted::Exhausted;
+            }
+            if out.begin_updates().is_err() {
+                out.flush();
+                continue;
+            }
+            let ref_len = if item.intro {
+                1usize.saturating_add(wire::node_id_len(&node.id))
+            } else {
+                9
+            };
+            let head_len = ref_len
+                .saturating_add(varint_len(node.heartbeat))
+                .saturating_add(1);
+            let piece_head = 3usize
+                .saturating_add(varint_len(node.last_gc))
+                .saturating_add(varint_len(item.from))
+                .saturating_add(varint_len(node.max_version))
+                .saturating_add(3);
+            let room = out.room();
+            if head_len > room {
+                out.flush();
+                continue;
+            }
+            if !wants_data {
+                if self.write_update(out, node, item, None).is_err() {
+                    out.flush();
+                    continue;
+                }
+                item.done = true;
+                return Emitted::Done;
+            }
+            let entry_room = room.saturating_sub(head_len).saturating_sub(piece_head);
+            let (count, to, complete) = self.plan_piece(node, item.from, entry_room, cap);
+            if count == 0 && !complete {
+                if attempt == 0 && out.items() > 0 {
+                    out.flush();
+                    continue;
+                }
+                // A single entry larger than our datagrams (learned from a
+                // peer with a larger mtu) cannot be relayed by us: send the
+                // heartbeat and leave the entries to other peers.
+                let _ = self.write_update(out, node, item, None);
+                item.done = true;
+                return Emitted::Done;
+            }
+            if self
+                .write_update(out, node, item, Some((count, to)))
+                .is_err()
+            {
+                out.flush();
+                continue;
+            }
+            item.intro = false;
+            item.from = to;
+            if complete {
+                item.done = true;
+                return Emitted::Done;
+            }
+            return Emitted::Partial;
+        }
+        Emitted::Partial
+    }
+
+    /// How many entries after `from` fit in `room` bytes (and `cap`, past
+    /// the first), the piece's end version, and whether that is all of them.
+    fn plan_piece(
+        &self,
+        node: &NodeSlot,
+        from: u64,
+        room: usize,
+        cap: usize,
+    ) -> (usize, u64, bool) {
+        let mut cur = self.store.first_after(&node.entries, from);
+        let (mut used, mut count, mut prev) = (0usize, 0usize, from);
+        while let Some(s) = self.store.slot(cur) {
+            let len = wire::entry_len(
+                s.version.saturating_sub(prev),
+                self.store.key(cur).len(),
+                self.store.value(cur).len(),
+            );
+            let total = used.saturating_add(len);
+            if total > room || (count > 0 && total > cap) {
+                break;
+            }
+            used = total;
+            count = count.saturating_add(1);
+            prev = s.version;
+            cur = self.store.next(cur);
+        }
+        let complete = cur == NIL;
+        (
+            count,
+            if complete { node.max_version } else { prev },
+            complete,
+        )
+    }
+
+    fn write_update<T: Transmit>(
+        &self,
+        out: &mut Out<'_, T>,
+        node: &NodeSlot,
+        item: &PlanItem,
+        piece: Option<(usize, u64)>,
+    ) -> Result<(), Full> {
+        let store = &self.store;
+        out.write(|enc| {
+            if item.intro {
+                enc.byte(1)?;
+                enc.node_id(&node.id)?;
+            } else {
+                enc.byte(0)?;
+                enc.hash(node.hash)?;
+            }
+            enc.varint(node.heartbeat)?;
+            let Some((count, to)) = piece else {
+                return enc.byte(0);
+            };
+            enc.byte(1)?;
+            enc.varint(node.last_gc)?;
+            enc.varint(item.from)?;
+            enc.varint(to)?;
+            let mark = enc.begin_seq()?;
+            let mut cur = store.first_after(&node.entries, item.from);
+            let mut prev = item.from;
+            for _ in 0..count {
+                let Some(s) = store.slot(cur) else {
+                    break;
+                };
+                enc.entry(
+                    s.version.saturating_sub(prev),
+                    s.status(),
+                    store.key(cur).as_bytes(),
+                    store.value(cur),
+                )?;
+                prev = s.version;
+                cur = store.next(cur);
+            }
+            enc.end_seq(mark, count);
+            Ok(())
+        })?;
+        out.count_update();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::send_from;
+
+    #[test]
+    fn send_rules() {
+        // Receiver up to date: nothing.
+        assert_eq!(send_from(10, 0, 10, 0), None);
+        // Plain delta.
+        assert_eq!(send_from(10, 0, 4, 0), Some(4));
+        // Receiver past our collection point: delta.
+        assert_eq!(send_from(10, 5, 6, 0), Some(6));
+        // Receiver below it: reset from 0.
+        assert_eq!(send_from(10, 5, 4, 0), Some(0));
+        // Receiver mid-reset at the same collection point: continue.
+        assert_eq!(send_from(10, 5, 3, 5), Some(3));
+        // Receiver rebuilt at a later collection point than ours: we cannot help.
+        assert_eq!(send_from(10, 5, 3, 7), None);
+    }
+}

@@ -1,0 +1,103 @@
+//! # hearsay-core
+//!
+//! The sans-IO heart of hearsay: cluster membership and a cluster-wide
+//! key-value state, reconciled by Scuttlebutt anti-entropy gossip.
+//!
+//! Every node owns a namespace of keys it alone writes, and holds a copy of
+//! every other node's namespace. Nodes reconcile those copies pairwise with a
+//! three-way exchange (Syn → SynAck → Ack, see [`exchange`]) that sends only
+//! what the peer lacks, in datagrams that never exceed the configured mtu.
+//!
+//! The crate is `no_std`, never allocates, never panics on input from the
+//! network and has no I/O: the caller passes in time ([`Instant`]), received
+//! datagrams ([`Engine::handle_datagram`]) and a sink for outgoing ones
+//! ([`Transmit`]), and receives [`Event`]s through an [`Observer`]. The same
+//! engine runs in a microcontroller loop, a threaded server and a simulator.
+//!
+//! ```
+//! use core::net::SocketAddr;
+//! use hearsay_core::{Config, Engine, Instant, NodeId, Transmit};
+//!
+//! /// Collects datagrams instead of sending them.
+//! #[derive(Default)]
+//! struct Outbox { buf: Vec<u8>, sent: Vec<(SocketAddr, Vec<u8>)> }
+//! impl Transmit for Outbox {
+//!     fn buffer(&mut self) -> &mut [u8] { self.buf.resize(1400, 0); &mut self.buf }
+//!     fn send(&mut self, to: SocketAddr, len: usize) { self.sent.push((to, self.buf[..len].to_vec())) }
+//! }
+//!
+//! let a_addr: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+//! let b_addr: SocketAddr = "127.0.0.1:7002".parse().unwrap();
+//! // Small capacities for the example: 8 nodes, 64 entries, 4 KiB of keys and values.
+//! let mut a = Box::new(Engine::<8, 64, 4096>::new());
+//! let mut b = Box::new(Engine::<8, 64, 4096>::new());
+//! a.init(NodeId::new("a", 1, a_addr).unwrap(), Config::new()).unwrap();
+//! b.init(NodeId::new("b", 1, b_addr).unwrap(), Config::new()).unwrap();
+//! a.set("role", b"leader").unwrap();
+//!
+//! // a opens an exchange with b; deliver datagrams until the network is quiet.
+//! let now = Instant::from_millis(0);
+//! let mut net = Outbox::default();
+//! a.start_exchange(b_addr, &mut net).unwrap();
+//! while !net.sent.is_empty() {
+//!     let mut next = Outbox::default();
+//!     for (to, bytes) in net.sent.drain(..) {
+//!         let (engine, from) = if to == b_addr { (&mut b, a_addr) } else { (&mut a, b_addr) };
+//!         engine.handle_datagram(from, &bytes, now, &mut next, &mut ()).unwrap();
+//!     }
+//!     net = next;
+//! }
+//! assert_eq!(b.node("a").unwrap().get("role"), Some(&b"leader"[..]));
+//! assert_eq!(a.node_count(), 2);
+//! ```
+//!
+//! ## Module map
+//!
+//! - [`id`]: node identity and the ring hash.
+//! - [`engine`]: the [`Engine`], local writes, maintenance, applying state.
+//! - [`exchange`]: the gossip exchange, mtu splitting, budget and fairness.
+//! - [`wire`]: datagram framing and the allocation-free codec.
+//! - `store`, `arena`, `nodes`: the fixed-capacity tables behind the engine.
+//! - [`config`], [`counters`], [`event`], [`time`]: settings, counters,
+//!   events, caller time.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+#[cfg(test)]
+extern crate std;
+
+mod arena;
+pub mod config;
+pub mod counters;
+pub mod engine;
+pub mod event;
+pub mod exchange;
+pub mod id;
+mod nodes;
+mod store;
+pub mod time;
+pub mod wire;
+
+pub use config::{ClusterId, Config, ConfigError};
+pub use counters::Counters;
+pub use engine::{
+    DEFAULT_ARENA_BYTES, DEFAULT_ENTRIES, DEFAULT_NODES, Engine, EntryRef, NodeView, SendError,
+    Transmit, WriteError,
+};
+pub use event::{Event, Observer};
+pub use id::{NameError, NodeId, NodeName};
+pub use store::EntryStatus;
+pub use time::Instant;
+pub use wire::{DecodeError, MessageKind};

@@ -1,0 +1,498 @@
+//! Entry storage: every key of every node, indexed two ways.
+//!
+//! Entries live in a fixed table of `E` slots with their keys and values in a
+//! shared [`Arena`] of `B` bytes. Each node's entries form a doubly linked list
+//! in ascending version order, so "everything newer than version v" is found by
+//! walking back from the tail: answering a digest costs what is sent, not
+//! what is stored. A chained hash index over `(node, key)` serves point
+//! lookups. Every mutation takes the node's next version and moves the entry
+//! to the tail, which keeps the list sorted without ever re-sorting.
+
+use crate::arena::{Arena, BLOCK_HEADER};
+use crate::id::fnv1a32;
+
+/// Sentinel for "no slot" in links.
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// What an entry says about its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryStatus {
+    /// The key holds a value.
+    Set,
+    /// The key was deleted; the entry is a tombstone kept so that the
+    /// deletion propagates, until garbage collection.
+    Deleted,
+    /// The key holds a value that its owner will delete when a time-to-live
+    /// runs out.
+    SetWithTtl,
+}
+
+impl EntryStatus {
+    pub(crate) fn from_wire(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(EntryStatus::Set),
+            1 => Some(EntryStatus::Deleted),
+            2 => Some(EntryStatus::SetWithTtl),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn to_wire(self) -> u8 {
+        match self {
+            EntryStatus::Set => 0,
+            EntryStatus::Deleted => 1,
+            EntryStatus::SetWithTtl => 2,
+        }
+    }
+
+    /// Whether the key currently holds a value.
+    pub fn is_live(self) -> bool {
+        self != EntryStatus::Deleted
+    }
+}
+
+/// One entry slot. 48 bytes; the key and value live in the arena.
+#[derive(Clone, Copy)]
+pub(crate) struct Slot {
+    pub version: u64,
+    /// Owner-local deadline in caller milliseconds: when a TTL entry expires
+    /// or a tombstone may be collected. Zero on remote entries.
+    pub deadline: u64,
+    off: u32,
+    prev: u32,
+    next: u32,
+    hnext: u32,
+    khash: u32,
+    val_len: u32,
+    node: u16,
+    key_len: u8,
+    /// Scratch flag used while applying a reset.
+    mark: bool,
+    /// `None` marks a free slot.
+    status: Option<EntryStatus>,
+}
+
+impl Slot {
+    const FREE: Slot = Slot {
+        version: 0,
+        deadline: 0,
+        off: 0,
+        prev: NIL,
+        next: NIL,
+        hnext: NIL,
+        khash: 0,
+        val_len: 0,
+        node: 0,
+        key_len: 0,
+        mark: false,
+        status: None,
+    };
+
+    pub(crate) fn status(&self) -> EntryStatus {
+        self.status.unwrap_or(EntryStatus::Deleted)
+    }
+}
+
+/// The head and tail of one node's version-ordered list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EntryList {
+    pub head: u32,
+    pub tail: u32,
+    /// Entries in the list, tombstones included.
+    pub len: u32,
+    /// Key and value bytes of the list's entries.
+    pub bytes: u32,
+}
+
+impl EntryList {
+    pub(crate) const EMPTY: EntryList = EntryList {
+        head: NIL,
+        tail: NIL,
+        len: 0,
+        bytes: 0,
+    };
+}
+
+/// The store is full: no free slot, or no room in the arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StoreFull;
+
+/// All entries of all nodes.
+pub(crate) struct Store<const E: usize, const B: usize> {
+    slots: [Slot; E],
+    buckets: [u32; E],
+    free_head: u32,
+    used: usize,
+    arena: Arena<B>,
+}
+
+fn bucket_of<const E: usize>(h: u32) -> usize {
+    (h as usize).checked_rem(E).unwrap_or(0)
+}
+
+fn key_hash(node: u16, key: &[u8]) -> u32 {
+    let n = node.to_le_bytes();
+    let mut h: u32 = fnv1a32(&n);
+    for &b in key {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+impl<const E: usize, const B: usize> Store<E, B> {
+    pub(crate) const fn new() -> Self {
+        Store {
+            slots: [Slot::FREE; E],
+            buckets: [NIL; E],
+            free_head: NIL,
+            used: 0,
+            arena: Arena::new(),
+        }
+    }
+
+    /// Empties the store and threads every slot onto the free list.
+    pub(crate) fn clear(&mut self) {
+        let last = E.saturating_sub(1);
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            *s = Slot::FREE;
+            s.next = if i == last {
+                NIL
+            } else {
+                i.saturating_add(1) as u32
+            };
+        }
+        self.buckets.iter_mut().for_each(|b| *b = NIL);
+        self.free_head = if E == 0 { NIL } else { 0 };
+        self.used = 0;
+        self.arena.clear();
+    }
+
+    pub(crate) fn slot(&self, idx: u32) -> Option<&Slot> {
+        self.slots.get(idx as usize)
+    }
+
+    fn slot_mut(&mut self, idx: u32) -> Option<&mut Slot> {
+        self.slots.get_mut(idx as usize)
+    }
+
+    /// Free entry slots.
+    pub(crate) fn free_slots(&self) -> usize {
+        E.saturating_sub(self.used)
+    }
+
+    /// Entries stored.
+    pub(crate) fn len(&self) -> usize {
+        self.used
+    }
+
+    pub(crate) fn arena_live_bytes(&self) -> usize {
+        self.arena.live_bytes()
+    }
+
+    /// Whether `count` new entries holding `bytes` key and value bytes in all
+    /// fit, counting `reclaim_entries`/`reclaim_bytes` that will be freed first.
+    pub(crate) fn can_hold(
+        &self,
+        count: usize,
+        bytes: usize,
+        reclaim_entries: usize,
+        reclaim_bytes: usize,
+    ) -> bool {
+        let need_arena = bytes.saturating_add(count.saturating_mul(BLOCK_HEADER));
+        let have_arena = self.arena.free_bytes().saturating_add(
+            reclaim_bytes.saturating_add(reclaim_entries.saturating_mul(BLOCK_HEADER)),
+        );
+        count <= self.free_slots().saturating_add(reclaim_entries) && need_arena <= have_arena
+    }
+
+    pub(crate) fn key(&self, idx: u32) -> &str {
+        match self.slot(idx) {
+            Some(s) => core::str::from_utf8(self.arena.get(s.off, usize::from(s.key_len)))
+                .unwrap_or_default(),
+            None => "",
+        }
+    }
+
+    pub(crate) fn value(&self, idx: u32) -> &[u8] {
+        match self.slot(idx) {
+            Some(s) => {
+                let all = self.arena.get(
+                    s.off,
+                    usize::from(s.key_len).saturating_add(s.val_len as usize),
+                );
+                all.get(usize::from(s.key_len)..).unwrap_or_default()
+            }
+            None => &[],
+        }
+    }
+
+    /// Finds the entry of `node` for `key`.
+    pub(crate) fn find(&self, node: u16, key: &str) -> Option<u32> {
+        if E == 0 {
+            return None;
+        }
+        let h = key_hash(node, key.as_bytes());
+        let mut cur = *self.buckets.get(bucket_of::<E>(h))?;
+        while let Some(s) = self.slot(cur) {
+            if s.khash == h && s.node == node && self.key(cur) == key {
+                return Some(cur);
+            }
+            cur = s.hnext;
+        }
+        None
+    }
+
+    /// Stores `key = value` at `version` as the newest entry of `list`.
+    /// The key must not exist yet for `node`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn insert(
+        &mut self,
+        list: &mut EntryList,
+        node: u16,
+        key: &str,
+        value: &[u8],
+        version: u64,
+        status: EntryStatus,
+        deadline: u64,
+    ) -> Result<u32, StoreFull> {
+        if E == 0 || key.len() > usize::from(u8::MAX) {
+            return Err(StoreFull);
+        }
+        let len = key.len().saturating_add(value.len());
+        let idx = self.free_head;
+        if self.slot(idx).is_none() || !self.arena.can_fit(len) {
+            return Err(StoreFull);
+        }
+        let off = self.alloc(idx, len)?;
+        let h = key_hash(node, key.as_bytes());
+        let bucket = self.buckets.get(bucket_of::<E>(h)).copied().unwrap_or(NIL);
+        let s = self.slot_mut(idx).ok_or(StoreFull)?;
+        let next_free = s.next;
+        *s = Slot {
+            version,
+            deadline,
+            off,
+            prev: NIL,
+            next: NIL,
+            hnext: bucket,
+            khash: h,
+            val_len: value.len() as u32,
+            node,
+            key_len: key.len() as u8,
+            mark: false,
+            status: Some(status),
+        };
+        self.free_head = next_free;
+        self.used = self.used.saturating_add(1);
+        if let Some(b) = self.buckets.get_mut(bucket_of::<E>(h)) {
+            *b = idx;
+        }
+        let dst = self.arena.get_mut(off, len);
+        let (k, v) = dst.split_at_mut(key.len().min(dst.len()));
+        k.copy_from_slice(key.as_bytes().get(..k.len()).unwrap_or_default());
+        v.copy_from_slice(value.get(..v.len()).unwrap_or_default());
+        self.push_back(list, idx);
+        list.len = list.len.saturating_add(1);
+        list.bytes = list.bytes.saturating_add(len as u32);
+        Ok(idx)
+    }
+
+    /// Gives entry `idx` a new value, status and version and makes it the
+    /// newest of `list`.
+    pub(crate) fn update(
+        &mut self,
+        list: &mut EntryList,
+        idx: u32,
+        value: &[u8],
+        version: u64,
+        status: EntryStatus,
+        deadline: u64,
+    ) -> Result<(), StoreFull> {
+        let s = *self.slot(idx).ok_or(StoreFull)?;
+        let key_len = usize::from(s.key_len);
+        let old_len = key_len.saturating_add(s.val_len as usize);
+        let new_len = key_len.saturating_add(value.len());
+        let old_cap = self.arena.capacity(s.off);
+        if new_len > old_cap {
+            // Needs a bigger block. Check first that one can be had once the
+            // old block is released, so a full arena leaves the entry intact.
+            let reclaimable = self
+                .arena
+                .free_bytes()
+                .saturating_add(BLOCK_HEADER.saturating_add(old_cap));
+            if new_len.saturating_add(BLOCK_HEADER) > reclaimable {
+                return Err(StoreFull);
+            }
+            let mut key = [0u8; 255];
+            let kb = key.get_mut(..key_len).unwrap_or_default();
+            kb.copy_from_slice(self.arena.get(s.off, key_len));
+            self.arena.free(s.off);
+            // Detach the slot so a compaction inside `alloc` drops the old block.
+            if let Some(slot) = self.slot_mut(idx) {
+                slot.off = NIL;
+            }
+            let off = self.alloc(idx, new_len)?;
+            self.arena.get_mut(off, key_len).copy_from_slice(kb);
+            if let Some(slot) = self.slot_mut(idx) {
+                slot.off = off;
+            }
+        }
+        let off = self.slot(idx).map_or(0, |s| s.off);
+        let dst = self.arena.get_mut(off, new_len);
+        if let Some(v) = dst.get_mut(key_len..) {
+            v.copy_from_slice(value.get(..v.len()).unwrap_or_default());
+        }
+        if let Some(slot) = self.slot_mut(idx) {
+            slot.val_len = value.len() as u32;
+            slot.version = version;
+            slot.status = Some(status);
+            slot.deadline = deadline;
+        }
+        list.bytes = list
+            .bytes
+            .saturating_sub(old_len as u32)
+            .saturating_add(new_len as u32);
+        self.unlink(list, idx);
+        self.push_back(list, idx);
+        Ok(())
+    }
+
+    /// Changes only the deadline of an entry (no new version).
+    pub(crate) fn set_deadline(&mut self, idx: u32, deadline: u64) {
+        if let Some(s) = self.slot_mut(idx) {
+            s.deadline = deadline;
+        }
+    }
+
+    pub(crate) fn set_mark(&mut self, idx: u32, mark: bool) {
+        if let Some(s) = self.slot_mut(idx) {
+            s.mark = mark;
+        }
+    }
+
+    pub(crate) fn marked(&self, idx: u32) -> bool {
+        self.slot(idx).is_some_and(|s| s.mark)
+    }
+
+    /// Removes entry `idx` from `list` and frees it.
+    pub(crate) fn remove(&mut self, list: &mut EntryList, idx: u32) {
+        let Some(s) = self.slot(idx).copied() else {
+            return;
+        };
+        if s.status.is_none() {
+            return;
+        }
+        self.unlink(list, idx);
+        list.len = list.len.saturating_sub(1);
+        list.bytes = list
+            .bytes
+            .saturating_sub(u32::from(s.key_len).saturating_add(s.val_len));
+        // Unhook from the hash chain.
+        if E > 0 {
+            let b = bucket_of::<E>(s.khash);
+            let mut prev = NIL;
+            let mut cur = self.buckets.get(b).copied().unwrap_or(NIL);
+            while cur != NIL && cur != idx {
+                prev = cur;
+                cur = self.slot(cur).map_or(NIL, |c| c.hnext);
+            }
+            if cur == idx {
+                if prev == NIL {
+                    if let Some(head) = self.buckets.get_mut(b) {
+                        *head = s.hnext;
+                    }
+                } else if let Some(p) = self.slot_mut(prev) {
+                    p.hnext = s.hnext;
+                }
+            }
+        }
+        self.arena.free(s.off);
+        let free_head = self.free_head;
+        if let Some(slot) = self.slot_mut(idx) {
+            *slot = Slot::FREE;
+            slot.next = free_head;
+        }
+        self.free_head = idx;
+        self.used = self.used.saturating_sub(1);
+    }
+
+    /// Removes every entry of `list`.
+    pub(crate) fn remove_all(&mut self, list: &mut EntryList) {
+        while list.head != NIL {
+            let head = list.head;
+            self.remove(list, head);
+        }
+    }
+
+    fn alloc(&mut self, owner: u32, len: usize) -> Result<u32, StoreFull> {
+        if let Some(off) = self.arena.alloc(owner, len) {
+            return Ok(off);
+        }
+        self.compact();
+        self.arena.alloc(owner, len).ok_or(StoreFull)
+    }
+
+    fn compact(&mut self) {
+        let slots = &mut self.slots;
+        self.arena.compact(|owner, old, new| {
+            let s = slots
+                .get_mut(owner as usize)
+                .filter(|s| s.status.is_some() && s.off == old)?;
+            s.off = new;
+            Some(usize::from(s.key_len).saturating_add(s.val_len as usize))
+        });
+    }
+
+    fn push_back(&mut self, list: &mut EntryList, idx: u32) {
+        let tail = list.tail;
+        if let Some(s) = self.slot_mut(idx) {
+            s.prev = tail;
+            s.next = NIL;
+        }
+        if let Some(t) = self.slot_mut(tail) {
+            t.next = idx;
+        } else {
+            list.head = idx;
+        }
+        list.tail = idx;
+    }
+
+    fn unlink(&mut self, list: &mut EntryList, idx: u32) {
+        let Some(s) = self.slot(idx).copied() else {
+            return;
+        };
+        match self.slot_mut(s.prev) {
+            Some(p) => p.next = s.next,
+            None => list.head = s.next,
+        }
+        match self.slot_mut(s.next) {
+            Some(n) => n.prev = s.prev,
+            None => list.tail = s.prev,
+        }
+        if let Some(slot) = self.slot_mut(idx) {
+            slot.prev = NIL;
+            slot.next = NIL;
+        }
+    }
+
+    /// Entry following `idx` in its list (towards newer versions).
+    pub(crate) fn next(&self, idx: u32) -> u32 {
+        self.slot(idx).map_or(NIL, |s| s.next)
+    }
+
+    /// The oldest entry of `list` whose version is above `version`, found by
+    /// walking back from the newest: costs the number of entries it skips.
+    pub(crate) fn first_after(&self, list: &EntryList, version: u64) -> u32 {
+        let mut first = NIL;
+        let mut cur = list.tail;
+        while let Some(s) = self.slot(cur) {
+            if s.version <= version {
+                break;
+            }
+            first = cur;
+            cur = s.prev;
+        }
+        first
+    }
+}

@@ -1,0 +1,976 @@
+//! The wire format: framing, message bodies, and their allocation-free codec.
+//!
+//! # Framing
+//!
+//! Every datagram starts with an 8-byte header, then a [postcard] body:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0..2 | magic `"HS"` (`0x48 0x53`) |
+//! | 2 | protocol version, currently [`PROTOCOL_VERSION`] |
+//! | 3 | message kind: 1 Syn, 2 SynAck, 3 Ack |
+//! | 4..8 | cluster fingerprint ([`crate::ClusterId`]), little-endian |
+//!
+//! # Bodies
+//!
+//! Bodies follow postcard's rules: unsigned integers are LEB128 varints,
+//! `bool` and `u8` are one byte, strings and byte strings are a varint length
+//! then the bytes, a sequence is a varint count then its items, an `Option` is
+//! a `0`/`1` byte then the value, an enum is a varint variant index then its
+//! fields, and fixed arrays are their bytes. Ring hashes travel as 8
+//! big-endian bytes.
+//!
+//! ```text
+//! NodeId   = name: str, generation: varint, addr: Addr
+//! Addr     = 0 ipv4: [u8; 4], port: varint | 1 ipv6: [u8; 16], port: varint
+//! Syn      = sender: NodeId, piece_count: varint,
+//!            ring_start: [u8; 8], ring_end: [u8; 8], digest: seq<Digest>
+//! Digest   = hash: [u8; 8], heartbeat: varint, last_gc_version: varint,
+//!            max_version: varint
+//! SynAck   = sender: NodeId, piece_count: varint,
+//!            requests: seq<Request>, updates: seq<Update>
+//! Request  = hash: [u8; 8], known: bool, max_version: varint,
+//!            last_gc_version: varint
+//! Ack      = sender: NodeId, updates: seq<Update>
+//! Update   = node: (0 hash: [u8; 8] | 1 full: NodeId), heartbeat: varint,
+//!            piece: Option<Piece>
+//! Piece    = last_gc_version: varint, from: varint, to: varint,
+//!            entries: seq<Entry>
+//! Entry    = version_step: varint, status: u8, key: str, value: bytes
+//! ```
+//!
+//! An entry's version is the piece's `from` plus the steps of all entries up
+//! to and including it, so versions are strictly ascending and cost one byte
+//! each in the common case. Status is 0 set, 1 deleted (value must be empty),
+//! 2 set with a time-to-live.
+//!
+//! # Validation
+//!
+//! A datagram is decoded completely, and every rule checked, before any state
+//! changes: oversized or truncated datagrams, unknown magic, versions or
+//! kinds, foreign clusters, our own datagrams, invalid varints, UTF-8, tags or
+//! names, counts that the remaining bytes cannot hold, digests or requests not
+//! strictly ascending on the ring, pieces whose versions leave `(from, to]`,
+//! and trailing bytes each have their own [`DecodeError`]. Decoding borrows
+//! from the datagram and never allocates.
+
+use core::fmt;
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{MAX_NAME_LEN, NodeId, NodeName};
+use crate::store::EntryStatus;
+
+/// The first two bytes of every hearsay datagram.
+pub const MAGIC: [u8; 2] = *b"HS";
+/// Version of the protocol this crate speaks; bumped on any format change.
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Length of the fixed header in front of every body.
+pub const HEADER_LEN: usize = 8;
+/// Largest UDP payload over IPv4; longer datagrams are rejected.
+pub const MAX_DATAGRAM_LEN: usize = 65_507;
+/// Smallest configurable mtu: room for a header, a full sender id and one
+/// entry of reasonable size.
+pub const MIN_MTU: usize = 512;
+/// Longest key, in bytes of UTF-8.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// Room reserved for a sequence count before its items are written: three
+/// varint bytes count up to 2 097 151 items, more than any datagram holds.
+const SEQ_COUNT_RESERVE: usize = 3;
+
+/// Smallest encoding of a digest entry: hash + three one-byte varints.
+const MIN_DIGEST_LEN: usize = 11;
+/// Smallest encoding of a request: hash + bool + two one-byte varints.
+const MIN_REQUEST_LEN: usize = 11;
+/// Smallest encoding of an update: tag + hash + heartbeat + option byte.
+const MIN_UPDATE_LEN: usize = 11;
+/// Smallest encoding of an entry: step + status + 1-byte key + empty value.
+const MIN_ENTRY_LEN: usize = 5;
+
+/// The kind of message a datagram carries (byte 3 of the header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MessageKind {
+    /// Opens an exchange with a piece of the initiator's digest.
+    Syn = 1,
+    /// The responder's updates for the initiator plus what it wants back.
+    SynAck = 2,
+    /// The initiator's updates answering a SynAck's requests.
+    Ack = 3,
+}
+
+impl MessageKind {
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            1 => Some(MessageKind::Syn),
+            2 => Some(MessageKind::SynAck),
+            3 => Some(MessageKind::Ack),
+            _ => None,
+        }
+    }
+}
+
+/// Why a received datagram was rejected. Each kind has its own counter
+/// ([`crate::Counters::rejected`]); a rejected datagram changes no state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DecodeError {
+    /// Shorter than the 8-byte header.
+    TooShort = 0,
+    /// Longer than [`MAX_DATAGRAM_LEN`].
+    Oversized,
+    /// Does not start with [`MAGIC`].
+    BadMagic,
+    /// Speaks another protocol version.
+    UnsupportedVersion,
+    /// Unknown message kind byte.
+    UnknownKind,
+    /// Carries another cluster's fingerprint.
+    ForeignCluster,
+    /// Sent by this node (or another incarnation of its name).
+    FromSelf,
+    /// The body ends in the middle of a field.
+    Truncated,
+    /// A varint, bool, tag, option byte or UTF-8 string is invalid.
+    InvalidEncoding,
+    /// Bytes remain after the body.
+    TrailingBytes,
+    /// A count claims more items than the remaining bytes can hold.
+    ImpossibleCount,
+    /// Digest or request hashes are not strictly ascending inside the stated
+    /// ring range, or entry versions leave their piece's `(from, to]`.
+    OutOfOrder,
+    /// A field breaks a rule of the protocol: empty or too long name or key,
+    /// value on a tombstone, `last_gc_version` above `max_version`, zero
+    /// piece count, unknown entry status.
+    InvalidField,
+}
+
+impl DecodeError {
+    /// Number of kinds, for counter arrays.
+    pub const COUNT: usize = 13;
+
+    /// Every kind, in counter order.
+    pub const ALL: [DecodeError; DecodeError::COUNT] = [
+        DecodeError::TooShort,
+        DecodeError::Oversized,
+        DecodeError::BadMagic,
+        DecodeError::UnsupportedVersion,
+        DecodeError::UnknownKind,
+        DecodeError::ForeignCluster,
+        DecodeError::FromSelf,
+        DecodeError::Truncated,
+        DecodeError::InvalidEncoding,
+        DecodeError::TrailingBytes,
+        DecodeError::ImpossibleCount,
+        DecodeError::OutOfOrder,
+        DecodeError::InvalidField,
+    ];
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DecodeError::TooShort => "datagram shorter than the header",
+            DecodeError::Oversized => "datagram longer than 65507 bytes",
+            DecodeError::BadMagic => "not a hearsay datagram (bad magic)",
+            DecodeError::UnsupportedVersion => "unsupported protocol version",
+            DecodeError::UnknownKind => "unknown message kind",
+            DecodeError::ForeignCluster => "datagram from another cluster",
+            DecodeError::FromSelf => "datagram from this node itself",
+            DecodeError::Truncated => "datagram ends in the middle of a field",
+            DecodeError::InvalidEncoding => "invalid varint, tag or UTF-8",
+            DecodeError::TrailingBytes => "trailing bytes after the message",
+            DecodeError::ImpossibleCount => "count larger than the datagram can hold",
+            DecodeError::OutOfOrder => "hashes or versions out of order",
+            DecodeError::InvalidField => "field breaks a protocol rule",
+        })
+    }
+}
+
+impl From<postcard::Error> for DecodeError {
+    fn from(e: postcard::Error) -> Self {
+        match e {
+            postcard::Error::DeserializeUnexpectedEnd => DecodeError::Truncated,
+            _ => DecodeError::InvalidEncoding,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Wire structs. Deserialize is the decoder; Serialize exists so tests can
+// prove the hand-written encoder below produces exactly postcard's bytes.
+
+/// A socket address as it travels (flow info and scope id are not carried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum WireAddr {
+    V4([u8; 4], u16),
+    V6([u8; 16], u16),
+}
+
+impl WireAddr {
+    #[cfg(test)]
+    fn from_socket(a: SocketAddr) -> Self {
+        match a {
+            SocketAddr::V4(a) => WireAddr::V4(a.ip().octets(), a.port()),
+            SocketAddr::V6(a) => WireAddr::V6(a.ip().octets(), a.port()),
+        }
+    }
+
+    pub(crate) fn to_socket(self) -> SocketAddr {
+        match self {
+            WireAddr::V4(ip, port) => SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), port)),
+            WireAddr::V6(ip, port) => {
+                SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), port, 0, 0))
+            }
+        }
+    }
+}
+
+/// A node id as it travels, borrowing its name from the datagram.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct WireNodeId<'a> {
+    #[serde(borrow)]
+    pub name: &'a str,
+    pub generation: u64,
+    pub addr: WireAddr,
+}
+
+impl<'a> WireNodeId<'a> {
+    #[cfg(test)]
+    pub(crate) fn from_id(id: &'a NodeId) -> Self {
+        WireNodeId {
+            name: id.name.as_str(),
+            generation: id.generation,
+            addr: WireAddr::from_socket(id.addr),
+        }
+    }
+
+    pub(crate) fn to_id(self) -> Option<NodeId> {
+        Some(NodeId {
+            name: NodeName::new(self.name).ok()?,
+            generation: self.generation,
+            addr: self.addr.to_socket(),
+        })
+    }
+
+    fn validate(&self) -> Result<(), DecodeError> {
+        if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
+            return Err(DecodeError::InvalidField);
+        }
+        Ok(())
+    }
+}
+
+/// One node's line in a digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WireDigest {
+    pub hash: [u8; 8],
+    pub heartbeat: u64,
+    pub last_gc: u64,
+    pub max_version: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct SynHead<'a> {
+    #[serde(borrow)]
+    sender: WireNodeId<'a>,
+    piece_count: u16,
+    ring_start: [u8; 8],
+    ring_end: [u8; 8],
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct SynAckHead<'a> {
+    #[serde(borrow)]
+    sender: WireNodeId<'a>,
+    piece_count: u16,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct AckHead<'a> {
+    #[serde(borrow)]
+    sender: WireNodeId<'a>,
+}
+
+/// What the responder wants back for one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WireRequest {
+    pub hash: [u8; 8],
+    pub known: bool,
+    pub max_version: u64,
+    pub last_gc: u64,
+}
+
+/// How an update names its node.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) enum WireNodeRef<'a> {
+    Hash([u8; 8]),
+    #[serde(borrow)]
+    Full(WireNodeId<'a>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WirePieceHead {
+    pub last_gc: u64,
+    pub from: u64,
+    pub to: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct UpdateHead<'a> {
+    #[serde(borrow)]
+    node: WireNodeRef<'a>,
+    heartbeat: u64,
+    piece: Option<WirePieceHead>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct WireEntry<'a> {
+    version_step: u64,
+    status: u8,
+    #[serde(borrow)]
+    key: &'a str,
+    #[serde(borrow)]
+    value: &'a [u8],
+}
+
+/// A ring hash from its 8 wire bytes.
+pub(crate) fn hash_from_wire(b: [u8; 8]) -> u64 {
+    u64::from_be_bytes(b)
+}
+
+// ---------------------------------------------------------------------------
+// Decoding.
+
+/// Splits a datagram into its kind, cluster fingerprint and body.
+pub(crate) fn read_header(datagram: &[u8]) -> Result<(MessageKind, u32, &[u8]), DecodeError> {
+    if datagram.len() > MAX_DATAGRAM_LEN {
+        return Err(DecodeError::Oversized);
+    }
+    let (head, body) = datagram
+        .split_first_chunk::<HEADER_LEN>()
+        .ok_or(DecodeError::TooShort)?;
+    let [m0, m1, version, kind, c0, c1, c2, c3] = *head;
+    if [m0, m1] != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    if version != PROTOCOL_VERSION {
+        return Err(DecodeError::UnsupportedVersion);
+    }
+    let kind = MessageKind::from_byte(kind).ok_or(DecodeError::UnknownKind)?;
+    Ok((kind, u32::from_le_bytes([c0, c1, c2, c3]), body))
+}
+
+/// A cursor over a body that decodes postcard values in place.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take<T: Deserialize<'a>>(&mut self) -> Result<T, DecodeError> {
+        let (v, rest) = postcard::take_from_bytes::<T>(self.rest)?;
+        self.rest = rest;
+        Ok(v)
+    }
+
+    /// Reads a sequence count, rejecting counts the remaining bytes cannot
+    /// hold at `min_item_len` bytes per item.
+    fn count(&mut self, min_item_len: usize) -> Result<usize, DecodeError> {
+        let n: u32 = self.take()?;
+        let n = usize::try_from(n).map_err(|_| DecodeError::ImpossibleCount)?;
+        if n.checked_mul(min_item_len)
+            .is_none_or(|need| need > self.rest.len())
+        {
+            return Err(DecodeError::ImpossibleCount);
+        }
+        Ok(n)
+    }
+
+    fn finish(&self) -> Result<(), DecodeError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingBytes)
+        }
+    }
+}
+
+/// A decoded and fully validated Syn piece.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SynMsg<'a> {
+    pub sender: WireNodeId<'a>,
+    pub piece_count: u16,
+    pub ring_start: u64,
+    pub ring_end: u64,
+    digest: Seq<'a>,
+}
+
+/// A validated sequence: its count and the bytes from its first item on.
+#[derive(Debug, Clone, Copy)]
+struct Seq<'a> {
+    count: usize,
+    bytes: &'a [u8],
+}
+
+impl<'a> SynMsg<'a> {
+    /// The digest entries, in ring order.
+    pub(crate) fn digest(&self) -> DigestIter<'a> {
+        DigestIter {
+            reader: Reader {
+                rest: self.digest.bytes,
+            },
+            left: self.digest.count,
+            range: (self.ring_start, self.ring_end),
+            prev: None,
+        }
+    }
+}
+
+/// Iterates a validated digest; yields errors only while validating.
+pub(crate) struct DigestIter<'a> {
+    reader: Reader<'a>,
+    left: usize,
+    range: (u64, u64),
+    prev: Option<u64>,
+}
+
+impl Iterator for DigestIter<'_> {
+    type Item = Result<(u64, WireDigest), DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        Some(self.next_entry())
+    }
+}
+
+impl DigestIter<'_> {
+    fn next_entry(&mut self) -> Result<(u64, WireDigest), DecodeError> {
+        let d: WireDigest = self.reader.take()?;
+        let h = hash_from_wire(d.hash);
+        if h < self.range.0 || h > self.range.1 || self.prev.is_some_and(|p| h <= p) {
+            return Err(DecodeError::OutOfOrder);
+        }
+        if d.last_gc > d.max_version {
+            return Err(DecodeError::InvalidField);
+        }
+        self.prev = Some(h);
+        Ok((h, d))
+    }
+}
+
+/// Decodes and validates a Syn body.
+pub(crate) fn parse_syn(body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
+    let mut r = Reader { rest: body };
+    let head: SynHead<'_> = r.take()?;
+    head.sender.validate()?;
+    let ring_start = hash_from_wire(head.ring_start);
+    let ring_end = hash_from_wire(head.ring_end);
+    if head.piece_count == 0 {
+        return Err(DecodeError::InvalidField);
+    }
+    if ring_start > ring_end {
+        return Err(DecodeError::OutOfOrder);
+    }
+    let count = r.count(MIN_DIGEST_LEN)?;
+    let msg = SynMsg {
+        sender: head.sender,
+        piece_count: head.piece_count,
+        ring_start,
+        ring_end,
+        digest: Seq {
+            count,
+            bytes: r.rest,
+        },
+    };
+    let mut it = msg.digest();
+    for item in it.by_ref() {
+        item?;
+    }
+    r.rest = it.reader.rest;
+    r.finish()?;
+    Ok(msg)
+}
+
+/// A decoded and fully validated SynAck or Ack.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UpdateMsg<'a> {
+    pub sender: WireNodeId<'a>,
+    /// Number of pieces of the Syn being answered (SynAck only; 1 for Ack).
+    pub piece_count: u16,
+    requests: Seq<'a>,
+    updates: Seq<'a>,
+}
+
+impl<'a> UpdateMsg<'a> {
+    pub(crate) fn requests(&self) -> RequestIter<'a> {
+        RequestIter {
+            reader: Reader {
+                rest: self.requests.bytes,
+            },
+            left: self.requests.count,
+            prev: None,
+        }
+    }
+
+    pub(crate) fn request_len(&self) -> usize {
+        self.requests.count
+    }
+
+    pub(crate) fn updates(&self) -> UpdateIter<'a> {
+        UpdateIter {
+            reader: Reader {
+                rest: self.updates.bytes,
+            },
+            left: self.updates.count,
+        }
+    }
+}
+
+/// Iterates validated requests, ascending by hash.
+pub(crate) struct RequestIter<'a> {
+    reader: Reader<'a>,
+    left: usize,
+    prev: Option<u64>,
+}
+
+impl Iterator for RequestIter<'_> {
+    type Item = Result<(u64, WireRequest), DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        Some(self.next_request())
+    }
+}
+
+impl RequestIter<'_> {
+    fn next_request(&mut self) -> Result<(u64, WireRequest), DecodeError> {
+        let q: WireRequest = self.reader.take()?;
+        let h = hash_from_wire(q.hash);
+        if self.prev.is_some_and(|p| h <= p) {
+            return Err(DecodeError::OutOfOrder);
+        }
+        if q.last_gc > q.max_version {
+            return Err(DecodeError::InvalidField);
+        }
+        self.prev = Some(h);
+        Ok((h, q))
+    }
+}
+
+/// One node's update: heartbeat and optionally a piece of its entries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Update<'a> {
+    pub node: WireNodeRef<'a>,
+    pub heartbeat: u64,
+    pub piece: Option<Piece<'a>>,
+}
+
+/// A contiguous version range `(from, to]` of one node's entries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Piece<'a> {
+    pub head: WirePieceHead,
+    entries: Seq<'a>,
+}
+
+impl<'a> Piece<'a> {
+    pub(crate) fn entries(&self) -> EntryIter<'a> {
+        EntryIter {
+            reader: Reader {
+                rest: self.entries.bytes,
+            },
+            left: self.entries.count,
+            version: self.head.from,
+            to: self.head.to,
+        }
+    }
+}
+
+/// An entry as decoded, with its absolute version.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryView<'a> {
+    pub version: u64,
+    pub status: EntryStatus,
+    pub key: &'a str,
+    pub value: &'a [u8],
+}
+
+/// Iterates a piece's entries, ascending by version.
+pub(crate) struct EntryIter<'a> {
+    reader: Reader<'a>,
+    left: usize,
+    version: u64,
+    to: u64,
+}
+
+impl<'a> Iterator for EntryIter<'a> {
+    type Item = Result<EntryView<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        Some(self.next_entry())
+    }
+}
+
+impl<'a> EntryIter<'a> {
+    fn next_entry(&mut self) -> Result<EntryView<'a>, DecodeError> {
+        let e: WireEntry<'a> = self.reader.take()?;
+        if e.version_step == 0 {
+            return Err(DecodeError::OutOfOrder);
+        }
+        let version = self
+            .version
+            .checked_add(e.version_step)
+            .filter(|v| *v <= self.to)
+            .ok_or(DecodeError::OutOfOrder)?;
+        let status = EntryStatus::from_wire(e.status).ok_or(DecodeError::InvalidField)?;
+        if e.key.is_empty()
+            || e.key.len() > MAX_KEY_LEN
+            || (status == EntryStatus::Deleted && !e.value.is_empty())
+        {
+            return Err(DecodeError::InvalidField);
+        }
+        self.version = version;
+        Ok(EntryView {
+            version,
+            status,
+            key: e.key,
+            value: e.value,
+        })
+    }
+}
+
+/// Iterates validated updates.
+pub(crate) struct UpdateIter<'a> {
+    reader: Reader<'a>,
+    left: usize,
+}
+
+impl<'a> Iterator for UpdateIter<'a> {
+    type Item = Result<Update<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        Some(self.next_update())
+    }
+}
+
+impl<'a> UpdateIter<'a> {
+    fn next_update(&mut self) -> Result<Update<'a>, DecodeError> {
+        let head: UpdateHead<'a> = self.reader.take()?;
+        if let WireNodeRef::Full(id) = &head.node {
+            id.validate()?;
+        }
+        let piece = match head.piece {
+            None => None,
+            Some(p) => {
+                if p.from > p.to {
+                    return Err(DecodeError::OutOfOrder);
+                }
+                let count = self.reader.count(MIN_ENTRY_LEN)?;
+                let piece = Piece {
+                    head: p,
+                    entries: Seq {
+                        count,
+                        bytes: self.reader.rest,
+                    },
+                };
+                let mut it = piece.entries();
+                for e in it.by_ref() {
+                    e?;
+                }
+                self.reader.rest = it.reader.rest;
+                Some(piece)
+            }
+        };
+        Ok(Update {
+            node: head.node,
+            heartbeat: head.heartbeat,
+            piece,
+        })
+    }
+}
+
+fn parse_updates<'a>(
+    r: &mut Reader<'a>,
+    sender: WireNodeId<'a>,
+    piece_count: u16,
+    with_requests: bool,
+) -> Result<UpdateMsg<'a>, DecodeError> {
+    sender.validate()?;
+    let requests = if with_requests {
+        let count = r.count(MIN_REQUEST_LEN)?;
+        let mut it = RequestIter {
+            reader: Reader { rest: r.rest },
+            left: count,
+            prev: None,
+        };
+        let bytes = r.rest;
+        for q in it.by_ref() {
+            q?;
+        }
+        r.rest = it.reader.rest;
+        Seq { count, bytes }
+    } else {
+        Seq {
+            count: 0,
+            bytes: &[],
+        }
+    };
+    let count = r.count(MIN_UPDATE_LEN)?;
+    let updates = Seq {
+        count,
+        bytes: r.rest,
+    };
+    let mut it = UpdateIter {
+        reader: Reader { rest: r.rest },
+        left: count,
+    };
+    for u in it.by_ref() {
+        u?;
+    }
+    r.rest = it.reader.rest;
+    r.finish()?;
+    Ok(UpdateMsg {
+        sender,
+        piece_count,
+        requests,
+        updates,
+    })
+}
+
+/// Decodes and validates a SynAck body.
+pub(crate) fn parse_synack(body: &[u8]) -> Result<UpdateMsg<'_>, DecodeError> {
+    let mut r = Reader { rest: body };
+    let head: SynAckHead<'_> = r.take()?;
+    if head.piece_count == 0 {
+        return Err(DecodeError::InvalidField);
+    }
+    parse_updates(&mut r, head.sender, head.piece_count, true)
+}
+
+/// Decodes and validates an Ack body.
+pub(crate) fn parse_ack(body: &[u8]) -> Result<UpdateMsg<'_>, DecodeError> {
+    let mut r = Reader { rest: body };
+    let head: AckHead<'_> = r.take()?;
+    parse_updates(&mut r, head.sender, 1, false)
+}
+
+// ---------------------------------------------------------------------------
+// Encoding.
+
+/// The output buffer is full; the caller rolls back to a saved position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Full;
+
+/// Bytes a value takes as a varint.
+pub(crate) const fn varint_len(v: u64) -> usize {
+    let bits = 64usize.saturating_sub((v | 1).leading_zeros() as usize);
+    bits.div_ceil(7)
+}
+
+/// Bytes a node id takes on the wire.
+pub(crate) fn node_id_len(id: &NodeId) -> usize {
+    let name = id.name.as_str().len();
+    let addr = match id.addr {
+        SocketAddr::V4(_) => 1 + 4,
+        SocketAddr::V6(_) => 1 + 16,
+    };
+    varint_len(name as u64)
+        .saturating_add(name)
+        .saturating_add(varint_len(id.generation))
+        .saturating_add(addr)
+        .saturating_add(varint_len(u64::from(id.addr.port())))
+}
+
+/// Writes postcard-encoded values into a caller's buffer, never past `limit`.
+pub(crate) struct Encoder<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+/// Where a sequence's count goes, remembered until the count is known.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeqMark(usize);
+
+impl<'b> Encoder<'b> {
+    /// An encoder writing at most `limit` bytes into `buf`.
+    pub(crate) fn new(buf: &'b mut [u8], limit: usize) -> Self {
+        let limit = limit.min(buf.len());
+        let buf = buf.get_mut(..limit).unwrap_or_default();
+        Encoder { buf, pos: 0 }
+    }
+
+    /// An encoder continuing a datagram of which `pos` bytes are written.
+    pub(crate) fn resume(buf: &'b mut [u8], limit: usize, pos: usize) -> Self {
+        let mut enc = Encoder::new(buf, limit);
+        enc.pos = pos.min(enc.buf.len());
+        enc
+    }
+
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn raw(&mut self, bytes: &[u8]) -> Result<(), Full> {
+        let end = self.pos.checked_add(bytes.len()).ok_or(Full)?;
+        self.buf
+            .get_mut(self.pos..end)
+            .ok_or(Full)?
+            .copy_from_slice(bytes);
+        self.pos = end;
+        Ok(())
+    }
+
+    pub(crate) fn byte(&mut self, b: u8) -> Result<(), Full> {
+        self.raw(&[b])
+    }
+
+    pub(crate) fn varint(&mut self, mut v: u64) -> Result<(), Full> {
+        let mut tmp = [0u8; 10];
+        let mut n = 0usize;
+        for slot in tmp.iter_mut() {
+            let low = (v & 0x7f) as u8;
+            v >>= 7;
+            n = n.saturating_add(1);
+            if v == 0 {
+                *slot = low;
+                break;
+            }
+            *slot = low | 0x80;
+        }
+        self.raw(tmp.get(..n).unwrap_or_default())
+    }
+
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> Result<(), Full> {
+        self.varint(b.len() as u64)?;
+        self.raw(b)
+    }
+
+    pub(crate) fn hash(&mut self, h: u64) -> Result<(), Full> {
+        self.raw(&h.to_be_bytes())
+    }
+
+    pub(crate) fn header(&mut self, kind: MessageKind, cluster: u32) -> Result<(), Full> {
+        self.raw(&MAGIC)?;
+        self.byte(PROTOCOL_VERSION)?;
+        self.byte(kind as u8)?;
+        self.raw(&cluster.to_le_bytes())
+    }
+
+    pub(crate) fn node_id(&mut self, id: &NodeId) -> Result<(), Full> {
+        self.bytes(id.name.as_str().as_bytes())?;
+        self.varint(id.generation)?;
+        match id.addr {
+            SocketAddr::V4(a) => {
+                self.byte(0)?;
+                self.raw(&a.ip().octets())?;
+            }
+            SocketAddr::V6(a) => {
+                self.byte(1)?;
+                self.raw(&a.ip().octets())?;
+            }
+        }
+        self.varint(u64::from(id.addr.port()))
+    }
+
+    /// Reserves room for a sequence count; items follow.
+    pub(crate) fn begin_seq(&mut self) -> Result<SeqMark, Full> {
+        let mark = SeqMark(self.pos);
+        self.raw(&[0; SEQ_COUNT_RESERVE])?;
+        Ok(mark)
+    }
+
+    /// Writes the count at `mark` and closes the unused part of the reserve.
+    pub(crate) fn end_seq(&mut self, mark: SeqMark, count: usize) {
+        let mut tmp = [0u8; SEQ_COUNT_RESERVE];
+        let count = count.min((1 << 21) - 1) as u64;
+        let n = varint_len(count);
+        let mut v = count;
+        for (i, slot) in tmp.iter_mut().enumerate().take(n) {
+            let low = (v & 0x7f) as u8;
+            v >>= 7;
+            *slot = if i.saturating_add(1) < n {
+                low | 0x80
+            } else {
+                low
+            };
+        }
+        let start = mark.0;
+        let items = start.saturating_add(SEQ_COUNT_RESERVE);
+        if let Some(dst) = self.buf.get_mut(start..start.saturating_add(n)) {
+            dst.copy_from_slice(tmp.get(..n).unwrap_or_default());
+        }
+        let gap = SEQ_COUNT_RESERVE.saturating_sub(n);
+        if gap > 0 && items <= self.pos {
+            self.buf
+                .copy_within(items..self.pos, start.saturating_add(n));
+            self.pos = self.pos.saturating_sub(gap);
+        }
+    }
+
+    pub(crate) fn digest(
+        &mut self,
+        hash: u64,
+        heartbeat: u64,
+        last_gc: u64,
+        max_version: u64,
+    ) -> Result<(), Full> {
+        self.hash(hash)?;
+        self.varint(heartbeat)?;
+        self.varint(last_gc)?;
+        self.varint(max_version)
+    }
+
+    pub(crate) fn request(
+        &mut self,
+        hash: u64,
+        known: bool,
+        max_version: u64,
+        last_gc: u64,
+    ) -> Result<(), Full> {
+        self.hash(hash)?;
+        self.byte(u8::from(known))?;
+        self.varint(max_version)?;
+        self.varint(last_gc)
+    }
+
+    pub(crate) fn entry(
+        &mut self,
+        version_step: u64,
+        status: EntryStatus,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), Full> {
+        self.varint(version_step)?;
+        self.byte(status.to_wire())?;
+        self.bytes(key)?;
+        self.bytes(value)
+    }
+}
+
+/// Bytes one digest entry takes.
+pub(crate) fn digest_len(heartbeat: u64, last_gc: u64, max_version: u64) -> usize {
+    8usize
+        .saturating_add(varint_len(heartbeat))
+        .saturating_add(varint_len(last_gc))
+        .saturating_add(varint_len(max_version))
+}
+
+/// Bytes one entry takes in a piece.
+pub(crate) fn entry_len(version_step: u64, key_len: usize, value_len: usize) -> usize {
+    varint_len(version_step)
+        .saturating_add(1)
+        .saturating_add(varint_len(key_len as u64))
+        .saturating_add(key_len)
+        .saturating_add(varint_len(value_len as u64))
+        .saturating_add(value_len)
+}
+
+/// Upper bound of a piece header (option byte + three varints + count).
+pub(crate) const PIECE_HEAD_MAX: usize = 1 + 3 * 10 + SEQ_COUNT_RESERVE;
+
+#[cfg(test)]
+mod tests;

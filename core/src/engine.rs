@@ -587,26 +587,30 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
     /// Applies one piece `(from, to]` of a node's entries if the rules allow.
     ///
     /// With `m`/`r` our max and last-gc versions and `g` the sender's
-    /// last-gc version, a piece is usable as a *delta* when it starts at or
-    /// below `m` and either `m ≥ g` (every tombstone the sender dropped was
-    /// already seen here) or `r = g` (our copy was itself rebuilt at that
-    /// collection point); as a *reset* when it starts at 0 and `g ≥ r`.
+    /// last-gc version, a piece is usable as a *delta* when it brings
+    /// something new (`to > m`), starts at or below `m`, and either `m ≥ g`
+    /// (every tombstone the sender dropped was already seen here) or `r = g`
+    /// (our copy was itself rebuilt at that collection point). Otherwise, if
+    /// we are behind the sender's collection point (`m < g`, `r < g`), a
+    /// piece starting at 0 is a *reset*: our copy is rebuilt from it, even
+    /// if it ends below `m` — the copy then holds the node up to `to` only,
+    /// and later pieces continue from there.
     fn apply_piece(&mut self, slot: u16, piece: &Piece<'_>, observer: &mut impl Observer) {
         let Some(n) = self.nodes.get(slot) else {
             return;
         };
         let (m, r) = (n.max_version, n.last_gc);
         let head = piece.head;
-        if head.to <= m {
+        let g = head.last_gc;
+        let as_reset = head.from == 0 && m < g && r < g;
+        let as_delta = !as_reset && head.from <= m && (m >= g || r == g);
+        let applied = if as_reset {
+            self.apply_reset(slot, piece, observer)
+        } else if head.to <= m {
             bump(&mut self.counters.stale_pieces);
             return;
-        }
-        let as_delta = head.from <= m && (m >= head.last_gc || r == head.last_gc);
-        let as_reset = head.from == 0 && head.last_gc >= r;
-        let applied = if as_delta {
+        } else if as_delta {
             self.apply_delta(slot, piece, observer)
-        } else if as_reset {
-            self.apply_reset(slot, piece, observer)
         } else {
             bump(&mut self.counters.unusable_pieces);
             return;
@@ -616,12 +620,12 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
             return;
         }
         bump(&mut self.counters.pieces_applied);
-        if head.last_gc > r {
-            self.drop_collected_tombstones(slot, head.last_gc);
+        if g > r {
+            self.drop_collected_tombstones(slot, g);
         }
         if let Some(n) = self.nodes.get_mut(slot) {
             n.max_version = head.to;
-            n.last_gc = n.last_gc.max(head.last_gc);
+            n.last_gc = n.last_gc.max(g);
         }
     }
 
@@ -672,9 +676,10 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         if !self.piece_fits(slot, piece, 0, true) {
             return false;
         }
-        // Keep entries the piece carries unchanged (no event, no copy);
-        // everything else we hold for the node predates the sender's
-        // collection point and is either superseded or deleted.
+        // Keep entries the piece carries unchanged (no event, no copy).
+        // Everything else we hold for the node predates the sender's
+        // collection point: it is superseded, deleted, or newer than the
+        // piece — and then it comes back with the following pieces.
         for e in piece.entries().map_while(Result::ok) {
             if let Some(idx) = self.store.find(slot, e.key)
                 && self.store.slot(idx).is_some_and(|s| s.version == e.version)

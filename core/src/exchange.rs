@@ -558,8 +558,9 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         self.counters.bytes_out = self.counters.bytes_out.saturating_add(out.bytes);
     }
 
-    /// Writes one update for `item` (its head, and as much of its piece as
-    /// fits in the datagram and in `cap` bytes; at least one entry).
+    /// Writes updates for `item` — its head, and as much of its piece as
+    /// fits in `cap` bytes (at least one entry), over as many datagrams as
+    /// that takes.
     fn emit_item<T: Transmit>(
         &self,
         out: &mut Out<'_, T>,
@@ -570,9 +571,11 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
             item.done = true;
             return Emitted::Done;
         };
-        let wants_data = item.data && item.from < node.max_version;
-        // Two tries: in the open datagram, then in a fresh one.
-        for attempt in 0..2 {
+        let mut cap_left = cap;
+        // A fresh datagram that cannot take even one entry means the entry is
+        // larger than our datagrams; bound the retries accordingly.
+        let mut fresh_failures = 0u8;
+        loop {
             if !out.ensure_open() {
                 return Emitted::Exhausted;
             }
@@ -580,6 +583,7 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
                 out.flush();
                 continue;
             }
+            let wants_data = item.data && item.from < node.max_version;
             let ref_len = if item.intro {
                 1usize.saturating_add(wire::node_id_len(&node.id))
             } else {
@@ -594,7 +598,12 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
                 .saturating_add(varint_len(node.max_version))
                 .saturating_add(3);
             let room = out.room();
+            let fresh = out.items() == 0;
             if head_len > room {
+                if fresh {
+                    item.done = true;
+                    return Emitted::Done;
+                }
                 out.flush();
                 continue;
             }
@@ -607,19 +616,25 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
                 return Emitted::Done;
             }
             let entry_room = room.saturating_sub(head_len).saturating_sub(piece_head);
-            let (count, to, complete) = self.plan_piece(node, item.from, entry_room, cap);
+            let (count, to, complete) = self.plan_piece(node, item.from, entry_room, cap_left);
             if count == 0 && !complete {
-                if attempt == 0 && out.items() > 0 {
+                if !fresh {
                     out.flush();
                     continue;
                 }
-                // A single entry larger than our datagrams (learned from a
-                // peer with a larger mtu) cannot be relayed by us: send the
-                // heartbeat and leave the entries to other peers.
-                let _ = self.write_update(out, node, item, None);
-                item.done = true;
-                return Emitted::Done;
+                fresh_failures = fresh_failures.saturating_add(1);
+                if fresh_failures > 1 || entry_room >= out.mtu.saturating_sub(head_len) {
+                    // A single entry larger than our datagrams (learned from a
+                    // peer with a larger mtu) cannot be relayed by us: send
+                    // the heartbeat and leave the entries to other peers.
+                    let _ = self.write_update(out, node, item, None);
+                    item.done = true;
+                    return Emitted::Done;
+                }
+                out.flush();
+                continue;
             }
+            let before = out.pos;
             if self
                 .write_update(out, node, item, Some((count, to)))
                 .is_err()
@@ -627,15 +642,31 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
                 out.flush();
                 continue;
             }
+            cap_left = cap_left.saturating_sub(out.pos.saturating_sub(before));
             item.intro = false;
             item.from = to;
             if complete {
                 item.done = true;
                 return Emitted::Done;
             }
-            return Emitted::Partial;
+            if cap_left == 0 || self.next_entry_len(node, to) > cap_left {
+                return Emitted::Partial;
+            }
+            // Cut by the datagram, not the cap: continue in a fresh one.
+            out.flush();
         }
-        Emitted::Partial
+    }
+
+    /// Encoded length of the first entry of `node` after version `from`.
+    fn next_entry_len(&self, node: &NodeSlot, from: u64) -> usize {
+        let cur = self.store.first_after(&node.entries, from);
+        self.store.slot(cur).map_or(0, |s| {
+            wire::entry_len(
+                s.version.saturating_sub(from),
+                self.store.key(cur).len(),
+                self.store.value(cur).len(),
+            )
+        })
     }
 
     /// How many entries after `from` fit in `room` bytes (and `cap`, past

@@ -143,8 +143,7 @@ pub enum DecodeError {
     /// ring range, or entry versions leave their piece's `(from, to]`.
     OutOfOrder,
     /// A field breaks a rule of the protocol: empty or too long name or key,
-    /// value on a tombstone, `last_gc_version` above `max_version`, zero
-    /// piece count, unknown entry status.
+    /// value on a tombstone, zero piece count, unknown entry status.
     InvalidField,
 }
 
@@ -453,9 +452,6 @@ impl DigestIter<'_> {
         if h < self.range.0 || h > self.range.1 || self.prev.is_some_and(|p| h <= p) {
             return Err(DecodeError::OutOfOrder);
         }
-        if d.last_gc > d.max_version {
-            return Err(DecodeError::InvalidField);
-        }
         self.prev = Some(h);
         Ok((h, d))
     }
@@ -551,9 +547,6 @@ impl RequestIter<'_> {
         let h = hash_from_wire(q.hash);
         if self.prev.is_some_and(|p| h <= p) {
             return Err(DecodeError::OutOfOrder);
-        }
-        if q.last_gc > q.max_version {
-            return Err(DecodeError::InvalidField);
         }
         self.prev = Some(h);
         Ok((h, q))

@@ -371,11 +371,11 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         let mut pos = self.nodes.ring_position(msg.ring_start);
         for (hash, d) in msg.digest().map_while(Result::ok) {
             // Our nodes before this line are unknown to the initiator.
-            while let Some(h) = self.nodes.hash_at(pos).filter(|h| *h < hash) {
-                self.plan_intro(h);
+            while let Some((slot, _)) = self.nodes.at(pos).filter(|(_, n)| n.hash < hash) {
+                self.plan_intro(slot);
                 pos = pos.saturating_add(1);
             }
-            if self.nodes.hash_at(pos) != Some(hash) {
+            let Some((slot, n)) = self.nodes.at(pos).filter(|(_, n)| n.hash == hash) else {
                 let _ = self.asks.push(Ask {
                     hash,
                     known: false,
@@ -383,14 +383,8 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
                     last_gc: 0,
                 });
                 continue;
-            }
+            };
             pos = pos.saturating_add(1);
-            let Some(slot) = self.nodes.find_hash(hash) else {
-                continue;
-            };
-            let Some(n) = self.nodes.get(slot) else {
-                continue;
-            };
             if let Some(from_version) =
                 send_from(n.max_version, n.last_gc, d.max_version, d.last_gc)
             {
@@ -420,8 +414,8 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
                 });
             }
         }
-        while let Some(h) = self.nodes.hash_at(pos).filter(|h| *h <= msg.ring_end) {
-            self.plan_intro(h);
+        while let Some((slot, _)) = self.nodes.at(pos).filter(|(_, n)| n.hash <= msg.ring_end) {
+            self.plan_intro(slot);
             pos = pos.saturating_add(1);
         }
         if self.plan.is_empty() && self.asks.is_empty() {
@@ -431,10 +425,7 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         self.send_plan(from, MessageKind::SynAck, msg.piece_count, budget, tx);
     }
 
-    fn plan_intro(&mut self, hash: u64) {
-        let Some(slot) = self.nodes.find_hash(hash) else {
-            return;
-        };
+    fn plan_intro(&mut self, slot: u16) {
         let data = self.nodes.get(slot).is_some_and(|n| n.max_version > 0);
         let _ = self.plan.push(PlanItem {
             slot,

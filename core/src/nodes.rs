@@ -88,6 +88,12 @@ impl<const N: usize> NodeTable<N> {
         self.get(slot).map(|n| n.hash)
     }
 
+    /// The slot and node at ring position `pos`.
+    pub(crate) fn at(&self, pos: usize) -> Option<(u16, &NodeSlot)> {
+        let slot = *self.ring.get(pos)?;
+        self.get(slot).map(|n| (slot, n))
+    }
+
     /// The slot of the node with this ring hash.
     pub(crate) fn find_hash(&self, hash: u64) -> Option<u16> {
         let pos = self.ring_position(hash);

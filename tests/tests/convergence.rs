@@ -95,7 +95,10 @@ impl Seen {
 }
 
 /// The safety properties, checked after every step.
-#[allow(clippy::needless_range_loop, reason = "observer and owner are both node indices")]
+#[allow(
+    clippy::needless_range_loop,
+    reason = "observer and owner are both node indices"
+)]
 fn check_safety(c: &Cluster, history: &History, seen: &mut Seen) {
     let n = c.nodes.len();
     for o in 0..n {

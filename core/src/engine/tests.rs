@@ -616,3 +616,18 @@ fn stale_and_duplicate_pieces_change_nothing() {
     assert!(b.counters().stale_pieces >= 1);
     assert!(log.0.is_empty(), "{:?}", log.0);
 }
+
+#[test]
+fn memory_footprint_stays_within_its_documented_budget() {
+    use core::mem::size_of;
+    let per_entry = (size_of::<Engine<16, 256, 8192>>() - size_of::<Engine<16, 128, 8192>>()) / 128;
+    let per_node = (size_of::<Engine<32, 128, 8192>>() - size_of::<Engine<16, 128, 8192>>()) / 16;
+    assert!(per_entry <= 52, "entry slot grew to {per_entry} bytes");
+    assert!(per_node <= 226, "node slot grew to {per_node} bytes");
+    assert!(
+        size_of::<Engine>() <= 2_140_000,
+        "default engine is {} bytes",
+        size_of::<Engine>()
+    );
+    assert!(size_of::<Engine<16, 128, 8192>>() <= 19_000);
+}

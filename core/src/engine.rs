@@ -591,8 +591,9 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
     /// With `m`/`r` our max and last-gc versions and `g` the sender's
     /// last-gc version, a piece is usable as a *delta* when it brings
     /// something new (`to > m`), starts at or below `m`, and either `m ≥ g`
-    /// (every tombstone the sender dropped was already seen here) or `r = g`
-    /// (our copy was itself rebuilt at that collection point). Otherwise, if
+    /// and `m ≥ r` (our copy is complete up to `m`, and every tombstone the
+    /// sender dropped was already seen here) or `r = g` (our copy is being
+    /// rebuilt, or was, at that very collection point). Otherwise, if
     /// we are behind the sender's collection point (`m < g`, `r < g`), a
     /// piece starting at 0 is a *reset*: our copy is rebuilt from it, even
     /// if it ends below `m` — the copy then holds the node up to `to` only,
@@ -605,7 +606,11 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         let head = piece.head;
         let g = head.last_gc;
         let as_reset = head.from == 0 && m < g && r < g;
-        let as_delta = !as_reset && head.from <= m && (m >= g || r == g);
+        // A copy mid-reset (`m < r`) only continues from sources at the same
+        // collection point: an older source could bring back a key deleted
+        // between its collection point and ours.
+        let complete = m >= r && m >= g;
+        let as_delta = !as_reset && head.from <= m && (complete || r == g);
         let applied = if as_reset {
             self.apply_reset(slot, piece, observer)
         } else if head.to <= m {

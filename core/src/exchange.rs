@@ -77,7 +77,7 @@ pub(crate) struct Ask {
 fn send_from(max: u64, gc: u64, their_max: u64, their_gc: u64) -> Option<u64> {
     if their_max >= max {
         None
-    } else if their_max >= gc || their_gc == gc {
+    } else if (their_max >= gc && their_max >= their_gc) || their_gc == gc {
         Some(their_max)
     } else if their_gc < gc {
         Some(0)
@@ -760,5 +760,12 @@ mod tests {
         assert_eq!(send_from(10, 5, 3, 5), Some(3));
         // Receiver rebuilt at a later collection point than ours: we cannot help.
         assert_eq!(send_from(10, 5, 3, 7), None);
+        // Receiver mid-reset (max below its own collection point): only a
+        // source at that same point may continue it, even if the receiver
+        // is past our collection point.
+        assert_eq!(send_from(10, 0, 3, 5), None);
+        assert_eq!(send_from(10, 2, 3, 5), None);
+        // A complete receiver past both points takes a delta from anyone.
+        assert_eq!(send_from(10, 2, 6, 5), Some(6));
     }
 }

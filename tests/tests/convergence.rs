@@ -272,7 +272,11 @@ fn scenario() -> impl Strategy<Value = (usize, usize, usize, f64, f64, bool, u64
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    // 512 cases by default; PROPTEST_CASES=N for a longer hunt.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn converges_and_never_resurrects((n, mtu, budget, loss, duplicate, reorder, seed, ops) in scenario()) {
@@ -280,4 +284,71 @@ proptest! {
         let budget = budget.max(mtu);
         run(n, mtu, budget, Faults { loss, duplicate, reorder }, seed, &ops);
     }
+}
+
+/// A case found by the proptest: a reset cut by loss and reordering while
+/// the owner deletes and collects.
+#[test]
+fn regression_reset_under_loss_and_reordering() {
+    let z = |n: usize| vec![0u8; n];
+    let ops = vec![
+        Op::Set {
+            node: 0,
+            key: 0,
+            value: vec![],
+        },
+        Op::Advance { ms: 0 },
+        Op::Deliver { count: 1 },
+        Op::Gossip { from: 2, to: 0 },
+        Op::Set {
+            node: 2,
+            key: 1,
+            value: z(33),
+        },
+        Op::Gossip { from: 0, to: 2 },
+        Op::Set {
+            node: 2,
+            key: 3,
+            value: z(95),
+        },
+        Op::SetTtl {
+            node: 0,
+            key: 2,
+            value: z(66),
+            ttl_ms: 1,
+        },
+        Op::Set {
+            node: 0,
+            key: 1,
+            value: z(50),
+        },
+        Op::Deliver { count: 5 },
+        Op::Set {
+            node: 2,
+            key: 0,
+            value: vec![],
+        },
+        Op::Gossip { from: 0, to: 2 },
+        Op::Deliver { count: 1 },
+        Op::Delete { node: 2, key: 0 },
+        Op::Gossip { from: 1, to: 2 },
+        Op::Set {
+            node: 2,
+            key: 2,
+            value: z(112),
+        },
+        Op::Advance { ms: 10_000 },
+    ];
+    run(
+        3,
+        512,
+        512,
+        Faults {
+            loss: 0.4,
+            duplicate: 0.0,
+            reorder: true,
+        },
+        3_095_293_884_517_517_374,
+        &ops,
+    );
 }

@@ -3,6 +3,8 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::phi::DetectorConfig;
+use crate::time::duration_millis;
 use crate::wire::{MAX_DATAGRAM_LEN, MIN_MTU};
 
 /// Identifies a cluster on the wire by a 32-bit fingerprint of its name.
@@ -38,7 +40,7 @@ impl ClusterId {
 
 /// Settings of one engine. Build with [`Config::new`] (or `Default`) and adjust
 /// the public fields; [`crate::Engine::init`] rejects inconsistent values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Which cluster this node belongs to. Default: `ClusterId::new("hearsay")`.
     pub cluster_id: ClusterId,
@@ -54,6 +56,20 @@ pub struct Config {
     /// owner garbage-collects it. Peers that are further behind than that
     /// get a reset. Default one hour.
     pub tombstone_grace: Duration,
+    /// How often the runtime calls [`crate::Engine::tick`]. The engine does
+    /// not keep time itself; runtimes and the simulator read this. Default 1 s.
+    pub gossip_interval: Duration,
+    /// Live peers each tick gossips with. Default 3.
+    pub fanout: usize,
+    /// The failure detector's settings.
+    pub detector: DetectorConfig,
+    /// How long a dead or departed node is kept: after half of it, it is no
+    /// longer gossiped; after all of it, its state is removed (and its id
+    /// remembered so that stale gossip cannot bring it back). Default one hour.
+    pub dead_grace: Duration,
+    /// How long a leaving node keeps gossiping its departure before it
+    /// stops ([`crate::Engine::leave`]). Default 3 s.
+    pub leave_linger: Duration,
 }
 
 impl Config {
@@ -64,6 +80,11 @@ impl Config {
             mtu: 1400,
             exchange_budget: 64 * 1024,
             tombstone_grace: Duration::from_secs(3600),
+            gossip_interval: Duration::from_secs(1),
+            fanout: 3,
+            detector: DetectorConfig::new(),
+            dead_grace: Duration::from_secs(3600),
+            leave_linger: Duration::from_secs(3),
         }
     }
 
@@ -74,6 +95,15 @@ impl Config {
         }
         if self.exchange_budget < self.mtu {
             return Err(ConfigError::BudgetBelowMtu);
+        }
+        if !self.detector.is_valid() {
+            return Err(ConfigError::InvalidDetector);
+        }
+        if self.fanout == 0 || duration_millis(self.gossip_interval) == 0 {
+            return Err(ConfigError::NoGossip);
+        }
+        if duration_millis(self.dead_grace) < 2 {
+            return Err(ConfigError::GraceTooShort);
         }
         Ok(())
     }
@@ -92,6 +122,13 @@ pub enum ConfigError {
     MtuOutOfRange,
     /// `exchange_budget` is smaller than one datagram.
     BudgetBelowMtu,
+    /// Detector threshold not positive and finite, `max_interval` outside
+    /// 1 ms..=65 s, or first estimate above `max_interval`.
+    InvalidDetector,
+    /// `fanout` or `gossip_interval` is zero.
+    NoGossip,
+    /// `dead_grace` is shorter than 2 ms.
+    GraceTooShort,
     /// The capacities chosen for the engine type cannot hold even the local
     /// node (zero nodes, or more than 65 535 nodes or 2³² entries or bytes).
     CapacityUnusable,
@@ -105,6 +142,9 @@ impl fmt::Display for ConfigError {
                 "mtu must be between {MIN_MTU} and {MAX_DATAGRAM_LEN} bytes"
             ),
             ConfigError::BudgetBelowMtu => f.write_str("exchange budget is smaller than the mtu"),
+            ConfigError::InvalidDetector => f.write_str("failure detector settings are invalid"),
+            ConfigError::NoGossip => f.write_str("fanout and gossip interval must be positive"),
+            ConfigError::GraceTooShort => f.write_str("dead grace is too short"),
             ConfigError::CapacityUnusable => f.write_str("engine capacities are unusable"),
         }
     }
@@ -132,5 +172,14 @@ mod tests {
         c.mtu = MAX_DATAGRAM_LEN;
         c.exchange_budget = MAX_DATAGRAM_LEN - 1;
         assert_eq!(c.validate(), Err(ConfigError::BudgetBelowMtu));
+        let mut c = Config::new();
+        c.fanout = 0;
+        assert_eq!(c.validate(), Err(ConfigError::NoGossip));
+        let mut c = Config::new();
+        c.detector.threshold = -1.0;
+        assert_eq!(c.validate(), Err(ConfigError::InvalidDetector));
+        let mut c = Config::new();
+        c.dead_grace = Duration::ZERO;
+        assert_eq!(c.validate(), Err(ConfigError::GraceTooShort));
     }
 }

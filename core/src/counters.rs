@@ -42,6 +42,9 @@ pub struct Counters {
     pub resets_applied: u64,
     /// Times a reply was cut short by the exchange budget.
     pub budget_exhausted: u64,
+    /// Ids of removed nodes ignored because their heartbeat had not advanced
+    /// past the one remembered (stale gossip about a dead node).
+    pub resurrections_refused: u64,
 }
 
 impl Counters {

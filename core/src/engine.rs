@@ -16,7 +16,7 @@ use crate::counters::{Counters, bump};
 use crate::event::{Event, Observer};
 use crate::exchange::{Ask, PlanItem};
 use crate::id::NodeId;
-use crate::nodes::{NodeSlot, NodeTable};
+use crate::nodes::{NodeSlot, NodeStatus, NodeTable};
 use crate::store::{EntryStatus, NIL, Store};
 use crate::time::{Instant, duration_millis};
 use crate::wire::{
@@ -30,6 +30,17 @@ pub const DEFAULT_NODES: usize = 1024;
 pub const DEFAULT_ENTRIES: usize = 16 * 1024;
 /// Default arena size for keys and values: 1 MiB.
 pub const DEFAULT_ARENA_BYTES: usize = 1024 * 1024;
+/// Default failure-detector window: 1000 intervals (one byte each) per node.
+pub const DEFAULT_WINDOW: usize = 1000;
+/// Most seed addresses an engine keeps.
+pub const MAX_SEEDS: usize = 32;
+
+/// Keys starting with this byte are reserved for hearsay's own state.
+pub const RESERVED_KEY_PREFIX: char = '\u{0}';
+/// The reserved key through which a node announces that it is leaving.
+pub(crate) const STATUS_KEY: &str = "\u{0}status";
+/// [`STATUS_KEY`]'s value while leaving.
+pub(crate) const LEAVING: &[u8] = b"leaving";
 
 /// The local node is always slot 0.
 pub(crate) const LOCAL: u16 = 0;
@@ -58,6 +69,10 @@ pub enum WriteError {
     EmptyKey,
     /// Keys are at most [`MAX_KEY_LEN`] bytes.
     KeyTooLong,
+    /// Keys starting with [`RESERVED_KEY_PREFIX`] belong to hearsay.
+    ReservedKey,
+    /// The node has left the cluster ([`Engine::leave`]).
+    Left,
     /// Key and value together would not fit in one datagram at the configured
     /// mtu, so the entry could never be sent.
     EntryTooLarge,
@@ -73,6 +88,8 @@ impl fmt::Display for WriteError {
             WriteError::NotInitialized => "engine not initialised",
             WriteError::EmptyKey => "key is empty",
             WriteError::KeyTooLong => "key is longer than 255 bytes",
+            WriteError::ReservedKey => "keys starting with NUL are reserved",
+            WriteError::Left => "the node has left the cluster",
             WriteError::EntryTooLarge => "key and value do not fit in one datagram",
             WriteError::CapacityFull => "entry table or arena is full",
             WriteError::VersionsExhausted => "version counter exhausted",
@@ -101,13 +118,13 @@ impl fmt::Display for SendError {
 /// A hearsay node's complete state: the sans-IO Scuttlebutt engine.
 ///
 /// Capacities are const generics: `N` nodes (the local one included), `E`
-/// entries over all nodes (tombstones included) and `B` bytes of keys, values
-/// and 8-byte block headers. The defaults suit a server in a cluster of up to
+/// entries over all nodes (tombstones included), `B` bytes of keys, values
+/// and 8-byte block headers, and `W` failure-detector intervals per node. The defaults suit a server in a cluster of up to
 /// a thousand nodes; a microcontroller might use `Engine<16, 128, 8192>`.
 ///
-/// Memory is the value itself: 2.0 MiB at the defaults, 18 KiB for
-/// `Engine<16, 128, 8192>`. Each node slot costs 226 bytes, each entry slot
-/// 52 bytes, plus the arena. Do not build a large engine on the stack:
+/// Memory is the value itself: 3.1 MiB at the defaults, 22 KiB for
+/// `Engine<16, 128, 8192, 64>`. Each node slot costs about 304 bytes plus
+/// its `W`-byte detector window, each entry slot 52 bytes, plus the arena. Do not build a large engine on the stack:
 /// [`Engine::new`] is a `const fn`, so put it in a `static` (behind your
 /// platform's mutex or cell) or let a runtime place it on the heap, then call
 /// [`Engine::init`], which initialises it in place.
@@ -115,10 +132,11 @@ pub struct Engine<
     const N: usize = DEFAULT_NODES,
     const E: usize = DEFAULT_ENTRIES,
     const B: usize = DEFAULT_ARENA_BYTES,
+    const W: usize = DEFAULT_WINDOW,
 > {
     pub(crate) config: Config,
     pub(crate) ready: bool,
-    pub(crate) nodes: NodeTable<N>,
+    pub(crate) nodes: NodeTable<N, W>,
     pub(crate) store: Store<E, B>,
     pub(crate) counters: Counters,
     /// Scratch for building replies: which nodes to send, from which version.
@@ -130,15 +148,25 @@ pub struct Engine<
     pub(crate) rotation: u32,
     /// Earliest owner-local deadline (TTL or tombstone), to skip idle ticks.
     next_deadline: u64,
+    /// Addresses to gossip with when no peer is live (and now and then).
+    pub(crate) seeds: heapless::Vec<SocketAddr, MAX_SEEDS>,
+    /// Scratch for choosing peers at random.
+    pub(crate) candidates: heapless::Vec<u16, N>,
+    /// When [`Engine::leave`] was called.
+    left_at: Option<Instant>,
+    /// The latest time the caller gave us.
+    now: Instant,
 }
 
-impl<const N: usize, const E: usize, const B: usize> Default for Engine<N, E, B> {
+impl<const N: usize, const E: usize, const B: usize, const W: usize> Default
+    for Engine<N, E, B, W>
+{
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
+impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E, B, W> {
     /// An empty, uninitialised engine. `const`, so it can live in a `static`.
     pub const fn new() -> Self {
         Engine {
@@ -162,11 +190,16 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
                 pieces_applied: 0,
                 resets_applied: 0,
                 budget_exhausted: 0,
+                resurrections_refused: 0,
             },
             plan: heapless::Vec::new(),
             asks: heapless::Vec::new(),
             rotation: 0,
             next_deadline: u64::MAX,
+            seeds: heapless::Vec::new(),
+            candidates: heapless::Vec::new(),
+            left_at: None,
+            now: Instant::ZERO,
         }
     }
 
@@ -185,12 +218,37 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         self.asks.clear();
         self.rotation = 0;
         self.next_deadline = u64::MAX;
+        self.seeds.clear();
+        self.candidates.clear();
+        self.left_at = None;
         self.config = config;
-        if self.nodes.insert_at(LOCAL, id).is_none() {
+        if self.nodes.insert_at(LOCAL, id, Instant::ZERO).is_none() {
             return Err(ConfigError::CapacityUnusable);
+        }
+        if let Some(local) = self.nodes.get_mut(LOCAL) {
+            local.status = NodeStatus::Alive;
         }
         self.ready = true;
         Ok(())
+    }
+
+    /// Sets the seed addresses: where to gossip when no peer is live. Our
+    /// own address is skipped; at most [`MAX_SEEDS`] are kept. Returns how
+    /// many were kept. Runtimes call it again when seed names re-resolve.
+    pub fn set_seeds(&mut self, seeds: &[SocketAddr]) -> usize {
+        let own = self.id().addr;
+        self.seeds.clear();
+        for s in seeds {
+            if *s != own && !self.seeds.contains(s) && self.seeds.push(*s).is_err() {
+                break;
+            }
+        }
+        self.seeds.len()
+    }
+
+    /// The seed addresses in use.
+    pub fn seeds(&self) -> &[SocketAddr] {
+        &self.seeds
     }
 
     /// The settings given to [`Engine::init`].
@@ -220,6 +278,7 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
     /// Writing the value (and plain status) a key already has is a no-op and
     /// does not take a version.
     pub fn set(&mut self, key: &str, value: &[u8]) -> Result<(), WriteError> {
+        check_user_key(key)?;
         self.write(key, value, EntryStatus::Set, 0)
     }
 
@@ -233,6 +292,7 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         ttl: core::time::Duration,
         now: Instant,
     ) -> Result<(), WriteError> {
+        check_user_key(key)?;
         let deadline = now.saturating_add(ttl).as_millis();
         self.write(key, value, EntryStatus::SetWithTtl, deadline)
     }
@@ -240,6 +300,7 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
     /// Deletes `key`, leaving a tombstone that propagates the deletion and is
     /// collected after `tombstone_grace`. Returns whether the key existed.
     pub fn delete(&mut self, key: &str, now: Instant) -> Result<bool, WriteError> {
+        check_user_key(key)?;
         self.check_key(key, 0)?;
         let Some(idx) = self.store.find(LOCAL, key) else {
             return Ok(false);
@@ -255,6 +316,9 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
     fn check_key(&self, key: &str, value_len: usize) -> Result<(), WriteError> {
         if !self.ready {
             return Err(WriteError::NotInitialized);
+        }
+        if self.left_at.is_some() {
+            return Err(WriteError::Left);
         }
         if key.is_empty() {
             return Err(WriteError::EmptyKey);
@@ -335,11 +399,24 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
     // -----------------------------------------------------------------------
     // Maintenance.
 
-    /// Advances this node's heartbeat by one, expires TTL keys whose time
-    /// has come and garbage-collects tombstones older than `tombstone_grace`.
-    /// Call once per gossip interval.
-    pub fn tick(&mut self, now: Instant, observer: &mut impl Observer) {
-        if !self.ready {
+    /// Runs one gossip round; call it every `gossip_interval`.
+    ///
+    /// In order: advances this node's heartbeat by one; expires TTL keys and
+    /// collects tombstones past their grace; re-evaluates every node's
+    /// liveness (phi against the threshold, and the dead grace); then opens
+    /// exchanges with `fanout` live peers chosen at random — plus a seed when
+    /// no peer is live, or, now and then, when none of the chosen peers is a
+    /// seed; plus, now and then, a dead node, to notice it coming back.
+    /// After [`Engine::leave`] and its linger time, it does nothing.
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        rng: &mut impl rand_core::RngCore,
+        tx: &mut impl Transmit,
+        observer: &mut impl Observer,
+    ) {
+        self.now = self.now.max(now);
+        if !self.ready || self.has_left(now) {
             return;
         }
         if let Some(local) = self.nodes.get_mut(LOCAL) {
@@ -347,6 +424,133 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         }
         if now.as_millis() >= self.next_deadline {
             self.expire_and_collect(now, observer);
+        }
+        self.update_liveness(now, observer);
+        self.gossip(rng, tx);
+    }
+
+    /// Announces that this node is leaving: peers mark it left at once and
+    /// never report it dead. The node keeps gossiping for `leave_linger`
+    /// (call [`Engine::tick`] as usual until [`Engine::has_left`]), then
+    /// falls silent. Local writes fail from now on.
+    pub fn leave(&mut self, now: Instant) -> Result<(), WriteError> {
+        if self.left_at.is_some() {
+            return Ok(());
+        }
+        self.write(STATUS_KEY, LEAVING, EntryStatus::Set, 0)?;
+        self.left_at = Some(now);
+        Ok(())
+    }
+
+    /// Whether this node has left and finished announcing it.
+    pub fn has_left(&self, now: Instant) -> bool {
+        self.left_at
+            .is_some_and(|at| now >= at.saturating_add(self.config.leave_linger))
+    }
+
+    /// Phi checks, and the lifecycle of dead, departed and never-live nodes.
+    fn update_liveness(&mut self, now: Instant, observer: &mut impl Observer) {
+        let grace = self.config.dead_grace;
+        let half_grace = grace.checked_div(2).unwrap_or(grace);
+        let detector = self.config.detector;
+        let mut pos = 0usize;
+        while let Some((slot, n)) = self.nodes.at(pos) {
+            pos = pos.saturating_add(1);
+            if slot == LOCAL {
+                continue;
+            }
+            let age = now.saturating_since(n.since);
+            match n.status {
+                NodeStatus::Alive => {
+                    let phi = self
+                        .nodes
+                        .detector(slot)
+                        .map_or(0.0, |d| d.phi(&detector, now));
+                    if phi >= detector.threshold
+                        && let Some(n) = self.nodes.get_mut(slot)
+                    {
+                        n.status = NodeStatus::Dead;
+                        n.since = now;
+                        observer.on_event(&Event::NodeDead { node: &n.id });
+                    }
+                }
+                NodeStatus::Dead | NodeStatus::Left | NodeStatus::Pending if age >= grace => {
+                    if let Some(n) = self.nodes.get(slot) {
+                        observer.on_event(&Event::NodeRemoved { node: &n.id });
+                    }
+                    self.forget(slot);
+                    // The ring shifted down by one.
+                    pos = pos.saturating_sub(1);
+                }
+                NodeStatus::Dead | NodeStatus::Left if age >= half_grace && !n.hidden => {
+                    if let Some(n) = self.nodes.get_mut(slot) {
+                        n.hidden = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Opens this tick's exchanges.
+    fn gossip(&mut self, rng: &mut impl rand_core::RngCore, tx: &mut impl Transmit) {
+        // Live peers, chosen by a partial Fisher-Yates shuffle.
+        self.candidates.clear();
+        let mut dead = 0usize;
+        for &slot in self.nodes.ring() {
+            match self.nodes.get(slot).map(|n| n.status) {
+                Some(NodeStatus::Alive) if slot != LOCAL => {
+                    let _ = self.candidates.push(slot);
+                }
+                Some(NodeStatus::Dead) => dead = dead.saturating_add(1),
+                _ => {}
+            }
+        }
+        let live = self.candidates.len();
+        let picks = self.config.fanout.min(live);
+        let mut seed_picked = false;
+        for i in 0..picks {
+            let j = i.saturating_add(random_below(rng, live.saturating_sub(i)));
+            self.candidates.swap(i, j.min(live.saturating_sub(1)));
+            let Some(addr) = self
+                .candidates
+                .get(i)
+                .and_then(|&s| self.nodes.get(s))
+                .map(|n| n.id.addr)
+            else {
+                continue;
+            };
+            seed_picked |= self.seeds.contains(&addr);
+            let _ = self.start_exchange(addr, tx);
+        }
+        // A seed when nobody is live; otherwise, if no seed was among the
+        // picks, with probability seeds / (live + dead), as Cassandra does,
+        // so seeds keep the cluster from splitting without drawing every
+        // node's traffic.
+        let seeds = self.seeds.len();
+        let want_seed = !seed_picked
+            && seeds > 0
+            && (live == 0 || chance(rng, seeds, live.saturating_add(dead)));
+        if want_seed {
+            let k = random_below(rng, seeds);
+            if let Some(&addr) = self.seeds.get(k) {
+                let _ = self.start_exchange(addr, tx);
+            }
+        }
+        // A dead node with probability dead / (live + 1).
+        if dead > 0 && chance(rng, dead, live.saturating_add(1)) {
+            let k = random_below(rng, dead);
+            let addr = self
+                .nodes
+                .ring()
+                .iter()
+                .filter_map(|&s| self.nodes.get(s))
+                .filter(|n| n.status == NodeStatus::Dead)
+                .nth(k)
+                .map(|n| n.id.addr);
+            if let Some(addr) = addr {
+                let _ = self.start_exchange(addr, tx);
+            }
         }
     }
 
@@ -452,10 +656,11 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         &mut self,
         from: SocketAddr,
         datagram: &[u8],
-        _now: Instant,
+        now: Instant,
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
     ) -> Result<(), DecodeError> {
+        self.now = self.now.max(now);
         let (kind, cluster, body) = wire::read_header(datagram)?;
         if cluster != self.config.cluster_id.fingerprint() {
             return Err(DecodeError::ForeignCluster);
@@ -467,21 +672,21 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
             MessageKind::Syn => {
                 let msg = wire::parse_syn(body)?;
                 self.check_not_self(&msg.sender)?;
-                self.learn_sender(&msg.sender, observer);
-                self.answer_syn(from, &msg, tx);
+                self.learn_sender(&msg.sender, now, observer);
+                self.answer_syn(from, &msg, now, tx, observer);
             }
             MessageKind::SynAck => {
                 let msg = wire::parse_synack(body)?;
                 self.check_not_self(&msg.sender)?;
-                self.learn_sender(&msg.sender, observer);
-                self.apply_updates(&msg, observer);
+                self.learn_sender(&msg.sender, now, observer);
+                self.apply_updates(&msg, now, observer);
                 self.answer_requests(from, &msg, tx);
             }
             MessageKind::Ack => {
                 let msg = wire::parse_ack(body)?;
                 self.check_not_self(&msg.sender)?;
-                self.learn_sender(&msg.sender, observer);
-                self.apply_updates(&msg, observer);
+                self.learn_sender(&msg.sender, now, observer);
+                self.apply_updates(&msg, now, observer);
             }
         }
         Ok(())
@@ -494,15 +699,30 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         Ok(())
     }
 
-    fn learn_sender(&mut self, sender: &WireNodeId<'_>, observer: &mut impl Observer) {
+    fn learn_sender(
+        &mut self,
+        sender: &WireNodeId<'_>,
+        now: Instant,
+        observer: &mut impl Observer,
+    ) {
         if let Some(id) = sender.to_id() {
-            self.learn(id, observer);
+            self.learn(id, None, now, observer);
         }
     }
 
     /// Finds or adds the node `id`, applying generation rules. `None` when
-    /// the id is ignored (ours, stale, conflicting) or the table is full.
-    pub(crate) fn learn(&mut self, id: NodeId, observer: &mut impl Observer) -> Option<u16> {
+    /// the id is ignored (ours, stale, conflicting, removed and not
+    /// heartbeating past what we remember) or the table is full.
+    ///
+    /// `heartbeat` is the heartbeat that came with the id, if any: a new
+    /// node starts at it without counting it as an advance.
+    pub(crate) fn learn(
+        &mut self,
+        id: NodeId,
+        heartbeat: Option<u64>,
+        now: Instant,
+        observer: &mut impl Observer,
+    ) -> Option<u16> {
         if id.name == self.id().name {
             return None;
         }
@@ -524,42 +744,112 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
                 bump(&mut self.counters.id_conflicts);
                 return None;
             }
+            if self.removed_and_stale(hash, heartbeat) {
+                return None;
+            }
             // A newer generation supersedes the old one at once.
             let old = self.nodes.get(slot).map(|n| n.id.clone())?;
             self.forget(slot);
-            let new_slot = self.nodes.insert(id);
+            let new_slot = self.insert_node(id, heartbeat, now);
             if let Some(new) = new_slot.and_then(|s| self.nodes.get(s)) {
                 observer.on_event(&Event::NodeReplaced {
                     old: &old,
                     new: &new.id,
                 });
-            } else {
-                bump(&mut self.counters.refused_nodes);
             }
             return new_slot;
         }
-        let Some(slot) = self.nodes.insert(id) else {
+        if self.removed_and_stale(hash, heartbeat) {
+            return None;
+        }
+        self.insert_node(id, heartbeat, now)
+    }
+
+    /// Whether `hash` is a removed node that `heartbeat` does not show alive
+    /// past what we remember: stale gossip must not resurrect it.
+    fn removed_and_stale(&mut self, hash: u64, heartbeat: Option<u64>) -> bool {
+        let Some(last) = self.nodes.removed_heartbeat(hash) else {
+            return false;
+        };
+        if heartbeat.is_some_and(|h| h > last) {
+            self.nodes.unremember(hash);
+            return false;
+        }
+        bump(&mut self.counters.resurrections_refused);
+        true
+    }
+
+    fn insert_node(&mut self, id: NodeId, heartbeat: Option<u64>, now: Instant) -> Option<u16> {
+        let Some(slot) = self.nodes.insert(id, now) else {
             bump(&mut self.counters.refused_nodes);
             return None;
         };
-        if let Some(n) = self.nodes.get(slot) {
-            observer.on_event(&Event::NodeDiscovered { node: &n.id });
+        if let Some(n) = self.nodes.get_mut(slot) {
+            n.heartbeat = heartbeat.unwrap_or(0);
         }
         Some(slot)
     }
 
-    /// Drops a node and all its entries.
+    /// Drops a node and all its entries, remembering its id and heartbeat so
+    /// that stale gossip cannot bring it back.
     pub(crate) fn forget(&mut self, slot: u16) {
         if slot == LOCAL {
             return;
         }
-        if let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) {
-            self.store.remove_all(&mut list);
-        }
+        let Some((list, hash, heartbeat)) = self
+            .nodes
+            .get(slot)
+            .map(|n| (n.entries, n.hash, n.heartbeat))
+        else {
+            return;
+        };
+        let mut list = list;
+        self.store.remove_all(&mut list);
         self.nodes.remove(slot);
+        self.nodes.remember_removed(hash, heartbeat);
     }
 
-    fn apply_updates(&mut self, msg: &UpdateMsg<'_>, observer: &mut impl Observer) {
+    /// Records `heartbeat` for `slot`; an advance is a heartbeat arrival
+    /// for the failure detector and makes a pending or dead node live.
+    pub(crate) fn observe_heartbeat(
+        &mut self,
+        slot: u16,
+        heartbeat: u64,
+        now: Instant,
+        observer: &mut impl Observer,
+    ) {
+        if slot == LOCAL {
+            return;
+        }
+        let detector = self.config.detector;
+        let Some(n) = self.nodes.get_mut(slot) else {
+            return;
+        };
+        if heartbeat <= n.heartbeat {
+            return;
+        }
+        n.heartbeat = heartbeat;
+        let event = match n.status {
+            NodeStatus::Pending => Some(true),
+            NodeStatus::Dead => Some(false),
+            NodeStatus::Alive | NodeStatus::Left => None,
+        };
+        if let Some(joined) = event {
+            n.status = NodeStatus::Alive;
+            n.since = now;
+            n.hidden = false;
+            observer.on_event(&if joined {
+                Event::NodeJoined { node: &n.id }
+            } else {
+                Event::NodeAliveAgain { node: &n.id }
+            });
+        }
+        if let Some(d) = self.nodes.detector_mut(slot) {
+            d.heartbeat(&detector, now);
+        }
+    }
+
+    fn apply_updates(&mut self, msg: &UpdateMsg<'_>, now: Instant, observer: &mut impl Observer) {
         for update in msg.updates().map_while(Result::ok) {
             let slot = match update.node {
                 WireNodeRef::Hash(h) => match self.nodes.find_hash(wire::hash_from_wire(h)) {
@@ -569,17 +859,20 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
                         continue;
                     }
                 },
-                WireNodeRef::Full(id) => match id.to_id().and_then(|id| self.learn(id, observer)) {
-                    Some(s) => s,
-                    None => continue,
-                },
+                WireNodeRef::Full(id) => {
+                    let learned = id
+                        .to_id()
+                        .and_then(|id| self.learn(id, Some(update.heartbeat), now, observer));
+                    match learned {
+                        Some(s) => s,
+                        None => continue,
+                    }
+                }
             };
             if slot == LOCAL {
                 continue;
             }
-            if let Some(n) = self.nodes.get_mut(slot) {
-                n.heartbeat = n.heartbeat.max(update.heartbeat);
-            }
+            self.observe_heartbeat(slot, update.heartbeat, now, observer);
             if let Some(piece) = update.piece {
                 self.apply_piece(slot, &piece, observer);
             }
@@ -703,7 +996,8 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
             if self.store.marked(cur) {
                 self.store.set_mark(cur, false);
             } else {
-                let live = self.store.slot(cur).is_some_and(|s| s.status().is_live());
+                let live = self.store.slot(cur).is_some_and(|s| s.status().is_live())
+                    && !is_reserved(self.store.key(cur));
                 if live && let Some(n) = self.nodes.get(slot) {
                     observer.on_event(&Event::KeyDeleted {
                         node: &n.id,
@@ -761,6 +1055,10 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         let Ok(idx) = result else {
             return;
         };
+        if is_reserved(key) {
+            self.apply_reserved(slot, key, value, status, observer);
+            return;
+        }
         let Some(n) = self.nodes.get(slot) else {
             return;
         };
@@ -777,6 +1075,28 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
                 key: self.store.key(idx),
                 version,
             });
+        }
+    }
+
+    /// Acts on a change of one of a node's reserved keys.
+    fn apply_reserved(
+        &mut self,
+        slot: u16,
+        key: &str,
+        value: &[u8],
+        status: EntryStatus,
+        observer: &mut impl Observer,
+    ) {
+        let leaving = key == STATUS_KEY && status.is_live() && value == LEAVING;
+        let now = self.now;
+        let Some(n) = self.nodes.get_mut(slot) else {
+            return;
+        };
+        if leaving && n.status != NodeStatus::Left {
+            n.status = NodeStatus::Left;
+            n.since = now;
+            n.hidden = false;
+            observer.on_event(&Event::NodeLeft { node: &n.id });
         }
     }
 
@@ -805,7 +1125,7 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
     // Reading.
 
     /// This node's own state.
-    pub fn local_node(&self) -> Option<NodeView<'_, N, E, B>> {
+    pub fn local_node(&self) -> Option<NodeView<'_, N, E, B, W>> {
         self.local().map(|_| NodeView {
             engine: self,
             slot: LOCAL,
@@ -818,7 +1138,7 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
     }
 
     /// The node currently known under `name`, if any.
-    pub fn node(&self, name: &str) -> Option<NodeView<'_, N, E, B>> {
+    pub fn node(&self, name: &str) -> Option<NodeView<'_, N, E, B, W>> {
         if !self.ready {
             return None;
         }
@@ -831,12 +1151,19 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
     }
 
     /// Every known node, this one included, in ring order.
-    pub fn nodes(&self) -> impl Iterator<Item = NodeView<'_, N, E, B>> + '_ {
+    pub fn nodes(&self) -> impl Iterator<Item = NodeView<'_, N, E, B, W>> + '_ {
         self.nodes
             .ring()
             .iter()
             .filter(|_| self.ready)
             .map(move |&slot| NodeView { engine: self, slot })
+    }
+
+    /// The remote nodes currently alive (heartbeat advancing, phi below the
+    /// threshold), in ring order.
+    pub fn live_nodes(&self) -> impl Iterator<Item = NodeView<'_, N, E, B, W>> + '_ {
+        self.nodes()
+            .filter(|n| !n.is_local() && n.status() == NodeStatus::Alive)
     }
 
     /// Number of known nodes, this one included.
@@ -857,13 +1184,38 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
 
 static PLACEHOLDER: NodeId = NodeId::placeholder();
 
+/// Rejects keys in hearsay's reserved namespace.
+fn check_user_key(key: &str) -> Result<(), WriteError> {
+    if key.starts_with(RESERVED_KEY_PREFIX) {
+        return Err(WriteError::ReservedKey);
+    }
+    Ok(())
+}
+
+/// Whether a key belongs to hearsay rather than to the user.
+pub(crate) fn is_reserved(key: &str) -> bool {
+    key.starts_with(RESERVED_KEY_PREFIX)
+}
+
+/// Uniform in `0..n` (0 when `n` is 0), by Lemire's multiply-shift.
+fn random_below(rng: &mut impl rand_core::RngCore, n: usize) -> usize {
+    let n = u64::try_from(n).unwrap_or(u64::MAX);
+    let wide = u128::from(rng.next_u64()).wrapping_mul(u128::from(n));
+    usize::try_from(wide >> 64).unwrap_or(0)
+}
+
+/// True with probability `num / den` (always when `num >= den`).
+fn chance(rng: &mut impl rand_core::RngCore, num: usize, den: usize) -> bool {
+    num >= den || random_below(rng, den) < num
+}
+
 /// A read-only view of one node's state.
-pub struct NodeView<'e, const N: usize, const E: usize, const B: usize> {
-    engine: &'e Engine<N, E, B>,
+pub struct NodeView<'e, const N: usize, const E: usize, const B: usize, const W: usize> {
+    engine: &'e Engine<N, E, B, W>,
     slot: u16,
 }
 
-impl<'e, const N: usize, const E: usize, const B: usize> NodeView<'e, N, E, B> {
+impl<'e, const N: usize, const E: usize, const B: usize, const W: usize> NodeView<'e, N, E, B, W> {
     fn node(&self) -> Option<&'e NodeSlot> {
         self.engine.nodes.get(self.slot)
     }
@@ -876,6 +1228,56 @@ impl<'e, const N: usize, const E: usize, const B: usize> NodeView<'e, N, E, B> {
     /// Whether this is the local node.
     pub fn is_local(&self) -> bool {
         self.slot == LOCAL
+    }
+
+    /// Where the node stands: pending, alive, dead or left. The local node
+    /// is always alive.
+    pub fn status(&self) -> NodeStatus {
+        self.node().map_or(NodeStatus::Pending, |n| n.status)
+    }
+
+    /// Whether the node is dead or left long enough that it is no longer
+    /// gossiped (half the dead grace).
+    pub fn is_hidden(&self) -> bool {
+        self.node().is_some_and(|n| n.hidden)
+    }
+
+    /// Since when the node has its current status, on the caller's clock.
+    pub fn status_since(&self) -> Instant {
+        self.node().map_or(Instant::ZERO, |n| n.since)
+    }
+
+    /// Current phi at `now` (0 before the first heartbeat arrival here, and
+    /// for the local node).
+    pub fn phi(&self, now: Instant) -> f64 {
+        if self.is_local() {
+            return 0.0;
+        }
+        self.engine
+            .nodes
+            .detector(self.slot)
+            .map_or(0.0, |d| d.phi(&self.engine.config.detector, now))
+    }
+
+    /// The node's adaptive timeout: how long after its last heartbeat phi
+    /// reaches the threshold, given its history. `None` before the first
+    /// heartbeat arrival.
+    pub fn timeout(&self) -> Option<core::time::Duration> {
+        if self.is_local() {
+            return None;
+        }
+        self.engine
+            .nodes
+            .detector(self.slot)
+            .and_then(|d| d.timeout(&self.engine.config.detector))
+    }
+
+    /// When the node's heartbeat last advanced here.
+    pub fn last_heartbeat_at(&self) -> Option<Instant> {
+        self.engine
+            .nodes
+            .detector(self.slot)
+            .and_then(|d| d.last_heartbeat())
     }
 
     /// The node's heartbeat as last seen here.
@@ -895,6 +1297,9 @@ impl<'e, const N: usize, const E: usize, const B: usize> NodeView<'e, N, E, B> {
 
     /// The value of `key` if it is set.
     pub fn get(&self, key: &str) -> Option<&'e [u8]> {
+        if is_reserved(key) {
+            return None;
+        }
         self.entry(key)
             .filter(|e| e.status.is_live())
             .map(|e| e.value)
@@ -906,7 +1311,8 @@ impl<'e, const N: usize, const E: usize, const B: usize> NodeView<'e, N, E, B> {
         Some(entry_ref(&self.engine.store, idx))
     }
 
-    /// Every entry of the node, tombstones included, in version order.
+    /// Every entry of the node, in version order, tombstones and hearsay's
+    /// reserved keys included.
     pub fn all_entries(&self) -> Entries<'e, E, B> {
         Entries {
             store: &self.engine.store,
@@ -916,7 +1322,8 @@ impl<'e, const N: usize, const E: usize, const B: usize> NodeView<'e, N, E, B> {
 
     /// The node's keys that are set, in version order.
     pub fn entries(&self) -> impl Iterator<Item = EntryRef<'e>> + 'e {
-        self.all_entries().filter(|e| e.status.is_live())
+        self.all_entries()
+            .filter(|e| e.status.is_live() && !is_reserved(e.key))
     }
 
     /// The node's set keys starting with `prefix`, in version order.

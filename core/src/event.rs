@@ -10,9 +10,30 @@ use crate::id::NodeId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event<'a> {
-    /// A node was learned for the first time.
-    NodeDiscovered {
-        /// The new node.
+    /// A node's heartbeat was seen to advance for the first time: it is live.
+    NodeJoined {
+        /// The node.
+        node: &'a NodeId,
+    },
+    /// A node that was dead is heartbeating again.
+    NodeAliveAgain {
+        /// The node.
+        node: &'a NodeId,
+    },
+    /// A live node's phi reached the threshold.
+    NodeDead {
+        /// The node.
+        node: &'a NodeId,
+    },
+    /// A node announced that it is leaving; it will not be reported dead.
+    NodeLeft {
+        /// The node.
+        node: &'a NodeId,
+    },
+    /// A dead, departed or never-live node's state was removed after the
+    /// dead grace.
+    NodeRemoved {
+        /// The node.
         node: &'a NodeId,
     },
     /// A newer generation of a name superseded an older one, whose state was

@@ -42,10 +42,12 @@
 use core::net::SocketAddr;
 
 use crate::counters::bump;
-use crate::engine::{Engine, SendError, Transmit};
+use crate::engine::{Engine, LOCAL, SendError, Transmit};
+use crate::event::Observer;
 use crate::id::NodeId;
 use crate::nodes::NodeSlot;
 use crate::store::NIL;
+use crate::time::Instant;
 use crate::wire::{
     self, Encoder, Full, HEADER_LEN, MessageKind, SeqMark, SynMsg, UpdateMsg, varint_len,
 };
@@ -266,7 +268,7 @@ enum Emitted {
     Exhausted,
 }
 
-impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
+impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E, B, W> {
     /// Opens an exchange with the node at `peer` by sending it this node's
     /// digest as Syn pieces. Returns the number of datagrams sent.
     pub fn start_exchange(
@@ -319,7 +321,7 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
                 let ring = self.nodes.ring();
                 let mut n = 0usize;
                 for &slot in ring.get(start..end).unwrap_or_default() {
-                    if let Some(node) = self.nodes.get(slot) {
+                    if let Some(node) = self.nodes.get(slot).filter(|n| !n.hidden) {
                         enc.digest(node.hash, node.heartbeat, node.last_gc, node.max_version)?;
                         n = n.saturating_add(1);
                     }
@@ -345,7 +347,7 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         let mut used = 0usize;
         let mut end = start;
         for &slot in ring.get(start..).unwrap_or_default() {
-            let Some(n) = self.nodes.get(slot) else {
+            let Some(n) = self.nodes.get(slot).filter(|n| !n.hidden) else {
                 end = end.saturating_add(1);
                 continue;
             };
@@ -364,7 +366,9 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
         &mut self,
         from: SocketAddr,
         msg: &SynMsg<'_>,
+        now: Instant,
         tx: &mut impl Transmit,
+        observer: &mut impl Observer,
     ) {
         self.plan.clear();
         self.asks.clear();
@@ -376,41 +380,54 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
                 pos = pos.saturating_add(1);
             }
             let Some((slot, n)) = self.nodes.at(pos).filter(|(_, n)| n.hash == hash) else {
-                let _ = self.asks.push(Ask {
-                    hash,
-                    known: false,
-                    max_version: 0,
-                    last_gc: 0,
-                });
+                // Unknown here. Ask for it, unless it is a node we removed
+                // and the initiator's heartbeat does not show it alive since.
+                let removed = self
+                    .nodes
+                    .removed_heartbeat(hash)
+                    .is_some_and(|last| d.heartbeat <= last);
+                if !removed {
+                    let _ = self.asks.push(Ask {
+                        hash,
+                        known: false,
+                        max_version: 0,
+                        last_gc: 0,
+                    });
+                }
                 continue;
             };
             pos = pos.saturating_add(1);
-            if let Some(from_version) =
-                send_from(n.max_version, n.last_gc, d.max_version, d.last_gc)
-            {
-                let _ = self.plan.push(PlanItem {
-                    slot,
-                    intro: false,
-                    data: true,
-                    from: from_version,
-                    done: false,
-                });
-            } else if n.heartbeat > d.heartbeat {
-                let _ = self.plan.push(PlanItem {
-                    slot,
-                    intro: false,
-                    data: false,
-                    from: n.max_version,
-                    done: false,
-                });
+            let (max_version, last_gc, heartbeat, hidden) =
+                (n.max_version, n.last_gc, n.heartbeat, n.hidden);
+            // The digest's heartbeat is as good as an update's.
+            self.observe_heartbeat(slot, d.heartbeat, now, observer);
+            if !hidden {
+                if let Some(from_version) =
+                    send_from(max_version, last_gc, d.max_version, d.last_gc)
+                {
+                    let _ = self.plan.push(PlanItem {
+                        slot,
+                        intro: false,
+                        data: true,
+                        from: from_version,
+                        done: false,
+                    });
+                } else if heartbeat > d.heartbeat {
+                    let _ = self.plan.push(PlanItem {
+                        slot,
+                        intro: false,
+                        data: false,
+                        from: max_version,
+                        done: false,
+                    });
+                }
             }
-            let behind = d.max_version > n.max_version || d.heartbeat > n.heartbeat;
-            if behind && slot != crate::engine::LOCAL {
+            if d.max_version > max_version && slot != LOCAL {
                 let _ = self.asks.push(Ask {
                     hash,
                     known: true,
-                    max_version: n.max_version,
-                    last_gc: n.last_gc,
+                    max_version,
+                    last_gc,
                 });
             }
         }
@@ -426,7 +443,10 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
     }
 
     fn plan_intro(&mut self, slot: u16) {
-        let data = self.nodes.get(slot).is_some_and(|n| n.max_version > 0);
+        let Some(n) = self.nodes.get(slot).filter(|n| !n.hidden) else {
+            return;
+        };
+        let data = n.max_version > 0;
         let _ = self.plan.push(PlanItem {
             slot,
             intro: true,
@@ -452,7 +472,7 @@ impl<const N: usize, const E: usize, const B: usize> Engine<N, E, B> {
             let Some(slot) = self.nodes.find_hash(hash) else {
                 continue;
             };
-            let Some(n) = self.nodes.get(slot) else {
+            let Some(n) = self.nodes.get(slot).filter(|n| !n.hidden) else {
                 continue;
             };
             let from_version = if q.known {

@@ -91,18 +91,23 @@ pub mod event;
 pub mod exchange;
 pub mod id;
 mod nodes;
+pub mod phi;
 mod store;
+#[cfg(test)]
+mod testkit;
 pub mod time;
 pub mod wire;
 
 pub use config::{ClusterId, Config, ConfigError};
 pub use counters::Counters;
 pub use engine::{
-    DEFAULT_ARENA_BYTES, DEFAULT_ENTRIES, DEFAULT_NODES, Engine, EntryRef, NodeView, SendError,
-    Transmit, WriteError,
+    DEFAULT_ARENA_BYTES, DEFAULT_ENTRIES, DEFAULT_NODES, DEFAULT_WINDOW, Engine, EntryRef,
+    MAX_SEEDS, NodeView, RESERVED_KEY_PREFIX, SendError, Transmit, WriteError,
 };
 pub use event::{Event, Observer};
 pub use id::{NameError, NodeId, NodeName};
+pub use nodes::NodeStatus;
+pub use phi::{DetectorConfig, PhiModel};
 pub use store::EntryStatus;
 pub use time::Instant;
 pub use wire::{DecodeError, MessageKind};

@@ -1,12 +1,38 @@
-//! The node table: every known node's metadata, and the ring that orders them.
+//! The node table: every known node's metadata, its failure detector, the
+//! ring that orders nodes, and the memory of removed nodes.
 //!
 //! Slots are fixed (`N` of them); slot 0 is always the local node. The ring is
 //! the list of occupied slots sorted by [`NodeId::ring_hash`], which is the
 //! order digests are written in and the order the responder walks in step
 //! with a received digest, so matching a digest costs its length, not N.
+//! Detectors live in an array parallel to the slots so that their `W`-byte
+//! windows do not widen the slots the hot paths walk.
 
 use crate::id::{NodeId, name_hash};
+use crate::phi::Detector;
 use crate::store::EntryList;
+use crate::time::Instant;
+
+/// Where a node stands in its lifecycle, as seen by this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeStatus {
+    /// Known, but its heartbeat has not been seen to advance here yet: not
+    /// counted as live, never reported dead.
+    Pending,
+    /// Its heartbeat advances; phi is below the threshold.
+    Alive,
+    /// Phi reached the threshold; alive again if its heartbeat advances.
+    Dead,
+    /// It announced it was leaving; never reported dead.
+    Left,
+}
+
+/// A removed node, remembered so stale gossip cannot bring it back.
+#[derive(Debug, Clone, Copy)]
+struct Removed {
+    hash: u64,
+    heartbeat: u64,
+}
 
 /// Everything the engine knows about one node besides its entries.
 #[derive(Clone)]
@@ -19,6 +45,11 @@ pub(crate) struct NodeSlot {
     pub max_version: u64,
     pub last_gc: u64,
     pub entries: EntryList,
+    pub status: NodeStatus,
+    /// When `status` last changed.
+    pub since: Instant,
+    /// Dead or left for half the grace: no longer gossiped.
+    pub hidden: bool,
 }
 
 impl NodeSlot {
@@ -31,20 +62,28 @@ impl NodeSlot {
         max_version: 0,
         last_gc: 0,
         entries: EntryList::EMPTY,
+        status: NodeStatus::Pending,
+        since: Instant::ZERO,
+        hidden: false,
     };
 }
 
 /// Fixed-capacity table of `N` nodes plus their ring order.
-pub(crate) struct NodeTable<const N: usize> {
+pub(crate) struct NodeTable<const N: usize, const W: usize> {
     slots: [NodeSlot; N],
+    detectors: [Detector<W>; N],
     ring: heapless::Vec<u16, N>,
+    /// The last `N` removed nodes, oldest first.
+    removed: heapless::Deque<Removed, N>,
 }
 
-impl<const N: usize> NodeTable<N> {
+impl<const N: usize, const W: usize> NodeTable<N, W> {
     pub(crate) const fn new() -> Self {
         NodeTable {
             slots: [NodeSlot::EMPTY; N],
+            detectors: [const { Detector::new() }; N],
             ring: heapless::Vec::new(),
+            removed: heapless::Deque::new(),
         }
     }
 
@@ -52,7 +91,51 @@ impl<const N: usize> NodeTable<N> {
         for s in self.slots.iter_mut() {
             *s = NodeSlot::EMPTY;
         }
+        for d in self.detectors.iter_mut() {
+            d.clear();
+        }
         self.ring.clear();
+        self.removed.clear();
+    }
+
+    pub(crate) fn detector(&self, slot: u16) -> Option<&Detector<W>> {
+        self.detectors.get(usize::from(slot))
+    }
+
+    pub(crate) fn detector_mut(&mut self, slot: u16) -> Option<&mut Detector<W>> {
+        self.detectors.get_mut(usize::from(slot))
+    }
+
+    /// Remembers a removed node's hash and last heartbeat.
+    pub(crate) fn remember_removed(&mut self, hash: u64, heartbeat: u64) {
+        if let Some(r) = self.removed.iter_mut().find(|r| r.hash == hash) {
+            r.heartbeat = r.heartbeat.max(heartbeat);
+            return;
+        }
+        if self.removed.is_full() {
+            self.removed.pop_front();
+        }
+        let _ = self.removed.push_back(Removed { hash, heartbeat });
+    }
+
+    /// The last heartbeat of a removed node with this ring hash.
+    pub(crate) fn removed_heartbeat(&self, hash: u64) -> Option<u64> {
+        self.removed
+            .iter()
+            .find(|r| r.hash == hash)
+            .map(|r| r.heartbeat)
+    }
+
+    /// Forgets a removed node (it came back with a newer heartbeat).
+    pub(crate) fn unremember(&mut self, hash: u64) {
+        let len = self.removed.len();
+        for _ in 0..len {
+            if let Some(r) = self.removed.pop_front()
+                && r.hash != hash
+            {
+                let _ = self.removed.push_back(r);
+            }
+        }
     }
 
     pub(crate) fn get(&self, slot: u16) -> Option<&NodeSlot> {
@@ -110,8 +193,9 @@ impl<const N: usize> NodeTable<N> {
         })
     }
 
-    /// Puts `id` into slot `slot` (which must be free) with empty state.
-    pub(crate) fn insert_at(&mut self, slot: u16, id: NodeId) -> Option<u16> {
+    /// Puts `id` into slot `slot` (which must be free) with empty state,
+    /// pending since `now`.
+    pub(crate) fn insert_at(&mut self, slot: u16, id: NodeId, now: Instant) -> Option<u16> {
         let hash = id.ring_hash();
         let pos = self.ring_position(hash);
         let s = self.slots.get_mut(usize::from(slot))?;
@@ -123,8 +207,12 @@ impl<const N: usize> NodeTable<N> {
             hash,
             name_hash: name_hash(id.name.as_str()),
             id,
+            since: now,
             ..NodeSlot::EMPTY
         };
+        if let Some(d) = self.detectors.get_mut(usize::from(slot)) {
+            d.clear();
+        }
         if self.ring.insert(pos, slot).is_err() {
             if let Some(s) = self.slots.get_mut(usize::from(slot)) {
                 *s = NodeSlot::EMPTY;
@@ -135,9 +223,9 @@ impl<const N: usize> NodeTable<N> {
     }
 
     /// Puts `id` into the first free slot; `None` when the table is full.
-    pub(crate) fn insert(&mut self, id: NodeId) -> Option<u16> {
+    pub(crate) fn insert(&mut self, id: NodeId, now: Instant) -> Option<u16> {
         let free = self.slots.iter().position(|s| !s.in_use)?;
-        self.insert_at(u16::try_from(free).ok()?, id)
+        self.insert_at(u16::try_from(free).ok()?, id, now)
     }
 
     /// Frees a slot. Its entries must already be removed from the store.

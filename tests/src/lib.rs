@@ -47,6 +47,23 @@ impl Rng {
     }
 }
 
+impl rand_core::RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        (Rng::next_u64(self) >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        Rng::next_u64(self)
+    }
+
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for chunk in dst.chunks_mut(8) {
+            let v = Rng::next_u64(self).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
 /// A datagram in flight.
 #[derive(Debug, Clone)]
 pub struct Datagram {
@@ -86,16 +103,67 @@ impl Transmit for Sink {
     }
 }
 
+/// One recorded membership event: what happened to which incarnation, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// "joined", "alive-again", "dead", "left", "removed" or "replaced".
+    pub what: &'static str,
+    /// Node name.
+    pub name: String,
+    /// Node generation (for "replaced", the old one).
+    pub generation: u64,
+    /// Time of the event.
+    pub at: Instant,
+}
+
 /// Records events for later assertions.
 #[derive(Debug, Default)]
 pub struct EventLog {
     /// Human-readable events, in order.
     pub lines: Vec<String>,
+    /// Membership events, in order.
+    pub membership: Vec<Membership>,
+    /// Time stamped on events as they come.
+    pub now: Instant,
+}
+
+impl EventLog {
+    /// Membership events about `name`, as (what, generation).
+    pub fn about(&self, name: &str) -> Vec<(&'static str, u64)> {
+        self.membership
+            .iter()
+            .filter(|m| m.name == name)
+            .map(|m| (m.what, m.generation))
+            .collect()
+    }
+
+    /// When `what` first happened to `name`.
+    pub fn first(&self, what: &str, name: &str) -> Option<Instant> {
+        self.membership
+            .iter()
+            .find(|m| m.what == what && m.name == name)
+            .map(|m| m.at)
+    }
 }
 
 impl Observer for EventLog {
     fn on_event(&mut self, event: &Event<'_>) {
         self.lines.push(format!("{event:?}"));
+        let (what, node) = match event {
+            Event::NodeJoined { node } => ("joined", *node),
+            Event::NodeAliveAgain { node } => ("alive-again", *node),
+            Event::NodeDead { node } => ("dead", *node),
+            Event::NodeLeft { node } => ("left", *node),
+            Event::NodeRemoved { node } => ("removed", *node),
+            Event::NodeReplaced { old, .. } => ("replaced", *old),
+            _ => return,
+        };
+        self.membership.push(Membership {
+            what,
+            name: node.name.as_str().to_string(),
+            generation: node.generation,
+            at: self.now,
+        });
     }
 }
 
@@ -123,6 +191,10 @@ impl Faults {
 pub type View = BTreeMap<String, (u64, Vec<u8>)>;
 
 /// A set of engines and the datagrams travelling between them.
+///
+/// Nodes can be stopped (silently: they neither tick nor receive), restarted
+/// with a new generation, partitioned into groups that cannot reach each
+/// other, and added late.
 pub struct Cluster {
     /// The engines, node `i` at [`addr`]`(i)`.
     pub nodes: Vec<Box<TestEngine>>,
@@ -134,28 +206,63 @@ pub struct Cluster {
     pub now: Instant,
     /// Network randomness.
     pub rng: Rng,
+    /// Whether node `i` runs.
+    pub running: Vec<bool>,
+    /// Partition group of each node; datagrams only flow within a group.
+    pub group: Vec<usize>,
+    config: Config,
     mtu: usize,
 }
 
 impl Cluster {
     /// `n` nodes named `node-i`, generation 1, sharing `config`.
     pub fn new(n: usize, config: &Config, seed: u64) -> Self {
-        let nodes = (0..n)
-            .map(|i| {
-                let mut e = Box::new(TestEngine::new());
-                let id = NodeId::new(&format!("node-{i}"), 1, addr(i)).expect("valid id");
-                e.init(id, config.clone()).expect("valid config");
-                e
-            })
-            .collect();
-        Cluster {
-            nodes,
+        let mut c = Cluster {
+            nodes: Vec::new(),
             in_flight: Vec::new(),
-            events: (0..n).map(|_| EventLog::default()).collect(),
+            events: Vec::new(),
             now: Instant::ZERO,
             rng: Rng::new(seed),
+            running: Vec::new(),
+            group: Vec::new(),
+            config: config.clone(),
             mtu: config.mtu,
+        };
+        for _ in 0..n {
+            c.add_node();
         }
+        c
+    }
+
+    fn engine(&self, i: usize, generation: u64) -> Box<TestEngine> {
+        let mut e = Box::new(TestEngine::new());
+        let id = NodeId::new(&format!("node-{i}"), generation, addr(i)).expect("valid id");
+        e.init(id, self.config.clone()).expect("valid config");
+        // Nodes 0 and 1 are the seeds.
+        e.set_seeds(&[addr(0), addr(1)]);
+        e
+    }
+
+    /// Adds a node `node-{n}` (generation 1); returns its index.
+    pub fn add_node(&mut self) -> usize {
+        let i = self.nodes.len();
+        let e = self.engine(i, 1);
+        self.nodes.push(e);
+        self.events.push(EventLog::default());
+        self.running.push(true);
+        self.group.push(0);
+        i
+    }
+
+    /// Stops node `i` without a word: it no longer ticks nor receives.
+    pub fn crash(&mut self, i: usize) {
+        self.running[i] = false;
+    }
+
+    /// Restarts node `i` as a fresh process with `generation`.
+    pub fn restart(&mut self, i: usize, generation: u64) {
+        self.nodes[i] = self.engine(i, generation);
+        self.running[i] = true;
     }
 
     fn index_of(&self, a: SocketAddr) -> Option<usize> {
@@ -192,6 +299,12 @@ impl Cluster {
         if self.rng.chance(faults.loss) {
             return true;
         }
+        let (Some(src), Some(dst)) = (self.index_of(d.from), self.index_of(d.to)) else {
+            return true;
+        };
+        if !self.running[dst] || self.group[src] != self.group[dst] {
+            return true;
+        }
         if self.rng.chance(faults.duplicate) {
             self.in_flight.push(d.clone());
         }
@@ -222,12 +335,31 @@ impl Cluster {
         panic!("network did not go quiet");
     }
 
-    /// Moves time forward and ticks every node.
+    /// Moves time forward and ticks every node (which also starts their
+    /// gossip exchanges with live peers and seeds).
     pub fn advance(&mut self, millis: u64) {
         self.now = Instant::from_millis(self.now.as_millis() + millis);
-        for (i, n) in self.nodes.iter_mut().enumerate() {
-            n.tick(self.now, &mut self.events[i]);
+        for i in 0..self.nodes.len() {
+            if !self.running[i] {
+                continue;
+            }
+            self.events[i].now = self.now;
+            let mut sink = Sink {
+                from: addr(i),
+                buf: Vec::new(),
+                out: Vec::new(),
+                mtu: self.mtu,
+            };
+            self.nodes[i].tick(self.now, &mut self.rng, &mut sink, &mut self.events[i]);
+            self.in_flight.extend(sink.out);
         }
+    }
+
+    /// One gossip round: time moves by `millis`, every running node ticks
+    /// (and gossips), and the network delivers everything.
+    pub fn round(&mut self, millis: u64, faults: Faults) {
+        self.advance(millis);
+        self.deliver_all(faults);
     }
 
     /// Every ordered pair exchanges once over a perfect network.
@@ -235,7 +367,7 @@ impl Cluster {
         let n = self.nodes.len();
         for a in 0..n {
             for b in 0..n {
-                if a != b {
+                if a != b && self.running[a] {
                     self.start_exchange(a, b);
                     self.deliver_all(Faults::NONE);
                 }

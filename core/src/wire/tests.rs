@@ -358,7 +358,12 @@ fn receiver() -> Box<Eng> {
     r.set("own", b"value").expect("set");
     r.set("gone", b"soon").expect("set");
     r.delete("gone", NOW).expect("delete");
-    r.tick(NOW, &mut ());
+    r.tick(
+        NOW,
+        &mut crate::testkit::TestRng(7),
+        &mut crate::testkit::Recorder::default(),
+        &mut (),
+    );
     r
 }
 
@@ -817,7 +822,12 @@ fn golden_pair() -> (Box<Eng>, Box<Eng>) {
     let mut a = engine(a_id());
     a.set("role", b"leader").expect("set");
     for _ in 0..3 {
-        a.tick(NOW, &mut ());
+        a.tick(
+            NOW,
+            &mut crate::testkit::TestRng(7),
+            &mut crate::testkit::Recorder::default(),
+            &mut (),
+        );
     }
     let mut b = engine(b_id());
     b.set("x", b"1").expect("set"); // v1
@@ -826,7 +836,12 @@ fn golden_pair() -> (Box<Eng>, Box<Eng>) {
         .expect("set"); // v3
     b.delete("y", NOW).expect("delete"); // v4, tombstone
     for _ in 0..2 {
-        b.tick(NOW, &mut ());
+        b.tick(
+            NOW,
+            &mut crate::testkit::TestRng(7),
+            &mut crate::testkit::Recorder::default(),
+            &mut (),
+        );
     }
     (a, b)
 }
@@ -1450,7 +1465,12 @@ fn cut_short_reset_state_is_accepted_by_peers() {
     o.set("t", b"x").expect("set");
     o.delete("t", NOW).expect("delete");
     let after_grace = Instant::from_millis(3_600_000);
-    o.tick(after_grace, &mut ());
+    o.tick(
+        after_grace,
+        &mut crate::testkit::TestRng(7),
+        &mut crate::testkit::Recorder::default(),
+        &mut (),
+    );
     let ov = o.local_node().expect("local");
     assert_eq!((ov.max_version(), ov.last_gc_version()), (10, 10));
 
@@ -1512,12 +1532,22 @@ fn world_ac() -> (Box<Eng>, Box<Eng>) {
     let mut a = engine(a_id());
     a.set("role", b"leader").expect("set");
     a.set("zone", b"eu-west").expect("set");
-    a.tick(NOW, &mut ());
+    a.tick(
+        NOW,
+        &mut crate::testkit::TestRng(7),
+        &mut crate::testkit::Recorder::default(),
+        &mut (),
+    );
     let mut c = engine(c_id());
     c.set("c-key", b"c-value").expect("set");
     c.set("gone", b"x").expect("set");
     c.delete("gone", NOW).expect("delete");
-    c.tick(NOW, &mut ());
+    c.tick(
+        NOW,
+        &mut crate::testkit::TestRng(7),
+        &mut crate::testkit::Recorder::default(),
+        &mut (),
+    );
     run_exchange(&mut c, &mut a);
     (a, c)
 }
@@ -1536,7 +1566,12 @@ fn corpus() -> &'static [Vec<u8>] {
         a.delete("zone", NOW).expect("delete");
         a.set_with_ttl("lease", b"42", Duration::from_secs(9), NOW)
             .expect("set");
-        a.tick(NOW, &mut ());
+        a.tick(
+            NOW,
+            &mut crate::testkit::TestRng(7),
+            &mut crate::testkit::Recorder::default(),
+            &mut (),
+        );
         let mut b = engine(b_id());
         b.set("x", b"1").expect("set");
         b.set("y", b"2").expect("set");
@@ -1544,11 +1579,21 @@ fn corpus() -> &'static [Vec<u8>] {
         b.set("big", &[0xab; 300]).expect("set");
         b.set(&"long-key-".repeat(20), b"v").expect("set");
         for _ in 0..4 {
-            b.tick(NOW, &mut ());
+            b.tick(
+                NOW,
+                &mut crate::testkit::TestRng(7),
+                &mut crate::testkit::Recorder::default(),
+                &mut (),
+            );
         }
         let mut all = run_exchange(&mut a, &mut b);
         b.set("x", b"2").expect("set");
-        b.tick(NOW, &mut ());
+        b.tick(
+            NOW,
+            &mut crate::testkit::TestRng(7),
+            &mut crate::testkit::Recorder::default(),
+            &mut (),
+        );
         all.extend(run_exchange(&mut b, &mut a));
         all
     })

@@ -1,0 +1,511 @@
+//! The phi-accrual failure detector.
+//!
+//! Each remote node's heartbeat arrivals (the moments its heartbeat counter
+//! is seen to advance here) feed a window of inter-arrival intervals. `phi`
+//! is how unlikely it is, given that history, that the node is still alive
+//! after `elapsed` without a new heartbeat: `phi = -log10(P(interval > elapsed))`.
+//! A node is suspected dead when phi reaches the threshold (8 by default:
+//! one chance in 10⁸ of being wrong under the model).
+//!
+//! Two models are offered:
+//!
+//! - [`PhiModel::Normal`] (Akka's, the default): intervals are normally
+//!   distributed with the window's mean `μ` plus `acceptable_heartbeat_pause`,
+//!   and standard deviation `σ' = max(σ, min_std_deviation)`. With
+//!   `y = (elapsed − μ') / σ'` and the logistic approximation of the normal
+//!   CDF `e = exp(−y (1.5976 + 0.070566 y²))`,
+//!   `phi = −log10(e / (1 + e))`.
+//! - [`PhiModel::Exponential`] (Cassandra's): intervals are exponentially
+//!   distributed with the window's mean, so
+//!   `phi = −log10(exp(−elapsed / μ)) = elapsed / (μ · ln 10)`.
+//!
+//! The window holds the last `W` intervals, one byte each: an interval is
+//! stored in units of `max_interval / 255` (40 ms at the 10 s default), and
+//! the running sums are kept in milliseconds of the stored values, so adding
+//! and evicting an interval is O(1) and exact. Intervals longer than
+//! `max_interval` (a pause, a partition) are not learned. The first
+//! heartbeat seeds the window with `estimate ± estimate / 4`, as Akka does, so
+//! a node has a usable distribution from its first heartbeat.
+
+use core::time::Duration;
+
+use crate::time::{Instant, duration_millis};
+
+/// Which distribution heartbeat intervals are assumed to follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhiModel {
+    /// Normal distribution (Akka): sensitive to the variance of intervals,
+    /// tolerant by `acceptable_heartbeat_pause`.
+    Normal,
+    /// Exponential distribution (Cassandra): uses only the mean.
+    Exponential,
+}
+
+/// Settings of the failure detector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectorConfig {
+    /// The distribution model. Default [`PhiModel::Normal`].
+    pub model: PhiModel,
+    /// Phi at or above which a node is considered dead. Default 8.
+    pub threshold: f64,
+    /// Floor of the standard deviation (normal model), so a very regular
+    /// node is not convicted by a tiny delay. Default 250 ms.
+    pub min_std_deviation: Duration,
+    /// Added to the mean interval (normal model): a pause this long is not
+    /// suspicious. Default 2 s.
+    pub acceptable_heartbeat_pause: Duration,
+    /// Interval assumed before any was measured. Default 1 s.
+    pub first_heartbeat_estimate: Duration,
+    /// Longer intervals are not learned. Default 10 s, at most 65 s.
+    pub max_interval: Duration,
+}
+
+impl DetectorConfig {
+    /// The defaults (see each field).
+    pub const fn new() -> Self {
+        DetectorConfig {
+            model: PhiModel::Normal,
+            threshold: 8.0,
+            min_std_deviation: Duration::from_millis(250),
+            acceptable_heartbeat_pause: Duration::from_secs(2),
+            first_heartbeat_estimate: Duration::from_secs(1),
+            max_interval: Duration::from_secs(10),
+        }
+    }
+
+    /// Whether the settings make sense together.
+    pub fn is_valid(&self) -> bool {
+        let max = duration_millis(self.max_interval);
+        self.threshold.is_finite()
+            && self.threshold > 0.0
+            && (1..=65_000).contains(&max)
+            && duration_millis(self.first_heartbeat_estimate) > 0
+            && duration_millis(self.first_heartbeat_estimate) <= max
+    }
+
+    /// Milliseconds one stored unit stands for.
+    fn unit_ms(&self) -> u64 {
+        duration_millis(self.max_interval).div_ceil(255).max(1)
+    }
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig::new()
+    }
+}
+
+/// Mean and standard deviation of the intervals, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IntervalStats {
+    /// Mean interval.
+    pub mean_ms: f64,
+    /// Standard deviation of the intervals.
+    pub std_dev_ms: f64,
+}
+
+/// Phi for `elapsed_ms` since the last heartbeat, given the interval stats.
+pub fn phi(config: &DetectorConfig, stats: IntervalStats, elapsed_ms: f64) -> f64 {
+    match config.model {
+        PhiModel::Normal => {
+            let mean = stats.mean_ms + duration_millis(config.acceptable_heartbeat_pause) as f64;
+            let std = stats
+                .std_dev_ms
+                .max(duration_millis(config.min_std_deviation) as f64)
+                .max(f64::MIN_POSITIVE);
+            let y = (elapsed_ms - mean) / std;
+            let e = libm::exp(-y * (1.5976 + 0.070566 * y * y));
+            // Both branches are -log10(e / (1 + e)); each form keeps
+            // precision on its side of the mean.
+            let p = if elapsed_ms > mean {
+                e / (1.0 + e)
+            } else {
+                1.0 - 1.0 / (1.0 + e)
+            };
+            clamp_phi(-libm::log10(p))
+        }
+        PhiModel::Exponential => {
+            let mean = stats.mean_ms.max(f64::MIN_POSITIVE);
+            clamp_phi(elapsed_ms.max(0.0) / (mean * core::f64::consts::LN_10))
+        }
+    }
+}
+
+fn clamp_phi(p: f64) -> f64 {
+    if p.is_nan() {
+        f64::INFINITY
+    } else {
+        p.max(0.0)
+    }
+}
+
+/// The elapsed time (ms) at which phi reaches the threshold: the node's
+/// adaptive timeout.
+pub fn timeout_ms(config: &DetectorConfig, stats: IntervalStats) -> f64 {
+    let t = config.threshold;
+    match config.model {
+        PhiModel::Normal => {
+            let mean = stats.mean_ms + duration_millis(config.acceptable_heartbeat_pause) as f64;
+            let std = stats
+                .std_dev_ms
+                .max(duration_millis(config.min_std_deviation) as f64);
+            // Solve -log10(e / (1 + e)) = t for y: e = p / (1 - p) with
+            // p = 10^-t, then 0.070566 y³ + 1.5976 y = ln((1 - p) / p), a
+            // depressed cubic with one real root (Cardano).
+            let p = libm::pow(10.0, -t);
+            let l = libm::log((1.0 - p) / p);
+            let a = 1.5976 / 0.070566;
+            let b = -l / 0.070566;
+            let d = libm::sqrt(b * b / 4.0 + a * a * a / 27.0);
+            let y = libm::cbrt(-b / 2.0 + d) + libm::cbrt(-b / 2.0 - d);
+            mean + y * std
+        }
+        PhiModel::Exponential => t * stats.mean_ms * core::f64::consts::LN_10,
+    }
+}
+
+/// One node's heartbeat history: a window of up to `W` intervals.
+#[derive(Clone)]
+pub struct Detector<const W: usize> {
+    intervals: [u8; W],
+    /// Index of the oldest interval.
+    head: usize,
+    len: usize,
+    sum_ms: u64,
+    sum_sq_ms: u64,
+    /// Caller time of the last heartbeat, `None` before the first.
+    last: Option<Instant>,
+}
+
+impl<const W: usize> Default for Detector<W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const W: usize> Detector<W> {
+    /// An empty history.
+    pub const fn new() -> Self {
+        Detector {
+            intervals: [0; W],
+            head: 0,
+            len: 0,
+            sum_ms: 0,
+            sum_sq_ms: 0,
+            last: None,
+        }
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        *self = Self::new();
+    }
+
+    /// Time of the last recorded heartbeat.
+    pub fn last_heartbeat(&self) -> Option<Instant> {
+        self.last
+    }
+
+    /// Number of intervals in the window.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no interval was recorded yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Records a heartbeat arriving at `now`.
+    pub fn heartbeat(&mut self, config: &DetectorConfig, now: Instant) {
+        match self.last {
+            None => {
+                let est = duration_millis(config.first_heartbeat_estimate);
+                let dev = est / 4;
+                self.push(config, est.saturating_sub(dev));
+                self.push(config, est.saturating_add(dev));
+            }
+            Some(last) => {
+                let interval = now.as_millis().saturating_sub(last.as_millis());
+                if interval <= duration_millis(config.max_interval) {
+                    self.push(config, interval);
+                }
+            }
+        }
+        self.last = Some(now);
+    }
+
+    fn push(&mut self, config: &DetectorConfig, interval_ms: u64) {
+        if W == 0 {
+            return;
+        }
+        let unit = config.unit_ms();
+        let code = interval_ms
+            .saturating_add(unit / 2)
+            .checked_div(unit)
+            .unwrap_or(0)
+            .min(255) as u8;
+        let stored = u64::from(code).saturating_mul(unit);
+        if self.len == W {
+            let old = self
+                .intervals
+                .get(self.head)
+                .map_or(0, |c| u64::from(*c).saturating_mul(unit));
+            self.sum_ms = self.sum_ms.saturating_sub(old);
+            self.sum_sq_ms = self.sum_sq_ms.saturating_sub(old.saturating_mul(old));
+            if let Some(slot) = self.intervals.get_mut(self.head) {
+                *slot = code;
+            }
+            self.head = self.head.saturating_add(1).checked_rem(W).unwrap_or(0);
+        } else {
+            let at = self
+                .head
+                .saturating_add(self.len)
+                .checked_rem(W)
+                .unwrap_or(0);
+            if let Some(slot) = self.intervals.get_mut(at) {
+                *slot = code;
+            }
+            self.len = self.len.saturating_add(1);
+        }
+        self.sum_ms = self.sum_ms.saturating_add(stored);
+        self.sum_sq_ms = self.sum_sq_ms.saturating_add(stored.saturating_mul(stored));
+    }
+
+    /// Mean and standard deviation of the window, `None` when empty.
+    pub fn stats(&self) -> Option<IntervalStats> {
+        if self.len == 0 {
+            return None;
+        }
+        let n = self.len as f64;
+        let mean = self.sum_ms as f64 / n;
+        let var = (self.sum_sq_ms as f64 / n - mean * mean).max(0.0);
+        Some(IntervalStats {
+            mean_ms: mean,
+            std_dev_ms: libm::sqrt(var),
+        })
+    }
+
+    /// Phi at `now`; 0 before the first heartbeat.
+    pub fn phi(&self, config: &DetectorConfig, now: Instant) -> f64 {
+        match (self.last, self.stats()) {
+            (Some(last), Some(stats)) => {
+                let elapsed = now.as_millis().saturating_sub(last.as_millis()) as f64;
+                phi(config, stats, elapsed)
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// The adaptive timeout: how long after the last heartbeat phi reaches
+    /// the threshold. `None` before the first heartbeat.
+    pub fn timeout(&self, config: &DetectorConfig) -> Option<Duration> {
+        let stats = self.stats()?;
+        let ms = timeout_ms(config, stats);
+        (ms.is_finite() && ms >= 0.0).then(|| Duration::from_micros((ms * 1000.0) as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normal(pause_ms: u64, min_std_ms: u64) -> DetectorConfig {
+        DetectorConfig {
+            acceptable_heartbeat_pause: Duration::from_millis(pause_ms),
+            min_std_deviation: Duration::from_millis(min_std_ms),
+            ..DetectorConfig::new()
+        }
+    }
+
+    #[test]
+    fn normal_model_reproduces_akka_vectors() {
+        // Akka's PhiAccrualFailureDetectorSpec: mean 1000 ms, σ 100 ms, no pause.
+        let c = normal(0, 100);
+        let stats = IntervalStats {
+            mean_ms: 1000.0,
+            std_dev_ms: 100.0,
+        };
+        for (elapsed, expected) in [
+            (0.0, 0.0),
+            (500.0, 0.1),
+            (1000.0, 0.3),
+            (1200.0, 1.6),
+            (1400.0, 4.7),
+            (1600.0, 10.8),
+            (1700.0, 15.3),
+        ] {
+            let got = phi(&c, stats, elapsed);
+            assert!(
+                (got - expected).abs() <= 0.1,
+                "phi({elapsed}) = {got}, want {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn normal_model_is_monotonic_and_respects_floor_and_pause() {
+        let stats = IntervalStats {
+            mean_ms: 1000.0,
+            std_dev_ms: 1.0,
+        };
+        let floor = normal(0, 100);
+        // σ is floored to 100 ms: same as the vector at 1400.
+        assert!((phi(&floor, stats, 1400.0) - 4.7).abs() <= 0.1);
+        // A 1 s pause shifts the curve by 1 s.
+        let paused = normal(1000, 100);
+        assert!((phi(&paused, stats, 2400.0) - 4.7).abs() <= 0.1);
+        let mut last = 0.0;
+        for ms in (0..5000).step_by(50) {
+            let p = phi(&paused, stats, ms as f64);
+            assert!(p >= last, "not monotonic at {ms}");
+            last = p;
+        }
+        assert!(phi(&paused, stats, 1e9).is_infinite() || phi(&paused, stats, 1e9) > 1e6);
+    }
+
+    #[test]
+    fn exponential_model_is_cassandras() {
+        let c = DetectorConfig {
+            model: PhiModel::Exponential,
+            ..DetectorConfig::new()
+        };
+        let stats = IntervalStats {
+            mean_ms: 1000.0,
+            std_dev_ms: 0.0,
+        };
+        // phi = elapsed / mean / ln 10: 8 is reached at 18.42 × the mean.
+        let ln10 = core::f64::consts::LN_10;
+        assert!((phi(&c, stats, 1000.0) - 1.0 / ln10).abs() < 1e-12);
+        assert!((phi(&c, stats, 18_420.7) - 8.0).abs() < 1e-3);
+        assert!((timeout_ms(&c, stats) - 18_420.68).abs() < 0.1);
+    }
+
+    #[test]
+    fn timeout_inverts_phi() {
+        for c in [normal(0, 100), normal(3000, 500), DetectorConfig::new()] {
+            for (mean, std) in [(1000.0, 100.0), (300.0, 20.0), (5000.0, 2000.0)] {
+                let stats = IntervalStats {
+                    mean_ms: mean,
+                    std_dev_ms: std,
+                };
+                let t = timeout_ms(&c, stats);
+                let p = phi(&c, stats, t);
+                assert!((p - c.threshold).abs() < 1e-6, "phi(timeout) = {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn first_heartbeat_seeds_the_window() {
+        let c = DetectorConfig::new();
+        let mut d = Detector::<16>::new();
+        assert_eq!(d.phi(&c, Instant(5000)), 0.0);
+        assert!(d.timeout(&c).is_none());
+        d.heartbeat(&c, Instant(1000));
+        let s = d.stats().expect("seeded");
+        // estimate 1000 ± 250 ms, stored in 40 ms units.
+        assert_eq!(d.len(), 2);
+        assert!((s.mean_ms - 1000.0).abs() <= 40.0, "{s:?}");
+        assert!((s.std_dev_ms - 250.0).abs() <= 40.0, "{s:?}");
+        assert_eq!(d.last_heartbeat(), Some(Instant(1000)));
+    }
+
+    #[test]
+    fn window_wraps_and_forgets_the_oldest_exactly() {
+        let c = DetectorConfig::new();
+        let mut d = Detector::<4>::new();
+        let mut t = 0;
+        d.heartbeat(&c, Instant(t));
+        // Fill with 2 s intervals, then wrap with 1 s intervals.
+        for _ in 0..4 {
+            t += 2000;
+            d.heartbeat(&c, Instant(t));
+        }
+        assert_eq!(d.len(), 4);
+        let s = d.stats().expect("stats");
+        assert!(
+            (s.mean_ms - 2000.0).abs() < 1e-9 && s.std_dev_ms < 1e-6,
+            "{s:?}"
+        );
+        for _ in 0..4 {
+            t += 1000;
+            d.heartbeat(&c, Instant(t));
+        }
+        let s = d.stats().expect("stats");
+        assert!(
+            (s.mean_ms - 1000.0).abs() < 1e-9 && s.std_dev_ms < 1e-6,
+            "{s:?}"
+        );
+        // Many more wraps keep the sums exact.
+        for i in 0..1000u64 {
+            t += 500 + (i % 3) * 500;
+            d.heartbeat(&c, Instant(t));
+        }
+        let s = d.stats().expect("stats");
+        assert!(s.mean_ms > 500.0 && s.mean_ms < 1500.0, "{s:?}");
+    }
+
+    #[test]
+    fn long_gaps_are_not_learned() {
+        let c = DetectorConfig::new();
+        let mut d = Detector::<8>::new();
+        d.heartbeat(&c, Instant(0));
+        d.heartbeat(&c, Instant(1000));
+        let before = d.stats().expect("stats");
+        // 60 s pause: above max_interval (10 s), not learned...
+        d.heartbeat(&c, Instant(61_000));
+        assert_eq!(d.stats(), Some(before));
+        assert_eq!(d.len(), 3);
+        // ...but the arrival still counts as the last heartbeat.
+        assert_eq!(d.last_heartbeat(), Some(Instant(61_000)));
+        assert!(d.phi(&c, Instant(61_500)) < 1.0);
+    }
+
+    #[test]
+    fn detection_time_follows_the_history() {
+        let c = DetectorConfig::new();
+        let mut d = Detector::<100>::new();
+        let mut t = 0;
+        for _ in 0..100 {
+            d.heartbeat(&c, Instant(t));
+            t += 1000;
+        }
+        let timeout = d.timeout(&c).expect("timeout");
+        let last = t - 1000;
+        // Regular 1 s heartbeats, 2 s pause allowance, σ floored at 250 ms.
+        assert!(
+            timeout > Duration::from_millis(3500) && timeout < Duration::from_millis(4500),
+            "{timeout:?}"
+        );
+        let at = Instant(last + timeout.as_millis() as u64 + 1);
+        assert!(d.phi(&c, at) >= c.threshold - 0.01);
+        assert!(d.phi(&c, Instant(at.0 - 200)) < c.threshold);
+    }
+
+    #[test]
+    fn config_validation() {
+        assert!(DetectorConfig::new().is_valid());
+        let bad = [
+            DetectorConfig {
+                threshold: f64::NAN,
+                ..DetectorConfig::new()
+            },
+            DetectorConfig {
+                threshold: 0.0,
+                ..DetectorConfig::new()
+            },
+            DetectorConfig {
+                max_interval: Duration::from_secs(66),
+                ..DetectorConfig::new()
+            },
+            DetectorConfig {
+                first_heartbeat_estimate: Duration::ZERO,
+                ..DetectorConfig::new()
+            },
+        ];
+        for c in bad {
+            assert!(!c.is_valid(), "{c:?}");
+        }
+    }
+}

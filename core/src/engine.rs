@@ -78,7 +78,7 @@ pub enum WriteError {
     EntryTooLarge,
     /// No free entry slot or not enough arena bytes.
     CapacityFull,
-    /// The node's version counter reached `u64::MAX`.
+    /// The node's version counter reached [`wire::MAX_VERSION`].
     VersionsExhausted,
 }
 
@@ -372,6 +372,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         let version = local
             .max_version
             .checked_add(1)
+            .filter(|v| *v <= wire::MAX_VERSION)
             .ok_or(WriteError::VersionsExhausted)?;
         let mut list = local.entries;
         let result = match existing {
@@ -594,7 +595,10 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                     }
                 }
                 EntryStatus::SetWithTtl if s.deadline <= now_ms => {
-                    let Some(version) = max_version.checked_add(1) else {
+                    let Some(version) = max_version
+                        .checked_add(1)
+                        .filter(|v| *v <= wire::MAX_VERSION)
+                    else {
                         break;
                     };
                     let deadline = now_ms.saturating_add(grace_ms);

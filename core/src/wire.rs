@@ -24,9 +24,10 @@
 //! NodeId   = name: str, generation: varint, addr: Addr
 //! Addr     = 0 ipv4: [u8; 4], port: varint | 1 ipv6: [u8; 16], port: varint
 //! Syn      = sender: NodeId, piece_count: varint,
-//!            ring_start: [u8; 8], ring_end: [u8; 8], digest: seq<Digest>
-//! Digest   = hash: [u8; 8], heartbeat: varint, last_gc_version: varint,
-//!            max_version: varint
+//!            ring_start: [u8; 8], ring_end: [u8; 8], digest: seq<Line>
+//! Line     = prefix: [u8; 4], heartbeat: varint, flags: varint,
+//!            [last_gc_version: varint], [hash_low: [u8; 4]]
+//!   flags  = max_version << 2 | has_last_gc << 1 | has_hash_low
 //! SynAck   = sender: NodeId, piece_count: varint,
 //!            requests: seq<Request>, updates: seq<Update>
 //! Request  = hash: [u8; 8], known: bool, max_version: varint,
@@ -38,6 +39,15 @@
 //!            entries: seq<Entry>
 //! Entry    = version_step: varint, status: u8, key: str, value: bytes
 //! ```
+//!
+//! A digest line names its node by the top 32 bits of its ring hash: in a
+//! steady cluster both sides know the same nodes, and a prefix identifies a
+//! node as surely as the whole hash, at half the bytes. Where two of the
+//! sender's nodes share a prefix, their lines carry the low 32 bits too
+//! (`has_hash_low`). A receiver that holds several nodes under a prefix the
+//! sender sent alone does not guess: it introduces them all. `last_gc_version`
+//! is present only when not zero. Lines come in ring order: prefixes never
+//! decrease, and equal prefixes only on lines with full hashes, ascending.
 //!
 //! An entry's version is the piece's `from` plus the steps of all entries up
 //! to and including it, so versions are strictly ascending and cost one byte
@@ -65,7 +75,11 @@ use crate::store::EntryStatus;
 /// The first two bytes of every hearsay datagram.
 pub const MAGIC: [u8; 2] = *b"HS";
 /// Version of the protocol this crate speaks; bumped on any format change.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// Version 2: digest lines name nodes by a 4-byte ring-hash prefix.
+pub const PROTOCOL_VERSION: u8 = 2;
+/// Largest version a node's namespace can reach (2⁶² − 1): digest lines pack
+/// the max version with two flag bits into one varint.
+pub const MAX_VERSION: u64 = (1 << 62) - 1;
 /// Length of the fixed header in front of every body.
 pub const HEADER_LEN: usize = 8;
 /// Largest UDP payload over IPv4; longer datagrams are rejected.
@@ -80,8 +94,8 @@ pub const MAX_KEY_LEN: usize = 255;
 /// varint bytes count up to 2 097 151 items, more than any datagram holds.
 const SEQ_COUNT_RESERVE: usize = 3;
 
-/// Smallest encoding of a digest entry: hash + three one-byte varints.
-const MIN_DIGEST_LEN: usize = 11;
+/// Smallest encoding of a digest line: prefix + two one-byte varints.
+const MIN_DIGEST_LEN: usize = 6;
 /// Smallest encoding of a request: hash + bool + two one-byte varints.
 const MIN_REQUEST_LEN: usize = 11;
 /// Smallest encoding of an update: tag + hash + heartbeat + option byte.
@@ -263,13 +277,28 @@ impl<'a> WireNodeId<'a> {
     }
 }
 
-/// One node's line in a digest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct WireDigest {
-    pub hash: [u8; 8],
+/// One node's line in a digest, as decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DigestLine {
+    /// Top 32 bits of the node's ring hash.
+    pub prefix: u32,
+    /// The whole ring hash, when the sender had to disambiguate.
+    pub full: Option<u64>,
     pub heartbeat: u64,
     pub last_gc: u64,
     pub max_version: u64,
+}
+
+impl DigestLine {
+    /// The smallest ring hash this line can stand for.
+    pub(crate) fn lower_bound(&self) -> u64 {
+        self.full.unwrap_or(u64::from(self.prefix) << 32)
+    }
+}
+
+/// Top 32 bits of a ring hash.
+pub(crate) fn prefix_of(hash: u64) -> u32 {
+    (hash >> 32) as u32
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -428,16 +457,19 @@ impl<'a> SynMsg<'a> {
     }
 }
 
+/// The order key of a line: its prefix, and its full hash if it has one.
+type LineKey = (u32, Option<u64>);
+
 /// Iterates a validated digest; yields errors only while validating.
 pub(crate) struct DigestIter<'a> {
     reader: Reader<'a>,
     left: usize,
     range: (u64, u64),
-    prev: Option<u64>,
+    prev: Option<LineKey>,
 }
 
 impl Iterator for DigestIter<'_> {
-    type Item = Result<(u64, WireDigest), DecodeError>;
+    type Item = Result<DigestLine, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.left = self.left.checked_sub(1)?;
@@ -446,14 +478,47 @@ impl Iterator for DigestIter<'_> {
 }
 
 impl DigestIter<'_> {
-    fn next_entry(&mut self) -> Result<(u64, WireDigest), DecodeError> {
-        let d: WireDigest = self.reader.take()?;
-        let h = hash_from_wire(d.hash);
-        if h < self.range.0 || h > self.range.1 || self.prev.is_some_and(|p| h <= p) {
+    fn next_entry(&mut self) -> Result<DigestLine, DecodeError> {
+        let prefix = u32::from_be_bytes(self.reader.take::<[u8; 4]>()?);
+        let heartbeat: u64 = self.reader.take()?;
+        let flags: u64 = self.reader.take()?;
+        let last_gc = if flags & 2 != 0 {
+            let g: u64 = self.reader.take()?;
+            if g == 0 {
+                // Zero is written by leaving the flag clear.
+                return Err(DecodeError::InvalidField);
+            }
+            g
+        } else {
+            0
+        };
+        let full = if flags & 1 != 0 {
+            let low = u32::from_be_bytes(self.reader.take::<[u8; 4]>()?);
+            Some((u64::from(prefix) << 32) | u64::from(low))
+        } else {
+            None
+        };
+        let in_range = match full {
+            Some(h) => (self.range.0..=self.range.1).contains(&h),
+            None => (prefix_of(self.range.0)..=prefix_of(self.range.1)).contains(&prefix),
+        };
+        let ordered = match (self.prev, full) {
+            (None, _) => true,
+            (Some((p, _)), _) if prefix > p => true,
+            (Some((p, Some(prev_full))), Some(h)) => prefix == p && h > prev_full,
+            _ => false,
+        };
+        if !in_range || !ordered {
             return Err(DecodeError::OutOfOrder);
         }
-        self.prev = Some(h);
-        Ok((h, d))
+        self.prev = Some((prefix, full));
+        Ok(DigestLine {
+            prefix,
+            full,
+            heartbeat,
+            last_gc,
+            max_version: flags >> 2,
+        })
     }
 }
 
@@ -545,7 +610,7 @@ impl RequestIter<'_> {
     fn next_request(&mut self) -> Result<(u64, WireRequest), DecodeError> {
         let q: WireRequest = self.reader.take()?;
         let h = hash_from_wire(q.hash);
-        if self.prev.is_some_and(|p| h <= p) {
+        if self.prev.is_some_and(|p| h < p) {
             return Err(DecodeError::OutOfOrder);
         }
         self.prev = Some(h);
@@ -661,6 +726,9 @@ impl<'a> UpdateIter<'a> {
             Some(p) => {
                 if p.from > p.to {
                     return Err(DecodeError::OutOfOrder);
+                }
+                if p.to > MAX_VERSION {
+                    return Err(DecodeError::InvalidField);
                 }
                 let count = self.reader.count(MIN_ENTRY_LEN)?;
                 let piece = Piece {
@@ -904,17 +972,27 @@ impl<'b> Encoder<'b> {
         }
     }
 
-    pub(crate) fn digest(
+    /// Writes a digest line; `full` adds the low half of the hash.
+    pub(crate) fn digest_line(
         &mut self,
         hash: u64,
+        full: bool,
         heartbeat: u64,
         last_gc: u64,
         max_version: u64,
     ) -> Result<(), Full> {
-        self.hash(hash)?;
+        self.raw(&prefix_of(hash).to_be_bytes())?;
         self.varint(heartbeat)?;
-        self.varint(last_gc)?;
-        self.varint(max_version)
+        let flags =
+            (max_version.min(MAX_VERSION) << 2) | (u64::from(last_gc != 0) << 1) | u64::from(full);
+        self.varint(flags)?;
+        if last_gc != 0 {
+            self.varint(last_gc)?;
+        }
+        if full {
+            self.raw(&(hash as u32).to_be_bytes())?;
+        }
+        Ok(())
     }
 
     pub(crate) fn request(
@@ -944,12 +1022,14 @@ impl<'b> Encoder<'b> {
     }
 }
 
-/// Bytes one digest entry takes.
-pub(crate) fn digest_len(heartbeat: u64, last_gc: u64, max_version: u64) -> usize {
-    8usize
+/// Bytes one digest line takes.
+pub(crate) fn digest_len(full: bool, heartbeat: u64, last_gc: u64, max_version: u64) -> usize {
+    let flags = (max_version.min(MAX_VERSION) << 2) | 3;
+    4usize
         .saturating_add(varint_len(heartbeat))
-        .saturating_add(varint_len(last_gc))
-        .saturating_add(varint_len(max_version))
+        .saturating_add(varint_len(flags))
+        .saturating_add(if last_gc != 0 { varint_len(last_gc) } else { 0 })
+        .saturating_add(if full { 4 } else { 0 })
 }
 
 /// Bytes one entry takes in a piece.

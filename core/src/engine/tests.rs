@@ -469,17 +469,17 @@ fn remote_state_that_does_not_fit_is_refused_and_counted() {
 fn syn_pieces_tile_the_ring_and_respect_the_mtu() {
     let mut config = Config::new();
     config.mtu = 512;
-    let mut a = engine::<64, 64, 4096>("a", 0, config.clone());
-    // Learn 40 nodes through the protocol.
-    for i in 1..=60u16 {
-        let mut n = engine::<64, 64, 4096>(&format!("node-{i:03}.example"), i, config.clone());
+    let mut a = engine::<128, 128, 8192>("a", 0, config.clone());
+    // Learn 100 nodes through the protocol.
+    for i in 1..=100u16 {
+        let mut n = engine::<128, 128, 8192>(&format!("node-{i:03}.example"), i, config.clone());
         n.set("k", b"v").expect("set");
         sync(&mut *n, &mut a);
     }
-    assert_eq!(a.node_count(), 61);
+    assert_eq!(a.node_count(), 101);
     let mut sink = Sink::default();
     let pieces = a.start_exchange(addr(99), &mut sink).expect("syn");
-    assert!(pieces > 1, "61 digest lines do not fit 512 bytes");
+    assert!(pieces > 1, "101 digest lines do not fit 512 bytes");
     assert_eq!(pieces, sink.sent.len());
     let mut next_start = 0u64;
     let mut lines = 0;
@@ -494,11 +494,11 @@ fn syn_pieces_tile_the_ring_and_respect_the_mtu() {
         next_start = syn.ring_end.wrapping_add(1);
     }
     assert_eq!(next_start, 0, "last piece ends at u64::MAX");
-    assert_eq!(lines, 61);
+    assert_eq!(lines, 101);
     // And a whole exchange over these pieces converges a fresh node.
-    let mut z = engine::<64, 64, 4096>("z", 98, config);
+    let mut z = engine::<128, 128, 8192>("z", 998, config);
     sync(&mut z, &mut a);
-    assert_eq!(z.node_count(), 62);
+    assert_eq!(z.node_count(), 102);
     assert_eq!(
         live(&z, "node-007.example"),
         [("k".to_string(), b"v".to_vec())]
@@ -679,4 +679,80 @@ fn memory_footprint_stays_within_its_documented_budget() {
         size_of::<Engine>()
     );
     assert!(size_of::<Engine<16, 128, 8192, 64>>() <= 22_300);
+}
+
+/// Two node names whose ids share the top 32 bits of their ring hashes.
+fn prefix_twins() -> (NodeId, NodeId) {
+    let mut seen = std::collections::HashMap::new();
+    for i in 0u32.. {
+        let id = NodeId::new(&format!("twin-{i}"), 1, addr(100 + (i % 500) as u16)).expect("id");
+        let p = wire::prefix_of(id.ring_hash());
+        match seen.insert(p, id.clone()) {
+            Some(other) if other.addr != id.addr => return (other, id),
+            _ => {}
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn nodes_sharing_a_hash_prefix_are_told_apart() {
+    let (x_id, y_id) = prefix_twins();
+    assert_ne!(x_id.ring_hash(), y_id.ring_hash());
+    let mut x = Box::new(Small::new());
+    x.init(x_id, Config::new()).expect("init");
+    let mut y = Box::new(Small::new());
+    y.init(y_id, Config::new()).expect("init");
+    x.set("who", b"x").expect("set");
+    y.set("who", b"y").expect("set");
+    let mut r = engine::<16, 512, 65_536>("r", 1, Config::new());
+    let mut s = engine::<16, 512, 65_536>("s", 2, Config::new());
+    // r learns both twins; s learns only x.
+    sync(&mut *x, &mut r);
+    sync(&mut *y, &mut r);
+    sync(&mut *x, &mut s);
+    // y named itself by the shared prefix; r, holding two nodes under it,
+    // still got y's state by asking for both.
+    assert_eq!(
+        r.node(y.id().name.as_str()).and_then(|n| n.get("who")),
+        Some(&b"y"[..])
+    );
+    let xname = x.id().name.clone();
+    let yname = y.id().name.clone();
+    assert!(s.node(yname.as_str()).is_none());
+    // s's digest names x by the shared prefix alone; r holds two nodes
+    // under it and must not guess: it introduces both, so s learns y.
+    sync(&mut s, &mut r);
+    assert_eq!(
+        s.node(yname.as_str()).and_then(|n| n.get("who")),
+        Some(&b"y"[..])
+    );
+    assert_eq!(
+        s.node(xname.as_str()).and_then(|n| n.get("who")),
+        Some(&b"x"[..])
+    );
+    // Now s's own digest carries both full hashes, and updates to either
+    // twin flow to the right node.
+    let mut sink = Sink::default();
+    s.start_exchange(addr(1), &mut sink).expect("syn");
+    let (_, _, body) = wire::read_header(&sink.sent[0].1).expect("header");
+    let syn = wire::parse_syn(body).expect("valid");
+    let twins: Vec<_> = syn
+        .digest()
+        .map(|l| l.expect("valid"))
+        .filter(|l| l.prefix == wire::prefix_of(x.id().ring_hash()))
+        .collect();
+    assert_eq!(twins.len(), 2);
+    assert!(twins.iter().all(|l| l.full.is_some()));
+    y.set("who", b"y2").expect("set");
+    sync(&mut *y, &mut s);
+    sync(&mut r, &mut s);
+    assert_eq!(
+        r.node(yname.as_str()).and_then(|n| n.get("who")),
+        Some(&b"y2"[..])
+    );
+    assert_eq!(
+        r.node(xname.as_str()).and_then(|n| n.get("who")),
+        Some(&b"x"[..])
+    );
 }

@@ -199,12 +199,64 @@ fn upd<'a>(
     }
 }
 
+/// A digest line as a test builds it; serialises to the v2 line format
+/// with postcard's own primitives, as the reference for `Encoder`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WireDigest {
+    hash: [u8; 8],
+    full: bool,
+    heartbeat: u64,
+    last_gc: u64,
+    max_version: u64,
+}
+
+impl Serialize for WireDigest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let h = u64::from_be_bytes(self.hash);
+        let flags =
+            (self.max_version << 2) | (u64::from(self.last_gc != 0) << 1) | u64::from(self.full);
+        let mut t = s.serialize_tuple(5)?;
+        t.serialize_element(&((h >> 32) as u32).to_be_bytes())?;
+        t.serialize_element(&self.heartbeat)?;
+        t.serialize_element(&flags)?;
+        if self.last_gc != 0 {
+            t.serialize_element(&self.last_gc)?;
+        }
+        if self.full {
+            t.serialize_element(&(h as u32).to_be_bytes())?;
+        }
+        t.end()
+    }
+}
+
+impl WireDigest {
+    /// What the decoder should read back.
+    fn decoded(&self) -> DigestLine {
+        let h = u64::from_be_bytes(self.hash);
+        DigestLine {
+            prefix: (h >> 32) as u32,
+            full: self.full.then_some(h),
+            heartbeat: self.heartbeat,
+            last_gc: self.last_gc,
+            max_version: self.max_version,
+        }
+    }
+}
+
 fn digest(hash: u64, heartbeat: u64, last_gc: u64, max_version: u64) -> WireDigest {
     WireDigest {
         hash: be(hash),
+        full: false,
         heartbeat,
         last_gc,
         max_version,
+    }
+}
+
+fn digest_full(hash: u64, heartbeat: u64, last_gc: u64, max_version: u64) -> WireDigest {
+    WireDigest {
+        full: true,
+        ..digest(hash, heartbeat, last_gc, max_version)
     }
 }
 
@@ -434,7 +486,7 @@ fn header_matches_postcard() {
             assert_eq!(ours, pc(&hdr(kind, cluster)));
             assert_eq!(ours.len(), HEADER_LEN);
             let c = cluster.to_le_bytes();
-            assert_eq!(ours, [0x48, 0x53, 1, kind as u8, c[0], c[1], c[2], c[3]]);
+            assert_eq!(ours, [0x48, 0x53, 2, kind as u8, c[0], c[1], c[2], c[3]]);
             let body = [0xaa];
             let mut dg = ours.clone();
             dg.extend_from_slice(&body);
@@ -468,16 +520,18 @@ fn node_id_matches_postcard() {
     }
 }
 
-/// `n` digest lines, ascending by hash, with varints of varied widths.
+/// `n` digest lines, ascending by hash, with varints of varied widths;
+/// every seventh line carries its full hash.
 fn sample_digests(n: usize) -> Vec<WireDigest> {
     let step = u64::MAX / 20_000;
     (0..n as u64)
         .map(|i| {
-            digest(
+            let d = if i % 7 == 3 { digest_full } else { digest };
+            d(
                 (i + 1) * step,
                 i.wrapping_mul(0x9e37_79b9) >> (i % 40),
                 i / 2,
-                i + (1u64 << (i % 63)),
+                i + (1u64 << (i % 61)),
             )
         })
         .collect()
@@ -512,8 +566,9 @@ fn syn_body_matches_postcard() {
             e.hash(u64::MAX)?;
             let mark = e.begin_seq()?;
             for d in &lines {
-                e.digest(
+                e.digest_line(
                     hash_from_wire(d.hash),
+                    d.full,
                     d.heartbeat,
                     d.last_gc,
                     d.max_version,
@@ -526,7 +581,7 @@ fn syn_body_matches_postcard() {
         assert_eq!(ours, reference, "Syn with {n} digest lines");
         let lens: usize = lines
             .iter()
-            .map(|d| digest_len(d.heartbeat, d.last_gc, d.max_version))
+            .map(|d| digest_len(d.full, d.heartbeat, d.last_gc, d.max_version))
             .sum();
         assert_eq!(
             ours.len(),
@@ -546,8 +601,9 @@ fn syn_body_matches_postcard() {
         assert_eq!(msg.sender.to_id().as_ref(), Some(nid));
         assert_eq!(msg.piece_count, piece_count);
         assert_eq!((msg.ring_start, msg.ring_end), (0, u64::MAX));
-        let back: Vec<WireDigest> = msg.digest().map(|d| d.expect("valid").1).collect();
-        assert_eq!(back, lines);
+        let back: Vec<DigestLine> = msg.digest().map(|d| d.expect("valid")).collect();
+        let want: Vec<DigestLine> = lines.iter().map(WireDigest::decoded).collect();
+        assert_eq!(back, want);
     }
 }
 
@@ -851,7 +907,7 @@ const A_HASH: &str = "a1 48 9e 6d 14 ad 86 71";
 
 const GOLDEN_SYN: &str = "
     48 53                    # magic 'HS'
-    01                       # protocol version 1
+    02                       # protocol version 2
     01                       # kind 1: Syn
     a0 d5 d2 fe              # cluster fingerprint of 'hearsay', little-endian
                              # sender NodeId:
@@ -863,14 +919,13 @@ const GOLDEN_SYN: &str = "
     00 00 00 00 00 00 00 00  # ring_start 0
     ff ff ff ff ff ff ff ff  # ring_end u64::MAX
     01                       # digest: 1 line
-    a1 48 9e 6d 14 ad 86 71  #   hash of a
+    a1 48 9e 6d              #   prefix: top 32 bits of a's ring hash
     03                       #   heartbeat 3
-    00                       #   last_gc_version 0
-    01                       #   max_version 1
+    04                       #   flags: max_version 1 << 2, no last_gc, no hash_low
 ";
 
 const GOLDEN_SYNACK: &str = "
-    48 53 01                 # magic 'HS', version 1
+    48 53 02                 # magic 'HS', version 2
     02                       # kind 2: SynAck
     a0 d5 d2 fe              # cluster fingerprint
                              # sender NodeId:
@@ -899,7 +954,7 @@ const GOLDEN_SYNACK: &str = "
 ";
 
 const GOLDEN_ACK: &str = "
-    48 53 01                 # magic 'HS', version 1
+    48 53 02                 # magic 'HS', version 2
     03                       # kind 3: Ack
     a0 d5 d2 fe              # cluster fingerprint
     01 61 01 00 0a 00 00 01 d9 36  # sender a@1/10.0.0.1:7001
@@ -965,7 +1020,8 @@ fn golden_syn() {
     assert_eq!(syn[3], MessageKind::Syn as u8);
     assert_eq!(syn[4..8], crate::id::fnv1a32(b"hearsay").to_le_bytes());
     assert_eq!(hex(A_HASH), a_id().ring_hash().to_be_bytes());
-    assert_eq!(syn[syn.len() - 11..syn.len() - 3], hex(A_HASH));
+    // The line names a by the top half of its ring hash.
+    assert_eq!(syn[syn.len() - 6..syn.len() - 2], hex(A_HASH)[..4]);
 }
 
 #[test]
@@ -1132,7 +1188,8 @@ fn rejects_bad_magic() {
 
 #[test]
 fn rejects_unsupported_version() {
-    for v in [0, 2, 0xff] {
+    // Version 1 (8-byte digest hashes) is no longer spoken.
+    for v in [0, 1, 3, 0xff] {
         let mut d = base_syn();
         d[2] = v;
         assert_rejected(&d, DecodeError::UnsupportedVersion);
@@ -1291,8 +1348,8 @@ fn rejects_trailing_bytes() {
 #[test]
 fn rejects_impossible_count() {
     let line = pc(&digest(H1, 3, 0, 2));
-    assert_eq!(line.len(), 11);
-    // Digest counts the remaining bytes cannot hold at 11 bytes a line.
+    assert_eq!(line.len(), 6);
+    // Digest counts the remaining bytes cannot hold at 6 bytes a line.
     for count in [2u64, 1000, u64::from(u32::MAX)] {
         let d = Dg::new(MessageKind::Syn)
             .put(&base_syn_head())
@@ -1338,15 +1395,33 @@ fn rejects_impossible_count() {
 #[test]
 fn rejects_out_of_order() {
     let head = base_syn_head();
-    // Digest hashes descending, or repeated.
+    // Digest prefixes descending, or repeated without full hashes.
     let d = syn_dg(&head, &[digest(H2, 0, 0, 0), digest(H1, 0, 0, 0)]);
     assert_rejected(&d, DecodeError::OutOfOrder);
     let d = syn_dg(&head, &[digest(H1, 0, 0, 0), digest(H1, 1, 0, 0)]);
     assert_rejected(&d, DecodeError::OutOfOrder);
-    // Digest hashes outside the piece's ring range, and a reversed range.
-    let d = syn_dg(&syn_head(a_wire(), 2, H1 + 1, H2), &base_lines());
+    // A shared prefix needs full hashes on both lines, ascending.
+    let d = syn_dg(&head, &[digest(H1, 0, 0, 0), digest_full(H1 + 1, 1, 0, 0)]);
+    assert_rejected(&d, DecodeError::OutOfOrder);
+    let d = syn_dg(
+        &head,
+        &[digest_full(H1 + 1, 0, 0, 0), digest_full(H1, 1, 0, 0)],
+    );
+    assert_rejected(&d, DecodeError::OutOfOrder);
+    assert_accepted(&syn_dg(
+        &head,
+        &[digest_full(H1, 0, 0, 0), digest_full(H1 + 1, 1, 0, 0)],
+    ));
+    // Digest lines outside the piece's ring range (by prefix, or by full
+    // hash when given), and a reversed range.
+    let d = syn_dg(&syn_head(a_wire(), 2, H1 + (1 << 32), H2), &base_lines());
     assert_rejected(&d, DecodeError::OutOfOrder);
     let d = syn_dg(&syn_head(a_wire(), 2, 0, H2 - 1), &base_lines());
+    assert_rejected(&d, DecodeError::OutOfOrder);
+    let d = syn_dg(
+        &syn_head(a_wire(), 2, H1 + 1, H2),
+        &[digest_full(H1, 0, 0, 0)],
+    );
     assert_rejected(&d, DecodeError::OutOfOrder);
     let d = syn_dg(&syn_head(a_wire(), 2, H2, H1), &[]);
     assert_rejected(&d, DecodeError::OutOfOrder);
@@ -1370,8 +1445,11 @@ fn rejects_out_of_order() {
         3,
         vec![entry(1, 0, "a", b""), entry(2, 0, "b", b"")],
     ));
-    // Entry version overflowing u64.
+    // Entry version overflowing u64 (the piece's `to` is capped first, so
+    // build the overflow from the largest valid `to`).
     let d = synack_with_piece(u64::MAX - 1, u64::MAX, vec![entry(2, 0, "a", b"")]);
+    assert_rejected(&d, DecodeError::InvalidField);
+    let d = synack_with_piece(MAX_VERSION - 1, MAX_VERSION, vec![entry(2, 0, "a", b"")]);
     assert_rejected(&d, DecodeError::OutOfOrder);
     // A piece whose range is reversed.
     let d = synack_with_piece(5, 4, vec![]);

@@ -123,7 +123,7 @@ impl fmt::Display for SendError {
 /// a thousand nodes; a microcontroller might use `Engine<16, 128, 8192>`.
 ///
 /// Memory is the value itself: 3.1 MiB at the defaults, 22 KiB for
-/// `Engine<16, 128, 8192, 64>`. Each node slot costs about 304 bytes plus
+/// `Engine<16, 128, 8192, 64>`. Each node slot costs about 320 bytes plus
 /// its `W`-byte detector window, each entry slot 52 bytes, plus the arena. Do not build a large engine on the stack:
 /// [`Engine::new`] is a `const fn`, so put it in a `static` (behind your
 /// platform's mutex or cell) or let a runtime place it on the heap, then call
@@ -143,6 +143,8 @@ pub struct Engine<
     pub(crate) plan: heapless::Vec<PlanItem, N>,
     /// Scratch for building replies: which nodes to ask the peer for.
     pub(crate) asks: heapless::Vec<Ask, N>,
+    /// Scratch: heartbeats read in a digest, recorded once it proved valid.
+    pub(crate) beats: heapless::Vec<(u16, u64), N>,
     /// Moves the starting point of reply planning round the ring so no node
     /// is always last in line for the budget.
     pub(crate) rotation: u32,
@@ -194,6 +196,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             },
             plan: heapless::Vec::new(),
             asks: heapless::Vec::new(),
+            beats: heapless::Vec::new(),
             rotation: 0,
             next_deadline: u64::MAX,
             seeds: heapless::Vec::new(),
@@ -216,6 +219,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.counters = Counters::default();
         self.plan.clear();
         self.asks.clear();
+        self.beats.clear();
         self.rotation = 0;
         self.next_deadline = u64::MAX;
         self.seeds.clear();
@@ -674,10 +678,11 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         }
         match kind {
             MessageKind::Syn => {
-                let msg = wire::parse_syn(body)?;
+                // The digest lines are validated while the reply is planned,
+                // before anything changes; see `answer_syn`.
+                let msg = wire::parse_syn_head(body)?;
                 self.check_not_self(&msg.sender)?;
-                self.learn_sender(&msg.sender, now, observer);
-                self.answer_syn(from, &msg, now, tx, observer);
+                self.answer_syn(from, &msg, now, tx, observer)?;
             }
             MessageKind::SynAck => {
                 let msg = wire::parse_synack(body)?;
@@ -703,7 +708,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         Ok(())
     }
 
-    fn learn_sender(
+    pub(crate) fn learn_sender(
         &mut self,
         sender: &WireNodeId<'_>,
         now: Instant,

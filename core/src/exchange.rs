@@ -49,7 +49,8 @@ use crate::nodes::NodeSlot;
 use crate::store::NIL;
 use crate::time::Instant;
 use crate::wire::{
-    self, Encoder, Full, HEADER_LEN, MessageKind, SeqMark, SynMsg, UpdateMsg, varint_len,
+    self, DecodeError, Encoder, Full, HEADER_LEN, MessageKind, SeqMark, SynMsg, UpdateMsg,
+    varint_len,
 };
 
 /// One node to send in a reply, and how far its sending got.
@@ -266,6 +267,18 @@ impl<'t, T: Transmit> Out<'t, T> {
     }
 }
 
+/// How much of a node's backlog after some version fits a piece.
+struct Cut {
+    /// The first entry to send.
+    first: u32,
+    /// How many entries fit.
+    count: usize,
+    /// The piece's end version.
+    to: u64,
+    /// Whether that is the whole backlog.
+    complete: bool,
+}
+
 /// What became of one attempt to send a plan item.
 enum Emitted {
     /// The item has nothing left to send.
@@ -391,6 +404,10 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     }
 
     /// Answers one Syn piece with SynAck datagrams.
+    ///
+    /// The digest is validated in the same pass that plans the reply; state
+    /// changes (learning the sender, heartbeats) only happen once the whole
+    /// datagram has proved valid.
     pub(crate) fn answer_syn(
         &mut self,
         from: SocketAddr,
@@ -398,11 +415,38 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         now: Instant,
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
-    ) {
+    ) -> Result<(), DecodeError> {
+        self.plan_syn_reply(msg)?;
+        let epoch = self.nodes.epoch();
+        self.learn_sender(&msg.sender, now, observer);
+        if self.nodes.epoch() != epoch {
+            // The sender was new (or a new generation): plan against the
+            // table as it is now. The digest is known to be valid.
+            self.plan_syn_reply(msg)?;
+        }
+        for i in 0..self.beats.len() {
+            if let Some(&(slot, heartbeat)) = self.beats.get(i) {
+                self.observe_heartbeat(slot, heartbeat, now, observer);
+            }
+        }
+        if self.plan.is_empty() && self.asks.is_empty() {
+            return Ok(());
+        }
+        let budget = share_of(self.config.exchange_budget, usize::from(msg.piece_count));
+        self.send_plan(from, MessageKind::SynAck, msg.piece_count, budget, tx);
+        Ok(())
+    }
+
+    /// Walks a Syn piece's digest against our ring, validating it, and
+    /// fills the reply plan, the asks and the heartbeats to record.
+    fn plan_syn_reply(&mut self, msg: &SynMsg<'_>) -> Result<(), DecodeError> {
         self.plan.clear();
         self.asks.clear();
+        self.beats.clear();
         let mut pos = self.nodes.ring_position(msg.ring_start);
-        for d in msg.digest().map_while(Result::ok) {
+        let mut lines = msg.digest();
+        for line in lines.by_ref() {
+            let d = line?;
             // Our nodes before this line are unknown to the initiator.
             let lower = d.lower_bound();
             while let Some((slot, _)) = self.nodes.at(pos).filter(|(_, n)| n.hash < lower) {
@@ -466,7 +510,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             let (hash, max_version, last_gc, heartbeat, hidden) =
                 (n.hash, n.max_version, n.last_gc, n.heartbeat, n.hidden);
             // The digest's heartbeat is as good as an update's.
-            self.observe_heartbeat(slot, d.heartbeat, now, observer);
+            if d.heartbeat > heartbeat {
+                let _ = self.beats.push((slot, d.heartbeat));
+            }
             if !hidden {
                 if let Some(from_version) =
                     send_from(max_version, last_gc, d.max_version, d.last_gc)
@@ -497,15 +543,12 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 });
             }
         }
+        lines.finish()?;
         while let Some((slot, _)) = self.nodes.at(pos).filter(|(_, n)| n.hash <= msg.ring_end) {
             self.plan_intro(slot);
             pos = pos.saturating_add(1);
         }
-        if self.plan.is_empty() && self.asks.is_empty() {
-            return;
-        }
-        let budget = share_of(self.config.exchange_budget, usize::from(msg.piece_count));
-        self.send_plan(from, MessageKind::SynAck, msg.piece_count, budget, tx);
+        Ok(())
     }
 
     fn plan_intro(&mut self, slot: u16) {
@@ -714,8 +757,8 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 return Emitted::Done;
             }
             let entry_room = room.saturating_sub(head_len).saturating_sub(piece_head);
-            let (count, to, complete) = self.plan_piece(node, item.from, entry_room, cap_left);
-            if count == 0 && !complete {
+            let cut = self.plan_piece(node, item.from, entry_room, cap_left);
+            if cut.count == 0 && !cut.complete {
                 if !fresh {
                     out.flush();
                     continue;
@@ -733,21 +776,18 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 continue;
             }
             let before = out.pos;
-            if self
-                .write_update(out, node, item, Some((count, to)))
-                .is_err()
-            {
+            if self.write_update(out, node, item, Some(&cut)).is_err() {
                 out.flush();
                 continue;
             }
             cap_left = cap_left.saturating_sub(out.pos.saturating_sub(before));
             item.intro = false;
-            item.from = to;
-            if complete {
+            item.from = cut.to;
+            if cut.complete {
                 item.done = true;
                 return Emitted::Done;
             }
-            if cap_left == 0 || self.next_entry_len(node, to) > cap_left {
+            if cap_left == 0 || self.next_entry_len(node, cut.to) > cap_left {
                 return Emitted::Partial;
             }
             // Cut by the datagram, not the cap: continue in a fresh one.
@@ -759,31 +799,20 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     fn next_entry_len(&self, node: &NodeSlot, from: u64) -> usize {
         let cur = self.store.first_after(&node.entries, from);
         self.store.slot(cur).map_or(0, |s| {
-            wire::entry_len(
-                s.version.saturating_sub(from),
-                self.store.key(cur).len(),
-                self.store.value(cur).len(),
-            )
+            let (key_len, value_len) = s.lens();
+            wire::entry_len(s.version.saturating_sub(from), key_len, value_len)
         })
     }
 
     /// How many entries after `from` fit in `room` bytes (and `cap`, past
     /// the first), the piece's end version, and whether that is all of them.
-    fn plan_piece(
-        &self,
-        node: &NodeSlot,
-        from: u64,
-        room: usize,
-        cap: usize,
-    ) -> (usize, u64, bool) {
-        let mut cur = self.store.first_after(&node.entries, from);
+    fn plan_piece(&self, node: &NodeSlot, from: u64, room: usize, cap: usize) -> Cut {
+        let first = self.store.first_after(&node.entries, from);
+        let mut cur = first;
         let (mut used, mut count, mut prev) = (0usize, 0usize, from);
         while let Some(s) = self.store.slot(cur) {
-            let len = wire::entry_len(
-                s.version.saturating_sub(prev),
-                self.store.key(cur).len(),
-                self.store.value(cur).len(),
-            );
+            let (key_len, value_len) = s.lens();
+            let len = wire::entry_len(s.version.saturating_sub(prev), key_len, value_len);
             let total = used.saturating_add(len);
             if total > room || (count > 0 && total > cap) {
                 break;
@@ -794,11 +823,12 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             cur = self.store.next(cur);
         }
         let complete = cur == NIL;
-        (
+        Cut {
+            first,
             count,
-            if complete { node.max_version } else { prev },
+            to: if complete { node.max_version } else { prev },
             complete,
-        )
+        }
     }
 
     fn write_update<T: Transmit>(
@@ -806,7 +836,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         out: &mut Out<'_, T>,
         node: &NodeSlot,
         item: &PlanItem,
-        piece: Option<(usize, u64)>,
+        piece: Option<&Cut>,
     ) -> Result<(), Full> {
         let store = &self.store;
         out.write(|enc| {
@@ -818,30 +848,30 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 enc.hash(node.hash)?;
             }
             enc.varint(node.heartbeat)?;
-            let Some((count, to)) = piece else {
+            let Some(cut) = piece else {
                 return enc.byte(0);
             };
             enc.byte(1)?;
             enc.varint(node.last_gc)?;
             enc.varint(item.from)?;
-            enc.varint(to)?;
-            let mark = enc.begin_seq()?;
-            let mut cur = store.first_after(&node.entries, item.from);
+            enc.varint(cut.to)?;
+            // The count is known: no reserve to close afterwards.
+            enc.varint(cut.count as u64)?;
+            let mut cur = cut.first;
             let mut prev = item.from;
-            for _ in 0..count {
+            for _ in 0..cut.count {
                 let Some(s) = store.slot(cur) else {
                     break;
                 };
                 enc.entry(
                     s.version.saturating_sub(prev),
                     s.status(),
-                    store.key(cur).as_bytes(),
+                    store.key_bytes(cur),
                     store.value(cur),
                 )?;
                 prev = s.version;
                 cur = store.next(cur);
             }
-            enc.end_seq(mark, count);
             Ok(())
         })?;
         out.count_update();

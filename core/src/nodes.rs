@@ -75,6 +75,9 @@ pub(crate) struct NodeTable<const N: usize, const W: usize> {
     ring: heapless::Vec<u16, N>,
     /// The last `N` removed nodes, oldest first.
     removed: heapless::Deque<Removed, N>,
+    /// Changes whenever a node is added or removed, so callers holding slot
+    /// numbers or ring positions can tell they are stale.
+    epoch: u32,
 }
 
 impl<const N: usize, const W: usize> NodeTable<N, W> {
@@ -84,7 +87,13 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
             detectors: [const { Detector::new() }; N],
             ring: heapless::Vec::new(),
             removed: heapless::Deque::new(),
+            epoch: 0,
         }
+    }
+
+    /// See the `epoch` field.
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch
     }
 
     pub(crate) fn clear(&mut self) {
@@ -219,6 +228,7 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
             }
             return None;
         }
+        self.epoch = self.epoch.wrapping_add(1);
         Some(slot)
     }
 
@@ -240,5 +250,6 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
         if let Some(s) = self.slots.get_mut(usize::from(slot)) {
             *s = NodeSlot::EMPTY;
         }
+        self.epoch = self.epoch.wrapping_add(1);
     }
 }

@@ -91,6 +91,11 @@ impl Slot {
     pub(crate) fn status(&self) -> EntryStatus {
         self.status.unwrap_or(EntryStatus::Deleted)
     }
+
+    /// Lengths of the key and the value, from the slot alone.
+    pub(crate) fn lens(&self) -> (usize, usize) {
+        (usize::from(self.key_len), self.val_len as usize)
+    }
 }
 
 /// The head and tail of one node's version-ordered list.
@@ -211,6 +216,15 @@ impl<const E: usize, const B: usize> Store<E, B> {
             Some(s) => core::str::from_utf8(self.arena.get(s.off, usize::from(s.key_len)))
                 .unwrap_or_default(),
             None => "",
+        }
+    }
+
+    /// The key's bytes, without re-checking UTF-8 (it was checked when the
+    /// key was stored); for encoding.
+    pub(crate) fn key_bytes(&self, idx: u32) -> &[u8] {
+        match self.slot(idx) {
+            Some(s) => self.arena.get(s.off, usize::from(s.key_len)),
+            None => &[],
         }
     }
 

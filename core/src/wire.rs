@@ -398,6 +398,39 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A postcard unsigned varint, decoded by hand: digest lines are the
+    /// bulk of every Syn, and going through serde for each of their fields
+    /// cost several times the bytes' worth of work.
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut value = 0u64;
+        let mut shift = 0u32;
+        for _ in 0..10 {
+            let (&b, rest) = self.rest.split_first().ok_or(DecodeError::Truncated)?;
+            self.rest = rest;
+            let bits = u64::from(b & 0x7f);
+            // The tenth byte may only hold the top bit of a u64.
+            if shift == 63 && b > 1 {
+                return Err(DecodeError::InvalidEncoding);
+            }
+            value |= bits.checked_shl(shift).unwrap_or(0);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+            shift = shift.saturating_add(7);
+        }
+        Err(DecodeError::InvalidEncoding)
+    }
+
+    /// Four raw bytes, big-endian.
+    fn u32_be(&mut self) -> Result<u32, DecodeError> {
+        let (head, rest) = self
+            .rest
+            .split_first_chunk::<4>()
+            .ok_or(DecodeError::Truncated)?;
+        self.rest = rest;
+        Ok(u32::from_be_bytes(*head))
+    }
+
     fn take<T: Deserialize<'a>>(&mut self) -> Result<T, DecodeError> {
         let (v, rest) = postcard::take_from_bytes::<T>(self.rest)?;
         self.rest = rest;
@@ -478,12 +511,20 @@ impl Iterator for DigestIter<'_> {
 }
 
 impl DigestIter<'_> {
+    /// After the last line: the datagram must end here.
+    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
+        if self.left > 0 {
+            return Err(DecodeError::Truncated);
+        }
+        self.reader.finish()
+    }
+
     fn next_entry(&mut self) -> Result<DigestLine, DecodeError> {
-        let prefix = u32::from_be_bytes(self.reader.take::<[u8; 4]>()?);
-        let heartbeat: u64 = self.reader.take()?;
-        let flags: u64 = self.reader.take()?;
+        let prefix = self.reader.u32_be()?;
+        let heartbeat = self.reader.varint()?;
+        let flags = self.reader.varint()?;
         let last_gc = if flags & 2 != 0 {
-            let g: u64 = self.reader.take()?;
+            let g = self.reader.varint()?;
             if g == 0 {
                 // Zero is written by leaving the flag clear.
                 return Err(DecodeError::InvalidField);
@@ -493,7 +534,7 @@ impl DigestIter<'_> {
             0
         };
         let full = if flags & 1 != 0 {
-            let low = u32::from_be_bytes(self.reader.take::<[u8; 4]>()?);
+            let low = self.reader.u32_be()?;
             Some((u64::from(prefix) << 32) | u64::from(low))
         } else {
             None
@@ -523,7 +564,22 @@ impl DigestIter<'_> {
 }
 
 /// Decodes and validates a Syn body.
+#[cfg(test)]
 pub(crate) fn parse_syn(body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
+    let msg = parse_syn_head(body)?;
+    let mut it = msg.digest();
+    for item in it.by_ref() {
+        item?;
+    }
+    it.finish()?;
+    Ok(msg)
+}
+
+/// Decodes and validates a Syn's head and the plausibility of its line
+/// count; the lines themselves are validated by whoever iterates them (the
+/// responder does it in the same pass that plans its reply, and finishes
+/// with [`DigestIter::finish`] before changing any state).
+pub(crate) fn parse_syn_head(body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
     let mut r = Reader { rest: body };
     let head: SynHead<'_> = r.take()?;
     head.sender.validate()?;
@@ -536,7 +592,7 @@ pub(crate) fn parse_syn(body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
         return Err(DecodeError::OutOfOrder);
     }
     let count = r.count(MIN_DIGEST_LEN)?;
-    let msg = SynMsg {
+    Ok(SynMsg {
         sender: head.sender,
         piece_count: head.piece_count,
         ring_start,
@@ -545,14 +601,7 @@ pub(crate) fn parse_syn(body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
             count,
             bytes: r.rest,
         },
-    };
-    let mut it = msg.digest();
-    for item in it.by_ref() {
-        item?;
-    }
-    r.rest = it.reader.rest;
-    r.finish()?;
-    Ok(msg)
+    })
 }
 
 /// A decoded and fully validated SynAck or Ack.
@@ -890,6 +939,9 @@ impl<'b> Encoder<'b> {
     }
 
     pub(crate) fn varint(&mut self, mut v: u64) -> Result<(), Full> {
+        if v < 0x80 {
+            return self.byte(v as u8);
+        }
         let mut tmp = [0u8; 10];
         let mut n = 0usize;
         for slot in tmp.iter_mut() {

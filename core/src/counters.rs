@@ -45,6 +45,10 @@ pub struct Counters {
     /// Ids of removed nodes ignored because their heartbeat had not advanced
     /// past the one remembered (stale gossip about a dead node).
     pub resurrections_refused: u64,
+    /// Heartbeats in digest lines ignored because they jumped further ahead
+    /// than the time since the node's last heartbeat allows (a line whose
+    /// hash prefix was another node's).
+    pub implausible_heartbeats: u64,
 }
 
 impl Counters {

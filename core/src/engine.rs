@@ -193,6 +193,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 resets_applied: 0,
                 budget_exhausted: 0,
                 resurrections_refused: 0,
+                implausible_heartbeats: 0,
             },
             plan: heapless::Vec::new(),
             asks: heapless::Vec::new(),

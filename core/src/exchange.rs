@@ -47,7 +47,7 @@ use crate::event::Observer;
 use crate::id::NodeId;
 use crate::nodes::NodeSlot;
 use crate::store::NIL;
-use crate::time::Instant;
+use crate::time::{Instant, duration_millis};
 use crate::wire::{
     self, DecodeError, Encoder, Full, HEADER_LEN, MessageKind, SeqMark, SynMsg, UpdateMsg,
     varint_len,
@@ -416,14 +416,18 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
     ) -> Result<(), DecodeError> {
-        self.plan_syn_reply(msg)?;
+        let mut implausible = self.plan_syn_reply(msg, now)?;
         let epoch = self.nodes.epoch();
         self.learn_sender(&msg.sender, now, observer);
         if self.nodes.epoch() != epoch {
             // The sender was new (or a new generation): plan against the
             // table as it is now. The digest is known to be valid.
-            self.plan_syn_reply(msg)?;
+            implausible = self.plan_syn_reply(msg, now)?;
         }
+        self.counters.implausible_heartbeats = self
+            .counters
+            .implausible_heartbeats
+            .saturating_add(implausible);
         for i in 0..self.beats.len() {
             if let Some(&(slot, heartbeat)) = self.beats.get(i) {
                 self.observe_heartbeat(slot, heartbeat, now, observer);
@@ -438,8 +442,10 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     }
 
     /// Walks a Syn piece's digest against our ring, validating it, and
-    /// fills the reply plan, the asks and the heartbeats to record.
-    fn plan_syn_reply(&mut self, msg: &SynMsg<'_>) -> Result<(), DecodeError> {
+    /// fills the reply plan, the asks and the heartbeats to record. Returns
+    /// how many implausible heartbeats it set aside.
+    fn plan_syn_reply(&mut self, msg: &SynMsg<'_>, now: Instant) -> Result<u64, DecodeError> {
+        let mut implausible = 0u64;
         self.plan.clear();
         self.asks.clear();
         self.beats.clear();
@@ -509,9 +515,16 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             pos = pos.saturating_add(1);
             let (hash, max_version, last_gc, heartbeat, hidden) =
                 (n.hash, n.max_version, n.last_gc, n.heartbeat, n.hidden);
-            // The digest's heartbeat is as good as an update's.
+            // The digest's heartbeat is as good as an update's — if it is
+            // plausible: a line names its node by a hash prefix, and in the
+            // rare case that an unknown node shares the prefix of one of
+            // ours, its heartbeat must not be taken for our node's.
             if d.heartbeat > heartbeat {
-                let _ = self.beats.push((slot, d.heartbeat));
+                if self.plausible_beat(slot, heartbeat, d.heartbeat, now) {
+                    let _ = self.beats.push((slot, d.heartbeat));
+                } else {
+                    implausible = implausible.saturating_add(1);
+                }
             }
             if !hidden {
                 if let Some(from_version) =
@@ -548,7 +561,22 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             self.plan_intro(slot);
             pos = pos.saturating_add(1);
         }
-        Ok(())
+        Ok(implausible)
+    }
+
+    /// Whether a heartbeat advance from `held` to `offered`, read in a
+    /// digest line, fits the time since the node's last heartbeat here:
+    /// at most four beats per gossip interval plus sixteen, so that nodes
+    /// with faster clocks or intervals are never refused.
+    fn plausible_beat(&self, slot: u16, held: u64, offered: u64, now: Instant) -> bool {
+        let Some(last) = self.nodes.detector(slot).and_then(|d| d.last_heartbeat()) else {
+            return true;
+        };
+        let interval = duration_millis(self.config.gossip_interval).max(1);
+        let elapsed = u64::try_from(now.saturating_since(last).as_millis()).unwrap_or(u64::MAX);
+        let beats = elapsed.checked_div(interval).unwrap_or(0);
+        let allowed = beats.saturating_mul(4).saturating_add(16);
+        offered.saturating_sub(held) <= allowed
     }
 
     fn plan_intro(&mut self, slot: u16) {

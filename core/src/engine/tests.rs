@@ -756,3 +756,90 @@ fn nodes_sharing_a_hash_prefix_are_told_apart() {
         Some(&b"x"[..])
     );
 }
+
+/// A Syn from `sender` whose digest holds one line, for `hash`.
+fn syn_with_line(sender: &NodeId, hash: u64, heartbeat: u64, max_version: u64) -> Vec<u8> {
+    let mut buf = vec![0u8; 1400];
+    let mut enc = wire::Encoder::new(&mut buf, 1400);
+    let res: Result<(), wire::Full> = (|| {
+        enc.header(MessageKind::Syn, Config::new().cluster_id.fingerprint())?;
+        enc.node_id(sender)?;
+        enc.varint(1)?;
+        enc.hash(0)?;
+        enc.hash(u64::MAX)?;
+        let mark = enc.begin_seq()?;
+        enc.digest_line(hash, false, heartbeat, 0, max_version)?;
+        enc.end_seq(mark, 1);
+        Ok(())
+    })();
+    res.expect("fits");
+    let len = enc.pos();
+    buf.truncate(len);
+    buf
+}
+
+#[test]
+fn implausible_digest_heartbeats_are_ignored() {
+    let mut x = engine::<16, 512, 65_536>("x", 1, Config::new());
+    let mut r = engine::<16, 512, 65_536>("r", 2, Config::new());
+    let mut t = 0u64;
+    for _ in 0..5 {
+        x.tick(
+            Instant(t),
+            &mut TestRng(1),
+            &mut Sink::default(),
+            &mut Log::default(),
+        );
+        let mut net = Sink::default();
+        x.start_exchange(r.id().addr, &mut net).expect("syn");
+        for (_, d) in net.sent {
+            r.handle_datagram(
+                x.id().addr,
+                &d,
+                Instant(t),
+                &mut Sink::default(),
+                &mut Log::default(),
+            )
+            .expect("valid");
+        }
+        t += 1000;
+    }
+    let held = r.node("x").map(|n| n.heartbeat()).expect("known");
+    assert_eq!(r.node("x").map(|n| n.status()), Some(NodeStatus::Alive));
+    let s_id = NodeId::new("s", 1, addr(9)).expect("id");
+    let xh = x.id().ring_hash();
+    // One second after x's last heartbeat, a line claims x is 1000 beats on.
+    let far = syn_with_line(&s_id, xh, held + 1000, 0);
+    r.handle_datagram(
+        addr(9),
+        &far,
+        Instant(t),
+        &mut Sink::default(),
+        &mut Log::default(),
+    )
+    .expect("valid datagram");
+    assert_eq!(r.node("x").map(|n| n.heartbeat()), Some(held));
+    assert_eq!(r.counters().implausible_heartbeats, 1);
+    // A few beats on is normal.
+    let near = syn_with_line(&s_id, xh, held + 3, 0);
+    r.handle_datagram(
+        addr(9),
+        &near,
+        Instant(t),
+        &mut Sink::default(),
+        &mut Log::default(),
+    )
+    .expect("valid datagram");
+    assert_eq!(r.node("x").map(|n| n.heartbeat()), Some(held + 3));
+    // After a long silence, a big advance is plausible again.
+    let later = syn_with_line(&s_id, xh, held + 1000, 0);
+    r.handle_datagram(
+        addr(9),
+        &later,
+        Instant(t + 400_000),
+        &mut Sink::default(),
+        &mut Log::default(),
+    )
+    .expect("valid datagram");
+    assert_eq!(r.node("x").map(|n| n.heartbeat()), Some(held + 1000));
+}

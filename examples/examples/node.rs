@@ -1,0 +1,258 @@
+//! One hearsay node per process: how to try hearsay across real hosts.
+//!
+//! ```sh
+//! # host A (10.0.0.1)
+//! cargo run --release -p examples --example node -- \
+//!     --name a --listen 0.0.0.0:7946 --advertise 10.0.0.1:7946 --set http=10.0.0.1:8080
+//! # host B (10.0.0.2)
+//! cargo run --release -p examples --example node -- \
+//!     --name b --listen 0.0.0.0:7946 --advertise 10.0.0.2:7946 --seed 10.0.0.1:7946
+//! ```
+//!
+//! It prints one line per membership or key event as it happens:
+//!
+//! ```text
+//! listening 127.0.0.1:7946 as a#1732600000000@127.0.0.1:7946 (cluster "hearsay")
+//!    0.412s joined     b#1732600000420@127.0.0.1:7947
+//!    0.412s key-set    b#1732600000420@127.0.0.1:7947 http="10.0.0.2:8080" v1
+//!    9.030s dead       b#1732600000420@127.0.0.1:7947
+//! ```
+//!
+//! Ctrl-C (or SIGTERM) leaves gracefully: peers see the node *left* rather
+//! than waiting for the failure detector to declare it dead. A second
+//! Ctrl-C quits at once. Log lines go to stderr; set `HEARSAY_LOG=debug`
+//! for more.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::select;
+use examples::{init_logging, parse_flag};
+use hearsay_std::builder::scaled_detector;
+use hearsay_std::{KeyEvent, MembershipEvent, Node};
+
+const USAGE: &str = "\
+usage: node --name NAME [options]
+  --name NAME          this node's name, unique in the cluster (required)
+  --listen ADDR        address to bind the gossip socket to (default 127.0.0.1:7946)
+  --advertise ADDR     address peers should use (default: the bound address;
+                       required when listening on 0.0.0.0 or [::])
+  --seed HOST:PORT     a node to join through (repeatable; names are re-resolved)
+  --set KEY=VALUE      a key this node holds (repeatable)
+  --cluster NAME       cluster name (default \"hearsay\")
+  --interval-ms M      gossip interval in milliseconds (default 1000; the
+                       failure detector's settings scale with it)";
+
+/// Parsed command line.
+struct Args {
+    name: String,
+    listen: SocketAddr,
+    advertise: Option<SocketAddr>,
+    seeds: Vec<String>,
+    keys: Vec<(String, String)>,
+    cluster: String,
+    interval: Duration,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let mut name = None;
+    let mut out = Args {
+        name: String::new(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 7946)),
+        advertise: None,
+        seeds: Vec::new(),
+        keys: Vec::new(),
+        cluster: "hearsay".to_owned(),
+        interval: Duration::from_secs(1),
+    };
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--name" => name = Some(parse_flag::<String>(&flag, args.next())?),
+            "--listen" => out.listen = parse_flag(&flag, args.next())?,
+            "--advertise" => out.advertise = Some(parse_flag(&flag, args.next())?),
+            "--seed" => out.seeds.push(parse_flag(&flag, args.next())?),
+            "--set" => {
+                let kv: String = parse_flag(&flag, args.next())?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("--set {kv:?}: expected KEY=VALUE"))?;
+                out.keys.push((k.to_owned(), v.to_owned()));
+            }
+            "--cluster" => out.cluster = parse_flag(&flag, args.next())?,
+            "--interval-ms" => {
+                let ms: u64 = parse_flag(&flag, args.next())?;
+                if ms == 0 {
+                    return Err("--interval-ms must be positive".to_owned());
+                }
+                out.interval = Duration::from_millis(ms);
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    out.name = name.ok_or("--name is required")?;
+    Ok(out)
+}
+
+/// SIGINT / SIGTERM handling without extra crates: the handler only stores
+/// to an atomic flag, which the main loop polls.
+#[cfg(unix)]
+mod signals {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_signal(_: libc::c_int) {
+        STOP.store(true, Ordering::SeqCst);
+    }
+
+    /// Installs the handler for SIGINT and SIGTERM.
+    pub fn install() -> std::io::Result<()> {
+        let handler: extern "C" fn(libc::c_int) = on_signal;
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: the handler only performs an atomic store, which is
+            // async-signal-safe. `action` is zero-initialised (a valid
+            // `sigaction`) before the fields used are set. SA_RESETHAND
+            // restores the default action after the first signal, so a
+            // second Ctrl-C ends the process even if leaving hangs.
+            let rc = unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = handler as libc::sighandler_t;
+                action.sa_flags = libc::SA_RESETHAND;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(sig, &action, std::ptr::null_mut())
+            };
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a signal asked us to stop.
+    pub fn stop_requested() -> bool {
+        STOP.load(Ordering::SeqCst)
+    }
+}
+
+/// Without Unix signals, Ctrl-C simply ends the process.
+#[cfg(not(unix))]
+mod signals {
+    pub fn install() -> std::io::Result<()> {
+        Ok(())
+    }
+
+    pub fn stop_requested() -> bool {
+        false
+    }
+}
+
+fn main() -> ExitCode {
+    init_logging(log::LevelFilter::Warn);
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("error: {e}\n");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    signals::install()?;
+    let mut builder = Node::builder(&args.name)
+        .listen(args.listen)
+        .seeds(args.seeds)
+        .cluster(&args.cluster)
+        .gossip_interval(args.interval)
+        .detector(scaled_detector(args.interval));
+    if let Some(a) = args.advertise {
+        builder = builder.advertise(a);
+    }
+    for (k, v) in &args.keys {
+        builder = builder.set(k, v);
+    }
+    // Subscribed before start, so that nothing is missed.
+    let members = builder.subscribe_membership();
+    let keys = builder.subscribe_keys("");
+    let node = builder.start()?;
+    let start = Instant::now();
+    println!(
+        "listening {} as {} (cluster {:?})",
+        node.local_addr(),
+        node.id(),
+        args.cluster
+    );
+
+    let poll = crossbeam_channel::tick(Duration::from_millis(100));
+    loop {
+        select! {
+            recv(members.receiver()) -> e => match e {
+                Ok(e) => print_membership(start, &e),
+                Err(_) => break,
+            },
+            recv(keys.receiver()) -> e => match e {
+                Ok(e) => print_key(start, &e),
+                Err(_) => break,
+            },
+            recv(poll) -> _ => if signals::stop_requested() {
+                break;
+            },
+        }
+    }
+    println!("{:>9.3}s leaving", start.elapsed().as_secs_f64());
+    node.leave()?;
+    node.shutdown()?;
+    println!("{:>9.3}s left", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn print_membership(start: Instant, e: &MembershipEvent) {
+    let t = start.elapsed().as_secs_f64();
+    match e {
+        MembershipEvent::Joined { node } => println!("{t:>9.3}s joined     {node}"),
+        MembershipEvent::AliveAgain { node } => println!("{t:>9.3}s alive      {node}"),
+        MembershipEvent::Dead { node } => println!("{t:>9.3}s dead       {node}"),
+        MembershipEvent::Left { node } => println!("{t:>9.3}s left       {node}"),
+        MembershipEvent::Removed { node } => println!("{t:>9.3}s removed    {node}"),
+        MembershipEvent::Replaced { old, new } => {
+            println!("{t:>9.3}s replaced   {old} -> {new}")
+        }
+        MembershipEvent::Lagged { missed } => {
+            println!("{t:>9.3}s lagged     {missed} membership events missed")
+        }
+        other => println!("{t:>9.3}s other      {other:?}"),
+    }
+}
+
+fn print_key(start: Instant, e: &KeyEvent) {
+    let t = start.elapsed().as_secs_f64();
+    match e {
+        KeyEvent::Set {
+            node,
+            key,
+            value,
+            version,
+        } => println!(
+            "{t:>9.3}s key-set    {node} {key}={:?} v{version}",
+            String::from_utf8_lossy(value)
+        ),
+        KeyEvent::Deleted { node, key, version } => {
+            println!("{t:>9.3}s key-del    {node} {key} v{version}")
+        }
+        KeyEvent::Lagged { missed } => println!("{t:>9.3}s lagged     {missed} key events missed"),
+        other => println!("{t:>9.3}s other      {other:?}"),
+    }
+}

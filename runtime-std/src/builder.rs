@@ -1,0 +1,600 @@
+//! [`Builder`]: a node's settings, and starting it.
+//!
+//! The builder collects everything a node needs (identity, addresses,
+//! seeds, the engine's [`Config`], runtime sizes, initial keys); [`Builder::start`]
+//! validates it all, binds the socket, and spawns the threads. Everything
+//! that can be checked is checked before the first thread starts, so a bad
+//! setting is an [`Error`] from `start`, never a panic or a half-started node.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hearsay_core::{ClusterId, Config, DetectorConfig, NodeId, NodeName};
+
+use crate::counters::Stats;
+use crate::engine_loop::{Clock, CoreEngine, EngineLoop, Inputs};
+use crate::error::Error;
+use crate::node::{Inner, Node, Threads};
+use crate::resolver::{self, Resolver};
+use crate::socket::{self, SocketTx};
+use crate::subscription::{
+    KeyEvent, MembershipEvent, Subscribers, Subscription, key_subscription, membership_subscription,
+};
+
+/// Default capacity of each subscription's channel.
+pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 1024;
+/// Default capacity of the channel from the receive thread to the engine.
+pub const DEFAULT_INBOUND_CAPACITY: usize = 1024;
+/// Default period of seed re-resolution.
+pub const DEFAULT_SEED_RESOLVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Capacity of the command channel from handles to the engine thread. A
+/// full channel makes callers wait (their call waits for the reply anyway).
+const COMMAND_CAPACITY: usize = 256;
+
+/// Settings of a node; [`Builder::start`] starts it.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// # fn main() -> Result<(), hearsay_std::Error> {
+/// let node = hearsay_std::Node::builder("api-1")
+///     .listen("0.0.0.0:7946".parse().unwrap())
+///     .advertise("10.0.0.5:7946".parse().unwrap())
+///     .seed("hearsay-seed.default.svc.cluster.local:7946")
+///     .cluster("prod")
+///     .gossip_interval(Duration::from_millis(500))
+///     .set("http", "10.0.0.5:8080")
+///     .start()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Builder {
+    name: String,
+    listen: SocketAddr,
+    advertise: Option<SocketAddr>,
+    seeds: Vec<String>,
+    config: Config,
+    generation: Option<u64>,
+    keys: Vec<(String, Vec<u8>)>,
+    recv_buffer_size: Option<usize>,
+    seed_resolve_interval: Duration,
+    subscription_capacity: usize,
+    inbound_capacity: usize,
+    /// Subscriptions made before start, handed to the engine thread.
+    early: Subscribers,
+}
+
+impl Builder {
+    /// A node named `name` (1 to 64 bytes, unique in the cluster), with
+    /// hearsay-core's default [`Config`], listening on `127.0.0.1`, any free
+    /// port (set [`Builder::listen`] for anything but local experiments).
+    pub fn new(name: impl Into<String>) -> Self {
+        Builder {
+            name: name.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise: None,
+            seeds: Vec::new(),
+            config: Config::new(),
+            generation: None,
+            keys: Vec::new(),
+            recv_buffer_size: None,
+            seed_resolve_interval: DEFAULT_SEED_RESOLVE_INTERVAL,
+            subscription_capacity: DEFAULT_SUBSCRIPTION_CAPACITY,
+            inbound_capacity: DEFAULT_INBOUND_CAPACITY,
+            early: Subscribers::default(),
+        }
+    }
+
+    /// Where to bind the gossip socket (IPv4 or IPv6; port 0 picks a free
+    /// port, see [`Node::local_addr`]). The IPv6 wildcard `[::]` also accepts
+    /// IPv4 where the system allows dual-stack sockets.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The address peers should send gossip to, when it is not the bound
+    /// one: behind NAT, in Kubernetes (the pod IP), or when listening on a
+    /// wildcard address. Defaults to the bound address; required when
+    /// listening on `0.0.0.0` or `[::]`.
+    pub fn advertise(mut self, addr: SocketAddr) -> Self {
+        self.advertise = Some(addr);
+        self
+    }
+
+    /// Adds a seed, `"host:port"`: a name (re-resolved every
+    /// [`Builder::seed_resolve_interval`]), an IPv4 address, or a bracketed
+    /// IPv6 address. Seeds are gossiped with while no peer is live.
+    pub fn seed(mut self, seed: impl Into<String>) -> Self {
+        self.seeds.push(seed.into());
+        self
+    }
+
+    /// Adds several seeds (see [`Builder::seed`]).
+    pub fn seeds<S: Into<String>>(mut self, seeds: impl IntoIterator<Item = S>) -> Self {
+        self.seeds.extend(seeds.into_iter().map(Into::into));
+        self
+    }
+
+    /// The cluster's name: nodes only talk to nodes with the same one
+    /// (datagrams carry its 32-bit fingerprint). Default `"hearsay"`.
+    pub fn cluster(mut self, name: &str) -> Self {
+        self.config.cluster_id = ClusterId::new(name);
+        self
+    }
+
+    /// The cluster's id directly (e.g. a fingerprint computed elsewhere,
+    /// see [`ClusterId::from_fingerprint`]).
+    pub fn cluster_id(mut self, id: ClusterId) -> Self {
+        self.config.cluster_id = id;
+        self
+    }
+
+    /// How often the node gossips (and advances its heartbeat). Default 1 s.
+    /// Shorter intervals detect failures sooner at the cost of traffic;
+    /// scale the [`Builder::detector`] settings with it.
+    pub fn gossip_interval(mut self, interval: Duration) -> Self {
+        self.config.gossip_interval = interval;
+        self
+    }
+
+    /// Live peers gossiped with per interval. Default 3.
+    pub fn fanout(mut self, fanout: usize) -> Self {
+        self.config.fanout = fanout;
+        self
+    }
+
+    /// The failure detector's settings (threshold, model, acceptable
+    /// pause…). Default [`DetectorConfig::new`].
+    pub fn detector(mut self, detector: DetectorConfig) -> Self {
+        self.config.detector = detector;
+        self
+    }
+
+    /// How long dead and departed nodes are remembered before removal.
+    /// Default one hour.
+    pub fn dead_grace(mut self, grace: Duration) -> Self {
+        self.config.dead_grace = grace;
+        self
+    }
+
+    /// How long deletions (tombstones) are kept and gossiped. Default one
+    /// hour.
+    pub fn tombstone_grace(mut self, grace: Duration) -> Self {
+        self.config.tombstone_grace = grace;
+        self
+    }
+
+    /// How long a leaving node keeps announcing its departure; this is how
+    /// long [`Node::leave`] takes. Default 3 s.
+    pub fn leave_linger(mut self, linger: Duration) -> Self {
+        self.config.leave_linger = linger;
+        self
+    }
+
+    /// Largest datagram sent, in bytes of UDP payload (512 to 65,507).
+    /// Default 1400, which avoids IP fragmentation on Ethernet.
+    pub fn mtu(mut self, mtu: usize) -> Self {
+        self.config.mtu = mtu;
+        self
+    }
+
+    /// Bytes sent at most in reply to one exchange. Default 64 KiB.
+    pub fn exchange_budget(mut self, bytes: usize) -> Self {
+        self.config.exchange_budget = bytes;
+        self
+    }
+
+    /// Replaces the whole engine configuration (the setters above change
+    /// single fields of it).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// This incarnation's generation; a restarted node must use a higher
+    /// one than before. Default: the start time in milliseconds since the
+    /// UNIX epoch (strictly increasing within one process).
+    pub fn generation(mut self, generation: u64) -> Self {
+        self.generation = Some(generation);
+        self
+    }
+
+    /// A key this node holds from the start.
+    pub fn set(mut self, key: impl Into<String>, value: impl AsRef<[u8]>) -> Self {
+        self.keys.push((key.into(), value.as_ref().to_vec()));
+        self
+    }
+
+    /// The socket's receive buffer (`SO_RCVBUF`), in bytes. Default: the
+    /// system's. Raise it for large clusters or bursty traffic.
+    pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
+        self.recv_buffer_size = Some(bytes);
+        self
+    }
+
+    /// How often seed names are resolved again. Default 30 s.
+    pub fn seed_resolve_interval(mut self, interval: Duration) -> Self {
+        self.seed_resolve_interval = interval;
+        self
+    }
+
+    /// Events each subscription can hold before new ones are dropped (see
+    /// [`crate::subscription`]). Default 1024.
+    pub fn subscription_capacity(mut self, events: usize) -> Self {
+        self.subscription_capacity = events.max(1);
+        self
+    }
+
+    /// Received datagrams that can wait for the engine before new ones are
+    /// dropped. Default 1024. Each waiting datagram holds its bytes, so the
+    /// worst case is this many times the largest datagram received (64 KiB
+    /// for a hostile sender; the mtu, 1400 bytes by default, for peers).
+    pub fn inbound_capacity(mut self, datagrams: usize) -> Self {
+        self.inbound_capacity = datagrams.max(1);
+        self
+    }
+
+    /// Subscribes to key changes from the node's very start (see
+    /// [`Node::subscribe_keys`], which can miss what happens between
+    /// `start` and the call). Keys given with [`Builder::set`] are not
+    /// reported. The channel holds the [`Builder::subscription_capacity`]
+    /// set so far.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), hearsay_std::Error> {
+    /// let mut builder = hearsay_std::Node::builder("b").seed("10.0.0.1:7946");
+    /// let keys = builder.subscribe_keys("");
+    /// let members = builder.subscribe_membership();
+    /// let node = builder.start()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe_keys(&mut self, prefix: &str) -> Subscription<KeyEvent> {
+        let (sink, sub) = key_subscription(prefix.to_owned(), self.subscription_capacity);
+        self.early.add_keys(sink);
+        sub
+    }
+
+    /// Subscribes to membership changes from the node's very start (see
+    /// [`Builder::subscribe_keys`]).
+    pub fn subscribe_membership(&mut self) -> Subscription<MembershipEvent> {
+        let (sink, sub) = membership_subscription(self.subscription_capacity);
+        self.early.add_membership(sink);
+        sub
+    }
+
+    /// Validates the settings, binds the socket and starts the node's
+    /// threads. The node starts gossiping with its seeds at once.
+    pub fn start(self) -> Result<Node, Error> {
+        NodeName::new(&self.name)?;
+        self.config.validate()?;
+        for s in &self.seeds {
+            resolver::check_seed(s)?;
+        }
+        if let Some(a) = self.advertise
+            && (a.ip().is_unspecified() || a.port() == 0)
+        {
+            return Err(Error::BadAddress {
+                input: a.to_string(),
+                reason: "the advertise address needs a specific IP and port",
+            });
+        }
+        let socket = socket::bind(self.listen, self.recv_buffer_size)?;
+        let local_addr = socket.local_addr().map_err(Error::Socket)?;
+        let advertise = match self.advertise {
+            Some(a) => a,
+            None if local_addr.ip().is_unspecified() => {
+                return Err(Error::BadAddress {
+                    input: self.listen.to_string(),
+                    reason: "listening on a wildcard address needs an advertise address",
+                });
+            }
+            None => local_addr,
+        };
+        let generation = self.generation.unwrap_or_else(default_generation);
+        let id = NodeId::new(&self.name, generation, advertise)?;
+
+        let stats = Arc::new(Stats::default());
+        let (inbound_tx, inbound_rx) = crossbeam_channel::bounded(self.inbound_capacity);
+        let (command_tx, command_rx) = crossbeam_channel::bounded(COMMAND_CAPACITY);
+        let (seeds_tx, seeds_rx) = crossbeam_channel::bounded(1);
+        let (resolver_stop_tx, resolver_stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let recv_socket = socket.try_clone().map_err(Error::Socket)?;
+        let tx = SocketTx::new(
+            socket,
+            self.config.mtu,
+            Arc::clone(&stats),
+            self.name.clone(),
+        );
+
+        let leave_bound = self
+            .config
+            .leave_linger
+            .saturating_add(self.config.gossip_interval.saturating_mul(2))
+            .saturating_add(Duration::from_secs(1));
+        // Seeds given as addresses need no resolver: the engine has them
+        // for its very first round (names follow from the resolver thread).
+        let literal_seeds: Vec<SocketAddr> = self
+            .seeds
+            .iter()
+            .filter_map(|s| s.parse::<SocketAddr>().ok())
+            .filter(|a| local_addr.is_ipv6() || a.is_ipv4())
+            .collect();
+        let initial = Initial {
+            id: id.clone(),
+            config: self.config,
+            keys: self.keys,
+            seeds: literal_seeds,
+            subscribers: self.early,
+        };
+        let engine = spawn_engine(
+            initial,
+            tx,
+            Arc::clone(&stats),
+            Inputs {
+                inbound: inbound_rx,
+                commands: command_rx,
+                seeds: seeds_rx,
+            },
+        )?;
+        // From here on, a failure must stop what already runs: the handle's
+        // shutdown does that.
+        let node = Node::from_inner(Inner {
+            commands: command_tx,
+            stop: Arc::clone(&stop),
+            resolver_stop: std::sync::Mutex::new(Some(resolver_stop_tx)),
+            threads: std::sync::Mutex::new(Some(Threads {
+                engine: Some(engine),
+                receiver: None,
+                resolver: None,
+            })),
+            stats: Arc::clone(&stats),
+            id,
+            local_addr,
+            subscription_capacity: self.subscription_capacity,
+            leave_bound,
+            shut_down: AtomicBool::new(false),
+        });
+
+        let name = self.name.clone();
+        let recv_stats = Arc::clone(&stats);
+        let receiver = std::thread::Builder::new()
+            .name(format!("hs-recv-{}", self.name))
+            .spawn(move || socket::receive_loop(recv_socket, inbound_tx, stop, recv_stats, name));
+        match receiver {
+            Ok(h) => node.add_thread(|t| t.receiver = Some(h)),
+            Err(e) => {
+                let _ = node.shutdown();
+                return Err(Error::Spawn(e));
+            }
+        }
+
+        if !self.seeds.is_empty() {
+            let resolver = Resolver {
+                seeds: self.seeds,
+                ipv6_socket: local_addr.is_ipv6(),
+                interval: self.seed_resolve_interval,
+                out: seeds_tx,
+                stop: resolver_stop_rx,
+                stats,
+                name: self.name.clone(),
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("hs-dns-{}", self.name))
+                .spawn(move || resolver.run());
+            match spawned {
+                Ok(h) => node.add_thread(|t| t.resolver = Some(h)),
+                Err(e) => {
+                    let _ = node.shutdown();
+                    return Err(Error::Spawn(e));
+                }
+            }
+        }
+        log::info!(
+            "hearsay {}: started (generation {generation}), gossip on {local_addr}, advertised as {advertise}",
+            self.name
+        );
+        Ok(node)
+    }
+}
+
+/// The core's default failure-detector settings, which assume gossip every
+/// second, scaled to gossip every `interval`: first heartbeat estimate
+/// `interval`, acceptable pause `2 × interval`, minimum standard deviation
+/// `interval / 4`, longest learned interval `10 × interval` (at most 65 s).
+/// Threshold and model are unchanged. At the 1 s default this is exactly
+/// [`DetectorConfig::new`]; at 100 ms a stopped node is detected in about a
+/// tenth of the time.
+///
+/// ```
+/// use std::time::Duration;
+/// let interval = Duration::from_millis(100);
+/// let node = hearsay_std::Node::builder("fast")
+///     .gossip_interval(interval)
+///     .detector(hearsay_std::builder::scaled_detector(interval));
+/// # drop(node);
+/// ```
+pub fn scaled_detector(interval: Duration) -> DetectorConfig {
+    let mut d = DetectorConfig::new();
+    let interval = interval.max(Duration::from_millis(1));
+    d.first_heartbeat_estimate = interval.min(Duration::from_secs(65));
+    d.acceptable_heartbeat_pause = interval.saturating_mul(2);
+    d.min_std_deviation = interval / 4;
+    d.max_interval = interval.saturating_mul(10).min(Duration::from_secs(65));
+    d
+}
+
+/// Stack for the thread that builds the engine: room for a few copies of
+/// it plus ordinary use (see [`new_engine`]).
+const BUILD_STACK: usize = 4 * std::mem::size_of::<CoreEngine>() + (1 << 20);
+
+/// A new, uninitialised engine on the heap.
+///
+/// The engine is one ~3.1 MiB value, and `Box::new(CoreEngine::new())`
+/// builds it on the stack before moving it to the heap: measured with Rust
+/// 1.95, a release build needs about 4.5 MiB of stack for that and a debug
+/// build about 9 MiB (`new`'s temporaries are copies too), so it overflows
+/// a default 2 MiB thread stack, and in debug even the 8 MiB main thread.
+/// It is therefore built on a short-lived thread whose stack holds four
+/// copies plus 1 MiB. The engine thread itself keeps an ordinary stack:
+/// stack pages, once touched, stay resident for a thread's life, and this
+/// way the 3 to 9 MiB touched while building are returned at once instead
+/// of being kept by every node.
+fn new_engine(name: &str) -> Result<Box<CoreEngine>, Error> {
+    std::thread::Builder::new()
+        .name(format!("hs-new-{name}"))
+        .stack_size(BUILD_STACK)
+        .spawn(|| Box::new(CoreEngine::new()))
+        .map_err(Error::Spawn)?
+        .join()
+        .map_err(|_| Error::ThreadPanicked("engine construction"))
+}
+
+/// What the engine starts with.
+struct Initial {
+    id: NodeId,
+    config: Config,
+    keys: Vec<(String, Vec<u8>)>,
+    /// Seeds that needed no resolving.
+    seeds: Vec<SocketAddr>,
+    /// Subscriptions made on the builder.
+    subscribers: Subscribers,
+}
+
+/// Builds the engine, then spawns the engine thread, which initialises and
+/// drives it; returns once the engine is initialised (or failed to be).
+fn spawn_engine(
+    initial: Initial,
+    tx: SocketTx,
+    stats: Arc<Stats>,
+    inputs: Inputs,
+) -> Result<std::thread::JoinHandle<()>, Error> {
+    let Initial {
+        id,
+        config,
+        keys,
+        seeds,
+        subscribers,
+    } = initial;
+    let name = id.name.as_str().to_owned();
+    let mut engine = new_engine(&name)?;
+    let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), Error>>(1);
+    let handle = std::thread::Builder::new()
+        .name(format!("hs-eng-{name}"))
+        .spawn(move || {
+            // `init` works in place: the engine never moves out of its box.
+            if let Err(e) = engine.init(id, config) {
+                let _ = ready_tx.send(Err(e.into()));
+                return;
+            }
+            for (key, value) in &keys {
+                if let Err(e) = engine.set(key, value) {
+                    let _ = ready_tx.send(Err(Error::from_write(e)));
+                    return;
+                }
+            }
+            engine.set_seeds(&seeds);
+            let _ = ready_tx.send(Ok(()));
+            EngineLoop::new(engine, tx, Clock::start(), stats, subscribers).run(inputs);
+        })
+        .map_err(Error::Spawn)?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        // The thread ended without a word: it panicked.
+        Err(_) => {
+            let _ = handle.join();
+            Err(Error::ThreadPanicked("engine"))
+        }
+    }
+}
+
+/// Milliseconds since the UNIX epoch, but strictly above any generation
+/// this process handed out before, so that a node restarted within the same
+/// millisecond still supersedes its previous incarnation.
+fn default_generation() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = wall.max(prev.saturating_add(1));
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(actual) => prev = actual,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaled_detector_is_the_default_at_one_second_and_valid_elsewhere() {
+        assert_eq!(
+            scaled_detector(Duration::from_secs(1)),
+            DetectorConfig::new()
+        );
+        for ms in [1, 10, 100, 5_000, 60_000, 1_000_000] {
+            assert!(
+                scaled_detector(Duration::from_millis(ms)).is_valid(),
+                "{ms}"
+            );
+        }
+    }
+
+    #[test]
+    fn generations_increase_within_a_process() {
+        let a = default_generation();
+        let b = default_generation();
+        assert!(b > a);
+        assert!(a > 1_600_000_000_000, "looks like ms since the epoch");
+    }
+
+    #[test]
+    fn bad_settings_fail_before_any_thread() {
+        assert!(matches!(
+            Builder::new("").start(),
+            Err(Error::InvalidName(_))
+        ));
+        assert!(matches!(
+            Builder::new("a").fanout(0).start(),
+            Err(Error::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            Builder::new("a").seed("no-port").start(),
+            Err(Error::BadAddress { .. })
+        ));
+        assert!(matches!(
+            Builder::new("a")
+                .listen("0.0.0.0:0".parse().unwrap())
+                .start(),
+            Err(Error::BadAddress { .. })
+        ));
+        assert!(matches!(
+            Builder::new("a")
+                .advertise("0.0.0.0:1".parse().unwrap())
+                .start(),
+            Err(Error::BadAddress { .. })
+        ));
+    }
+
+    #[test]
+    fn a_bad_initial_key_is_reported_by_start() {
+        assert!(matches!(
+            Builder::new("a").set("\0status", "x").start(),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            Builder::new("a").set("big", vec![0u8; 4000]).start(),
+            Err(Error::EntryTooLarge)
+        ));
+    }
+}

@@ -1,0 +1,459 @@
+//! The engine thread: the only owner of the [`hearsay_core::Engine`].
+//!
+//! One thread owns the engine, so the engine needs no lock and every change
+//! to it is serialised. It waits with `crossbeam_channel::select!` on:
+//!
+//! - **inbound datagrams** from the receive thread → `handle_datagram`;
+//! - the **ticker**, every `gossip_interval` → `tick` (heartbeat, expiry,
+//!   failure detection, new exchanges);
+//! - **commands** from [`crate::Node`] handles (writes, reads,
+//!   subscriptions, leave, shutdown), each answered on its own reply
+//!   channel;
+//! - **seed lists** from the resolver thread → `set_seeds`;
+//! - the **leave timer**, which fires when the departure has been gossiped
+//!   for `leave_linger`, to answer waiting `leave` calls.
+//!
+//! Replies go out through the socket directly ([`SocketTx`]); events go to
+//! subscribers ([`Subscribers`]) and to the log (membership at info).
+//! Malformed input is logged at debug, rate-limited per kind.
+//!
+//! Reads are answered between two engine steps, so a reply is a consistent
+//! snapshot, and since one channel carries every command, each handle's
+//! operations are applied in the order it issued them (read-your-writes).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, select};
+use hearsay_core::{DecodeError, Engine, Event, Instant, Observer};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::counters::Stats;
+use crate::error::Error;
+use crate::member::{self, Member};
+use crate::ratelimit::{LOG_PERIOD, RateLimiter, suppressed_note};
+use crate::socket::{Inbound, SocketTx};
+use crate::subscription::{KeyEvent, KeySink, MembershipEvent, MembershipSink, Subscribers};
+
+/// The engine this runtime drives: hearsay-core's default capacities (1024
+/// nodes, 16 Ki entries, 1 MiB of keys and values, 1000-interval detector
+/// windows; about 3 MiB).
+pub(crate) type CoreEngine = Engine;
+
+/// A request from a [`crate::Node`] handle to the engine thread.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Set {
+        key: String,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+        reply: Sender<Result<(), Error>>,
+    },
+    Delete {
+        key: String,
+        reply: Sender<Result<bool, Error>>,
+    },
+    Get {
+        /// `None`: this node.
+        member: Option<String>,
+        key: String,
+        reply: Sender<Option<Vec<u8>>>,
+    },
+    Members {
+        reply: Sender<Vec<Member>>,
+    },
+    Member {
+        name: String,
+        reply: Sender<Option<Member>>,
+    },
+    Counters {
+        reply: Sender<hearsay_core::Counters>,
+    },
+    SubscribeKeys {
+        sink: KeySink,
+        reply: Sender<()>,
+    },
+    SubscribeMembership {
+        sink: MembershipSink,
+        reply: Sender<()>,
+    },
+    Leave {
+        reply: Sender<Result<(), Error>>,
+    },
+    Shutdown,
+}
+
+/// The engine thread's clock: milliseconds since the node started, on the
+/// monotonic clock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock(std::time::Instant);
+
+impl Clock {
+    pub(crate) fn start() -> Self {
+        Clock(std::time::Instant::now())
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        Instant::from_millis(u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// The channels the engine thread listens on.
+#[derive(Debug)]
+pub(crate) struct Inputs {
+    pub inbound: Receiver<Inbound>,
+    pub commands: Receiver<Command>,
+    pub seeds: Receiver<Vec<SocketAddr>>,
+}
+
+/// The engine thread's state besides the engine itself.
+pub(crate) struct EngineLoop {
+    engine: Box<CoreEngine>,
+    tx: SocketTx,
+    clock: Clock,
+    stats: Arc<Stats>,
+    subscribers: Subscribers,
+    /// Rate limiter for decode-error log lines, one slot per kind.
+    decode_log: RateLimiter,
+    /// `leave` calls waiting for the departure to be announced.
+    leave_waiters: Vec<Sender<Result<(), Error>>>,
+    /// Fires when the departure has lingered long enough.
+    leave_timer: Receiver<std::time::Instant>,
+    rng: StdRng,
+    name: String,
+}
+
+impl std::fmt::Debug for EngineLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineLoop")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineLoop {
+    /// Wraps an initialised engine.
+    pub(crate) fn new(
+        engine: Box<CoreEngine>,
+        tx: SocketTx,
+        clock: Clock,
+        stats: Arc<Stats>,
+        subscribers: Subscribers,
+    ) -> Self {
+        let name = engine.id().name.as_str().to_owned();
+        EngineLoop {
+            engine,
+            tx,
+            clock,
+            stats,
+            subscribers,
+            decode_log: RateLimiter::new(DecodeError::COUNT, LOG_PERIOD),
+            leave_waiters: Vec::new(),
+            leave_timer: crossbeam_channel::never(),
+            rng: StdRng::from_os_rng(),
+            name,
+        }
+    }
+
+    /// Runs until a `Shutdown` command, or until every handle and the
+    /// receive thread are gone.
+    pub(crate) fn run(mut self, inputs: Inputs) {
+        let interval = self.engine.config().gossip_interval;
+        let ticker = crossbeam_channel::tick(interval);
+        // Gossip at once rather than one interval after start.
+        self.tick();
+        let mut seeds = inputs.seeds;
+        loop {
+            select! {
+                recv(inputs.inbound) -> msg => match msg {
+                    Ok(d) => self.datagram(d),
+                    Err(_) => break,
+                },
+                recv(ticker) -> _ => self.tick(),
+                recv(inputs.commands) -> cmd => match cmd {
+                    Ok(Command::Shutdown) | Err(_) => break,
+                    Ok(cmd) => self.command(cmd),
+                },
+                recv(seeds) -> list => match list {
+                    Ok(list) => self.set_seeds(&list),
+                    // The resolver is gone (no seeds); stop listening to it.
+                    Err(_) => seeds = crossbeam_channel::never(),
+                },
+                recv(self.leave_timer) -> _ => self.finish_leave(),
+            }
+        }
+        // Leave calls still waiting learn that the node is going away.
+        for w in self.leave_waiters.drain(..) {
+            let _ = w.send(Err(Error::ShutDown));
+        }
+    }
+
+    /// Hands a freshly resolved seed list to the engine.
+    fn set_seeds(&mut self, list: &[SocketAddr]) {
+        let before = self.engine.seeds().to_vec();
+        let kept = self.engine.set_seeds(list);
+        log::debug!("hearsay {}: {kept} seed addresses: {list:?}", self.name);
+        // With nobody to gossip with yet (typically at start, when the seeds
+        // are names that took a moment to resolve), contact a seed now
+        // rather than at the next tick, up to one interval away. Like the
+        // tick does in that situation, one seed at random.
+        if kept > 0
+            && self.engine.seeds() != before.as_slice()
+            && self.engine.live_nodes().next().is_none()
+        {
+            let pick = self.rng.random_range(0..kept);
+            if let Some(&addr) = self.engine.seeds().get(pick) {
+                let _ = self.engine.start_exchange(addr, &mut self.tx);
+            }
+        }
+    }
+
+    /// One gossip round.
+    fn tick(&mut self) {
+        let now = self.clock.now();
+        let mut obs = Obs {
+            subs: &mut self.subscribers,
+            stats: &self.stats,
+            local: &self.name,
+        };
+        self.engine.tick(now, &mut self.rng, &mut self.tx, &mut obs);
+        self.subscribers.flush();
+        if !self.leave_waiters.is_empty() {
+            self.finish_leave();
+        }
+    }
+
+    /// Hands one received datagram to the engine.
+    fn datagram(&mut self, d: Inbound) {
+        let now = self.clock.now();
+        let mut obs = Obs {
+            subs: &mut self.subscribers,
+            stats: &self.stats,
+            local: &self.name,
+        };
+        if let Err(e) = self
+            .engine
+            .handle_datagram(d.from, &d.bytes, now, &mut self.tx, &mut obs)
+        {
+            // Counted by the engine; logged here, at most once per kind per
+            // period, since anyone can send us garbage.
+            if let Some(n) = self.decode_log.allow(e as usize, std::time::Instant::now()) {
+                log::debug!(
+                    "hearsay {}: rejected {} bytes from {}: {e}{}",
+                    self.name,
+                    d.bytes.len(),
+                    d.from,
+                    suppressed_note(n)
+                );
+            }
+        }
+    }
+
+    /// Answers one command from a handle. A closed reply channel (the caller
+    /// gave up) is not an error.
+    fn command(&mut self, cmd: Command) {
+        let now = self.clock.now();
+        match cmd {
+            Command::Set {
+                key,
+                value,
+                ttl,
+                reply,
+            } => {
+                let r = self.write(&key, |e| match ttl {
+                    Some(ttl) => e.set_with_ttl(&key, &value, ttl, now),
+                    None => e.set(&key, &value),
+                });
+                let _ = reply.send(r.map(|_| ()));
+            }
+            Command::Delete { key, reply } => {
+                let r = self.write(&key, |e| e.delete(&key, now));
+                let _ = reply.send(r);
+            }
+            Command::Get { member, key, reply } => {
+                let value = match member {
+                    None => self.engine.get(&key),
+                    Some(name) => self.engine.node(&name).and_then(|n| n.get(&key)),
+                };
+                let _ = reply.send(value.map(<[u8]>::to_vec));
+            }
+            Command::Members { reply } => {
+                let _ = reply.send(member::all(&self.engine, now));
+            }
+            Command::Member { name, reply } => {
+                let m = self.engine.node(&name).map(|v| Member::snapshot(&v, now));
+                let _ = reply.send(m);
+            }
+            Command::Counters { reply } => {
+                let _ = reply.send(self.engine.counters().clone());
+            }
+            Command::SubscribeKeys { sink, reply } => {
+                self.subscribers.add_keys(sink);
+                let _ = reply.send(());
+            }
+            Command::SubscribeMembership { sink, reply } => {
+                self.subscribers.add_membership(sink);
+                let _ = reply.send(());
+            }
+            Command::Leave { reply } => self.leave(reply, now),
+            // Handled by the loop.
+            Command::Shutdown => {}
+        }
+    }
+
+    /// Runs a local write and reports it to key subscribers: the engine
+    /// only reports remote keys, but a subscriber to a prefix wants this
+    /// node's keys too. A write that took no version (same value) is not
+    /// an event.
+    fn write<T>(
+        &mut self,
+        key: &str,
+        op: impl FnOnce(&mut CoreEngine) -> Result<T, hearsay_core::WriteError>,
+    ) -> Result<T, Error> {
+        let before = self.engine.local_node().map_or(0, |n| n.max_version());
+        let out = op(&mut self.engine).map_err(Error::from_write)?;
+        if self.subscribers.wants_key(key)
+            && let Some(local) = self.engine.local_node()
+            && local.max_version() != before
+            && let Some(entry) = local.entry(key)
+        {
+            let node = local.id().clone();
+            let event = if entry.status.is_live() {
+                KeyEvent::Set {
+                    node,
+                    key: key.to_owned(),
+                    value: entry.value.to_vec(),
+                    version: entry.version,
+                }
+            } else {
+                KeyEvent::Deleted {
+                    node,
+                    key: key.to_owned(),
+                    version: entry.version,
+                }
+            };
+            self.subscribers.key_event(&event, &self.stats);
+        }
+        Ok(out)
+    }
+
+    /// Starts (or joins) a departure; the reply comes when it has been
+    /// announced for `leave_linger`.
+    fn leave(&mut self, reply: Sender<Result<(), Error>>, now: Instant) {
+        if self.engine.has_left(now) {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        if let Err(e) = self.engine.leave(now) {
+            let _ = reply.send(Err(Error::from_write(e)));
+            return;
+        }
+        if self.leave_waiters.is_empty() {
+            log::info!("hearsay {}: leaving the cluster", self.name);
+            let linger = self.engine.config().leave_linger;
+            // A millisecond of slack: the engine's clock is in whole ms.
+            self.leave_timer = crossbeam_channel::after(linger + Duration::from_millis(1));
+        }
+        self.leave_waiters.push(reply);
+        // Spread the news now rather than at the next tick.
+        self.tick();
+    }
+
+    /// Answers waiting `leave` calls once the engine has finished leaving.
+    fn finish_leave(&mut self) {
+        let now = self.clock.now();
+        if self.engine.has_left(now) {
+            self.leave_timer = crossbeam_channel::never();
+            for w in self.leave_waiters.drain(..) {
+                let _ = w.send(Ok(()));
+            }
+        } else if self.leave_waiters.is_empty() {
+            self.leave_timer = crossbeam_channel::never();
+        }
+    }
+}
+
+/// The engine's observer: turns events into owned subscription events and
+/// log lines.
+struct Obs<'a> {
+    subs: &'a mut Subscribers,
+    stats: &'a Stats,
+    local: &'a str,
+}
+
+impl Obs<'_> {
+    fn membership(&mut self, event: MembershipEvent) {
+        if self.subs.wants_membership() {
+            self.subs.membership_event(&event, self.stats);
+        }
+    }
+}
+
+impl Observer for Obs<'_> {
+    fn on_event(&mut self, event: &Event<'_>) {
+        let local = self.local;
+        match *event {
+            Event::NodeJoined { node } => {
+                log::info!("hearsay {local}: {node} joined");
+                self.membership(MembershipEvent::Joined { node: node.clone() });
+            }
+            Event::NodeAliveAgain { node } => {
+                log::info!("hearsay {local}: {node} is alive again");
+                self.membership(MembershipEvent::AliveAgain { node: node.clone() });
+            }
+            Event::NodeDead { node } => {
+                log::info!("hearsay {local}: {node} is dead");
+                self.membership(MembershipEvent::Dead { node: node.clone() });
+            }
+            Event::NodeLeft { node } => {
+                log::info!("hearsay {local}: {node} left");
+                self.membership(MembershipEvent::Left { node: node.clone() });
+            }
+            Event::NodeRemoved { node } => {
+                log::info!("hearsay {local}: {node} removed");
+                self.membership(MembershipEvent::Removed { node: node.clone() });
+            }
+            Event::NodeReplaced { old, new } => {
+                log::info!("hearsay {local}: {old} replaced by {new}");
+                self.membership(MembershipEvent::Replaced {
+                    old: old.clone(),
+                    new: new.clone(),
+                });
+            }
+            Event::KeySet {
+                node,
+                key,
+                value,
+                version,
+            } if self.subs.wants_key(key) => {
+                let e = KeyEvent::Set {
+                    node: node.clone(),
+                    key: key.to_owned(),
+                    value: value.to_vec(),
+                    version,
+                };
+                self.subs.key_event(&e, self.stats);
+            }
+            Event::KeyDeleted { node, key, version }
+            | Event::KeyExpired {
+                node, key, version, ..
+            } if self.subs.wants_key(key) => {
+                let e = KeyEvent::Deleted {
+                    node: node.clone(),
+                    key: key.to_owned(),
+                    version,
+                };
+                self.subs.key_event(&e, self.stats);
+            }
+            Event::ResetApplied { node } => {
+                log::debug!("hearsay {local}: state of {node} rebuilt by a reset");
+            }
+            // Key events nobody subscribed to; and `Event` is non-exhaustive:
+            // events added to the core later are ignored until the runtime
+            // learns them.
+            _ => {}
+        }
+    }
+}

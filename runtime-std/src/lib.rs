@@ -1,0 +1,176 @@
+//! # hearsay-std
+//!
+//! Runs a [hearsay](hearsay_core) node on a server: a UDP socket, a gossip
+//! timer and a handle to use it from any thread. No async runtime: a few
+//! plain threads and bounded channels.
+//!
+//! ```
+//! use std::time::Duration;
+//! use hearsay_std::{MembershipEvent, Node};
+//!
+//! fn main() -> Result<(), hearsay_std::Error> {
+//!     // Two nodes on loopback gossiping every 100 ms; b has a as its seed.
+//!     let fast = Duration::from_millis(100);
+//!     let a = Node::builder("a").gossip_interval(fast).start()?;
+//!     let events = a.subscribe_membership()?;
+//!     let b = Node::builder("b")
+//!         .gossip_interval(fast)
+//!         .leave_linger(Duration::from_millis(300))
+//!         .seed(a.local_addr().to_string())
+//!         .set("http", "127.0.0.1:8080")
+//!         .start()?;
+//!
+//!     // a soon knows b's keys...
+//!     let mut http = None;
+//!     for _ in 0..500 {
+//!         http = a.get_from("b", "http")?;
+//!         if http.is_some() {
+//!             break;
+//!         }
+//!         std::thread::sleep(Duration::from_millis(20));
+//!     }
+//!     assert_eq!(http.as_deref(), Some(&b"127.0.0.1:8080"[..]));
+//!
+//!     // ...and sees it leave when it departs gracefully.
+//!     b.leave()?;
+//!     loop {
+//!         match events.recv_timeout(Duration::from_secs(10)) {
+//!             Ok(MembershipEvent::Left { node }) => break assert_eq!(node.name.as_str(), "b"),
+//!             Ok(_) => continue,
+//!             Err(e) => panic!("no departure seen: {e}"),
+//!         }
+//!     }
+//!     a.shutdown()?; // joins a's threads; dropping the last handle does too
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## Threads
+//!
+//! ```text
+//!  socket ──recv_from──▶ [receive thread] ──bounded──▶ ┐
+//!  Node handles ───────── commands (+ reply) ────────▶ ├─ select! ─▶ [engine thread] ──send_to──▶ socket
+//!  seed names ──DNS──▶ [resolver thread] ──bounded──▶  │              │ owns the Engine
+//!  crossbeam tick(gossip_interval) ──────────────────▶ ┘              └──try_send──▶ subscriptions
+//! ```
+//!
+//! - The **receive thread** blocks in `recv_from` (read timeout 100 ms, so
+//!   shutdown is prompt) and passes datagrams of up to 65,507 bytes on; when
+//!   the engine is too busy to keep up they are dropped and counted.
+//! - The **engine thread** owns the [`hearsay_core::Engine`] (default
+//!   capacities, about 3.1 MiB, on the heap; a short-lived thread with a
+//!   large stack builds it, see `builder.rs`) and is the only thread that
+//!   touches it, so there is no lock around the protocol state.
+//! - The **resolver thread** (only when there are seeds) re-resolves seed
+//!   names every 30 s; a name that does not resolve is logged and retried.
+//!
+//! ## Consistency of reads
+//!
+//! Every [`Node`] operation is a command to the engine thread, answered on a
+//! reply channel. Reads therefore see all writes issued before them, and
+//! [`Node::members`] is a snapshot of one moment. Remote state is, as always
+//! with gossip, only as recent as the last exchange.
+//!
+//! ## Subscriptions
+//!
+//! [`Node::subscribe_keys`] and [`Node::subscribe_membership`] return
+//! [`Subscription`]s wrapping bounded crossbeam receivers. The engine never
+//! waits for a subscriber: when one lags, new events are dropped and counted,
+//! and a `Lagged { missed }` marker is queued where the gap is (see
+//! [`subscription`]).
+//!
+//! ## Logging
+//!
+//! Through the [`log`] facade, target `hearsay_std`: membership changes at
+//! `info`, seed resolution trouble and socket errors at `warn`, malformed or
+//! foreign datagrams at `debug`. Lines about network input are limited to
+//! one per kind per 10 s, with a count of the suppressed ones, so a flood of
+//! garbage cannot flood the log; the [`Counters`] count every one.
+//!
+//! ## Dependencies
+//!
+//! - `hearsay-core`: the protocol itself.
+//! - `socket2`: std's `UdpSocket` cannot set the receive buffer size or
+//!   make an IPv6 socket dual-stack before binding; socket2 is the thin,
+//!   widely used wrapper over the system calls (it only adds `libc`).
+//! - `crossbeam-channel`: `select!` over several channels and timers
+//!   (`tick`, `after`, `never`) and bounded channels with `try_send`, which
+//!   the engine loop is built on; std's `mpsc` has no `select`.
+//! - `log`: the logging facade; the application picks the logger, and
+//!   logging costs nothing when none is installed.
+//! - `rand` (0.9, only `std_rng` and `os_rng`): the engine needs a
+//!   `rand_core` 0.9 RNG to pick gossip peers; `StdRng` seeded from the OS
+//!   makes nodes started together choose differently.
+//!
+//! ## Module map
+//!
+//! - [`builder`]: settings and starting a node.
+//! - [`node`]: the [`Node`] handle.
+//! - `engine_loop`: the engine thread and its commands.
+//! - `socket`: binding, the receive thread, the send sink.
+//! - `resolver`: the seed resolver thread.
+//! - [`subscription`]: events, subscriptions, what happens when they lag.
+//! - [`member`], [`counters`]: snapshots returned by reads.
+//! - [`error`]: the [`Error`] type. `ratelimit`: log rate limiting.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod builder;
+pub mod counters;
+mod engine_loop;
+pub mod error;
+pub mod member;
+pub mod node;
+mod ratelimit;
+mod resolver;
+mod socket;
+pub mod subscription;
+
+pub use builder::Builder;
+pub use counters::Counters;
+pub use error::Error;
+pub use hearsay_core::{
+    ClusterId, Config, DecodeError, DetectorConfig, NodeId, NodeStatus, PhiModel,
+};
+pub use member::Member;
+pub use node::Node;
+pub use subscription::{KeyEvent, MembershipEvent, Subscription};
+
+/// The README shows the crate-level doctest above; it cannot be compiled
+/// there (the README is also hearsay-core's doctest, which cannot see this
+/// crate), so this keeps the two copies identical.
+#[cfg(test)]
+mod readme {
+    /// The body of the first code block opened by `fence` in `text`.
+    fn block<'a>(text: &'a str, fence: &str) -> Option<&'a str> {
+        let start = text.find(fence)? + fence.len();
+        let len = text.get(start..)?.find("\n```")?;
+        text.get(start..start + len)
+    }
+
+    #[test]
+    fn the_readme_snippet_is_the_crate_doctest() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .find("## Using hearsay-std")
+            .and_then(|i| readme.get(i..))
+            .expect("README has a hearsay-std section");
+        let in_readme = block(section, "```rust,ignore\n").expect("README snippet");
+        let docs: String = include_str!("lib.rs")
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .map(|l| {
+                l.strip_prefix("//! ")
+                    .unwrap_or(l.trim_start_matches("//!"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let in_docs = block(&docs, "```\n").expect("crate doctest");
+        assert_eq!(in_readme, in_docs);
+    }
+}

@@ -1,0 +1,92 @@
+//! [`Member`]: an owned snapshot of one node as this node sees it.
+//!
+//! The engine's [`hearsay_core::NodeView`] borrows the engine, which lives
+//! on the engine thread; readers on other threads get a copy instead, taken
+//! by the engine thread between two events.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hearsay_core::{Engine, Instant, NodeId, NodeStatus, NodeView};
+
+/// One node of the cluster as this node saw it when the snapshot was taken.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Member {
+    /// The node's name.
+    pub name: String,
+    /// The node's generation (incarnation; by default its start time in ms
+    /// since the UNIX epoch).
+    pub generation: u64,
+    /// Where the node receives gossip (its advertised address).
+    pub addr: SocketAddr,
+    /// Pending, alive, dead or left. This node itself is always alive.
+    pub status: NodeStatus,
+    /// Whether this is the local node.
+    pub is_local: bool,
+    /// The failure detector's phi now (0 before the node's first heartbeat
+    /// arrival here, and for the local node).
+    pub phi: f64,
+    /// The node's heartbeat counter as last seen here.
+    pub heartbeat: u64,
+    /// How long after its last heartbeat this node would consider it dead,
+    /// given its history (`None` before the first heartbeat arrival).
+    pub timeout: Option<Duration>,
+    /// Time since the node's heartbeat last advanced here (`None` before the
+    /// first arrival, and for the local node).
+    pub since_heartbeat: Option<Duration>,
+    /// Time since the node entered its current status.
+    pub status_age: Duration,
+    /// The node's keys that are set, with their values.
+    pub keys: BTreeMap<String, Vec<u8>>,
+}
+
+impl Member {
+    /// The node's identity (name, generation, address).
+    pub fn id(&self) -> Option<NodeId> {
+        NodeId::new(&self.name, self.generation, self.addr).ok()
+    }
+
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.keys.get(key).map(Vec::as_slice)
+    }
+
+    /// Copies what `view` shows at `now`.
+    pub(crate) fn snapshot<const N: usize, const E: usize, const B: usize, const W: usize>(
+        view: &NodeView<'_, N, E, B, W>,
+        now: Instant,
+    ) -> Member {
+        let id = view.id();
+        let is_local = view.is_local();
+        Member {
+            name: id.name.as_str().to_owned(),
+            generation: id.generation,
+            addr: id.addr,
+            status: view.status(),
+            is_local,
+            phi: view.phi(now),
+            heartbeat: view.heartbeat(),
+            timeout: view.timeout(),
+            since_heartbeat: if is_local {
+                None
+            } else {
+                view.last_heartbeat_at().map(|t| now.saturating_since(t))
+            },
+            status_age: now.saturating_since(view.status_since()),
+            keys: view
+                .entries()
+                .map(|e| (e.key.to_owned(), e.value.to_vec()))
+                .collect(),
+        }
+    }
+}
+
+/// Snapshots of every node `engine` knows, this one included, in ring order.
+pub(crate) fn all<const N: usize, const E: usize, const B: usize, const W: usize>(
+    engine: &Engine<N, E, B, W>,
+    now: Instant,
+) -> Vec<Member> {
+    engine.nodes().map(|v| Member::snapshot(&v, now)).collect()
+}

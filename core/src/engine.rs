@@ -435,6 +435,18 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.gossip(rng, tx);
     }
 
+    /// Re-evaluates liveness only (phi against the threshold, and the
+    /// lifecycle of dead, departed and never-live nodes), without gossiping
+    /// or advancing the heartbeat. [`Engine::tick`] does this too; runtimes
+    /// may call `sweep` more often than they tick, so that a failed node is
+    /// convicted when its timeout passes rather than at the next tick.
+    pub fn sweep(&mut self, now: Instant, observer: &mut impl Observer) {
+        self.now = self.now.max(now);
+        if self.ready {
+            self.update_liveness(now, observer);
+        }
+    }
+
     /// Announces that this node is leaving: peers mark it left at once and
     /// never report it dead. The node keeps gossiping for `leave_linger`
     /// (call [`Engine::tick`] as usual until [`Engine::has_left`]), then

@@ -6,6 +6,8 @@
 //! - **inbound datagrams** from the receive thread → `handle_datagram`;
 //! - the **ticker**, every `gossip_interval` → `tick` (heartbeat, expiry,
 //!   failure detection, new exchanges);
+//! - the **sweeper**, four times per interval → `sweep` (failure detection
+//!   only, so a node is convicted soon after its timeout passes);
 //! - **commands** from [`crate::Node`] handles (writes, reads,
 //!   subscriptions, leave, shutdown), each answered on its own reply
 //!   channel;
@@ -162,6 +164,10 @@ impl EngineLoop {
     pub(crate) fn run(mut self, inputs: Inputs) {
         let interval = self.engine.config().gossip_interval;
         let ticker = crossbeam_channel::tick(interval);
+        // Liveness is re-checked four times per interval, so a failed node
+        // is convicted within a quarter interval of its timeout, not at the
+        // next round.
+        let sweeper = crossbeam_channel::tick(interval / 4);
         // Gossip at once rather than one interval after start.
         self.tick();
         let mut seeds = inputs.seeds;
@@ -172,6 +178,7 @@ impl EngineLoop {
                     Err(_) => break,
                 },
                 recv(ticker) -> _ => self.tick(),
+                recv(sweeper) -> _ => self.sweep(),
                 recv(inputs.commands) -> cmd => match cmd {
                     Ok(Command::Shutdown) | Err(_) => break,
                     Ok(cmd) => self.command(cmd),
@@ -223,6 +230,18 @@ impl EngineLoop {
         if !self.leave_waiters.is_empty() {
             self.finish_leave();
         }
+    }
+
+    /// A liveness check between rounds.
+    fn sweep(&mut self) {
+        let now = self.clock.now();
+        let mut obs = Obs {
+            subs: &mut self.subscribers,
+            stats: &self.stats,
+            local: &self.name,
+        };
+        self.engine.sweep(now, &mut obs);
+        self.subscribers.flush();
     }
 
     /// Hands one received datagram to the engine.

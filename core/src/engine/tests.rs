@@ -843,3 +843,39 @@ fn implausible_digest_heartbeats_are_ignored() {
     .expect("valid datagram");
     assert_eq!(r.node("x").map(|n| n.heartbeat()), Some(held + 1000));
 }
+
+#[test]
+fn sweep_convicts_between_ticks() {
+    let mut x = engine::<16, 512, 65_536>("x", 1, Config::new());
+    let mut r = engine::<16, 512, 65_536>("r", 2, Config::new());
+    for t in 0..10u64 {
+        x.tick(
+            Instant(t * 1000),
+            &mut TestRng(1),
+            &mut Sink::default(),
+            &mut Log::default(),
+        );
+        let mut net = Sink::default();
+        x.start_exchange(r.id().addr, &mut net).expect("syn");
+        for (_, d) in net.sent {
+            r.handle_datagram(
+                x.id().addr,
+                &d,
+                Instant(t * 1000),
+                &mut Sink::default(),
+                &mut Log::default(),
+            )
+            .expect("valid");
+        }
+    }
+    let heartbeat = r.local_node().map(|n| n.heartbeat());
+    let timeout = r.node("x").and_then(|n| n.timeout()).expect("history");
+    let last = 9000 + timeout.as_millis() as u64;
+    let mut log = Log::default();
+    r.sweep(Instant(last - 100), &mut log);
+    assert!(log.0.is_empty());
+    r.sweep(Instant(last + 1), &mut log);
+    assert_eq!(log.0, ["dead x"]);
+    // A sweep neither gossips nor beats.
+    assert_eq!(r.local_node().map(|n| n.heartbeat()), heartbeat);
+}

@@ -77,6 +77,8 @@
 
 #[cfg(test)]
 extern crate std;
+#[cfg(all(feature = "sim", not(test)))]
+extern crate std;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
@@ -92,6 +94,8 @@ pub mod exchange;
 pub mod id;
 mod nodes;
 pub mod phi;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod store;
 #[cfg(test)]
 mod testkit;

@@ -1,0 +1,961 @@
+//! The driver: a cluster of engines on the virtual clock and the network.
+
+use std::boxed::Box;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::string::String;
+use std::time::Duration;
+use std::vec::Vec;
+
+use crate::config::Config;
+use crate::engine::{Engine, SendError, Transmit, WriteError};
+use crate::id::NodeId;
+use crate::nodes::NodeStatus;
+use crate::time::Instant;
+use crate::wire::MAX_DATAGRAM_LEN;
+
+use super::metrics::{
+    CrashTracker, Detection, FalsePositive, Metrics, NetStats, PropTracker, Propagation, TrackId,
+    Traffic,
+};
+use super::network::{LinkModel, Network, PartitionId, node_addr, node_index};
+use super::observe::{Ledger, Tap};
+use super::queue::{Micros, Queue, micros};
+use super::record::{Record, Subject};
+use super::rng::SimRng;
+
+/// Where a simulated node is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeState {
+    /// Ticking and receiving.
+    Running,
+    /// [`Sim::leave`] was called; ticking until the engine has finished
+    /// announcing its departure, then [`NodeState::Left`].
+    Leaving,
+    /// Silent: neither ticks nor receives ([`Sim::crash`]); its engine is
+    /// kept, for [`Sim::resume`].
+    Crashed,
+    /// Finished leaving; silent for good (unless restarted).
+    Left,
+}
+
+impl NodeState {
+    /// Whether the node ticks and receives (running or leaving).
+    pub fn is_running(self) -> bool {
+        matches!(self, NodeState::Running | NodeState::Leaving)
+    }
+}
+
+/// Settings of a simulation. Build with [`SimConfig::new`] and adjust the
+/// public fields.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seeds the one random generator of the run (network faults, latencies,
+    /// tick phases, generations, and the engines' peer choices).
+    pub seed: u64,
+    /// The engine settings every node uses; `gossip_interval` is also the
+    /// tick period. Default [`Config::new`].
+    pub engine: Config,
+    /// How every link behaves unless overridden with [`Sim::set_link`].
+    /// Default [`LinkModel::new`].
+    pub network: LinkModel,
+    /// The first `seeds` nodes (indices `0..seeds`) are every node's seeds.
+    /// Default 3.
+    pub seeds: usize,
+    /// Name of node `i`. Default `node-0042` style.
+    pub name: fn(usize) -> String,
+    /// Generations are this plus the virtual time in milliseconds at which
+    /// the node (re)started, plus up to a second of random start-up time,
+    /// like millisecond timestamps. Default 1 700 000 000 000 (Nov 2023).
+    pub first_generation: u64,
+    /// Record membership events in every node's log ([`Sim::log`]).
+    /// Default true. Detection and false positives are tracked either way.
+    pub record_membership: bool,
+    /// Record key events (set, deleted, expired, reset) too. Default false:
+    /// at a thousand nodes that is tens of millions of records. Propagation
+    /// is tracked either way.
+    pub record_keys: bool,
+    /// A `NodeDead` about a running node that the observer can reach both
+    /// ways is a false positive, unless it comes within this time after one
+    /// of them resumed or restarted or after a partition between them was
+    /// healed: news needs a few rounds to travel. (Making a partition
+    /// excuses nothing between nodes on the same side.) Default 10 s.
+    pub false_positive_grace: Duration,
+}
+
+fn default_name(i: usize) -> String {
+    std::format!("node-{i:04}")
+}
+
+impl SimConfig {
+    /// The defaults (see each field), with `seed`.
+    pub fn new(seed: u64) -> Self {
+        SimConfig {
+            seed,
+            engine: Config::new(),
+            network: LinkModel::new(),
+            seeds: 3,
+            name: default_name,
+            first_generation: 1_700_000_000_000,
+            record_membership: true,
+            record_keys: false,
+            false_positive_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the virtual clock runs.
+enum Item {
+    Tick {
+        node: usize,
+        epoch: u32,
+    },
+    Deliver {
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
+}
+
+/// The [`Transmit`] sink of every engine call: copies each datagram out of a
+/// maximum-size buffer (so a datagram over the mtu is caught, not cut).
+struct Sink {
+    buf: Vec<u8>,
+    out: Vec<(SocketAddr, Vec<u8>)>,
+    pool: Vec<Vec<u8>>,
+}
+
+impl Sink {
+    fn take(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_default()
+    }
+
+    fn recycle(&mut self, mut v: Vec<u8>) {
+        if self.pool.len() < 4096 {
+            v.clear();
+            self.pool.push(v);
+        }
+    }
+}
+
+impl Transmit for Sink {
+    fn buffer(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    fn send(&mut self, to: SocketAddr, len: usize) {
+        let mut v = self.take();
+        v.extend_from_slice(&self.buf[..len.min(self.buf.len())]);
+        self.out.push((to, v));
+    }
+}
+
+/// Trace tags of the simulator's own actions.
+mod tag {
+    pub(super) const SEND: u64 = 0x5e;
+    pub(super) const DELIVER: u64 = 0xde;
+    pub(super) const TICK: u64 = 0x71;
+    pub(super) const ACTION: u64 = 0xac;
+}
+
+/// Heap-allocates `count` engines without building them on the caller's
+/// stack: in debug builds `Box::new(Engine::new())` copies the value through
+/// the stack several times, which overflows small stacks for large engines.
+/// Large engines are therefore built on a helper thread whose stack is sized
+/// for them.
+fn boxed_engines<const N: usize, const E: usize, const B: usize, const W: usize>(
+    count: usize,
+) -> Vec<Box<Engine<N, E, B, W>>> {
+    let size = core::mem::size_of::<Engine<N, E, B, W>>();
+    let build = move || {
+        (0..count)
+            .map(|_| Box::new(Engine::<N, E, B, W>::new()))
+            .collect::<Vec<_>>()
+    };
+    if size <= 64 * 1024 {
+        return build();
+    }
+    std::thread::Builder::new()
+        .name("hearsay-sim-alloc".into())
+        .stack_size(size.saturating_mul(8).saturating_add(1 << 20))
+        .spawn(build)
+        .expect("spawn the engine allocation thread")
+        .join()
+        .expect("engine allocation thread")
+}
+
+/// A simulated cluster of `Engine<N, E, B, W>` nodes on a virtual clock.
+///
+/// See the [module documentation](super) for an overview and an example.
+/// Nodes are numbered from 0 in the order they are added; node `i` has the
+/// address [`node_addr`]`(i)` for its whole life, whatever restarts.
+/// Methods taking a node index panic if it is out of range.
+pub struct Sim<const N: usize, const E: usize, const B: usize, const W: usize> {
+    engine_config: Config,
+    seeds: usize,
+    name_of: fn(usize) -> String,
+    first_generation: u64,
+    interval: Micros,
+    engines: Vec<Box<Engine<N, E, B, W>>>,
+    names: Vec<String>,
+    /// Tick chain of each node: a tick with an older epoch is dropped.
+    epochs: Vec<u32>,
+    queue: Queue<Item>,
+    now: Micros,
+    rng: SimRng,
+    net: Network,
+    ledger: Ledger,
+    traffic: Vec<Traffic>,
+    stats: NetStats,
+    window_start: Micros,
+    sink: Sink,
+}
+
+impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B, W> {
+    /// An empty simulation at virtual time zero.
+    ///
+    /// # Panics
+    ///
+    /// If `config.engine` is invalid ([`Config::validate`]).
+    pub fn new(config: SimConfig) -> Self {
+        if let Err(e) = config.engine.validate() {
+            panic!("invalid engine config for the simulation: {e}");
+        }
+        let interval = micros(config.engine.gossip_interval).max(1);
+        Sim {
+            seeds: config.seeds,
+            name_of: config.name,
+            first_generation: config.first_generation,
+            interval,
+            engines: Vec::new(),
+            names: Vec::new(),
+            epochs: Vec::new(),
+            queue: Queue::new(),
+            now: 0,
+            rng: SimRng::new(config.seed),
+            net: Network::new(config.network),
+            ledger: Ledger::new(
+                config.record_membership,
+                config.record_keys,
+                micros(config.false_positive_grace),
+            ),
+            traffic: Vec::new(),
+            stats: NetStats::default(),
+            window_start: 0,
+            sink: Sink {
+                buf: std::vec![0; MAX_DATAGRAM_LEN],
+                out: Vec::new(),
+                pool: Vec::new(),
+            },
+            engine_config: config.engine,
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Nodes.
+
+    /// Adds one node; it starts ticking within one gossip interval. Returns
+    /// its index.
+    pub fn add_node(&mut self) -> usize {
+        self.add_nodes(1).start
+    }
+
+    /// Adds `count` nodes; each starts ticking at its own random phase
+    /// within one gossip interval. Returns their indices.
+    pub fn add_nodes(&mut self, count: usize) -> Range<usize> {
+        let first = self.engines.len();
+        for engine in boxed_engines::<N, E, B, W>(count) {
+            self.install(engine);
+        }
+        first..self.engines.len()
+    }
+
+    fn install(&mut self, mut engine: Box<Engine<N, E, B, W>>) {
+        let i = self.engines.len();
+        let generation = self.fresh_generation(0);
+        self.names.push((self.name_of)(i));
+        self.init_engine(&mut engine, i, generation);
+        self.engines.push(engine);
+        self.epochs.push(0);
+        self.traffic.push(Traffic::default());
+        self.ledger.add_node(generation, self.now);
+        self.action(1, i, generation);
+        self.schedule_first_tick(i);
+    }
+
+    fn fresh_generation(&mut self, previous: u64) -> u64 {
+        let at = self.first_generation + self.now / 1000 + self.rng.below(1000);
+        at.max(previous + 1)
+    }
+
+    fn init_engine(&self, engine: &mut Engine<N, E, B, W>, i: usize, generation: u64) {
+        let id = NodeId::new(&self.names[i], generation, node_addr(i))
+            .expect("node names are 1 to 64 bytes");
+        engine
+            .init(id, self.engine_config.clone())
+            .expect("the engine capacities hold at least the local node");
+        let seeds: Vec<SocketAddr> = (0..self.seeds).map(node_addr).collect();
+        engine.set_seeds(&seeds);
+    }
+
+    fn schedule_first_tick(&mut self, i: usize) {
+        let at = self.now + self.rng.below(self.interval);
+        self.queue.push(
+            at,
+            Item::Tick {
+                node: i,
+                epoch: self.epochs[i],
+            },
+        );
+    }
+
+    /// Number of nodes ever added (whatever their state).
+    pub fn len(&self) -> usize {
+        self.engines.len()
+    }
+
+    /// Whether no node was added yet.
+    pub fn is_empty(&self) -> bool {
+        self.engines.is_empty()
+    }
+
+    /// Node `i`'s engine.
+    pub fn engine(&self, i: usize) -> &Engine<N, E, B, W> {
+        &self.engines[i]
+    }
+
+    /// Node `i`'s engine, for local writes or anything the simulator does not
+    /// wrap. Datagrams sent through another sink bypass the network.
+    pub fn engine_mut(&mut self, i: usize) -> &mut Engine<N, E, B, W> {
+        &mut self.engines[i]
+    }
+
+    /// Node `i`'s name.
+    pub fn name(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+
+    /// Node `i`'s address.
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        node_addr(i)
+    }
+
+    /// Generation of node `i`'s current incarnation.
+    pub fn generation(&self, i: usize) -> u64 {
+        self.ledger.nodes[i].generation
+    }
+
+    /// Node `i`'s current incarnation.
+    pub fn subject(&self, i: usize) -> Subject {
+        Subject {
+            node: i,
+            generation: self.generation(i),
+        }
+    }
+
+    /// Node `i`'s state.
+    pub fn state(&self, i: usize) -> NodeState {
+        self.ledger.nodes[i].state
+    }
+
+    /// Indices of the nodes that tick and receive (running or leaving).
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.len())
+            .filter(|&i| self.state(i).is_running())
+            .collect()
+    }
+
+    /// Whether every [`NodeState::Running`] node lists every other running
+    /// node, at its current generation, as alive.
+    pub fn converged(&self) -> bool {
+        let up: Vec<usize> = (0..self.len())
+            .filter(|&i| self.state(i) == NodeState::Running)
+            .collect();
+        up.iter().all(|&i| {
+            let e = &self.engines[i];
+            e.live_nodes().count() == up.len() - 1
+                && up.iter().all(|&j| {
+                    j == i
+                        || e.node(&self.names[j]).is_some_and(|v| {
+                            v.status() == NodeStatus::Alive
+                                && v.id().generation == self.generation(j)
+                        })
+                })
+        })
+    }
+
+    // -----------------------------------------------------------------------
+    // Time.
+
+    /// Virtual time since the start.
+    pub fn now(&self) -> Duration {
+        Duration::from_micros(self.now)
+    }
+
+    /// Virtual time as the engines see it (milliseconds since the start).
+    pub fn instant(&self) -> Instant {
+        Instant::from_millis(self.now / 1000)
+    }
+
+    /// The engine settings every node uses.
+    pub fn engine_config(&self) -> &Config {
+        &self.engine_config
+    }
+
+    /// The gossip interval: every running node ticks once per interval.
+    pub fn interval(&self) -> Duration {
+        Duration::from_micros(self.interval)
+    }
+
+    /// Runs the next scheduled event; false when nothing is scheduled.
+    pub fn step(&mut self) -> bool {
+        let Some((at, item)) = self.queue.pop() else {
+            return false;
+        };
+        self.now = self.now.max(at);
+        match item {
+            Item::Tick { node, epoch } => self.on_tick(node, epoch),
+            Item::Deliver { from, to, bytes } => self.on_deliver(from, to, bytes),
+        }
+        true
+    }
+
+    /// Runs every event up to and including virtual time `t`, then sets the
+    /// clock to `t` (if it is later than now).
+    pub fn run_until(&mut self, t: Duration) {
+        let t = micros(t);
+        while self.queue.peek_time().is_some_and(|at| at <= t) {
+            self.step();
+        }
+        self.now = self.now.max(t);
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(self.now() + d);
+    }
+
+    /// Runs for `rounds` gossip intervals.
+    pub fn run_rounds(&mut self, rounds: u32) {
+        self.run_for(self.interval() * rounds);
+    }
+
+    /// Runs in steps of `every` until `done` holds (checked before each
+    /// step) or `limit` has passed. Returns how long it took, `None` if it
+    /// did not happen within `limit`.
+    pub fn wait_for(
+        &mut self,
+        limit: Duration,
+        every: Duration,
+        mut done: impl FnMut(&Self) -> bool,
+    ) -> Option<Duration> {
+        let start = self.now();
+        let deadline = start + limit;
+        loop {
+            if done(self) {
+                return Some(self.now() - start);
+            }
+            if self.now() >= deadline {
+                return None;
+            }
+            let next = (self.now() + every.max(Duration::from_micros(1))).min(deadline);
+            self.run_until(next);
+        }
+    }
+
+    fn action(&mut self, what: u64, node: usize, arg: u64) {
+        let h = &mut self.ledger.hash;
+        h.u64(tag::ACTION);
+        h.u64(self.now);
+        h.u64(what);
+        h.u64(node as u64);
+        h.u64(arg);
+    }
+
+    // -----------------------------------------------------------------------
+    // The event loop.
+
+    fn on_tick(&mut self, i: usize, epoch: u32) {
+        let state = self.ledger.nodes[i].state;
+        if self.epochs[i] != epoch || !state.is_running() {
+            return;
+        }
+        let now = self.instant();
+        if state == NodeState::Leaving && self.engines[i].has_left(now) {
+            self.ledger.nodes[i].state = NodeState::Left;
+            self.epochs[i] += 1;
+            self.action(2, i, 0);
+            return;
+        }
+        self.traffic[i].ticks += 1;
+        let h = &mut self.ledger.hash;
+        h.u64(tag::TICK);
+        h.u64(self.now);
+        h.u64(i as u64);
+        let mut tap = Tap {
+            observer: i,
+            now: self.now,
+            ledger: &mut self.ledger,
+            net: &self.net,
+        };
+        self.engines[i].tick(now, &mut self.rng, &mut self.sink, &mut tap);
+        self.dispatch(i);
+        self.queue
+            .push(self.now + self.interval, Item::Tick { node: i, epoch });
+    }
+
+    fn on_deliver(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        if !self.ledger.nodes[to].state.is_running() {
+            self.stats.to_down += 1;
+            self.sink.recycle(bytes);
+            return;
+        }
+        if self.net.blocked(from, to) {
+            self.stats.blocked += 1;
+            self.sink.recycle(bytes);
+            return;
+        }
+        self.stats.delivered += 1;
+        let t = &mut self.traffic[to];
+        t.datagrams_in += 1;
+        t.bytes_in += bytes.len() as u64;
+        let h = &mut self.ledger.hash;
+        h.u64(tag::DELIVER);
+        h.u64(self.now);
+        h.u64(from as u64);
+        h.u64(to as u64);
+        h.u64(bytes.len() as u64);
+        let now = self.instant();
+        let mut tap = Tap {
+            observer: to,
+            now: self.now,
+            ledger: &mut self.ledger,
+            net: &self.net,
+        };
+        let result = self.engines[to].handle_datagram(
+            node_addr(from),
+            &bytes,
+            now,
+            &mut self.sink,
+            &mut tap,
+        );
+        if result.is_err() {
+            self.stats.rejected += 1;
+        }
+        self.sink.recycle(bytes);
+        self.dispatch(to);
+    }
+
+    /// Puts what node `from` just sent on the network.
+    fn dispatch(&mut self, from: usize) {
+        let mut out = core::mem::take(&mut self.sink.out);
+        for (to, bytes) in out.drain(..) {
+            self.route(from, to, bytes);
+        }
+        self.sink.out = out;
+    }
+
+    fn route(&mut self, from: usize, to_addr: SocketAddr, bytes: Vec<u8>) {
+        let t = &mut self.traffic[from];
+        t.datagrams_out += 1;
+        t.bytes_out += bytes.len() as u64;
+        self.stats.sent += 1;
+        if bytes.len() > self.engine_config.mtu {
+            self.stats.oversized += 1;
+        }
+        let to = node_index(to_addr).filter(|&j| j < self.engines.len());
+        let h = &mut self.ledger.hash;
+        h.u64(tag::SEND);
+        h.u64(self.now);
+        h.u64(from as u64);
+        h.u64(to.map_or(u64::MAX, |j| j as u64));
+        h.bytes(&bytes);
+        let Some(to) = to else {
+            self.stats.unroutable += 1;
+            self.sink.recycle(bytes);
+            return;
+        };
+        if self.net.blocked(from, to) {
+            self.stats.blocked += 1;
+            self.sink.recycle(bytes);
+            return;
+        }
+        let link = *self.net.link(from, to);
+        if self.rng.chance(link.loss) {
+            self.stats.lost += 1;
+            self.sink.recycle(bytes);
+            return;
+        }
+        let at = self.arrival(&link);
+        if self.rng.chance(link.duplicate) {
+            self.stats.duplicated += 1;
+            let mut copy = self.sink.take();
+            copy.extend_from_slice(&bytes);
+            let at = self.arrival(&link);
+            self.queue.push(
+                at,
+                Item::Deliver {
+                    from,
+                    to,
+                    bytes: copy,
+                },
+            );
+        }
+        self.queue.push(at, Item::Deliver { from, to, bytes });
+    }
+
+    fn arrival(&mut self, link: &LinkModel) -> Micros {
+        let mut delay = link.latency.sample(&mut self.rng);
+        if self.rng.chance(link.reorder) {
+            self.stats.delayed += 1;
+            delay += self.rng.below(micros(link.reorder_delay) + 1);
+        }
+        self.now + delay
+    }
+
+    /// Node `from` opens an exchange with node `to` now, outside its ticks
+    /// (the datagrams go through the network). Returns the number of Syn
+    /// datagrams sent.
+    pub fn start_exchange(&mut self, from: usize, to: usize) -> Result<usize, SendError> {
+        let sent = self.engines[from].start_exchange(node_addr(to), &mut self.sink)?;
+        self.action(16, from, to as u64);
+        self.dispatch(from);
+        Ok(sent)
+    }
+
+    // -----------------------------------------------------------------------
+    // Local writes.
+
+    /// Sets `key` on node `i`; returns the version of the change (the
+    /// current one if the value was already set).
+    pub fn set(&mut self, i: usize, key: &str, value: &[u8]) -> Result<u64, WriteError> {
+        self.engines[i].set(key, value)?;
+        self.action(10, i, 0);
+        Ok(self.local_version(i, key))
+    }
+
+    /// Sets `key` on node `i` until `ttl` has passed; returns the version.
+    pub fn set_with_ttl(
+        &mut self,
+        i: usize,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<u64, WriteError> {
+        let now = self.instant();
+        self.engines[i].set_with_ttl(key, value, ttl, now)?;
+        self.action(11, i, 0);
+        Ok(self.local_version(i, key))
+    }
+
+    /// Deletes `key` on node `i`; returns whether it existed.
+    pub fn delete(&mut self, i: usize, key: &str) -> Result<bool, WriteError> {
+        let now = self.instant();
+        let existed = self.engines[i].delete(key, now)?;
+        self.action(12, i, 0);
+        Ok(existed)
+    }
+
+    fn local_version(&self, i: usize, key: &str) -> u64 {
+        self.engines[i]
+            .local_node()
+            .and_then(|n| n.entry(key))
+            .map_or(0, |e| e.version)
+    }
+
+    /// Sets `key` on node `i` and tracks how the update spreads
+    /// ([`Sim::propagation`]).
+    pub fn set_tracked(
+        &mut self,
+        i: usize,
+        key: &str,
+        value: &[u8],
+    ) -> Result<TrackId, WriteError> {
+        let version = self.set(i, key, value)?;
+        Ok(self.track_version(i, key, version))
+    }
+
+    /// Tracks how node `i`'s current version of `key` spreads from now on
+    /// (a later version counts as seeing it). `None` if `i` has no entry
+    /// for `key`.
+    pub fn track(&mut self, i: usize, key: &str) -> Option<TrackId> {
+        let version = self.engines[i].local_node()?.entry(key)?.version;
+        Some(self.track_version(i, key, version))
+    }
+
+    fn track_version(&mut self, i: usize, key: &str, version: u64) -> TrackId {
+        let id = self.ledger.props.len();
+        self.ledger.props.push(PropTracker {
+            owner: self.subject(i),
+            key: key.into(),
+            version,
+            started: self.now,
+            seen: Vec::new(),
+        });
+        self.ledger.props_by_owner[i].push(id);
+        TrackId(id)
+    }
+
+    /// How far tracked update `id` has spread, judged against the nodes
+    /// running now.
+    pub fn propagation(&self, id: TrackId) -> Propagation {
+        let p = &self.ledger.props[id.0];
+        let mut reached = 0;
+        let mut targets = 0;
+        let mut last = p.started;
+        for j in (0..self.len()).filter(|&j| j != p.owner.node && self.state(j).is_running()) {
+            targets += 1;
+            if let Some(Some(at)) = p.seen.get(j) {
+                reached += 1;
+                last = last.max(*at);
+            }
+        }
+        let duration = (reached == targets).then(|| Duration::from_micros(last - p.started));
+        Propagation {
+            owner: p.owner,
+            key: p.key.clone(),
+            version: p.version,
+            started: Duration::from_micros(p.started),
+            reached,
+            targets,
+            duration,
+            rounds: duration.map(|d| d.as_secs_f64() / self.interval().as_secs_f64()),
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Faults and lifecycle.
+
+    /// Stops node `i` silently: it neither ticks nor receives, and sends
+    /// nothing more (datagrams already in flight still arrive). Its engine is
+    /// kept for [`Sim::resume`]. Starts tracking the crash's detection
+    /// ([`Sim::detection`]). Does nothing if `i` is not running.
+    pub fn crash(&mut self, i: usize) {
+        if !self.ledger.nodes[i].state.is_running() {
+            return;
+        }
+        let info = &mut self.ledger.nodes[i];
+        info.state = NodeState::Crashed;
+        info.disrupted_at = Some(self.now);
+        self.epochs[i] += 1;
+        let id = self.ledger.crashes.len();
+        self.ledger.crashes.push(CrashTracker {
+            subject: self.subject(i),
+            at: self.now,
+            open: true,
+            observers: self.len(),
+            dead_at: Vec::new(),
+        });
+        self.ledger.crashes_by_node[i].push(id);
+        self.action(3, i, 0);
+    }
+
+    /// Resumes crashed node `i` with its engine state as it was (a process
+    /// that was paused, not restarted). It ticks again within one interval
+    /// (and, if it was leaving, goes on leaving). Does nothing unless `i` is
+    /// crashed.
+    pub fn resume(&mut self, i: usize) {
+        if self.ledger.nodes[i].state != NodeState::Crashed {
+            return;
+        }
+        let info = &mut self.ledger.nodes[i];
+        info.state = if info.leaving {
+            NodeState::Leaving
+        } else {
+            NodeState::Running
+        };
+        info.disrupted_at = Some(self.now);
+        self.ledger.close_crashes(i);
+        self.action(4, i, 0);
+        self.schedule_first_tick(i);
+    }
+
+    /// Restarts node `i` as a fresh process: a new engine, the same name and
+    /// address, a new generation (a millisecond timestamp above the old
+    /// one). Works whatever the node's state. Returns the generation.
+    pub fn restart(&mut self, i: usize) -> u64 {
+        let generation = self.fresh_generation(self.generation(i));
+        self.restart_with_generation(i, generation);
+        generation
+    }
+
+    /// [`Sim::restart`] with a chosen generation (a lower one than before
+    /// makes a stale incarnation, which peers should ignore).
+    pub fn restart_with_generation(&mut self, i: usize, generation: u64) {
+        let mut engine = boxed_engines::<N, E, B, W>(1)
+            .pop()
+            .expect("one engine was built");
+        self.init_engine(&mut engine, i, generation);
+        self.engines[i] = engine;
+        self.epochs[i] += 1;
+        let info = &mut self.ledger.nodes[i];
+        info.state = NodeState::Running;
+        info.generation = generation;
+        info.born = self.now;
+        info.disrupted_at = Some(self.now);
+        info.leaving = false;
+        self.ledger.close_crashes(i);
+        self.ledger.forget_seen(i);
+        self.action(5, i, generation);
+        self.schedule_first_tick(i);
+    }
+
+    /// Node `i` leaves gracefully: [`Engine::leave`], then it keeps ticking
+    /// until [`Engine::has_left`], then stops ([`NodeState::Left`]).
+    pub fn leave(&mut self, i: usize) -> Result<(), WriteError> {
+        let now = self.instant();
+        self.engines[i].leave(now)?;
+        let info = &mut self.ledger.nodes[i];
+        info.leaving = true;
+        if info.state == NodeState::Running {
+            info.state = NodeState::Leaving;
+        }
+        self.action(6, i, 0);
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------
+    // Network.
+
+    /// Replaces the behaviour of every link that has no override.
+    pub fn set_network(&mut self, model: LinkModel) {
+        self.net.default = model;
+        self.action(7, 0, 0);
+    }
+
+    /// The behaviour of links without an override.
+    pub fn network(&self) -> &LinkModel {
+        &self.net.default
+    }
+
+    /// Overrides the directed link `from → to` (`None` removes the override).
+    pub fn set_link(&mut self, from: usize, to: usize, model: Option<LinkModel>) {
+        self.net.set_link(from, to, model);
+        self.action(8, from, to as u64);
+    }
+
+    /// Cuts every link between a node of `a` and a node of `b`, both ways.
+    pub fn partition(&mut self, a: &[usize], b: &[usize]) -> PartitionId {
+        self.action(9, a.len(), b.len() as u64);
+        self.net.partition(a, b, false)
+    }
+
+    /// Cuts the links from nodes of `from` to nodes of `to` only.
+    pub fn partition_one_way(&mut self, from: &[usize], to: &[usize]) -> PartitionId {
+        self.action(13, from.len(), to.len() as u64);
+        self.net.partition(from, to, true)
+    }
+
+    /// Removes partition `id`; returns whether it existed.
+    pub fn heal(&mut self, id: PartitionId) -> bool {
+        self.action(14, 0, 0);
+        self.net.heal(id, self.now)
+    }
+
+    /// Removes every partition.
+    pub fn heal_all(&mut self) {
+        self.action(15, 0, 0);
+        self.net.heal_all(self.now);
+    }
+
+    /// Whether a partition stops datagrams from `from` to `to`.
+    pub fn is_blocked(&self, from: usize, to: usize) -> bool {
+        self.net.blocked(from, to)
+    }
+
+    // -----------------------------------------------------------------------
+    // Observations.
+
+    /// Node `i`'s recorded events, oldest first (membership events, and key
+    /// events if [`SimConfig::record_keys`]).
+    pub fn log(&self, i: usize) -> &[Record] {
+        &self.ledger.logs[i]
+    }
+
+    /// The events node `observer` recorded about node `about`.
+    pub fn events_about(
+        &self,
+        observer: usize,
+        about: usize,
+    ) -> impl Iterator<Item = &Record> + '_ {
+        self.ledger.logs[observer]
+            .iter()
+            .filter(move |r| r.event.involves(about))
+    }
+
+    /// Every `NodeDead` reported about a running, reachable node, in order.
+    pub fn false_positives(&self) -> &[FalsePositive] {
+        &self.ledger.false_positives
+    }
+
+    /// The detection of node `i`'s latest crash, if it ever crashed.
+    pub fn detection(&self, i: usize) -> Option<Detection> {
+        let &t = self.ledger.crashes_by_node[i].last()?;
+        Some(self.detection_of(t))
+    }
+
+    /// The detections of every crash, in crash order.
+    pub fn detections(&self) -> Vec<Detection> {
+        (0..self.ledger.crashes.len())
+            .map(|t| self.detection_of(t))
+            .collect()
+    }
+
+    fn detection_of(&self, t: usize) -> Detection {
+        let c = &self.ledger.crashes[t];
+        let latencies = (0..c.observers)
+            .filter(|&j| {
+                j != c.subject.node
+                    && self.state(j).is_running()
+                    && self.ledger.nodes[j].born <= c.at
+            })
+            .map(|j| {
+                let l = c.dead_at.get(j).copied().flatten();
+                (j, l.map(|at| Duration::from_micros(at - c.at)))
+            })
+            .collect();
+        Detection {
+            subject: c.subject,
+            crashed_at: Duration::from_micros(c.at),
+            latencies,
+        }
+    }
+
+    /// Traffic since the last [`Sim::reset_metrics`] (or the start).
+    pub fn metrics(&self) -> Metrics {
+        let mut total = Traffic::default();
+        for t in &self.traffic {
+            total.add(t);
+        }
+        let window = self.now - self.window_start;
+        Metrics {
+            window: Duration::from_micros(window),
+            rounds: window as f64 / self.interval as f64,
+            per_node: self.traffic.clone(),
+            total,
+            net: self.stats,
+        }
+    }
+
+    /// Starts a new metrics window now (traffic and network statistics).
+    pub fn reset_metrics(&mut self) {
+        for t in &mut self.traffic {
+            *t = Traffic::default();
+        }
+        self.stats = NetStats::default();
+        self.window_start = self.now;
+    }
+
+    /// Fingerprint of the run so far: every datagram sent and delivered
+    /// (time, endpoints, bytes), every event every observer saw, every tick
+    /// and every call that changed the simulation. Same seed and same calls,
+    /// same value.
+    pub fn trace_hash(&self) -> u64 {
+        self.ledger.hash.finish()
+    }
+
+    /// Events scheduled and not yet run (datagrams in flight and ticks).
+    pub fn pending_events(&self) -> usize {
+        self.queue.len()
+    }
+}

@@ -1,0 +1,282 @@
+//! The simulator's own tests: determinism, the network model, the lifecycle
+//! operations and the accounting.
+
+use std::string::ToString;
+use std::time::Duration;
+use std::vec::Vec;
+
+use super::*;
+use crate::NodeStatus;
+
+/// 16 node slots, 256 entries, 16 KiB arena, 32-interval windows.
+type Small = Sim<16, 256, 16384, 32>;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Everything a run produced that must replay exactly.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    hash: u64,
+    logs: Vec<Vec<Record>>,
+    metrics: Metrics,
+    detections: Vec<Detection>,
+    false_positives: Vec<FalsePositive>,
+}
+
+/// Every fault and lifecycle operation, on a hostile network.
+fn eventful_run(seed: u64) -> Outcome {
+    let mut config = SimConfig::new(seed);
+    config.record_keys = true;
+    config.engine.dead_grace = secs(40);
+    config.engine.tombstone_grace = secs(15);
+    config.network = LinkModel {
+        latency: Latency::Normal {
+            mean: Duration::from_millis(3),
+            std_dev: Duration::from_millis(2),
+            min: Duration::from_micros(300),
+        },
+        loss: 0.1,
+        duplicate: 0.05,
+        reorder: 0.1,
+        reorder_delay: Duration::from_millis(30),
+    };
+    let mut sim = Small::new(config);
+    sim.add_nodes(10);
+    for i in 0..10 {
+        sim.set(i, "role", std::format!("r{i}").as_bytes())
+            .expect("set");
+    }
+    sim.run_for(secs(10));
+    sim.set_tracked(4, "role", b"leader").expect("set");
+    sim.set_with_ttl(5, "lease", b"x", secs(5)).expect("set");
+    sim.set_link(
+        2,
+        3,
+        Some(LinkModel {
+            latency: Latency::Constant(Duration::from_millis(40)),
+            ..LinkModel::new()
+        }),
+    );
+    sim.run_for(secs(5));
+    let cut = sim.partition(&[0, 1, 2, 3], &[4, 5, 6, 7, 8, 9]);
+    let one_way = sim.partition_one_way(&[9], &[8]);
+    sim.delete(1, "role").expect("delete");
+    sim.run_for(secs(25));
+    sim.heal(cut);
+    sim.crash(6);
+    sim.run_for(secs(10));
+    sim.heal(one_way);
+    sim.resume(6);
+    sim.restart(7);
+    sim.leave(8).expect("leave");
+    sim.add_node();
+    sim.set_network(LinkModel::new());
+    sim.run_for(secs(60));
+    Outcome {
+        hash: sim.trace_hash(),
+        logs: (0..sim.len()).map(|i| sim.log(i).to_vec()).collect(),
+        metrics: sim.metrics(),
+        detections: sim.detections(),
+        false_positives: sim.false_positives().to_vec(),
+    }
+}
+
+#[test]
+fn same_seed_same_run_bit_for_bit() {
+    let a = eventful_run(11);
+    let b = eventful_run(11);
+    assert_eq!(a, b);
+    assert!(a.metrics.net.duplicated > 0 && a.metrics.net.delayed > 0);
+    assert!(a.metrics.net.lost > 0 && a.metrics.net.blocked > 0);
+    assert!(a.logs.iter().flatten().any(|r| r.event.kind() == "key-set"));
+    let c = eventful_run(12);
+    assert_ne!(a.hash, c.hash);
+}
+
+#[test]
+fn a_small_cluster_converges_and_spreads_a_key() {
+    let mut sim = Small::new(SimConfig::new(1));
+    sim.add_nodes(8);
+    let took = sim.wait_for(secs(30), secs(1), |s| s.converged());
+    assert!(took.is_some_and(|t| t <= secs(10)), "{took:?}");
+    let id = sim.set_tracked(3, "k", b"v").expect("set");
+    assert!(
+        sim.wait_for(secs(10), Duration::from_millis(10), |s| {
+            s.propagation(id).duration.is_some()
+        })
+        .is_some()
+    );
+    let p = sim.propagation(id);
+    assert_eq!((p.reached, p.targets), (7, 7));
+    assert!(p.rounds.is_some_and(|r| r > 0.0 && r < 5.0), "{p:?}");
+    for i in 0..8 {
+        let v = sim.engine(i).node("node-0003").and_then(|n| n.get("k"));
+        assert_eq!(v, Some(&b"v"[..]));
+    }
+    // Membership events were recorded with their times.
+    let joins = sim
+        .log(0)
+        .iter()
+        .filter(|r| matches!(r.event, SimEvent::Joined(_)))
+        .count();
+    assert_eq!(joins, 7);
+    assert!(sim.log(0).iter().all(|r| r.at <= sim.now()));
+}
+
+#[test]
+fn partitions_cut_and_heal_in_the_directions_given() {
+    let mut sim = Small::new(SimConfig::new(2));
+    sim.add_nodes(4);
+    assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+    let cut = sim.partition(&[0, 1], &[2, 3]);
+    assert!(sim.is_blocked(0, 2) && sim.is_blocked(3, 1) && !sim.is_blocked(0, 1));
+    sim.run_for(secs(15));
+    let status = |s: &Small, o: usize, n: &str| s.engine(o).node(n).map(|v| v.status());
+    assert_eq!(status(&sim, 0, "node-0002"), Some(NodeStatus::Dead));
+    assert_eq!(status(&sim, 3, "node-0001"), Some(NodeStatus::Dead));
+    assert_eq!(status(&sim, 0, "node-0001"), Some(NodeStatus::Alive));
+    assert!(sim.metrics().net.blocked > 0);
+    // Dead across a partition is no false positive.
+    assert!(sim.false_positives().is_empty());
+    assert!(sim.heal(cut));
+    assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+    let back = sim
+        .events_about(0, 2)
+        .filter(|r| r.event.kind() == "alive-again")
+        .count();
+    assert_eq!(back, 1);
+
+    // One way: 3 cannot reach 0, 0 still reaches 3.
+    sim.partition_one_way(&[3], &[0]);
+    assert!(sim.is_blocked(3, 0) && !sim.is_blocked(0, 3));
+    sim.heal_all();
+    assert!(!sim.is_blocked(3, 0));
+}
+
+#[test]
+fn crash_resume_restart_and_leave() {
+    let mut config = SimConfig::new(3);
+    config.engine.leave_linger = secs(2);
+    let mut sim = Small::new(config);
+    sim.add_nodes(5);
+    assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+
+    // A crash is silent and detected by everyone else.
+    sim.crash(4);
+    assert_eq!(sim.state(4), NodeState::Crashed);
+    sim.reset_metrics();
+    sim.run_for(secs(15));
+    assert_eq!(sim.metrics().per_node[4], Traffic::default());
+    let d = sim.detection(4).expect("tracked");
+    assert_eq!(d.latencies.len(), 4);
+    assert!(d.is_complete(), "{d:?}");
+    assert!(d.median().is_some_and(|m| m > secs(2) && m < secs(10)));
+
+    // Resumed with its state: alive again everywhere, same generation.
+    let generation = sim.generation(4);
+    sim.resume(4);
+    assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+    assert_eq!(sim.generation(4), generation);
+
+    // Restarted: a fresh engine with a higher generation replaces it.
+    let newer = sim.restart(4);
+    assert!(newer > generation);
+    assert_eq!(sim.engine(4).node_count(), 1);
+    assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+    let replaced = sim
+        .events_about(0, 4)
+        .any(|r| matches!(r.event, SimEvent::Replaced { new, .. } if new.generation == newer));
+    assert!(replaced);
+
+    // Leaving: ticks until the linger is over, then stops; others see it left.
+    sim.leave(2).expect("leave");
+    assert_eq!(sim.state(2), NodeState::Leaving);
+    sim.run_for(secs(5));
+    assert_eq!(sim.state(2), NodeState::Left);
+    for o in [0, 1, 3, 4] {
+        let status = sim.engine(o).node("node-0002").map(|v| v.status());
+        assert_eq!(status, Some(NodeStatus::Left), "node {o}");
+    }
+    assert!(sim.converged());
+    assert!(sim.false_positives().is_empty());
+}
+
+#[test]
+fn every_datagram_is_accounted_for() {
+    let mut config = SimConfig::new(4);
+    config.network.loss = 0.2;
+    config.network.duplicate = 0.1;
+    let mut sim = Small::new(config);
+    sim.add_nodes(6);
+    sim.run_for(secs(10));
+    sim.partition(&[0], &[5]);
+    sim.crash(3);
+    sim.run_for(secs(10));
+    // Stop everyone and let the network drain.
+    for i in 0..6 {
+        sim.crash(i);
+    }
+    sim.run_for(secs(1));
+    assert_eq!(sim.pending_events(), 0);
+    let m = sim.metrics();
+    let n = m.net;
+    assert_eq!(
+        n.sent + n.duplicated,
+        n.lost + n.blocked + n.to_down + n.unroutable + n.delivered,
+        "{n:?}"
+    );
+    assert_eq!(m.total.datagrams_out, n.sent);
+    assert_eq!(m.total.datagrams_in, n.delivered);
+    assert!(n.to_down > 0 && n.blocked > 0 && n.lost > 0 && n.duplicated > 0);
+    assert_eq!((n.rejected, n.oversized), (0, 0));
+    // 6 nodes ticked about once a second for 10 s, then 5 for 10 s more.
+    assert!((100..=125).contains(&m.total.ticks), "{}", m.total.ticks);
+    assert!(m.bytes_out_per_node_per_round() > 0.0);
+}
+
+#[test]
+fn large_engines_are_built_off_the_test_thread_stack() {
+    // The default engine is about 3 MiB, more than a test thread's stack.
+    let mut sim: Sim<1024, 16384, { 1024 * 1024 }, 1000> = Sim::new(SimConfig::new(5));
+    sim.add_nodes(2);
+    sim.restart(1);
+    assert!(sim.wait_for(secs(10), secs(1), |s| s.converged()).is_some());
+    assert_eq!(sim.name(1).to_string(), "node-0001");
+}
+
+#[test]
+fn exchanges_outside_ticks_go_through_the_network() {
+    let mut sim = Small::new(SimConfig::new(6));
+    sim.add_nodes(3);
+    let cut = sim.partition_one_way(&[0], &[2]);
+    // Before anyone ticks: 0 → 1 arrives, 0 → 2 is cut.
+    assert_eq!(sim.start_exchange(0, 1), Ok(1));
+    assert_eq!(sim.start_exchange(0, 2), Ok(1));
+    sim.run_until(Duration::from_micros(1500));
+    assert!(sim.engine(1).node("node-0000").is_some());
+    assert!(sim.engine(2).node("node-0000").is_none());
+    assert_eq!(sim.metrics().net.blocked, 1);
+    sim.heal(cut);
+}
+
+#[test]
+fn a_crash_while_leaving_resumes_leaving() {
+    let mut config = SimConfig::new(7);
+    config.engine.leave_linger = secs(3);
+    let mut sim = Small::new(config);
+    sim.add_nodes(3);
+    assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+    sim.leave(1).expect("leave");
+    sim.crash(1);
+    sim.run_for(secs(1));
+    sim.resume(1);
+    assert_eq!(sim.state(1), NodeState::Leaving);
+    sim.run_for(secs(5));
+    assert_eq!(sim.state(1), NodeState::Left);
+    let restarted = sim.restart(1);
+    assert_eq!(sim.state(1), NodeState::Running);
+    assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+    assert_eq!(sim.generation(1), restarted);
+}

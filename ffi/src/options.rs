@@ -1,0 +1,180 @@
+//! [`hearsay_options`] and `hearsay_start`.
+//!
+//! The options are a plain struct of pointers and numbers in which NULL and
+//! 0 mean "the default", so `hearsay_options_init` only has to zero it and
+//! a C caller sets the fields it cares about. There is no size or version
+//! field: the struct is passed by pointer from code compiled against the
+//! same header as the library it links (the static library, or a shared
+//! library of the same version). A struct that could grow without
+//! recompiling callers would need the caller to pass its `sizeof`, which is
+//! not worth it before the API has settled.
+
+use std::ffi::c_char;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hearsay_std::Node;
+use hearsay_std::builder::scaled_detector;
+
+use crate::boundary::{Outcome, guard, guard_status, non_null, non_null_mut, opt_str_arg, str_arg};
+use crate::node::hearsay_node;
+use crate::status::hearsay_status;
+
+/// Settings of a node, for `hearsay_start`. Initialise with
+/// `hearsay_options_init`, then set the fields wanted; NULL and 0 mean the
+/// default. The strings are read during `hearsay_start` only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct hearsay_options {
+    /// The node's name, unique in the cluster: 1 to 64 bytes of UTF-8.
+    /// Required.
+    pub name: *const c_char,
+    /// Where to bind the UDP socket, `"ip:port"` (IPv6: `"[::1]:7946"`);
+    /// port 0 lets the system choose (see `hearsay_local_addr`).
+    /// NULL: `"127.0.0.1:0"`, for local experiments and tests.
+    pub listen_addr: *const c_char,
+    /// The address peers send gossip to, `"ip:port"`, when it is not the
+    /// bound one (NAT, containers). NULL: the bound address. Required when
+    /// listening on a wildcard address (`0.0.0.0`, `[::]`).
+    pub advertise_addr: *const c_char,
+    /// `seed_count` seeds, each `"host:port"` (a DNS name, re-resolved
+    /// periodically, or an IP address): nodes to contact while no peer is
+    /// live. NULL when `seed_count` is 0. The first node of a cluster has
+    /// none.
+    pub seeds: *const *const c_char,
+    /// The number of strings at `seeds`.
+    pub seed_count: usize,
+    /// The cluster's name: nodes only talk to nodes with the same one.
+    /// NULL: `"hearsay"`.
+    pub cluster_id: *const c_char,
+    /// How often the node gossips and advances its heartbeat, in
+    /// milliseconds. 0: 1000. The failure detector is scaled to it, so that
+    /// a node that stops is considered dead after a few intervals.
+    pub gossip_interval_ms: u32,
+    /// How long `hearsay_leave` keeps announcing the departure, in
+    /// milliseconds. 0: 3000.
+    pub leave_linger_ms: u32,
+}
+
+/// Fills `*options` with the defaults: every pointer NULL, every number 0.
+/// NULL is ignored.
+///
+/// # Safety
+///
+/// `options` is NULL or points to a writable `hearsay_options`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn hearsay_options_init(options: *mut hearsay_options) {
+    guard((), || {
+        if options.is_null() {
+            return;
+        }
+        let defaults = hearsay_options {
+            name: std::ptr::null(),
+            listen_addr: std::ptr::null(),
+            advertise_addr: std::ptr::null(),
+            seeds: std::ptr::null(),
+            seed_count: 0,
+            cluster_id: std::ptr::null(),
+            gossip_interval_ms: 0,
+            leave_linger_ms: 0,
+        };
+        // SAFETY: not NULL, writable by the caller's contract; `write` does
+        // not read the old contents.
+        unsafe { options.write(defaults) };
+    })
+}
+
+/// Starts a node: checks the options, binds the socket, starts the node's
+/// threads (it gossips with its seeds at once) and stores the new node in
+/// `*out` (NULL on failure). Release it with `hearsay_free`.
+///
+/// `HEARSAY_INVALID_ARGUMENT` for a bad option (see `hearsay_status`),
+/// `HEARSAY_BIND_FAILED` when the socket cannot be bound.
+///
+/// Events are recorded from this moment on (see `hearsay_next_event`).
+///
+/// # Safety
+///
+/// `options` is NULL or points to a `hearsay_options` whose non-NULL
+/// strings are NUL-terminated and whose `seeds`, if not NULL, points to
+/// `seed_count` such strings; `out` is NULL or points to a writable
+/// `hearsay_node *`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn hearsay_start(
+    options: *const hearsay_options,
+    out: *mut *mut hearsay_node,
+) -> hearsay_status {
+    guard_status(|| {
+        let out = non_null_mut(out)?;
+        // SAFETY: not NULL, writable by the caller's contract. Cleared first
+        // so a failure leaves NULL, not whatever was there.
+        unsafe { out.write(std::ptr::null_mut()) };
+        let options = non_null(options)?;
+        // SAFETY: not NULL, points to a `hearsay_options` by the caller's
+        // contract; every field is a pointer or an integer, valid for any
+        // bits, so reading it as a value is sound.
+        let options = unsafe { options.read() };
+        // SAFETY: forwarded contract (the options' strings).
+        let node = unsafe { start(&options) }?;
+        // SAFETY: as above.
+        unsafe { out.write(Box::into_raw(Box::new(node))) };
+        Ok(())
+    })
+}
+
+/// Builds and starts the node `o` describes.
+///
+/// # Safety
+///
+/// As for `hearsay_start`'s options.
+unsafe fn start(o: &hearsay_options) -> Outcome<hearsay_node> {
+    // SAFETY: forwarded contract.
+    let name = unsafe { str_arg(o.name) }?;
+    // SAFETY: forwarded contract.
+    let listen = unsafe { opt_str_arg(o.listen_addr) }?;
+    // SAFETY: forwarded contract.
+    let advertise = unsafe { opt_str_arg(o.advertise_addr) }?;
+    // SAFETY: forwarded contract.
+    let cluster = unsafe { opt_str_arg(o.cluster_id) }?;
+
+    let mut b = Node::builder(name);
+    if let Some(a) = listen {
+        b = b.listen(parse_addr(a)?);
+    }
+    if let Some(a) = advertise {
+        b = b.advertise(parse_addr(a)?);
+    }
+    if let Some(c) = cluster {
+        b = b.cluster(c);
+    }
+    if o.seed_count > 0 {
+        let seeds = non_null(o.seeds)?;
+        for i in 0..o.seed_count {
+            // SAFETY: `seeds` points to `seed_count` pointers by the
+            // caller's contract, and `i < seed_count`.
+            let seed = unsafe { seeds.add(i).read() };
+            // SAFETY: forwarded contract.
+            b = b.seed(unsafe { str_arg(seed) }?);
+        }
+    }
+    if o.gossip_interval_ms > 0 {
+        let interval = Duration::from_millis(u64::from(o.gossip_interval_ms));
+        b = b
+            .gossip_interval(interval)
+            .detector(scaled_detector(interval));
+    }
+    if o.leave_linger_ms > 0 {
+        b = b.leave_linger(Duration::from_millis(u64::from(o.leave_linger_ms)));
+    }
+    // On the builder, so that nothing between the start and the first
+    // `hearsay_next_event` is missed.
+    let membership = b.subscribe_membership();
+    let keys = b.subscribe_keys("");
+    let node = b.start()?;
+    Ok(hearsay_node::new(node, membership, keys))
+}
+
+fn parse_addr(text: &str) -> Outcome<SocketAddr> {
+    text.parse()
+        .map_err(|_| hearsay_status::HEARSAY_INVALID_ARGUMENT)
+}

@@ -1,0 +1,667 @@
+//! Tests of the C API called from Rust, as C would call it: argument
+//! checks (NULL, invalid UTF-8, buffers too small), status codes, events,
+//! leaving, concurrent use of one handle, and panics turned into
+//! `HEARSAY_INTERNAL_ERROR`. `tests/c_demo.rs` runs the same API from C.
+
+use std::ffi::{CStr, CString, c_char};
+use std::ptr::{null, null_mut};
+use std::time::{Duration, Instant};
+
+use crate::boundary::{c_str_of, test_hook};
+use crate::hearsay_status::*;
+use crate::*;
+
+/// Default options with `name` (kept alive by the caller) and a fast
+/// gossip interval.
+fn options(name: &CStr) -> hearsay_options {
+    let mut o = std::mem::MaybeUninit::<hearsay_options>::uninit();
+    // SAFETY: a writable hearsay_options; init fills every field.
+    unsafe { hearsay_options_init(o.as_mut_ptr()) };
+    // SAFETY: initialised just above.
+    let mut o = unsafe { o.assume_init() };
+    o.name = name.as_ptr();
+    o.gossip_interval_ms = 50;
+    o
+}
+
+fn start_with(o: &hearsay_options) -> Result<*mut hearsay_node, hearsay_status> {
+    let mut node = null_mut();
+    // SAFETY: valid options and out pointer.
+    match unsafe { hearsay_start(o, &mut node) } {
+        HEARSAY_OK => Ok(node),
+        status => {
+            assert!(node.is_null(), "no node on failure");
+            Err(status)
+        }
+    }
+}
+
+fn start(name: &CStr) -> *mut hearsay_node {
+    start_with(&options(name)).expect("node starts")
+}
+
+fn free(node: *mut hearsay_node) {
+    // SAFETY: a node from hearsay_start, not used afterwards.
+    unsafe { hearsay_free(node) };
+}
+
+fn local_addr(node: *mut hearsay_node) -> CString {
+    let mut buf = [0 as c_char; HEARSAY_ADDR_SIZE];
+    // SAFETY: a live node and a buffer of the stated size.
+    let status = unsafe { hearsay_local_addr(node, buf.as_mut_ptr(), buf.len()) };
+    assert_eq!(status, HEARSAY_OK);
+    CString::new(c_str_of(&buf)).unwrap()
+}
+
+fn set(node: *mut hearsay_node, key: &CStr, value: &[u8]) -> hearsay_status {
+    // SAFETY: a live node, a C string, `value.len()` readable bytes.
+    unsafe { hearsay_set(node, key.as_ptr(), value.as_ptr(), value.len()) }
+}
+
+/// `hearsay_get` into a buffer of `cap` bytes: the status and `*len_out`.
+fn get(node: *mut hearsay_node, member: &CStr, key: &CStr, cap: usize) -> (hearsay_status, usize) {
+    let mut buf = vec![0u8; cap];
+    let mut len = usize::MAX;
+    // SAFETY: a live node, C strings, `cap` writable bytes, a size_t.
+    let status = unsafe {
+        hearsay_get(
+            node,
+            member.as_ptr(),
+            key.as_ptr(),
+            buf.as_mut_ptr(),
+            cap,
+            &mut len,
+        )
+    };
+    (status, len)
+}
+
+fn next_event(node: *mut hearsay_node, timeout_ms: u32) -> Result<hearsay_event, hearsay_status> {
+    let mut e = std::mem::MaybeUninit::<hearsay_event>::uninit();
+    // SAFETY: a live node and a writable event.
+    match unsafe { hearsay_next_event(node, e.as_mut_ptr(), timeout_ms) } {
+        // SAFETY: OK means the event was written.
+        HEARSAY_OK => Ok(unsafe { e.assume_init() }),
+        status => Err(status),
+    }
+}
+
+/// Waits up to `within` for `cond`.
+fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+const INVALID_UTF8: &CStr = c"\xff\xfe";
+
+#[test]
+fn start_rejects_bad_options_with_invalid_argument() {
+    let long = CString::new("n".repeat(65)).unwrap();
+    let names: [&CStr; 3] = [c"", INVALID_UTF8, &long];
+    for name in names {
+        assert_eq!(start_with(&options(name)), Err(HEARSAY_INVALID_ARGUMENT));
+    }
+    let mut o = options(c"a");
+    o.name = null();
+    assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT));
+
+    let bad_addrs: [&CStr; 3] = [c"nope", c"127.0.0.1", INVALID_UTF8];
+    for addr in bad_addrs {
+        let mut o = options(c"a");
+        o.listen_addr = addr.as_ptr();
+        assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT));
+        let mut o = options(c"a");
+        o.advertise_addr = addr.as_ptr();
+        assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT));
+    }
+    // A wildcard address needs an advertise address.
+    let mut o = options(c"a");
+    o.listen_addr = c"0.0.0.0:0".as_ptr();
+    assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT));
+
+    // Seeds: NULL array with a count, a NULL seed, a seed without a port.
+    let mut o = options(c"a");
+    o.seed_count = 1;
+    assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT));
+    for seed in [null(), c"no-port".as_ptr(), INVALID_UTF8.as_ptr()] {
+        let seeds = [c"127.0.0.1:1".as_ptr(), seed];
+        let mut o = options(c"a");
+        o.seeds = seeds.as_ptr();
+        o.seed_count = 2;
+        assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT));
+    }
+    let mut o = options(c"a");
+    o.cluster_id = INVALID_UTF8.as_ptr();
+    assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT));
+
+    // NULL options or out.
+    let mut node = null_mut();
+    // SAFETY: NULL is allowed and checked.
+    let status = unsafe { hearsay_start(null(), &mut node) };
+    assert_eq!(status, HEARSAY_INVALID_ARGUMENT);
+    assert!(node.is_null());
+    let o = options(c"a");
+    // SAFETY: as above.
+    let status = unsafe { hearsay_start(&o, null_mut()) };
+    assert_eq!(status, HEARSAY_INVALID_ARGUMENT);
+    // SAFETY: init ignores NULL.
+    unsafe { hearsay_options_init(null_mut()) };
+}
+
+#[test]
+fn a_port_in_use_is_a_bind_failure() {
+    let a = start(c"a");
+    let addr = local_addr(a);
+    let mut o = options(c"b");
+    o.listen_addr = addr.as_ptr();
+    assert_eq!(start_with(&o), Err(HEARSAY_BIND_FAILED));
+    free(a);
+}
+
+#[test]
+fn every_option_is_applied() {
+    let a = start(c"seed");
+    let seed = local_addr(a);
+    let seeds = [seed.as_ptr()];
+    let mut o = options(c"full");
+    o.listen_addr = c"127.0.0.1:0".as_ptr();
+    o.advertise_addr = c"127.0.0.1:1".as_ptr();
+    o.seeds = seeds.as_ptr();
+    o.seed_count = 1;
+    o.cluster_id = c"hearsay".as_ptr();
+    o.leave_linger_ms = 100;
+    let b = start_with(&o).expect("starts");
+    let mut me = std::mem::MaybeUninit::<hearsay_member>::uninit();
+    // SAFETY: a live node, a C string, a writable member.
+    let status = unsafe { hearsay_member_get(b, c"full".as_ptr(), me.as_mut_ptr()) };
+    assert_eq!(status, HEARSAY_OK);
+    // SAFETY: written on OK.
+    let me = unsafe { me.assume_init() };
+    assert_eq!(c_str_of(&me.addr), "127.0.0.1:1", "advertised address");
+    assert_eq!(me.status, hearsay_member_status::HEARSAY_MEMBER_ALIVE);
+    let t = Instant::now();
+    // SAFETY: a live node.
+    assert_eq!(unsafe { hearsay_leave(b, 5000) }, HEARSAY_OK);
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "the short linger applies"
+    );
+    free(b);
+    free(a);
+}
+
+#[test]
+fn calls_reject_null_pointers_and_invalid_utf8() {
+    let n = start(c"args");
+    let v = b"value";
+    let mut len = 0usize;
+    let mut buf = [0u8; 16];
+    let k = c"k".as_ptr();
+    let bad = INVALID_UTF8.as_ptr();
+    let me = c"args".as_ptr();
+    let mut member = std::mem::MaybeUninit::<hearsay_member>::uninit();
+    // SAFETY: every pointer is NULL or valid for what it claims; the calls
+    // must refuse the NULLs and invalid strings.
+    unsafe {
+        // No node.
+        assert_eq!(
+            hearsay_set(null_mut(), k, v.as_ptr(), v.len()),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_set_with_ttl(null_mut(), k, v.as_ptr(), 1, 10),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(hearsay_delete(null_mut(), k), HEARSAY_INVALID_ARGUMENT);
+        assert_eq!(
+            hearsay_get(null_mut(), me, k, buf.as_mut_ptr(), 16, &mut len),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_local_addr(null_mut(), null_mut(), 0),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(hearsay_leave(null_mut(), 0), HEARSAY_INVALID_ARGUMENT);
+        assert_eq!(hearsay_live_count(null_mut()), 0);
+        assert_eq!(
+            hearsay_live_members(null_mut(), null_mut(), &mut len),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_member_get(null_mut(), me, null_mut()),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_next_event(null_mut(), null_mut(), 0),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        hearsay_free(null_mut());
+
+        // NULL or invalid keys and names.
+        assert_eq!(
+            hearsay_set(n, null(), v.as_ptr(), v.len()),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_set(n, bad, v.as_ptr(), v.len()),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_set_with_ttl(n, bad, v.as_ptr(), v.len(), 10),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(hearsay_delete(n, null()), HEARSAY_INVALID_ARGUMENT);
+        assert_eq!(hearsay_delete(n, bad), HEARSAY_INVALID_ARGUMENT);
+        assert_eq!(
+            hearsay_get(n, null(), k, buf.as_mut_ptr(), 16, &mut len),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_get(n, bad, k, buf.as_mut_ptr(), 16, &mut len),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_get(n, me, null(), buf.as_mut_ptr(), 16, &mut len),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_get(n, me, bad, buf.as_mut_ptr(), 16, &mut len),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_member_get(n, bad, member.as_mut_ptr()),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_member_get(n, null(), member.as_mut_ptr()),
+            HEARSAY_INVALID_ARGUMENT
+        );
+
+        // NULL outputs and value buffers.
+        assert_eq!(hearsay_set(n, k, null(), 3), HEARSAY_INVALID_ARGUMENT);
+        assert_eq!(
+            hearsay_get(n, me, k, buf.as_mut_ptr(), 16, null_mut()),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_live_members(n, null_mut(), null_mut()),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_member_get(n, me, null_mut()),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_next_event(n, null_mut(), 0),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_local_addr(n, null_mut(), 64),
+            HEARSAY_INVALID_ARGUMENT
+        );
+
+        // Keys hearsay refuses, and a value too large for one datagram.
+        assert_eq!(set(n, c"", v), HEARSAY_INVALID_ARGUMENT);
+        let long = CString::new("k".repeat(256)).unwrap();
+        assert_eq!(set(n, &long, v), HEARSAY_INVALID_ARGUMENT);
+        assert_eq!(set(n, c"big", &[0; 2000]), HEARSAY_INVALID_ARGUMENT);
+
+        // An empty value may come as NULL.
+        assert_eq!(hearsay_set(n, c"empty".as_ptr(), null(), 0), HEARSAY_OK);
+        assert_eq!(
+            hearsay_get(n, me, c"empty".as_ptr(), null_mut(), 0, &mut len),
+            HEARSAY_OK
+        );
+        assert_eq!(len, 0);
+    }
+    // Nothing refused was written.
+    assert_eq!(get(n, c"args", c"k", 16).0, HEARSAY_NOT_FOUND);
+    free(n);
+}
+
+#[test]
+fn a_full_node_reports_capacity_full() {
+    let n = start(c"full");
+    // The default engine holds 1 MiB of keys and values: about 1150 of
+    // these before it refuses.
+    let value = [7u8; 900];
+    let mut status = HEARSAY_OK;
+    let mut written = 0;
+    while status == HEARSAY_OK && written < 5000 {
+        let key = CString::new(format!("k{written}")).unwrap();
+        status = set(n, &key, &value);
+        written += 1;
+    }
+    assert_eq!(status, HEARSAY_CAPACITY_FULL, "after {written} writes");
+    // Deleting still works: the tombstone takes the entry's place.
+    // SAFETY: a live node and a C string.
+    assert_eq!(unsafe { hearsay_delete(n, c"k0".as_ptr()) }, HEARSAY_OK);
+    free(n);
+}
+
+#[test]
+fn get_reports_missing_values_and_sizes() {
+    let n = start(c"getter");
+    let value = b"0123456789";
+    assert_eq!(set(n, c"k", value), HEARSAY_OK);
+    assert_eq!(get(n, c"getter", c"k", 10), (HEARSAY_OK, 10));
+    assert_eq!(get(n, c"getter", c"k", 64), (HEARSAY_OK, 10));
+    assert_eq!(get(n, c"getter", c"k", 4), (HEARSAY_BUFFER_TOO_SMALL, 10));
+    assert_eq!(get(n, c"getter", c"k", 0), (HEARSAY_BUFFER_TOO_SMALL, 10));
+    assert_eq!(get(n, c"getter", c"missing", 64), (HEARSAY_NOT_FOUND, 0));
+    assert_eq!(get(n, c"nobody", c"k", 64), (HEARSAY_NOT_FOUND, 0));
+
+    // The bytes, and a too-small buffer left untouched.
+    let mut buf = [b'#'; 12];
+    let mut len = 0;
+    let (me, k) = (c"getter".as_ptr(), c"k".as_ptr());
+    // SAFETY: a live node, C strings, 12 writable bytes, a size_t.
+    let status = unsafe { hearsay_get(n, me, k, buf.as_mut_ptr(), 12, &mut len) };
+    assert_eq!((status, len), (HEARSAY_OK, 10));
+    assert_eq!(&buf, b"0123456789##");
+    let mut small = [b'#'; 4];
+    // SAFETY: as above, 4 bytes.
+    let status = unsafe { hearsay_get(n, me, k, small.as_mut_ptr(), 4, &mut len) };
+    assert_eq!((status, len), (HEARSAY_BUFFER_TOO_SMALL, 10));
+    assert_eq!(&small, b"####");
+
+    // Delete: once found, then not.
+    // SAFETY: a live node and a C string.
+    assert_eq!(unsafe { hearsay_delete(n, k) }, HEARSAY_OK);
+    // SAFETY: as above.
+    assert_eq!(unsafe { hearsay_delete(n, k) }, HEARSAY_NOT_FOUND);
+    assert_eq!(get(n, c"getter", c"k", 64), (HEARSAY_NOT_FOUND, 0));
+
+    // The local address: too small, then enough.
+    let mut addr = [0 as c_char; HEARSAY_ADDR_SIZE];
+    // SAFETY: a live node and a buffer of at least the stated size.
+    let status = unsafe { hearsay_local_addr(n, addr.as_mut_ptr(), 5) };
+    assert_eq!(status, HEARSAY_BUFFER_TOO_SMALL);
+    let text = local_addr(n).into_string().unwrap();
+    let parsed: std::net::SocketAddr = text.parse().unwrap();
+    assert!(parsed.ip().is_loopback() && parsed.port() != 0, "{text}");
+    free(n);
+}
+
+#[test]
+fn events_report_own_writes_and_time_out() {
+    let n = start(c"ev");
+    let t = Instant::now();
+    assert_eq!(next_event(n, 0).err(), Some(HEARSAY_TIMEOUT));
+    assert_eq!(next_event(n, 60).err(), Some(HEARSAY_TIMEOUT));
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(60) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+
+    assert_eq!(set(n, c"color", b"blue"), HEARSAY_OK);
+    // SAFETY: a live node and a C string.
+    assert_eq!(unsafe { hearsay_delete(n, c"color".as_ptr()) }, HEARSAY_OK);
+    let e = next_event(n, 1000).expect("set event");
+    assert_eq!(e.kind, hearsay_event_kind::HEARSAY_EVENT_KEY_SET);
+    assert_eq!(c_str_of(&e.member), "ev");
+    assert_eq!(c_str_of(&e.key), "color");
+    assert_eq!(&e.value[..e.value_len], b"blue");
+    let d = next_event(n, 1000).expect("delete event");
+    assert_eq!(d.kind, hearsay_event_kind::HEARSAY_EVENT_KEY_DELETED);
+    assert!(d.version > e.version);
+    free(n);
+}
+
+#[test]
+fn two_nodes_see_each_other() {
+    let a = start(c"a");
+    let seed = local_addr(a);
+    let seeds = [seed.as_ptr()];
+    let mut o = options(c"b");
+    o.seeds = seeds.as_ptr();
+    o.seed_count = 1;
+    let b = start_with(&o).unwrap();
+    assert_eq!(set(b, c"http", b"10.0.0.2:80"), HEARSAY_OK);
+    let both_live = || {
+        // SAFETY: live nodes.
+        unsafe { hearsay_live_count(a) == 1 && hearsay_live_count(b) == 1 }
+    };
+    assert!(eventually(Duration::from_secs(10), both_live));
+    assert!(eventually(Duration::from_secs(10), || get(
+        a, c"b", c"http", 64
+    )
+    .0 == HEARSAY_OK));
+
+    // Listing: asking with no room reports the count.
+    let mut count = 0;
+    // SAFETY: a live node; NULL array with count 0.
+    let status = unsafe { hearsay_live_members(a, null_mut(), &mut count) };
+    assert_eq!(status, HEARSAY_BUFFER_TOO_SMALL);
+    assert_eq!(count, 1);
+    let mut members = [std::mem::MaybeUninit::<hearsay_member>::uninit(); 4];
+    let mut count = members.len();
+    // SAFETY: a live node, `count` writable members.
+    let status = unsafe { hearsay_live_members(a, members.as_mut_ptr().cast(), &mut count) };
+    assert_eq!((status, count), (HEARSAY_OK, 1));
+    // SAFETY: the first `count` were written.
+    let m = unsafe { members[0].assume_init() };
+    assert_eq!(c_str_of(&m.name), "b");
+    assert_eq!(c_str_of(&m.addr), local_addr(b).to_str().unwrap());
+    assert_eq!(m.status, hearsay_member_status::HEARSAY_MEMBER_ALIVE);
+    assert!(m.generation > 0);
+
+    // a's events: b joined (its key may come first).
+    let mut joined = false;
+    while let Ok(e) = next_event(a, 2000) {
+        if e.kind == hearsay_event_kind::HEARSAY_EVENT_MEMBER_JOINED {
+            assert_eq!(c_str_of(&e.member), "b");
+            joined = true;
+            break;
+        }
+    }
+    assert!(joined);
+    free(b);
+    free(a);
+}
+
+#[test]
+fn leave_refuses_writes_at_once_and_finishes_in_the_background() {
+    let mut o = options(c"leaver");
+    o.leave_linger_ms = 300;
+    let n = start_with(&o).unwrap();
+    assert_eq!(set(n, c"k", b"v"), HEARSAY_OK);
+    // SAFETY: a live node.
+    assert_eq!(unsafe { hearsay_leave(n, 0) }, HEARSAY_TIMEOUT);
+    assert_eq!(set(n, c"k", b"w"), HEARSAY_LEFT);
+    // SAFETY: a live node and a C string.
+    assert_eq!(unsafe { hearsay_delete(n, c"k".as_ptr()) }, HEARSAY_LEFT);
+    // Reads still work.
+    assert_eq!(get(n, c"leaver", c"k", 8), (HEARSAY_OK, 1));
+    // SAFETY: a live node.
+    assert_eq!(unsafe { hearsay_leave(n, 5000) }, HEARSAY_OK);
+    // SAFETY: a live node.
+    assert_eq!(unsafe { hearsay_leave(n, 0) }, HEARSAY_OK, "already left");
+    free(n);
+
+    // Freeing while a leave is still lingering stops it promptly.
+    let mut o = options(c"quitter");
+    o.leave_linger_ms = 10_000;
+    let n = start_with(&o).unwrap();
+    // SAFETY: a live node.
+    assert_eq!(unsafe { hearsay_leave(n, 10) }, HEARSAY_TIMEOUT);
+    let t = Instant::now();
+    free(n);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}
+
+#[test]
+fn one_handle_serves_many_threads() {
+    let n = start(c"shared");
+    // Raw pointers are not Send; the address is, and the API promises
+    // the node may be used from any thread.
+    let addr = n as usize;
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let n = addr as *mut hearsay_node;
+                for i in 0..50 {
+                    let key = CString::new(format!("t{t}/{i}")).unwrap();
+                    let value = format!("{t}:{i}");
+                    assert_eq!(set(n, &key, value.as_bytes()), HEARSAY_OK);
+                    assert_eq!(get(n, c"shared", &key, 16), (HEARSAY_OK, value.len()));
+                    // SAFETY: a live node.
+                    let _ = unsafe { hearsay_live_count(n) };
+                }
+            })
+        })
+        .collect();
+    let reader = std::thread::spawn(move || {
+        let n = addr as *mut hearsay_node;
+        let mut seen = 0;
+        while seen < 200 {
+            match next_event(n, 5000) {
+                Ok(e) => {
+                    assert_eq!(e.kind, hearsay_event_kind::HEARSAY_EVENT_KEY_SET);
+                    seen += 1;
+                }
+                Err(s) => panic!("event {seen}: {s:?}"),
+            }
+        }
+    });
+    for w in writers {
+        w.join().unwrap();
+    }
+    reader.join().unwrap();
+    free(n);
+}
+
+/// Every entry point turns a panic in its body into its error value (the
+/// test hook makes the body of the next call on this thread panic).
+#[test]
+fn a_panic_inside_any_entry_point_becomes_internal_error() {
+    let n = start(c"panicky");
+    let k = c"k".as_ptr();
+    let me = c"panicky".as_ptr();
+    let mut len = 0usize;
+    let mut buf = [0u8; 8];
+    let (lenp, bufp): (*mut usize, *mut u8) = (&mut len, buf.as_mut_ptr());
+    let mut member = std::mem::MaybeUninit::<hearsay_member>::uninit();
+    let mut event = std::mem::MaybeUninit::<hearsay_event>::uninit();
+    let (memberp, eventp) = (member.as_mut_ptr(), event.as_mut_ptr());
+    // Made before the hook is armed: `options` calls an entry point too.
+    let other = options(c"x");
+    type Call = Box<dyn Fn() -> hearsay_status>;
+    let calls: Vec<(&str, Call)> = vec![
+        (
+            "set",
+            Box::new(move || {
+                // SAFETY: pointers valid for the call (made above).
+                unsafe { hearsay_set(n, k, bufp, 1) }
+            }),
+        ),
+        (
+            "set_with_ttl",
+            Box::new(move || {
+                // SAFETY: pointers valid for the call (made above).
+                unsafe { hearsay_set_with_ttl(n, k, bufp, 1, 100) }
+            }),
+        ),
+        (
+            "delete",
+            Box::new(move || {
+                // SAFETY: pointers valid for the call (made above).
+                unsafe { hearsay_delete(n, k) }
+            }),
+        ),
+        (
+            "get",
+            Box::new(move || {
+                // SAFETY: pointers valid for the call (made above).
+                unsafe { hearsay_get(n, me, k, bufp, 8, lenp) }
+            }),
+        ),
+        (
+            "local_addr",
+            Box::new(move || {
+                // SAFETY: pointers valid for the call (made above).
+                unsafe { hearsay_local_addr(n, null_mut(), 0) }
+            }),
+        ),
+        (
+            "leave",
+            Box::new(move || {
+                // SAFETY: pointers valid for the call (made above).
+                unsafe { hearsay_leave(n, 0) }
+            }),
+        ),
+        (
+            "live_members",
+            Box::new(move || {
+                // SAFETY: pointers valid for the call (made above).
+                unsafe { hearsay_live_members(n, null_mut(), lenp) }
+            }),
+        ),
+        (
+            "member_get",
+            Box::new(move || {
+                // SAFETY: pointers valid for the call (made above).
+                unsafe { hearsay_member_get(n, me, memberp) }
+            }),
+        ),
+        (
+            "next_event",
+            Box::new(move || {
+                // SAFETY: pointers valid for the call (made above).
+                unsafe { hearsay_next_event(n, eventp, 0) }
+            }),
+        ),
+        (
+            "start",
+            Box::new(move || {
+                let mut out = null_mut();
+                // SAFETY: valid options and out pointer.
+                let status = unsafe { hearsay_start(&other, &mut out) };
+                assert!(out.is_null());
+                status
+            }),
+        ),
+    ];
+    for (name, call) in &calls {
+        test_hook::panic_next_call();
+        assert_eq!(call(), HEARSAY_INTERNAL_ERROR, "{name}");
+    }
+    // The node survived the panics and still works.
+    assert_eq!(set(n, c"k", b"v"), HEARSAY_OK);
+    drop(calls);
+    len = 0;
+    // SAFETY: a live node, C strings, 8 writable bytes, a size_t.
+    let status = unsafe { hearsay_get(n, me, k, buf.as_mut_ptr(), 8, &mut len) };
+    assert_eq!((status, len), (HEARSAY_OK, 1));
+
+    // Functions without a status return their neutral value.
+    test_hook::panic_next_call();
+    // SAFETY: a live node.
+    assert_eq!(unsafe { hearsay_live_count(n) }, 0);
+    test_hook::panic_next_call();
+    // SAFETY: any int is accepted; the result is a static C string.
+    let s = unsafe { CStr::from_ptr(hearsay_status_str(0)) };
+    assert_eq!(s.to_str().unwrap(), "internal error");
+    let mut o = options(c"y");
+    test_hook::panic_next_call();
+    // SAFETY: a writable options struct.
+    unsafe { hearsay_options_init(&mut o) };
+    assert!(!o.name.is_null(), "left untouched by the panicking call");
+    // hearsay_free still releases the node (the box is taken before the
+    // guarded shutdown; unwinding drops it, which shuts the node down).
+    let addr = local_addr(n);
+    test_hook::panic_next_call();
+    free(n);
+    let rebound = std::net::UdpSocket::bind(addr.to_str().unwrap());
+    assert!(
+        rebound.is_ok(),
+        "the node's socket was released: {rebound:?}"
+    );
+}

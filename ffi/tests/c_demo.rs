@@ -1,0 +1,142 @@
+//! Builds `examples/demo.c` with the system C compiler against the static
+//! library cargo built for this test run, and runs it: three nodes on
+//! loopback, every check made in C (exit status 0 when all pass). Also
+//! checks that the header compiles as C++.
+//!
+//! The library is built with `cargo build -p hearsay-ffi --lib` and found
+//! next to this test's executable: cargo puts test executables in
+//! `<target>/<profile>/deps/` and the package's libraries in
+//! `<target>/<profile>/`. `CC` and `CXX` override the compilers (`cc`,
+//! `c++`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn crate_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `<target>/<profile>`, where cargo put this package's libraries.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("<target>/<profile>/deps/<test>")
+        .to_path_buf()
+}
+
+fn static_lib() -> PathBuf {
+    let name = if cfg!(windows) {
+        "hearsay_ffi.lib"
+    } else {
+        "libhearsay_ffi.a"
+    };
+    // `cargo test` links integration tests against the rlib and does not
+    // always produce the static library; build it (a no-op when it is up
+    // to date), with the profile this test was built with.
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .current_dir(crate_dir())
+        .args(["build", "-p", "hearsay-ffi", "--lib"]);
+    if profile_dir().file_name().is_some_and(|p| p == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo build runs");
+    assert!(status.success(), "building the static library failed");
+    let lib = profile_dir().join(name);
+    assert!(
+        lib.exists(),
+        "{} not found after cargo build",
+        lib.display()
+    );
+    lib
+}
+
+/// Runs `cmd`, failing the test with its output unless it succeeds within
+/// `limit`.
+fn run(mut cmd: Command, limit: Duration) -> String {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "{shown} took more than {limit:?}\n--- stdout\n{}\n--- stderr\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{shown} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    print!("{stdout}{stderr}");
+    stdout
+}
+
+#[test]
+fn the_c_demo_passes_its_checks() {
+    let lib = static_lib();
+    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hearsay-c-demo");
+    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
+    cc.args([
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Wpedantic",
+        "-Werror",
+        "-g",
+    ])
+    .arg("-I")
+    .arg(crate_dir().join("include"))
+    .arg(crate_dir().join("examples/demo.c"))
+    .arg(&lib)
+    // What Rust's standard library needs from the system when linked
+    // statically (`--print native-static-libs` lists them).
+    .args(["-lpthread", "-ldl", "-lm"])
+    .arg("-o")
+    .arg(&exe);
+    run(cc, Duration::from_secs(120));
+
+    let out = run(Command::new(&exe), Duration::from_secs(60));
+    assert!(out.contains("all checks passed"), "{out}");
+}
+
+#[test]
+fn the_header_compiles_as_cxx() {
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    if Command::new(&cxx).arg("--version").output().is_err() {
+        eprintln!("skipped: no C++ compiler ({cxx})");
+        return;
+    }
+    let src = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hearsay-header.cpp");
+    std::fs::write(
+        &src,
+        "#include \"hearsay.h\"\n\
+         int main() {\n\
+         hearsay_options o;\n\
+         hearsay_options_init(&o);\n\
+         return hearsay_status_str(HEARSAY_OK) == nullptr;\n\
+         }\n",
+    )
+    .expect("write the C++ source");
+    let mut cmd = Command::new(cxx);
+    cmd.args(["-std=c++11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only"])
+        .arg("-I")
+        .arg(crate_dir().join("include"))
+        .arg(&src);
+    run(cmd, Duration::from_secs(60));
+}

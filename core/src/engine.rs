@@ -123,7 +123,7 @@ impl fmt::Display for SendError {
 /// a thousand nodes; a microcontroller might use `Engine<16, 128, 8192>`.
 ///
 /// Memory is the value itself: 3.1 MiB at the defaults, 22 KiB for
-/// `Engine<16, 128, 8192, 64>`. Each node slot costs about 320 bytes plus
+/// `Engine<16, 128, 8192, 64>`. Each node slot costs about 330 bytes plus
 /// its `W`-byte detector window, each entry slot 52 bytes, plus the arena. Do not build a large engine on the stack:
 /// [`Engine::new`] is a `const fn`, so put it in a `static` (behind your
 /// platform's mutex or cell) or let a runtime place it on the heap, then call
@@ -154,6 +154,8 @@ pub struct Engine<
     pub(crate) seeds: heapless::Vec<SocketAddr, MAX_SEEDS>,
     /// Scratch for choosing peers at random.
     pub(crate) candidates: heapless::Vec<u16, N>,
+    /// Scratch: where each piece of the Syn being built ends on the ring.
+    pub(crate) piece_ends: heapless::Vec<u16, N>,
     /// When [`Engine::leave`] was called.
     left_at: Option<Instant>,
     /// The latest time the caller gave us.
@@ -202,6 +204,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             next_deadline: u64::MAX,
             seeds: heapless::Vec::new(),
             candidates: heapless::Vec::new(),
+            piece_ends: heapless::Vec::new(),
             left_at: None,
             now: Instant::ZERO,
         }
@@ -225,6 +228,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.next_deadline = u64::MAX;
         self.seeds.clear();
         self.candidates.clear();
+        self.piece_ends.clear();
         self.left_at = None;
         self.config = config;
         if self.nodes.insert_at(LOCAL, id, Instant::ZERO).is_none() {
@@ -470,7 +474,6 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     fn update_liveness(&mut self, now: Instant, observer: &mut impl Observer) {
         let grace = self.config.dead_grace;
         let half_grace = grace.checked_div(2).unwrap_or(grace);
-        let detector = self.config.detector;
         let mut pos = 0usize;
         while let Some((slot, n)) = self.nodes.at(pos) {
             pos = pos.saturating_add(1);
@@ -480,11 +483,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             let age = now.saturating_since(n.since);
             match n.status {
                 NodeStatus::Alive => {
-                    let phi = self
-                        .nodes
-                        .detector(slot)
-                        .map_or(0.0, |d| d.phi(&detector, now));
-                    if phi >= detector.threshold
+                    // Phi grows with silence, so "phi has reached the
+                    // threshold" is "the deadline has passed".
+                    if now >= n.deadline
                         && let Some(n) = self.nodes.get_mut(slot)
                     {
                         n.status = NodeStatus::Dead;
@@ -512,7 +513,11 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
 
     /// Opens this tick's exchanges.
     fn gossip(&mut self, rng: &mut impl rand_core::RngCore, tx: &mut impl Transmit) {
-        // Live peers, chosen by a partial Fisher-Yates shuffle.
+        // Live peers first, then pending ones: a node we have heard of but
+        // whose heartbeat we have not seen move may well be alive, and
+        // talking to it is how we find out. While few peers are live (a
+        // joining node), pending ones fill the fanout, so a newcomer's
+        // heartbeat reaches several nodes from its first rounds.
         self.candidates.clear();
         let mut dead = 0usize;
         for &slot in self.nodes.ring() {
@@ -525,32 +530,59 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             }
         }
         let live = self.candidates.len();
-        let picks = self.config.fanout.min(live);
-        let mut seed_picked = false;
-        for i in 0..picks {
-            let j = i.saturating_add(random_below(rng, live.saturating_sub(i)));
-            self.candidates.swap(i, j.min(live.saturating_sub(1)));
-            let Some(addr) = self
-                .candidates
-                .get(i)
-                .and_then(|&s| self.nodes.get(s))
-                .map(|n| n.id.addr)
-            else {
-                continue;
-            };
-            seed_picked |= self.seeds.contains(&addr);
-            let _ = self.start_exchange(addr, tx);
+        for &slot in self.nodes.ring() {
+            if slot != LOCAL
+                && self.nodes.get(slot).map(|n| n.status) == Some(NodeStatus::Pending)
+                && self.candidates.push(slot).is_err()
+            {
+                break;
+            }
         }
-        // A seed when nobody is live; otherwise, if no seed was among the
-        // picks, with probability seeds / (live + dead), as Cassandra does,
-        // so seeds keep the cluster from splitting without drawing every
-        // node's traffic.
+        let known = self.candidates.len();
+        let fanout = self.config.fanout;
+        let from_live = fanout.min(live);
+        let from_pending = fanout
+            .saturating_sub(from_live)
+            .min(known.saturating_sub(live));
+        let mut seed_picked = false;
+        // Partial Fisher-Yates shuffles of each group.
+        for (lo, hi, picks) in [(0, live, from_live), (live, known, from_pending)] {
+            for i in lo..lo.saturating_add(picks) {
+                let j = i.saturating_add(random_below(rng, hi.saturating_sub(i)));
+                self.candidates.swap(i, j.min(hi.saturating_sub(1)));
+                let Some(addr) = self
+                    .candidates
+                    .get(i)
+                    .and_then(|&s| self.nodes.get(s))
+                    .map(|n| n.id.addr)
+                else {
+                    continue;
+                };
+                seed_picked |= self.seeds.contains(&addr);
+                let _ = self.start_exchange(addr, tx);
+            }
+        }
+        // Seeds: while nobody is live, up to `fanout` of them, so that one
+        // lost datagram does not leave a newcomer isolated for a round;
+        // otherwise, if no seed was among the picks, one with probability
+        // seeds / (live + dead), as Cassandra does, so seeds keep the cluster
+        // from splitting without drawing every node's traffic.
         let seeds = self.seeds.len();
-        let want_seed = !seed_picked
-            && seeds > 0
-            && (live == 0 || chance(rng, seeds, live.saturating_add(dead)));
-        if want_seed {
-            let k = random_below(rng, seeds);
+        let seed_picks = if seed_picked || seeds == 0 {
+            0
+        } else if live == 0 {
+            fanout.min(seeds)
+        } else {
+            usize::from(chance(rng, seeds, live.saturating_add(dead)))
+        };
+        let mut order = [0u8; MAX_SEEDS];
+        for (k, o) in order.iter_mut().enumerate() {
+            *o = k as u8;
+        }
+        for i in 0..seed_picks {
+            let j = i.saturating_add(random_below(rng, seeds.saturating_sub(i)));
+            order.swap(i, j.min(seeds.saturating_sub(1)));
+            let k = order.get(i).copied().map_or(0, usize::from);
             if let Some(&addr) = self.seeds.get(k) {
                 let _ = self.start_exchange(addr, tx);
             }
@@ -866,8 +898,12 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 Event::NodeAliveAgain { node: &n.id }
             });
         }
-        if let Some(d) = self.nodes.detector_mut(slot) {
+        let timeout = self.nodes.detector_mut(slot).and_then(|d| {
             d.heartbeat(&detector, now);
+            d.timeout(&detector)
+        });
+        if let Some(n) = self.nodes.get_mut(slot) {
+            n.deadline = timeout.map_or(Instant(u64::MAX), |t| now.saturating_add(t));
         }
     }
 

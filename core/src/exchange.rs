@@ -306,19 +306,24 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         if room < wire::digest_len(true, u64::MAX, u64::MAX, u64::MAX) {
             return Err(SendError::BufferTooSmall);
         }
+        // Where each piece ends, worked out once: the count goes into every
+        // piece's header.
         let ring_len = self.nodes.ring().len();
-        let mut pieces = 0usize;
+        self.piece_ends.clear();
         let mut pos = 0usize;
-        while pos < ring_len || pieces == 0 {
+        while pos < ring_len || self.piece_ends.is_empty() {
             pos = self.syn_piece_end(pos, room);
-            pieces = pieces.saturating_add(1);
+            let end = u16::try_from(pos).unwrap_or(u16::MAX);
+            if self.piece_ends.push(end).is_err() {
+                break;
+            }
         }
-        let piece_count = u16::try_from(pieces).unwrap_or(u16::MAX);
+        let piece_count = u16::try_from(self.piece_ends.len()).unwrap_or(u16::MAX);
         let cluster = self.config.cluster_id.fingerprint();
         let mut start = 0usize;
         let mut sent = 0usize;
-        for _ in 0..piece_count {
-            let end = self.syn_piece_end(start, room);
+        for k in 0..self.piece_ends.len() {
+            let end = self.piece_ends.get(k).map_or(ring_len, |&e| usize::from(e));
             let ring_start = if start == 0 {
                 0
             } else {

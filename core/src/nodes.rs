@@ -50,6 +50,10 @@ pub(crate) struct NodeSlot {
     pub since: Instant,
     /// Dead or left for half the grace: no longer gossiped.
     pub hidden: bool,
+    /// When phi will reach the threshold if no heartbeat comes: the last
+    /// heartbeat's arrival plus the detector's timeout, kept up to date at
+    /// each arrival so that liveness checks are comparisons.
+    pub deadline: Instant,
 }
 
 impl NodeSlot {
@@ -65,6 +69,7 @@ impl NodeSlot {
         status: NodeStatus::Pending,
         since: Instant::ZERO,
         hidden: false,
+        deadline: Instant(u64::MAX),
     };
 }
 

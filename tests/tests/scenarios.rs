@@ -609,8 +609,8 @@ fn s5_a_flapping_node_is_reported_dead_and_alive_in_order_by_everyone() {
 }
 
 // ---------------------------------------------------------------------------
-// Reproductions of core problems found with the simulator (ignored until
-// fixed; each is deterministic and fails today).
+// Problems the simulator found in core: a fixed one kept as a regression
+// test, and an open one, ignored, as a deterministic reproduction.
 
 /// Scenario 1's setting (100 nodes, 3 seeds, 10% loss) with seed 5101:
 /// seed node 0 reports node 86 dead at 4.951 s although node 86 runs and
@@ -625,11 +625,13 @@ fn s5_a_flapping_node_is_reported_dead_and_alive_in_order_by_everyone() {
 /// 100-node runs at 10% loss (1 of 200 at 50 nodes, none at 0% loss) have
 /// such a report in their first 6 s; always a seed as the observer. Steady
 /// state over 24 simulated hours (24 seeds × 1 h): none.
+///
+/// Fixed: while fewer peers than the fanout are live, a node also gossips
+/// with pending peers, and while none is live it contacts up to `fanout`
+/// seeds, so its heartbeat reaches several nodes from its first rounds.
+/// With `HEARSAY_SEED_OFFSET` 0 to 40, no run has such a report.
 #[test]
-#[ignore = "core bug: a joining node with no live peer sends one Syn per tick to one seed; two \
-            lost datagrams get it convicted by a seed that saw one heartbeat (phi prior too \
-            tight for a node with a single observation)"]
-fn core_bug_a_joining_node_is_convicted_after_two_lost_datagrams() {
+fn a_joining_node_is_not_convicted_after_two_lost_datagrams() {
     let mut sim = Sim128::new(sim_config(5101, 0.10, Config::new()));
     sim.add_nodes(100);
     sim.run_for(secs(6));
@@ -649,6 +651,12 @@ fn core_bug_a_joining_node_is_convicted_after_two_lost_datagrams() {
 /// after convicting. Across 40 seeds, such a same-side report follows a
 /// 50/50 split in 16 of 40 runs at 100 nodes without loss (20 of 40 at 10%
 /// loss, 1 of 40 at 20 nodes).
+///
+/// Measured later (seed offsets 1 to 40, after the pending-peer and sweep
+/// changes): 12 of 40 with the default 2 s acceptable pause, 40 of 40 with
+/// 1 s, 0 of 40 with 3 s — at the cost of a median detection time 0.9 s
+/// longer at 3 s. The real fix is to stop spending fanout on unresponsive
+/// peers before they are convicted; it is not done yet.
 #[test]
 #[ignore = "core bug: after a partition, peers on the other side stay gossip targets until \
             detected dead, halving heartbeat spread within each side; the detector's margin \

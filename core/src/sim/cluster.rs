@@ -104,9 +104,19 @@ impl SimConfig {
     }
 }
 
+/// Liveness checks per gossip interval (the tick's included), as in
+/// hearsay-std.
+const SWEEPS_PER_INTERVAL: u64 = 4;
+
 /// What the virtual clock runs.
 enum Item {
     Tick {
+        node: usize,
+        epoch: u32,
+    },
+    /// A liveness check between ticks, as the std runtime makes four times
+    /// per interval.
+    Sweep {
         node: usize,
         epoch: u32,
     },
@@ -415,6 +425,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         self.now = self.now.max(at);
         match item {
             Item::Tick { node, epoch } => self.on_tick(node, epoch),
+            Item::Sweep { node, epoch } => self.on_sweep(node, epoch),
             Item::Deliver { from, to, bytes } => self.on_deliver(from, to, bytes),
         }
         true
@@ -500,8 +511,26 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         };
         self.engines[i].tick(now, &mut self.rng, &mut self.sink, &mut tap);
         self.dispatch(i);
+        for k in 1..SWEEPS_PER_INTERVAL {
+            let at = self.now + self.interval * k / SWEEPS_PER_INTERVAL;
+            self.queue.push(at, Item::Sweep { node: i, epoch });
+        }
         self.queue
             .push(self.now + self.interval, Item::Tick { node: i, epoch });
+    }
+
+    fn on_sweep(&mut self, i: usize, epoch: u32) {
+        if self.epochs[i] != epoch || !self.ledger.nodes[i].state.is_running() {
+            return;
+        }
+        let now = self.instant();
+        let mut tap = Tap {
+            observer: i,
+            now: self.now,
+            ledger: &mut self.ledger,
+            net: &self.net,
+        };
+        self.engines[i].sweep(now, &mut tap);
     }
 
     fn on_deliver(&mut self, from: usize, to: usize, bytes: Vec<u8>) {

@@ -910,6 +910,28 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     fn apply_updates(&mut self, msg: &UpdateMsg<'_>, now: Instant, observer: &mut impl Observer) {
         for update in msg.updates().map_while(Result::ok) {
             let slot = match update.node {
+                WireNodeRef::Prefix(p) => {
+                    // A heartbeat alone, about a node we named by this
+                    // prefix: applied only if it is ours alone, and only if
+                    // plausible (the same guard as for digest lines).
+                    let prefix = u32::from_be_bytes(p);
+                    match self.nodes.unique_prefix(prefix) {
+                        Some(slot) => {
+                            let held = self.nodes.get(slot).map_or(0, |n| n.heartbeat);
+                            if update.heartbeat > held
+                                && !self.plausible_beat(slot, held, update.heartbeat, now)
+                            {
+                                bump(&mut self.counters.implausible_heartbeats);
+                                continue;
+                            }
+                            slot
+                        }
+                        None => {
+                            bump(&mut self.counters.unknown_nodes);
+                            continue;
+                        }
+                    }
+                }
                 WireNodeRef::Hash(h) => match self.nodes.find_hash(wire::hash_from_wire(h)) {
                     Some(s) => s,
                     None => {

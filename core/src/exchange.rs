@@ -59,6 +59,9 @@ pub(crate) struct PlanItem {
     slot: u16,
     /// Send the full id (the peer does not know the node).
     intro: bool,
+    /// The peer named the node by its hash prefix alone, so a heartbeat
+    /// sent alone may name it so too.
+    by_prefix: bool,
     /// Send entries: the peer holds the node up to `from`.
     data: bool,
     from: u64,
@@ -538,6 +541,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                     let _ = self.plan.push(PlanItem {
                         slot,
                         intro: false,
+                        by_prefix: false,
                         data: true,
                         from: from_version,
                         done: false,
@@ -546,6 +550,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                     let _ = self.plan.push(PlanItem {
                         slot,
                         intro: false,
+                        by_prefix: d.full.is_none(),
                         data: false,
                         from: max_version,
                         done: false,
@@ -573,7 +578,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// digest line, fits the time since the node's last heartbeat here:
     /// at most four beats per gossip interval plus sixteen, so that nodes
     /// with faster clocks or intervals are never refused.
-    fn plausible_beat(&self, slot: u16, held: u64, offered: u64, now: Instant) -> bool {
+    pub(crate) fn plausible_beat(&self, slot: u16, held: u64, offered: u64, now: Instant) -> bool {
         let Some(last) = self.nodes.detector(slot).and_then(|d| d.last_heartbeat()) else {
             return true;
         };
@@ -592,6 +597,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         let _ = self.plan.push(PlanItem {
             slot,
             intro: true,
+            by_prefix: false,
             data,
             from: 0,
             done: false,
@@ -622,6 +628,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 let _ = self.plan.push(PlanItem {
                     slot,
                     intro: false,
+                    by_prefix: false,
                     data: from_version.is_some(),
                     from: from_version.unwrap_or(n.max_version),
                     done: false,
@@ -644,6 +651,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                     let _ = self.plan.push(PlanItem {
                         slot,
                         intro: true,
+                        by_prefix: false,
                         data,
                         from: 0,
                         done: false,
@@ -760,6 +768,8 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             let wants_data = item.data && item.from < node.max_version;
             let ref_len = if item.intro {
                 1usize.saturating_add(wire::node_id_len(&node.id))
+            } else if item.by_prefix && !wants_data {
+                5
             } else {
                 9
             };
@@ -876,6 +886,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             if item.intro {
                 enc.byte(1)?;
                 enc.node_id(&node.id)?;
+            } else if item.by_prefix && piece.is_none() {
+                enc.byte(2)?;
+                enc.raw(&wire::prefix_of(node.hash).to_be_bytes())?;
             } else {
                 enc.byte(0)?;
                 enc.hash(node.hash)?;

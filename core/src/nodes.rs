@@ -191,6 +191,17 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
         self.get(slot).map(|n| (slot, n))
     }
 
+    /// The slot of the only node whose ring hash starts with `prefix`.
+    pub(crate) fn unique_prefix(&self, prefix: u32) -> Option<u16> {
+        let pos = self.ring_position(u64::from(prefix) << 32);
+        let (slot, n) = self.at(pos)?;
+        let same = |h: u64| (h >> 32) as u32 == prefix;
+        if !same(n.hash) || self.hash_at(pos.saturating_add(1)).is_some_and(same) {
+            return None;
+        }
+        Some(slot)
+    }
+
     /// The slot of the node with this ring hash.
     pub(crate) fn find_hash(&self, hash: u64) -> Option<u16> {
         let pos = self.ring_position(hash);

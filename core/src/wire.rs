@@ -33,8 +33,8 @@
 //! Request  = hash: [u8; 8], known: bool, max_version: varint,
 //!            last_gc_version: varint
 //! Ack      = sender: NodeId, updates: seq<Update>
-//! Update   = node: (0 hash: [u8; 8] | 1 full: NodeId), heartbeat: varint,
-//!            piece: Option<Piece>
+//! Update   = node: (0 hash: [u8; 8] | 1 full: NodeId | 2 prefix: [u8; 4]),
+//!            heartbeat: varint, piece: Option<Piece>
 //! Piece    = last_gc_version: varint, from: varint, to: varint,
 //!            entries: seq<Entry>
 //! Entry    = version_step: varint, status: u8, key: str, value: bytes
@@ -48,6 +48,11 @@
 //! sender sent alone does not guess: it introduces them all. `last_gc_version`
 //! is present only when not zero. Lines come in ring order: prefixes never
 //! decrease, and equal prefixes only on lines with full hashes, ascending.
+//!
+//! An update that carries only a heartbeat, about a node the receiver named
+//! by a prefix in its digest, names it by that prefix as well (tag 2); it
+//! may not carry a piece. The receiver applies it only if exactly one of its
+//! nodes has that prefix, and only if the advance is plausible.
 //!
 //! An entry's version is the piece's `from` plus the steps of all entries up
 //! to and including it, so versions are strictly ascending and cost one byte
@@ -76,7 +81,8 @@ use crate::store::EntryStatus;
 pub const MAGIC: [u8; 2] = *b"HS";
 /// Version of the protocol this crate speaks; bumped on any format change.
 /// Version 2: digest lines name nodes by a 4-byte ring-hash prefix.
-pub const PROTOCOL_VERSION: u8 = 2;
+/// Version 3: a heartbeat sent alone may name its node by that prefix too.
+pub const PROTOCOL_VERSION: u8 = 3;
 /// Largest version a node's namespace can reach (2⁶² − 1): digest lines pack
 /// the max version with two flag bits into one varint.
 pub const MAX_VERSION: u64 = (1 << 62) - 1;
@@ -98,8 +104,8 @@ const SEQ_COUNT_RESERVE: usize = 3;
 const MIN_DIGEST_LEN: usize = 6;
 /// Smallest encoding of a request: hash + bool + two one-byte varints.
 const MIN_REQUEST_LEN: usize = 11;
-/// Smallest encoding of an update: tag + hash + heartbeat + option byte.
-const MIN_UPDATE_LEN: usize = 11;
+/// Smallest encoding of an update: tag + prefix + heartbeat + option byte.
+const MIN_UPDATE_LEN: usize = 7;
 /// Smallest encoding of an entry: step + status + 1-byte key + empty value.
 const MIN_ENTRY_LEN: usize = 5;
 
@@ -338,6 +344,9 @@ pub(crate) enum WireNodeRef<'a> {
     Hash([u8; 8]),
     #[serde(borrow)]
     Full(WireNodeId<'a>),
+    /// The top 32 bits of the ring hash: only for a heartbeat alone (no
+    /// piece), about a node the receiver itself named by that prefix.
+    Prefix([u8; 4]),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -767,8 +776,13 @@ impl<'a> Iterator for UpdateIter<'a> {
 impl<'a> UpdateIter<'a> {
     fn next_update(&mut self) -> Result<Update<'a>, DecodeError> {
         let head: UpdateHead<'a> = self.reader.take()?;
-        if let WireNodeRef::Full(id) = &head.node {
-            id.validate()?;
+        match &head.node {
+            WireNodeRef::Full(id) => id.validate()?,
+            // Entries need an exact identity; a prefix only carries a beat.
+            WireNodeRef::Prefix(_) if head.piece.is_some() => {
+                return Err(DecodeError::InvalidField);
+            }
+            _ => {}
         }
         let piece = match head.piece {
             None => None,

@@ -879,3 +879,48 @@ fn sweep_convicts_between_ticks() {
     // A sweep neither gossips nor beats.
     assert_eq!(r.local_node().map(|n| n.heartbeat()), heartbeat);
 }
+
+#[test]
+fn a_heartbeat_alone_names_its_node_by_prefix() {
+    let mut x = engine::<16, 512, 65_536>("x", 1, Config::new());
+    let mut r = engine::<16, 512, 65_536>("r", 2, Config::new());
+    let mut i = engine::<16, 512, 65_536>("i", 3, Config::new());
+    sync(&mut *x, &mut r);
+    sync(&mut i, &mut r);
+    assert!(i.node("x").is_some());
+    // r hears x's heartbeat move on; i does not.
+    for _ in 0..3 {
+        x.tick(
+            Instant::ZERO,
+            &mut TestRng(1),
+            &mut Sink::default(),
+            &mut Log::default(),
+        );
+    }
+    sync(&mut *x, &mut r);
+    let before = i.node("x").map(|n| n.heartbeat()).expect("known");
+    let fresh = r.node("x").map(|n| n.heartbeat()).expect("known");
+    assert!(fresh > before);
+    let seen = exchange(
+        &mut i,
+        &mut r,
+        &mut Log::default(),
+        &mut Log::default(),
+        |_| false,
+    );
+    let synack = &seen
+        .iter()
+        .find(|(k, _)| *k == MessageKind::SynAck)
+        .expect("reply")
+        .1;
+    let (_, _, body) = wire::read_header(synack).expect("header");
+    let msg = wire::parse_synack(body).expect("valid");
+    let prefix = wire::prefix_of(x.id().ring_hash()).to_be_bytes();
+    assert!(
+        msg.updates().map(|u| u.expect("valid")).any(
+            |u| matches!(u.node, wire::WireNodeRef::Prefix(p) if p == prefix) && u.piece.is_none()
+        ),
+        "the heartbeat travels under x's 4-byte prefix"
+    );
+    assert_eq!(i.node("x").map(|n| n.heartbeat()), Some(fresh));
+}

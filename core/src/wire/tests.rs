@@ -486,7 +486,7 @@ fn header_matches_postcard() {
             assert_eq!(ours, pc(&hdr(kind, cluster)));
             assert_eq!(ours.len(), HEADER_LEN);
             let c = cluster.to_le_bytes();
-            assert_eq!(ours, [0x48, 0x53, 2, kind as u8, c[0], c[1], c[2], c[3]]);
+            assert_eq!(ours, [0x48, 0x53, 3, kind as u8, c[0], c[1], c[2], c[3]]);
             let body = [0xaa];
             let mut dg = ours.clone();
             dg.extend_from_slice(&body);
@@ -618,6 +618,10 @@ fn enc_update(e: &mut Encoder<'_>, u: &TUpdate<'_>) -> Result<(), Full> {
             e.byte(1)?;
             e.node_id(&nid.to_id().expect("valid id"))?;
         }
+        WireNodeRef::Prefix(p) => {
+            e.byte(2)?;
+            e.raw(&p)?;
+        }
     }
     e.varint(u.head.heartbeat)?;
     let Some(p) = u.head.piece else {
@@ -680,6 +684,7 @@ fn assert_updates_decode_to(msg: &UpdateMsg<'_>, want: &[TUpdate<'_>]) {
     for (g, w) in got.iter().zip(want) {
         match (g.node, w.head.node) {
             (WireNodeRef::Hash(a), WireNodeRef::Hash(b)) => assert_eq!(a, b),
+            (WireNodeRef::Prefix(a), WireNodeRef::Prefix(b)) => assert_eq!(a, b),
             (WireNodeRef::Full(a), WireNodeRef::Full(b)) => {
                 assert_eq!(
                     (a.name, a.generation, a.addr),
@@ -907,7 +912,7 @@ const A_HASH: &str = "a1 48 9e 6d 14 ad 86 71";
 
 const GOLDEN_SYN: &str = "
     48 53                    # magic 'HS'
-    02                       # protocol version 2
+    03                       # protocol version 3
     01                       # kind 1: Syn
     a0 d5 d2 fe              # cluster fingerprint of 'hearsay', little-endian
                              # sender NodeId:
@@ -925,7 +930,7 @@ const GOLDEN_SYN: &str = "
 ";
 
 const GOLDEN_SYNACK: &str = "
-    48 53 02                 # magic 'HS', version 2
+    48 53 03                 # magic 'HS', version 3
     02                       # kind 2: SynAck
     a0 d5 d2 fe              # cluster fingerprint
                              # sender NodeId:
@@ -954,7 +959,7 @@ const GOLDEN_SYNACK: &str = "
 ";
 
 const GOLDEN_ACK: &str = "
-    48 53 02                 # magic 'HS', version 2
+    48 53 03                 # magic 'HS', version 3
     03                       # kind 3: Ack
     a0 d5 d2 fe              # cluster fingerprint
     01 61 01 00 0a 00 00 01 d9 36  # sender a@1/10.0.0.1:7001
@@ -1188,8 +1193,8 @@ fn rejects_bad_magic() {
 
 #[test]
 fn rejects_unsupported_version() {
-    // Version 1 (8-byte digest hashes) is no longer spoken.
-    for v in [0, 1, 3, 0xff] {
+    // Versions 1 and 2 (before prefix references) are no longer spoken.
+    for v in [0, 1, 2, 4, 0xff] {
         let mut d = base_syn();
         d[2] = v;
         assert_rejected(&d, DecodeError::UnsupportedVersion);
@@ -1314,13 +1319,13 @@ fn rejects_invalid_encoding() {
     d[k + 1] = 0xc3; // a lead byte followed by 'Y', not a continuation
     assert_rejected(&d, DecodeError::InvalidEncoding);
 
-    // In an Ack: node-ref tag 2, and piece option byte 2.
+    // In an Ack: node-ref tag 3, and piece option byte 2.
     let ack = ack_dg(a_wire(), &[upd(WireNodeRef::Hash(be(H1)), 9, None, vec![])]);
     assert_accepted(&ack);
     let u = find_unique(&ack, &be(H1)) - 1;
     assert_eq!(ack[u..], hex("00 10 00 00 00 00 00 00 00 09 00"));
     let mut d = ack.clone();
-    d[u] = 2;
+    d[u] = 3;
     assert_rejected(&d, DecodeError::InvalidEncoding);
     let mut d = ack.clone();
     d[u + 10] = 2;
@@ -1378,7 +1383,7 @@ fn rejects_impossible_count() {
     let d = Dg::new(MessageKind::SynAck)
         .put(&base_synack_head())
         .put(&base_requests()[..])
-        .put(&5u64)
+        .put(&10u64)
         .put(&u)
         .0;
     assert_rejected(&d, DecodeError::ImpossibleCount);
@@ -1458,6 +1463,20 @@ fn rejects_out_of_order() {
 
 #[test]
 fn rejects_invalid_field() {
+    // A prefix reference carries a heartbeat alone, never a piece.
+    let prefixed = |p: Option<WirePieceHead>, e: Vec<WireEntry<'static>>| {
+        upd(WireNodeRef::Prefix([0x10, 0, 0, 0]), 3, p, e)
+    };
+    let with_piece = prefixed(piece(0, 0, 1), vec![entry(1, 0, "k", b"v")]);
+    assert_rejected(
+        &synack_dg(&base_synack_head(), &base_requests(), &[with_piece]),
+        DecodeError::InvalidField,
+    );
+    assert_accepted(&synack_dg(
+        &base_synack_head(),
+        &base_requests(),
+        &[prefixed(None, vec![])],
+    ));
     // Entries: empty key, key too long, tombstone with a value, unknown status.
     let long_key = "k".repeat(MAX_KEY_LEN + 1);
     let max_key = "k".repeat(MAX_KEY_LEN);

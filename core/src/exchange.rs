@@ -714,8 +714,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             let with_data = self.plan.iter().filter(|p| p.data).count().max(1);
             let share = share_of(out.budget_left, with_data);
             'passes: for cap in [share, usize::MAX] {
-                for k in 0..n {
-                    let i = start.saturating_add(k).checked_rem(n).unwrap_or(0);
+                for i in (start..n).chain(0..start) {
                     let Some(mut item) = self.plan.get(i).copied() else {
                         continue;
                     };

@@ -152,6 +152,8 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
         }
     }
 
+    #[inline]
+
     pub(crate) fn get(&self, slot: u16) -> Option<&NodeSlot> {
         self.slots.get(usize::from(slot)).filter(|s| s.in_use)
     }
@@ -180,12 +182,14 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
     }
 
     /// Hash of the node at ring position `pos`.
+    #[inline]
     pub(crate) fn hash_at(&self, pos: usize) -> Option<u64> {
         let slot = *self.ring.get(pos)?;
         self.get(slot).map(|n| n.hash)
     }
 
     /// The slot and node at ring position `pos`.
+    #[inline]
     pub(crate) fn at(&self, pos: usize) -> Option<(u16, &NodeSlot)> {
         let slot = *self.ring.get(pos)?;
         self.get(slot).map(|n| (slot, n))

@@ -88,11 +88,14 @@ impl Slot {
         status: None,
     };
 
+    #[inline]
+
     pub(crate) fn status(&self) -> EntryStatus {
         self.status.unwrap_or(EntryStatus::Deleted)
     }
 
     /// Lengths of the key and the value, from the slot alone.
+    #[inline]
     pub(crate) fn lens(&self) -> (usize, usize) {
         (usize::from(self.key_len), self.val_len as usize)
     }
@@ -173,6 +176,8 @@ impl<const E: usize, const B: usize> Store<E, B> {
         self.arena.clear();
     }
 
+    #[inline]
+
     pub(crate) fn slot(&self, idx: u32) -> Option<&Slot> {
         self.slots.get(idx as usize)
     }
@@ -221,12 +226,15 @@ impl<const E: usize, const B: usize> Store<E, B> {
 
     /// The key's bytes, without re-checking UTF-8 (it was checked when the
     /// key was stored); for encoding.
+    #[inline]
     pub(crate) fn key_bytes(&self, idx: u32) -> &[u8] {
         match self.slot(idx) {
             Some(s) => self.arena.get(s.off, usize::from(s.key_len)),
             None => &[],
         }
     }
+
+    #[inline]
 
     pub(crate) fn value(&self, idx: u32) -> &[u8] {
         match self.slot(idx) {
@@ -491,12 +499,14 @@ impl<const E: usize, const B: usize> Store<E, B> {
     }
 
     /// Entry following `idx` in its list (towards newer versions).
+    #[inline]
     pub(crate) fn next(&self, idx: u32) -> u32 {
         self.slot(idx).map_or(NIL, |s| s.next)
     }
 
     /// The oldest entry of `list` whose version is above `version`, found by
     /// walking back from the newest: costs the number of entries it skips.
+    #[inline]
     pub(crate) fn first_after(&self, list: &EntryList, version: u64) -> u32 {
         let mut first = NIL;
         let mut cur = list.tail;

@@ -303,6 +303,7 @@ impl DigestLine {
 }
 
 /// Top 32 bits of a ring hash.
+#[inline]
 pub(crate) fn prefix_of(hash: u64) -> u32 {
     (hash >> 32) as u32
 }
@@ -375,6 +376,7 @@ struct WireEntry<'a> {
 }
 
 /// A ring hash from its 8 wire bytes.
+#[inline]
 pub(crate) fn hash_from_wire(b: [u8; 8]) -> u64 {
     u64::from_be_bytes(b)
 }
@@ -410,6 +412,7 @@ impl<'a> Reader<'a> {
     /// A postcard unsigned varint, decoded by hand: digest lines are the
     /// bulk of every Syn, and going through serde for each of their fields
     /// cost several times the bytes' worth of work.
+    #[inline]
     fn varint(&mut self) -> Result<u64, DecodeError> {
         let mut value = 0u64;
         let mut shift = 0u32;
@@ -431,6 +434,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Four raw bytes, big-endian.
+    #[inline]
     fn u32_be(&mut self) -> Result<u32, DecodeError> {
         let (head, rest) = self
             .rest
@@ -890,6 +894,7 @@ pub(crate) fn parse_ack(body: &[u8]) -> Result<UpdateMsg<'_>, DecodeError> {
 pub(crate) struct Full;
 
 /// Bytes a value takes as a varint.
+#[inline]
 pub(crate) const fn varint_len(v: u64) -> usize {
     let bits = 64usize.saturating_sub((v | 1).leading_zeros() as usize);
     bits.div_ceil(7)
@@ -921,6 +926,7 @@ pub(crate) struct SeqMark(usize);
 
 impl<'b> Encoder<'b> {
     /// An encoder writing at most `limit` bytes into `buf`.
+    #[inline]
     pub(crate) fn new(buf: &'b mut [u8], limit: usize) -> Self {
         let limit = limit.min(buf.len());
         let buf = buf.get_mut(..limit).unwrap_or_default();
@@ -928,15 +934,20 @@ impl<'b> Encoder<'b> {
     }
 
     /// An encoder continuing a datagram of which `pos` bytes are written.
+    #[inline]
     pub(crate) fn resume(buf: &'b mut [u8], limit: usize, pos: usize) -> Self {
         let mut enc = Encoder::new(buf, limit);
         enc.pos = pos.min(enc.buf.len());
         enc
     }
 
+    #[inline]
+
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
+
+    #[inline]
 
     pub(crate) fn raw(&mut self, bytes: &[u8]) -> Result<(), Full> {
         let end = self.pos.checked_add(bytes.len()).ok_or(Full)?;
@@ -947,6 +958,8 @@ impl<'b> Encoder<'b> {
         self.pos = end;
         Ok(())
     }
+
+    #[inline]
 
     pub(crate) fn byte(&mut self, b: u8) -> Result<(), Full> {
         self.raw(&[b])
@@ -971,10 +984,14 @@ impl<'b> Encoder<'b> {
         self.raw(tmp.get(..n).unwrap_or_default())
     }
 
+    #[inline]
+
     pub(crate) fn bytes(&mut self, b: &[u8]) -> Result<(), Full> {
         self.varint(b.len() as u64)?;
         self.raw(b)
     }
+
+    #[inline]
 
     pub(crate) fn hash(&mut self, h: u64) -> Result<(), Full> {
         self.raw(&h.to_be_bytes())
@@ -1039,6 +1056,7 @@ impl<'b> Encoder<'b> {
     }
 
     /// Writes a digest line; `full` adds the low half of the hash.
+    #[inline]
     pub(crate) fn digest_line(
         &mut self,
         hash: u64,
@@ -1074,6 +1092,8 @@ impl<'b> Encoder<'b> {
         self.varint(last_gc)
     }
 
+    #[inline]
+
     pub(crate) fn entry(
         &mut self,
         version_step: u64,
@@ -1089,6 +1109,7 @@ impl<'b> Encoder<'b> {
 }
 
 /// Bytes one digest line takes.
+#[inline]
 pub(crate) fn digest_len(full: bool, heartbeat: u64, last_gc: u64, max_version: u64) -> usize {
     let flags = (max_version.min(MAX_VERSION) << 2) | 3;
     4usize
@@ -1099,6 +1120,7 @@ pub(crate) fn digest_len(full: bool, heartbeat: u64, last_gc: u64, max_version: 
 }
 
 /// Bytes one entry takes in a piece.
+#[inline]
 pub(crate) fn entry_len(version_step: u64, key_len: usize, value_len: usize) -> usize {
     varint_len(version_step)
         .saturating_add(1)

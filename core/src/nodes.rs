@@ -153,7 +153,6 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
     }
 
     #[inline]
-
     pub(crate) fn get(&self, slot: u16) -> Option<&NodeSlot> {
         self.slots.get(usize::from(slot)).filter(|s| s.in_use)
     }

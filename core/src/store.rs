@@ -89,7 +89,6 @@ impl Slot {
     };
 
     #[inline]
-
     pub(crate) fn status(&self) -> EntryStatus {
         self.status.unwrap_or(EntryStatus::Deleted)
     }
@@ -177,7 +176,6 @@ impl<const E: usize, const B: usize> Store<E, B> {
     }
 
     #[inline]
-
     pub(crate) fn slot(&self, idx: u32) -> Option<&Slot> {
         self.slots.get(idx as usize)
     }
@@ -235,7 +233,6 @@ impl<const E: usize, const B: usize> Store<E, B> {
     }
 
     #[inline]
-
     pub(crate) fn value(&self, idx: u32) -> &[u8] {
         match self.slot(idx) {
             Some(s) => {

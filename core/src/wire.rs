@@ -942,13 +942,11 @@ impl<'b> Encoder<'b> {
     }
 
     #[inline]
-
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
 
     #[inline]
-
     pub(crate) fn raw(&mut self, bytes: &[u8]) -> Result<(), Full> {
         let end = self.pos.checked_add(bytes.len()).ok_or(Full)?;
         self.buf
@@ -960,7 +958,6 @@ impl<'b> Encoder<'b> {
     }
 
     #[inline]
-
     pub(crate) fn byte(&mut self, b: u8) -> Result<(), Full> {
         self.raw(&[b])
     }
@@ -985,14 +982,12 @@ impl<'b> Encoder<'b> {
     }
 
     #[inline]
-
     pub(crate) fn bytes(&mut self, b: &[u8]) -> Result<(), Full> {
         self.varint(b.len() as u64)?;
         self.raw(b)
     }
 
     #[inline]
-
     pub(crate) fn hash(&mut self, h: u64) -> Result<(), Full> {
         self.raw(&h.to_be_bytes())
     }
@@ -1093,7 +1088,6 @@ impl<'b> Encoder<'b> {
     }
 
     #[inline]
-
     pub(crate) fn entry(
         &mut self,
         version_step: u64,

@@ -638,24 +638,15 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 // every node of ours under it.
                 let prefix = wire::prefix_of(hash);
                 let mut pos = self.nodes.ring_position(u64::from(prefix) << 32);
-                while let Some((slot, n)) = self
+                while let Some((slot, _)) = self
                     .nodes
                     .at(pos)
                     .filter(|(_, n)| wire::prefix_of(n.hash) == prefix)
                 {
                     pos = pos.saturating_add(1);
-                    if n.hidden || self.plan.iter().any(|p| p.slot == slot) {
-                        continue;
+                    if !self.plan.iter().any(|p| p.slot == slot) {
+                        self.plan_intro(slot);
                     }
-                    let data = n.max_version > 0;
-                    let _ = self.plan.push(PlanItem {
-                        slot,
-                        intro: true,
-                        by_prefix: false,
-                        data,
-                        from: 0,
-                        done: false,
-                    });
                 }
             }
         }

@@ -15,6 +15,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use hearsay_core::sim::SimRng;
 use hearsay_core::{Config, Engine, EntryRef, Instant, NodeId, Transmit};
 
 /// The engine of R and I: default capacities (1024 nodes, 16 Ki entries,
@@ -77,30 +78,6 @@ pub fn value(node: usize, key: usize, rev: u32) -> [u8; VALUE_LEN] {
         *dst = src;
     }
     v
-}
-
-/// A small deterministic generator for [`Engine::tick`]'s peer choice.
-pub struct SplitMix64(pub u64);
-
-impl rand_core::RngCore for SplitMix64 {
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        for chunk in dst.chunks_mut(8) {
-            let v = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
 }
 
 /// A sink that keeps every datagram (setup and verification only: it
@@ -346,7 +323,7 @@ impl Scenario {
         assert_eq!(i.node_count(), n);
 
         // Every source changes one or two keys and tells only R.
-        let mut rng = SplitMix64(0x5eed_0000_0000_0000 ^ n as u64);
+        let mut rng = SimRng::new(0x5eed_0000_0000_0000 ^ n as u64);
         for (k, s) in sources.iter_mut() {
             s.set(KEYS[CHANGED_FIRST], &value(*k, CHANGED_FIRST, 1))
                 .expect("set");

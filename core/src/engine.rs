@@ -160,6 +160,10 @@ pub struct Engine<
     left_at: Option<Instant>,
     /// The latest time the caller gave us.
     now: Instant,
+    /// [`crate::phi::threshold_y`] of the configured threshold.
+    threshold_y: f64,
+    /// Earliest time a liveness sweep can find something to do.
+    next_sweep: Instant,
 }
 
 impl<const N: usize, const E: usize, const B: usize, const W: usize> Default
@@ -207,6 +211,8 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             piece_ends: heapless::Vec::new(),
             left_at: None,
             now: Instant::ZERO,
+            threshold_y: 0.0,
+            next_sweep: Instant(0),
         }
     }
 
@@ -230,6 +236,8 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.candidates.clear();
         self.piece_ends.clear();
         self.left_at = None;
+        self.threshold_y = crate::phi::threshold_y(config.detector.threshold);
+        self.next_sweep = Instant(0);
         self.config = config;
         if self.nodes.insert_at(LOCAL, id, Instant::ZERO).is_none() {
             return Err(ConfigError::CapacityUnusable);
@@ -446,7 +454,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// convicted when its timeout passes rather than at the next tick.
     pub fn sweep(&mut self, now: Instant, observer: &mut impl Observer) {
         self.now = self.now.max(now);
-        if self.ready {
+        // Nothing is due before `next_sweep` (kept by every change that
+        // sets a deadline); ticks scan in full regardless.
+        if self.ready && now >= self.next_sweep {
             self.update_liveness(now, observer);
         }
     }
@@ -474,6 +484,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     fn update_liveness(&mut self, now: Instant, observer: &mut impl Observer) {
         let grace = self.config.dead_grace;
         let half_grace = grace.checked_div(2).unwrap_or(grace);
+        let mut next = Instant(u64::MAX);
         let mut pos = 0usize;
         while let Some((slot, n)) = self.nodes.at(pos) {
             pos = pos.saturating_add(1);
@@ -508,6 +519,29 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 }
                 _ => {}
             }
+            if let Some(n) = self.nodes.get(slot) {
+                next = next.min(self.next_check(n));
+            }
+        }
+        self.next_sweep = next;
+    }
+
+    /// When `n` next needs the liveness sweep's attention.
+    fn next_check(&self, n: &NodeSlot) -> Instant {
+        let grace = self.config.dead_grace;
+        match n.status {
+            NodeStatus::Alive => n.deadline,
+            NodeStatus::Dead | NodeStatus::Left if !n.hidden => n
+                .since
+                .saturating_add(grace.checked_div(2).unwrap_or(grace)),
+            _ => n.since.saturating_add(grace),
+        }
+    }
+
+    /// Brings the next sweep forward if `slot` needs it sooner.
+    fn due_check(&mut self, slot: u16) {
+        if let Some(at) = self.nodes.get(slot).map(|n| self.next_check(n)) {
+            self.next_sweep = self.next_sweep.min(at);
         }
     }
 
@@ -841,6 +875,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         if let Some(n) = self.nodes.get_mut(slot) {
             n.heartbeat = heartbeat.unwrap_or(0);
         }
+        self.due_check(slot);
         Some(slot)
     }
 
@@ -898,13 +933,15 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 Event::NodeAliveAgain { node: &n.id }
             });
         }
+        let y = self.threshold_y;
         let timeout = self.nodes.detector_mut(slot).and_then(|d| {
             d.heartbeat(&detector, now);
-            d.timeout(&detector)
+            d.timeout_with(&detector, y)
         });
         if let Some(n) = self.nodes.get_mut(slot) {
             n.deadline = timeout.map_or(Instant(u64::MAX), |t| now.saturating_add(t));
         }
+        self.due_check(slot);
     }
 
     fn apply_updates(&mut self, msg: &UpdateMsg<'_>, now: Instant, observer: &mut impl Observer) {
@@ -1178,6 +1215,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             n.hidden = false;
             observer.on_event(&Event::NodeLeft { node: &n.id });
         }
+        self.due_check(slot);
     }
 
     /// A relay drops the tombstones its owner has collected.

@@ -142,25 +142,36 @@ fn clamp_phi(p: f64) -> f64 {
 /// The elapsed time (ms) at which phi reaches the threshold: the node's
 /// adaptive timeout.
 pub fn timeout_ms(config: &DetectorConfig, stats: IntervalStats) -> f64 {
-    let t = config.threshold;
+    timeout_ms_with(config, stats, threshold_y(config.threshold))
+}
+
+/// The normal model's standardised distance past the (paused) mean,
+/// `y = (elapsed − μ') / σ'`, at which phi reaches `threshold`. It depends
+/// on the threshold alone, so engines compute it once.
+pub fn threshold_y(threshold: f64) -> f64 {
+    // Solve -log10(e / (1 + e)) = t for y: e = p / (1 - p) with p = 10^-t,
+    // then 0.070566 y³ + 1.5976 y = ln((1 - p) / p), a depressed cubic with
+    // one real root (Cardano).
+    let p = libm::pow(10.0, -threshold);
+    let l = libm::log((1.0 - p) / p);
+    let a = 1.5976 / 0.070566;
+    let b = -l / 0.070566;
+    let d = libm::sqrt(b * b / 4.0 + a * a * a / 27.0);
+    libm::cbrt(-b / 2.0 + d) + libm::cbrt(-b / 2.0 - d)
+}
+
+/// [`timeout_ms`] with the normal model's `y` already computed
+/// ([`threshold_y`]).
+pub(crate) fn timeout_ms_with(config: &DetectorConfig, stats: IntervalStats, y: f64) -> f64 {
     match config.model {
         PhiModel::Normal => {
             let mean = stats.mean_ms + duration_millis(config.acceptable_heartbeat_pause) as f64;
             let std = stats
                 .std_dev_ms
                 .max(duration_millis(config.min_std_deviation) as f64);
-            // Solve -log10(e / (1 + e)) = t for y: e = p / (1 - p) with
-            // p = 10^-t, then 0.070566 y³ + 1.5976 y = ln((1 - p) / p), a
-            // depressed cubic with one real root (Cardano).
-            let p = libm::pow(10.0, -t);
-            let l = libm::log((1.0 - p) / p);
-            let a = 1.5976 / 0.070566;
-            let b = -l / 0.070566;
-            let d = libm::sqrt(b * b / 4.0 + a * a * a / 27.0);
-            let y = libm::cbrt(-b / 2.0 + d) + libm::cbrt(-b / 2.0 - d);
             mean + y * std
         }
-        PhiModel::Exponential => t * stats.mean_ms * core::f64::consts::LN_10,
+        PhiModel::Exponential => config.threshold * stats.mean_ms * core::f64::consts::LN_10,
     }
 }
 
@@ -300,8 +311,13 @@ impl<const W: usize> Detector<W> {
     /// The adaptive timeout: how long after the last heartbeat phi reaches
     /// the threshold. `None` before the first heartbeat.
     pub fn timeout(&self, config: &DetectorConfig) -> Option<Duration> {
+        self.timeout_with(config, threshold_y(config.threshold))
+    }
+
+    /// [`Detector::timeout`] with the normal model's `y` already computed.
+    pub(crate) fn timeout_with(&self, config: &DetectorConfig, y: f64) -> Option<Duration> {
         let stats = self.stats()?;
-        let ms = timeout_ms(config, stats);
+        let ms = timeout_ms_with(config, stats, y);
         (ms.is_finite() && ms >= 0.0).then(|| Duration::from_micros((ms * 1000.0) as u64))
     }
 }

@@ -80,11 +80,6 @@ extern crate std;
 #[cfg(all(feature = "sim", not(test)))]
 extern crate std;
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
-
 mod arena;
 pub mod config;
 pub mod counters;

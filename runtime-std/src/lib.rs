@@ -141,36 +141,8 @@ pub use member::Member;
 pub use node::Node;
 pub use subscription::{KeyEvent, MembershipEvent, Subscription};
 
-/// The README shows the crate-level doctest above; it cannot be compiled
-/// there (the README is also hearsay-core's doctest, which cannot see this
-/// crate), so this keeps the two copies identical.
-#[cfg(test)]
-mod readme {
-    /// The body of the first code block opened by `fence` in `text`.
-    fn block<'a>(text: &'a str, fence: &str) -> Option<&'a str> {
-        let start = text.find(fence)? + fence.len();
-        let len = text.get(start..)?.find("\n```")?;
-        text.get(start..start + len)
-    }
-
-    #[test]
-    fn the_readme_snippet_is_the_crate_doctest() {
-        let readme = include_str!("../../README.md");
-        let section = readme
-            .find("## Using hearsay-std")
-            .and_then(|i| readme.get(i..))
-            .expect("README has a hearsay-std section");
-        let in_readme = block(section, "```rust,ignore\n").expect("README snippet");
-        let docs: String = include_str!("lib.rs")
-            .lines()
-            .take_while(|l| l.starts_with("//!"))
-            .map(|l| {
-                l.strip_prefix("//! ")
-                    .unwrap_or(l.trim_start_matches("//!"))
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        let in_docs = block(&docs, "```\n").expect("crate doctest");
-        assert_eq!(in_readme, in_docs);
-    }
-}
+/// The README's Rust examples (hearsay-core's and this crate's), compiled
+/// and run as doctests here, where both crates are in scope.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

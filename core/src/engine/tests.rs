@@ -757,6 +757,32 @@ fn nodes_sharing_a_hash_prefix_are_told_apart() {
     );
 }
 
+/// `x` beats once at `now` and sends its Syn to `r`, which takes it.
+fn beat_and_push<const N: usize, const E: usize, const B: usize>(
+    x: &mut Engine<N, E, B>,
+    r: &mut Engine<N, E, B>,
+    now: Instant,
+) {
+    x.tick(
+        now,
+        &mut TestRng(1),
+        &mut Sink::default(),
+        &mut Log::default(),
+    );
+    let mut net = Sink::default();
+    x.start_exchange(r.id().addr, &mut net).expect("syn");
+    for (_, d) in net.sent {
+        r.handle_datagram(
+            x.id().addr,
+            &d,
+            now,
+            &mut Sink::default(),
+            &mut Log::default(),
+        )
+        .expect("valid");
+    }
+}
+
 /// A Syn from `sender` whose digest holds one line, for `hash`.
 fn syn_with_line(sender: &NodeId, hash: u64, heartbeat: u64, max_version: u64) -> Vec<u8> {
     let mut buf = vec![0u8; 1400];
@@ -784,24 +810,7 @@ fn implausible_digest_heartbeats_are_ignored() {
     let mut r = engine::<16, 512, 65_536>("r", 2, Config::new());
     let mut t = 0u64;
     for _ in 0..5 {
-        x.tick(
-            Instant(t),
-            &mut TestRng(1),
-            &mut Sink::default(),
-            &mut Log::default(),
-        );
-        let mut net = Sink::default();
-        x.start_exchange(r.id().addr, &mut net).expect("syn");
-        for (_, d) in net.sent {
-            r.handle_datagram(
-                x.id().addr,
-                &d,
-                Instant(t),
-                &mut Sink::default(),
-                &mut Log::default(),
-            )
-            .expect("valid");
-        }
+        beat_and_push(&mut x, &mut r, Instant(t));
         t += 1000;
     }
     let held = r.node("x").map(|n| n.heartbeat()).expect("known");
@@ -849,24 +858,7 @@ fn sweep_convicts_between_ticks() {
     let mut x = engine::<16, 512, 65_536>("x", 1, Config::new());
     let mut r = engine::<16, 512, 65_536>("r", 2, Config::new());
     for t in 0..10u64 {
-        x.tick(
-            Instant(t * 1000),
-            &mut TestRng(1),
-            &mut Sink::default(),
-            &mut Log::default(),
-        );
-        let mut net = Sink::default();
-        x.start_exchange(r.id().addr, &mut net).expect("syn");
-        for (_, d) in net.sent {
-            r.handle_datagram(
-                x.id().addr,
-                &d,
-                Instant(t * 1000),
-                &mut Sink::default(),
-                &mut Log::default(),
-            )
-            .expect("valid");
-        }
+        beat_and_push(&mut x, &mut r, Instant(t * 1000));
     }
     let heartbeat = r.local_node().map(|n| n.heartbeat());
     let timeout = r.node("x").and_then(|n| n.timeout()).expect("history");

@@ -52,6 +52,27 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Every counter at zero; `const`, for [`crate::Engine::new`].
+    pub const ZERO: Counters = Counters {
+        datagrams_in: 0,
+        bytes_in: 0,
+        datagrams_out: 0,
+        bytes_out: 0,
+        rejected_by_kind: [0; DecodeError::COUNT],
+        refused_nodes: 0,
+        refused_pieces: 0,
+        stale_generations: 0,
+        id_conflicts: 0,
+        unknown_nodes: 0,
+        unusable_pieces: 0,
+        stale_pieces: 0,
+        pieces_applied: 0,
+        resets_applied: 0,
+        budget_exhausted: 0,
+        resurrections_refused: 0,
+        implausible_heartbeats: 0,
+    };
+
     /// Datagrams rejected for `kind`.
     pub fn rejected(&self, kind: DecodeError) -> u64 {
         self.rejected_by_kind

@@ -182,25 +182,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             ready: false,
             nodes: NodeTable::new(),
             store: Store::new(),
-            counters: Counters {
-                datagrams_in: 0,
-                bytes_in: 0,
-                datagrams_out: 0,
-                bytes_out: 0,
-                rejected_by_kind: [0; DecodeError::COUNT],
-                refused_nodes: 0,
-                refused_pieces: 0,
-                stale_generations: 0,
-                id_conflicts: 0,
-                unknown_nodes: 0,
-                unusable_pieces: 0,
-                stale_pieces: 0,
-                pieces_applied: 0,
-                resets_applied: 0,
-                budget_exhausted: 0,
-                resurrections_refused: 0,
-                implausible_heartbeats: 0,
-            },
+            counters: Counters::ZERO,
             plan: heapless::Vec::new(),
             asks: heapless::Vec::new(),
             beats: heapless::Vec::new(),
@@ -226,7 +208,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.ready = false;
         self.nodes.clear();
         self.store.clear();
-        self.counters = Counters::default();
+        self.counters = Counters::ZERO;
         self.plan.clear();
         self.asks.clear();
         self.beats.clear();

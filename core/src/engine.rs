@@ -80,6 +80,9 @@ pub enum WriteError {
     CapacityFull,
     /// The node's version counter reached [`wire::MAX_VERSION`].
     VersionsExhausted,
+    /// Keys must not contain NUL: C strings end there, so through the C API
+    /// two different keys would look alike.
+    KeyContainsNul,
 }
 
 impl fmt::Display for WriteError {
@@ -93,6 +96,7 @@ impl fmt::Display for WriteError {
             WriteError::EntryTooLarge => "key and value do not fit in one datagram",
             WriteError::CapacityFull => "entry table or arena is full",
             WriteError::VersionsExhausted => "version counter exhausted",
+            WriteError::KeyContainsNul => "key contains a NUL character",
         })
     }
 }
@@ -1284,10 +1288,14 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
 
 static PLACEHOLDER: NodeId = NodeId::placeholder();
 
-/// Rejects keys in hearsay's reserved namespace.
+/// Rejects keys in hearsay's reserved namespace, and keys with a NUL
+/// anywhere (which the C API could not tell from their shorter prefix).
 fn check_user_key(key: &str) -> Result<(), WriteError> {
     if key.starts_with(RESERVED_KEY_PREFIX) {
         return Err(WriteError::ReservedKey);
+    }
+    if key.contains('\0') {
+        return Err(WriteError::KeyContainsNul);
     }
     Ok(())
 }

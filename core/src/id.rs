@@ -15,7 +15,8 @@ use core::net::SocketAddr;
 /// Longest node name, in bytes of UTF-8.
 pub const MAX_NAME_LEN: usize = 64;
 
-/// A node name: 1 to [`MAX_NAME_LEN`] bytes of UTF-8, stored inline.
+/// A node name: 1 to [`MAX_NAME_LEN`] bytes of UTF-8 without NUL, stored
+/// inline.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeName(heapless::String<MAX_NAME_LEN>);
 
@@ -26,6 +27,9 @@ pub enum NameError {
     Empty,
     /// The name is longer than [`MAX_NAME_LEN`] bytes.
     TooLong,
+    /// The name contains a NUL character: C strings end there, so through
+    /// the C API two different names would look alike.
+    ContainsNul,
 }
 
 impl fmt::Display for NameError {
@@ -33,6 +37,7 @@ impl fmt::Display for NameError {
         match self {
             NameError::Empty => f.write_str("node name is empty"),
             NameError::TooLong => write!(f, "node name is longer than {MAX_NAME_LEN} bytes"),
+            NameError::ContainsNul => f.write_str("node name contains a NUL character"),
         }
     }
 }
@@ -47,6 +52,9 @@ impl NodeName {
     pub fn new(name: &str) -> Result<Self, NameError> {
         if name.is_empty() {
             return Err(NameError::Empty);
+        }
+        if name.contains('\0') {
+            return Err(NameError::ContainsNul);
         }
         heapless::String::try_from(name)
             .map(NodeName)
@@ -207,6 +215,17 @@ mod tests {
             Err(NameError::TooLong)
         );
         assert_eq!(NodeName::new("api-3").map(|n| n.0.len()), Ok(5));
+    }
+
+    #[test]
+    fn names_with_nul_are_refused() {
+        for name in ["a\0b", "\0", "\0a", "a\0"] {
+            assert_eq!(NodeName::new(name), Err(NameError::ContainsNul), "{name:?}");
+            assert_eq!(
+                NodeId::new(name, 1, addr("10.0.0.1:1")),
+                Err(NameError::ContainsNul)
+            );
+        }
     }
 
     #[test]

@@ -59,6 +59,10 @@
 //! each in the common case. Status is 0 set, 1 deleted (value must be empty),
 //! 2 set with a time-to-live.
 //!
+//! Names never contain NUL, and keys only as their first byte (hearsay's
+//! reserved keys): a C string ends at NUL, so otherwise two different names
+//! or keys would look alike through the C API.
+//!
 //! # Validation
 //!
 //! A datagram is decoded completely, and every rule checked, before any state
@@ -163,6 +167,7 @@ pub enum DecodeError {
     /// ring range, or entry versions leave their piece's `(from, to]`.
     OutOfOrder,
     /// A field breaks a rule of the protocol: empty or too long name or key,
+    /// NUL in a name or (other than a reserved key's first byte) in a key,
     /// value on a tombstone, zero piece count, unknown entry status.
     InvalidField,
 }
@@ -276,7 +281,7 @@ impl<'a> WireNodeId<'a> {
     }
 
     fn validate(&self) -> Result<(), DecodeError> {
-        if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
+        if self.name.is_empty() || self.name.len() > MAX_NAME_LEN || self.name.contains('\0') {
             return Err(DecodeError::InvalidField);
         }
         Ok(())
@@ -748,6 +753,7 @@ impl<'a> EntryIter<'a> {
         let status = EntryStatus::from_wire(e.status).ok_or(DecodeError::InvalidField)?;
         if e.key.is_empty()
             || e.key.len() > MAX_KEY_LEN
+            || !key_nul_allowed(e.key)
             || (status == EntryStatus::Deleted && !e.value.is_empty())
         {
             return Err(DecodeError::InvalidField);
@@ -760,6 +766,13 @@ impl<'a> EntryIter<'a> {
             value: e.value,
         })
     }
+}
+
+/// Whether a received key's NULs are where the protocol allows them: only
+/// as the first byte, which marks hearsay's reserved keys. A NUL anywhere
+/// else would make two keys look alike through the C API.
+fn key_nul_allowed(key: &str) -> bool {
+    !key.as_bytes().get(1..).unwrap_or_default().contains(&0)
 }
 
 /// Iterates validated updates.

@@ -217,6 +217,15 @@ fn bad_writes_are_refused_with_clear_errors() {
     assert_eq!(a.set("", b"v"), Err(WriteError::EmptyKey));
     assert_eq!(a.set(&"k".repeat(256), b"v"), Err(WriteError::KeyTooLong));
     assert!(a.set(&"k".repeat(255), b"v").is_ok());
+    // A NUL inside a key: the C API would see a shorter, different key.
+    for key in ["a\0b", "k\0"] {
+        let nul = Err(WriteError::KeyContainsNul);
+        assert_eq!(a.set(key, b"v"), nul, "{key:?}");
+        let ttl = Duration::from_secs(1);
+        assert_eq!(a.set_with_ttl(key, b"v", ttl, Instant(0)), nul);
+        assert_eq!(a.delete(key, Instant(0)), Err(WriteError::KeyContainsNul));
+    }
+    assert_eq!(a.get("a"), None);
     assert_eq!(a.set("big", &[0; 1400]), Err(WriteError::EntryTooLarge));
     // The largest accepted value really fits a datagram: sent and received.
     let mut max = 0;

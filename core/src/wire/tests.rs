@@ -1534,6 +1534,38 @@ fn rejects_invalid_field() {
     assert_accepted(&ack_dg(wire_v4(&max, 1, [10, 0, 0, 7], 7), &[]));
 }
 
+/// A NUL inside a name or key would make distinct names and keys look
+/// alike through the C API (which cuts strings at NUL), so decoding refuses
+/// it; only a reserved key's leading NUL is allowed.
+#[test]
+fn rejects_nul_in_names_and_keys() {
+    for name in ["a\0b", "\0a", "a\0"] {
+        let bad = wire_v4(name, 1, [10, 0, 0, 7], 7);
+        assert_rejected(
+            &syn_dg(&syn_head(bad, 1, 0, u64::MAX), &base_lines()),
+            DecodeError::InvalidField,
+        );
+        assert_rejected(&ack_dg(bad, &[]), DecodeError::InvalidField);
+        let u = upd(WireNodeRef::Full(bad), 1, None, vec![]);
+        assert_rejected(&ack_dg(a_wire(), &[u]), DecodeError::InvalidField);
+    }
+    for key in ["a\0b", "k\0", "\0status\0x", "\0\0"] {
+        for status in [0, 1] {
+            let value: &[u8] = if status == 1 { b"" } else { b"v" };
+            assert_rejected(
+                &synack_with_piece(0, 1, vec![entry(1, status, key, value)]),
+                DecodeError::InvalidField,
+            );
+        }
+    }
+    // Control: a reserved key's leading NUL is the protocol's own.
+    assert_accepted(&synack_with_piece(
+        0,
+        1,
+        vec![entry(1, 0, "\0status", b"leaving")],
+    ));
+}
+
 #[test]
 fn accepts_last_gc_above_max_version() {
     // A receiver part-way through a reset holds a node at max_version below

@@ -54,10 +54,11 @@ pub struct Config {
     pub exchange_budget: usize,
     /// How long a tombstone (a deleted key) is kept and gossiped before the
     /// owner garbage-collects it. Peers that are further behind than that
-    /// get a reset. Default one hour.
+    /// get a reset. Default one hour; at most [`Config::MAX_GRACE`].
     pub tombstone_grace: Duration,
     /// How often the runtime calls [`crate::Engine::tick`]. The engine does
-    /// not keep time itself; runtimes and the simulator read this. Default 1 s.
+    /// not keep time itself; runtimes and the simulator read this. Default
+    /// 1 s; from 1 ms to [`Config::MAX_GOSSIP_INTERVAL`].
     pub gossip_interval: Duration,
     /// Live peers each tick gossips with. Default 3.
     pub fanout: usize,
@@ -65,14 +66,30 @@ pub struct Config {
     pub detector: DetectorConfig,
     /// How long a dead or departed node is kept: after half of it, it is no
     /// longer gossiped; after all of it, its state is removed (and its id
-    /// remembered so that stale gossip cannot bring it back). Default one hour.
+    /// remembered so that stale gossip cannot bring it back). Default one
+    /// hour; from [`Config::MIN_DEAD_GRACE`] to [`Config::MAX_GRACE`].
     pub dead_grace: Duration,
     /// How long a leaving node keeps gossiping its departure before it
-    /// stops ([`crate::Engine::leave`]). Default 3 s.
+    /// stops ([`crate::Engine::leave`]). Default 3 s; at most
+    /// [`Config::MAX_LEAVE_LINGER`].
     pub leave_linger: Duration,
 }
 
 impl Config {
+    /// Longest `tombstone_grace` and `dead_grace`: a year. Far beyond any
+    /// useful value, yet `now + grace` stays far from the end of a `u64`
+    /// millisecond clock whatever origin the caller picked.
+    pub const MAX_GRACE: Duration = Duration::from_secs(365 * 24 * 3600);
+    /// Shortest `dead_grace`: 2 ms, so that its half (when a dead node
+    /// stops being gossiped) is not zero.
+    pub const MIN_DEAD_GRACE: Duration = Duration::from_millis(2);
+    /// Longest `gossip_interval`: an hour. The runtime's timers add it to
+    /// the system clock, which must not overflow.
+    pub const MAX_GOSSIP_INTERVAL: Duration = Duration::from_secs(3600);
+    /// Longest `leave_linger`: an hour ([`crate::Engine::leave`] waits that
+    /// long; runtimes add a margin to it, which must not overflow).
+    pub const MAX_LEAVE_LINGER: Duration = Duration::from_secs(3600);
+
     /// The default settings (see each field).
     pub const fn new() -> Self {
         Config {
@@ -96,14 +113,49 @@ impl Config {
         if self.exchange_budget < self.mtu {
             return Err(ConfigError::BudgetBelowMtu);
         }
-        if !self.detector.is_valid() {
-            return Err(ConfigError::InvalidDetector);
-        }
+        self.detector.validate()?;
+        self.check_durations()?;
         if self.fanout == 0 || duration_millis(self.gossip_interval) == 0 {
             return Err(ConfigError::NoGossip);
         }
-        if duration_millis(self.dead_grace) < 2 {
-            return Err(ConfigError::GraceTooShort);
+        Ok(())
+    }
+
+    /// Each duration against its documented range, so that no derived
+    /// computation (`now + grace`, `linger + margin`, timers on the system
+    /// clock) can overflow.
+    fn check_durations(&self) -> Result<(), ConfigError> {
+        let ms = Duration::from_millis;
+        let checks = [
+            (
+                self.tombstone_grace,
+                Duration::ZERO,
+                Self::MAX_GRACE,
+                ConfigError::TombstoneGraceOutOfRange,
+            ),
+            (
+                self.gossip_interval,
+                ms(1),
+                Self::MAX_GOSSIP_INTERVAL,
+                ConfigError::GossipIntervalOutOfRange,
+            ),
+            (
+                self.dead_grace,
+                Self::MIN_DEAD_GRACE,
+                Self::MAX_GRACE,
+                ConfigError::DeadGraceOutOfRange,
+            ),
+            (
+                self.leave_linger,
+                Duration::ZERO,
+                Self::MAX_LEAVE_LINGER,
+                ConfigError::LeaveLingerOutOfRange,
+            ),
+        ];
+        for (value, min, max, error) in checks {
+            if !(min..=max).contains(&value) {
+                return Err(error);
+            }
         }
         Ok(())
     }
@@ -122,13 +174,31 @@ pub enum ConfigError {
     MtuOutOfRange,
     /// `exchange_budget` is smaller than one datagram.
     BudgetBelowMtu,
-    /// Detector threshold not positive and finite, `max_interval` outside
-    /// 1 ms..=65 s, or first estimate above `max_interval`.
+    /// The detector's threshold is not positive and finite.
     InvalidDetector,
-    /// `fanout` or `gossip_interval` is zero.
+    /// `fanout` is zero.
     NoGossip,
-    /// `dead_grace` is shorter than 2 ms.
-    GraceTooShort,
+    /// `tombstone_grace` is longer than [`Config::MAX_GRACE`].
+    TombstoneGraceOutOfRange,
+    /// `gossip_interval` is outside 1 ms..=[`Config::MAX_GOSSIP_INTERVAL`].
+    GossipIntervalOutOfRange,
+    /// `dead_grace` is outside
+    /// [`Config::MIN_DEAD_GRACE`]..=[`Config::MAX_GRACE`].
+    DeadGraceOutOfRange,
+    /// `leave_linger` is longer than [`Config::MAX_LEAVE_LINGER`].
+    LeaveLingerOutOfRange,
+    /// The detector's `min_std_deviation` is longer than
+    /// [`DetectorConfig::MAX_DURATION`].
+    MinStdDeviationOutOfRange,
+    /// The detector's `acceptable_heartbeat_pause` is longer than
+    /// [`DetectorConfig::MAX_DURATION`].
+    HeartbeatPauseOutOfRange,
+    /// The detector's `max_interval` is outside
+    /// 1 ms..=[`DetectorConfig::MAX_INTERVAL`].
+    MaxIntervalOutOfRange,
+    /// The detector's `first_heartbeat_estimate` is outside 1 ms..=its
+    /// `max_interval`.
+    FirstHeartbeatEstimateOutOfRange,
     /// The capacities chosen for the engine type cannot hold even the local
     /// node (zero nodes, or more than 65 535 nodes or 2³² entries or bytes).
     CapacityUnusable,
@@ -142,9 +212,32 @@ impl fmt::Display for ConfigError {
                 "mtu must be between {MIN_MTU} and {MAX_DATAGRAM_LEN} bytes"
             ),
             ConfigError::BudgetBelowMtu => f.write_str("exchange budget is smaller than the mtu"),
-            ConfigError::InvalidDetector => f.write_str("failure detector settings are invalid"),
-            ConfigError::NoGossip => f.write_str("fanout and gossip interval must be positive"),
-            ConfigError::GraceTooShort => f.write_str("dead grace is too short"),
+            ConfigError::InvalidDetector => {
+                f.write_str("failure detector threshold must be positive and finite")
+            }
+            ConfigError::NoGossip => f.write_str("fanout must be positive"),
+            ConfigError::TombstoneGraceOutOfRange => {
+                f.write_str("tombstone_grace must be at most 365 days")
+            }
+            ConfigError::GossipIntervalOutOfRange => {
+                f.write_str("gossip_interval must be from 1 ms to 1 hour")
+            }
+            ConfigError::DeadGraceOutOfRange => {
+                f.write_str("dead_grace must be from 2 ms to 365 days")
+            }
+            ConfigError::LeaveLingerOutOfRange => f.write_str("leave_linger must be at most 1 hour"),
+            ConfigError::MinStdDeviationOutOfRange => {
+                f.write_str("detector min_std_deviation must be at most 1 day")
+            }
+            ConfigError::HeartbeatPauseOutOfRange => {
+                f.write_str("detector acceptable_heartbeat_pause must be at most 1 day")
+            }
+            ConfigError::MaxIntervalOutOfRange => {
+                f.write_str("detector max_interval must be from 1 ms to 65 s")
+            }
+            ConfigError::FirstHeartbeatEstimateOutOfRange => f.write_str(
+                "detector first_heartbeat_estimate must be from 1 ms to the detector's max_interval",
+            ),
             ConfigError::CapacityUnusable => f.write_str("engine capacities are unusable"),
         }
     }
@@ -154,6 +247,7 @@ impl fmt::Display for ConfigError {
 mod tests {
     use super::*;
     use crate::id::fnv1a32;
+    use std::vec;
 
     #[test]
     fn cluster_fingerprint_matches_fnv() {
@@ -178,8 +272,84 @@ mod tests {
         let mut c = Config::new();
         c.detector.threshold = -1.0;
         assert_eq!(c.validate(), Err(ConfigError::InvalidDetector));
-        let mut c = Config::new();
-        c.dead_grace = Duration::ZERO;
-        assert_eq!(c.validate(), Err(ConfigError::GraceTooShort));
+    }
+
+    /// Every duration setting has a range, and its own error past either
+    /// end; the ends themselves are accepted.
+    #[test]
+    fn every_duration_is_range_checked() {
+        type Set = fn(&mut Config, Duration);
+        let ms = Duration::from_millis;
+        let cases: [(Set, Duration, Duration, ConfigError); 8] = [
+            (
+                |c, d| c.tombstone_grace = d,
+                Duration::ZERO,
+                Config::MAX_GRACE,
+                ConfigError::TombstoneGraceOutOfRange,
+            ),
+            (
+                |c, d| c.gossip_interval = d,
+                ms(1),
+                Config::MAX_GOSSIP_INTERVAL,
+                ConfigError::GossipIntervalOutOfRange,
+            ),
+            (
+                |c, d| c.dead_grace = d,
+                Config::MIN_DEAD_GRACE,
+                Config::MAX_GRACE,
+                ConfigError::DeadGraceOutOfRange,
+            ),
+            (
+                |c, d| c.leave_linger = d,
+                Duration::ZERO,
+                Config::MAX_LEAVE_LINGER,
+                ConfigError::LeaveLingerOutOfRange,
+            ),
+            (
+                |c, d| c.detector.min_std_deviation = d,
+                Duration::ZERO,
+                DetectorConfig::MAX_DURATION,
+                ConfigError::MinStdDeviationOutOfRange,
+            ),
+            (
+                |c, d| c.detector.acceptable_heartbeat_pause = d,
+                Duration::ZERO,
+                DetectorConfig::MAX_DURATION,
+                ConfigError::HeartbeatPauseOutOfRange,
+            ),
+            (
+                // With the estimate at its floor, so that only this limit
+                // is tested.
+                |c, d| {
+                    c.detector.first_heartbeat_estimate = Duration::from_millis(1);
+                    c.detector.max_interval = d;
+                },
+                ms(1),
+                DetectorConfig::MAX_INTERVAL,
+                ConfigError::MaxIntervalOutOfRange,
+            ),
+            (
+                |c, d| c.detector.first_heartbeat_estimate = d,
+                ms(1),
+                DetectorConfig::new().max_interval,
+                ConfigError::FirstHeartbeatEstimateOutOfRange,
+            ),
+        ];
+        for (set, min, max, error) in cases {
+            for ok in [min, max] {
+                let mut c = Config::new();
+                set(&mut c, ok);
+                assert_eq!(c.validate(), Ok(()), "{error:?} at {ok:?}");
+            }
+            let mut bad = vec![max + Duration::from_nanos(1), max * 2, Duration::MAX];
+            if let Some(below) = min.checked_sub(Duration::from_nanos(1)) {
+                bad.push(below);
+            }
+            for d in bad {
+                let mut c = Config::new();
+                set(&mut c, d);
+                assert_eq!(c.validate(), Err(error), "{d:?}");
+            }
+        }
     }
 }

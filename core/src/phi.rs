@@ -29,6 +29,7 @@
 
 use core::time::Duration;
 
+use crate::config::ConfigError;
 use crate::time::{Instant, duration_millis};
 
 /// Which distribution heartbeat intervals are assumed to follow.
@@ -49,18 +50,29 @@ pub struct DetectorConfig {
     /// Phi at or above which a node is considered dead. Default 8.
     pub threshold: f64,
     /// Floor of the standard deviation (normal model), so a very regular
-    /// node is not convicted by a tiny delay. Default 250 ms.
+    /// node is not convicted by a tiny delay. Default 250 ms; at most
+    /// [`DetectorConfig::MAX_DURATION`].
     pub min_std_deviation: Duration,
     /// Added to the mean interval (normal model): a pause this long is not
-    /// suspicious. Default 2 s.
+    /// suspicious. Default 2 s; at most [`DetectorConfig::MAX_DURATION`].
     pub acceptable_heartbeat_pause: Duration,
-    /// Interval assumed before any was measured. Default 1 s.
+    /// Interval assumed before any was measured. Default 1 s; from 1 ms to
+    /// `max_interval`.
     pub first_heartbeat_estimate: Duration,
-    /// Longer intervals are not learned. Default 10 s, at most 65 s.
+    /// Longer intervals are not learned. Default 10 s; from 1 ms to
+    /// [`DetectorConfig::MAX_INTERVAL`].
     pub max_interval: Duration,
 }
 
 impl DetectorConfig {
+    /// Longest `min_std_deviation` and `acceptable_heartbeat_pause`: a day
+    /// (twice the pause [`DetectorConfig`]s scaled to the longest gossip
+    /// interval use), keeping timeouts far from overflowing any clock.
+    pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+    /// Longest `max_interval`: 65 s, so that the window's one-byte units
+    /// (`max_interval / 255`) and its running sums stay small.
+    pub const MAX_INTERVAL: Duration = Duration::from_secs(65);
+
     /// The defaults (see each field).
     pub const fn new() -> Self {
         DetectorConfig {
@@ -73,14 +85,32 @@ impl DetectorConfig {
         }
     }
 
-    /// Whether the settings make sense together.
+    /// Whether the settings make sense together ([`DetectorConfig::validate`]
+    /// says what is wrong).
     pub fn is_valid(&self) -> bool {
-        let max = duration_millis(self.max_interval);
-        self.threshold.is_finite()
-            && self.threshold > 0.0
-            && (1..=65_000).contains(&max)
-            && duration_millis(self.first_heartbeat_estimate) > 0
-            && duration_millis(self.first_heartbeat_estimate) <= max
+        self.validate().is_ok()
+    }
+
+    /// Checks each setting against its documented range; the error names
+    /// the first one outside it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.threshold.is_finite() && self.threshold > 0.0) {
+            return Err(ConfigError::InvalidDetector);
+        }
+        let ms = Duration::from_millis(1);
+        if self.min_std_deviation > Self::MAX_DURATION {
+            return Err(ConfigError::MinStdDeviationOutOfRange);
+        }
+        if self.acceptable_heartbeat_pause > Self::MAX_DURATION {
+            return Err(ConfigError::HeartbeatPauseOutOfRange);
+        }
+        if !(ms..=Self::MAX_INTERVAL).contains(&self.max_interval) {
+            return Err(ConfigError::MaxIntervalOutOfRange);
+        }
+        if !(ms..=self.max_interval).contains(&self.first_heartbeat_estimate) {
+            return Err(ConfigError::FirstHeartbeatEstimateOutOfRange);
+        }
+        Ok(())
     }
 
     /// Milliseconds one stored unit stands for.

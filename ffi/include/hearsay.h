@@ -174,10 +174,12 @@ typedef struct hearsay_options {
   const char *cluster_id;
   // How often the node gossips and advances its heartbeat, in
   // milliseconds. 0: 1000. The failure detector is scaled to it, so that
-  // a node that stops is considered dead after a few intervals.
+  // a node that stops is considered dead after a few intervals. At most
+  // 3600000 (an hour); more is `HEARSAY_INVALID_ARGUMENT`.
   uint32_t gossip_interval_ms;
   // How long `hearsay_leave` keeps announcing the departure, in
-  // milliseconds. 0: 3000.
+  // milliseconds. 0: 3000. At most 3600000 (an hour); more is
+  // `HEARSAY_INVALID_ARGUMENT`.
   uint32_t leave_linger_ms;
 } hearsay_options;
 

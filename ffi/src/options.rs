@@ -49,10 +49,12 @@ pub struct hearsay_options {
     pub cluster_id: *const c_char,
     /// How often the node gossips and advances its heartbeat, in
     /// milliseconds. 0: 1000. The failure detector is scaled to it, so that
-    /// a node that stops is considered dead after a few intervals.
+    /// a node that stops is considered dead after a few intervals. At most
+    /// 3600000 (an hour); more is `HEARSAY_INVALID_ARGUMENT`.
     pub gossip_interval_ms: u32,
     /// How long `hearsay_leave` keeps announcing the departure, in
-    /// milliseconds. 0: 3000.
+    /// milliseconds. 0: 3000. At most 3600000 (an hour); more is
+    /// `HEARSAY_INVALID_ARGUMENT`.
     pub leave_linger_ms: u32,
 }
 

@@ -50,6 +50,7 @@ impl From<Error> for hearsay_status {
         match e {
             Error::InvalidName(_)
             | Error::InvalidConfig(_)
+            | Error::InvalidSetting { .. }
             | Error::BadAddress { .. }
             | Error::InvalidKey(_)
             | Error::EntryTooLarge => hearsay_status::HEARSAY_INVALID_ARGUMENT,
@@ -152,6 +153,13 @@ mod tests {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
         let cases = [
             (Error::EntryTooLarge, HEARSAY_INVALID_ARGUMENT),
+            (
+                Error::InvalidSetting {
+                    setting: "x",
+                    reason: "y",
+                },
+                HEARSAY_INVALID_ARGUMENT,
+            ),
             (
                 Error::BadAddress {
                     input: "x".into(),

@@ -139,6 +139,13 @@ fn start_rejects_bad_options_with_invalid_argument() {
     let mut o = options(c"a");
     o.cluster_id = INVALID_UTF8.as_ptr();
     assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT));
+    // Durations beyond their range (an hour for both).
+    let mut o = options(c"a");
+    o.gossip_interval_ms = 3_600_001;
+    assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT));
+    let mut o = options(c"a");
+    o.leave_linger_ms = u32::MAX;
+    assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT));
 
     // NULL options or out.
     let mut node = null_mut();

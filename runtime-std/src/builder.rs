@@ -29,6 +29,11 @@ pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 1024;
 pub const DEFAULT_INBOUND_CAPACITY: usize = 1024;
 /// Default period of seed re-resolution.
 pub const DEFAULT_SEED_RESOLVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Shortest period of seed re-resolution: more often would only load DNS
+/// (and zero would resolve in a busy loop).
+pub const MIN_SEED_RESOLVE_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest period of seed re-resolution: a day.
+pub const MAX_SEED_RESOLVE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// Capacity of the command channel from handles to the engine thread. A
 /// full channel makes callers wait (their call waits for the reply anyway).
 const COMMAND_CAPACITY: usize = 256;
@@ -214,7 +219,8 @@ impl Builder {
         self
     }
 
-    /// How often seed names are resolved again. Default 30 s.
+    /// How often seed names are resolved again. Default 30 s; from
+    /// [`MIN_SEED_RESOLVE_INTERVAL`] to [`MAX_SEED_RESOLVE_INTERVAL`].
     pub fn seed_resolve_interval(mut self, interval: Duration) -> Self {
         self.seed_resolve_interval = interval;
         self
@@ -269,6 +275,14 @@ impl Builder {
     pub fn start(self) -> Result<Node, Error> {
         NodeName::new(&self.name)?;
         self.config.validate()?;
+        if !(MIN_SEED_RESOLVE_INTERVAL..=MAX_SEED_RESOLVE_INTERVAL)
+            .contains(&self.seed_resolve_interval)
+        {
+            return Err(Error::InvalidSetting {
+                setting: "seed_resolve_interval",
+                reason: "must be from 100 ms to 1 day",
+            });
+        }
         for s in &self.seeds {
             resolver::check_seed(s)?;
         }
@@ -535,6 +549,7 @@ fn default_generation() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hearsay_core::ConfigError;
 
     #[test]
     fn scaled_detector_is_the_default_at_one_second_and_valid_elsewhere() {
@@ -542,7 +557,8 @@ mod tests {
             scaled_detector(Duration::from_secs(1)),
             DetectorConfig::new()
         );
-        for ms in [1, 10, 100, 5_000, 60_000, 1_000_000] {
+        let longest = u64::try_from(Config::MAX_GOSSIP_INTERVAL.as_millis()).unwrap();
+        for ms in [1, 10, 100, 5_000, 60_000, 1_000_000, longest] {
             assert!(
                 scaled_detector(Duration::from_millis(ms)).is_valid(),
                 "{ms}"
@@ -584,6 +600,92 @@ mod tests {
                 .start(),
             Err(Error::BadAddress { .. })
         ));
+    }
+
+    /// A huge linger used to overflow `linger + 1 ms` on the engine thread
+    /// at `leave`, killing it; now every duration is range-checked by
+    /// `start`.
+    #[test]
+    fn out_of_range_durations_fail_at_start() {
+        let huge = Duration::MAX;
+        for (b, want) in [
+            (
+                Builder::new("a").leave_linger(huge),
+                ConfigError::LeaveLingerOutOfRange,
+            ),
+            (
+                Builder::new("a").gossip_interval(huge),
+                ConfigError::GossipIntervalOutOfRange,
+            ),
+            (
+                Builder::new("a").dead_grace(huge),
+                ConfigError::DeadGraceOutOfRange,
+            ),
+            (
+                Builder::new("a").tombstone_grace(huge),
+                ConfigError::TombstoneGraceOutOfRange,
+            ),
+        ] {
+            let r = b.start();
+            assert!(
+                matches!(r, Err(Error::InvalidConfig(e)) if e == want),
+                "{r:?}"
+            );
+        }
+        let mut detector = DetectorConfig::new();
+        detector.acceptable_heartbeat_pause = huge;
+        let r = Builder::new("a").detector(detector).start();
+        assert!(
+            matches!(
+                r,
+                Err(Error::InvalidConfig(ConfigError::HeartbeatPauseOutOfRange))
+            ),
+            "{r:?}"
+        );
+        for interval in [Duration::ZERO, huge] {
+            let r = Builder::new("a").seed_resolve_interval(interval).start();
+            assert!(
+                matches!(
+                    r,
+                    Err(Error::InvalidSetting {
+                        setting: "seed_resolve_interval",
+                        ..
+                    })
+                ),
+                "{r:?}"
+            );
+        }
+        // The longest linger is usable: leaving does not kill the engine.
+        let node = Builder::new("a")
+            .leave_linger(Config::MAX_LEAVE_LINGER)
+            .start()
+            .unwrap();
+        let leaving = node.clone();
+        let waiter = std::thread::spawn(move || leaving.leave());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match node.set("k", "v") {
+                Err(Error::Left) => break,
+                Ok(()) => {}
+                Err(e) => panic!("{e}"),
+            }
+            assert!(std::time::Instant::now() < deadline, "leave never began");
+            std::thread::yield_now();
+        }
+        // The engine thread still answers while the departure lingers.
+        assert!(node.members().is_ok());
+        node.shutdown().unwrap();
+        assert!(matches!(waiter.join().unwrap(), Err(Error::ShutDown)));
+    }
+
+    #[test]
+    fn names_and_keys_with_nul_are_refused_by_start() {
+        assert!(matches!(
+            Builder::new("a\0b").start(),
+            Err(Error::InvalidName(_))
+        ));
+        let r = Builder::new("a").set("k\0x", "v").start();
+        assert!(matches!(r, Err(Error::InvalidKey(_))), "{r:?}");
     }
 
     #[test]

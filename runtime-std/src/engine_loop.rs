@@ -373,7 +373,10 @@ impl EngineLoop {
             log::info!("hearsay {}: leaving the cluster", self.name);
             let linger = self.engine.config().leave_linger;
             // A millisecond of slack: the engine's clock is in whole ms.
-            self.leave_timer = crossbeam_channel::after(linger + Duration::from_millis(1));
+            // Saturating: a linger near `Duration::MAX` must not panic here
+            // (the config's range keeps it far below; this is the backstop).
+            let delay = linger.saturating_add(Duration::from_millis(1));
+            self.leave_timer = crossbeam_channel::after(delay);
         }
         self.leave_waiters.push(reply);
         // Spread the news now rather than at the next tick.

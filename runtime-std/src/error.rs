@@ -16,10 +16,18 @@ use hearsay_core::{ConfigError, NameError, WriteError};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The node name is empty or longer than 64 bytes.
+    /// The node name is empty, longer than 64 bytes or contains NUL.
     InvalidName(NameError),
     /// The engine settings are inconsistent (see [`ConfigError`]).
     InvalidConfig(ConfigError),
+    /// A runtime setting of the [`crate::Builder`] (not part of the
+    /// engine's [`hearsay_core::Config`]) is outside its range.
+    InvalidSetting {
+        /// The setting, named as its builder method.
+        setting: &'static str,
+        /// What its valid values are.
+        reason: &'static str,
+    },
     /// An address given to the builder cannot be used.
     BadAddress {
         /// The address as given.
@@ -38,8 +46,8 @@ pub enum Error {
     Socket(io::Error),
     /// A runtime thread could not be spawned.
     Spawn(io::Error),
-    /// The key is empty, longer than 255 bytes, or starts with NUL (reserved
-    /// for hearsay). The [`WriteError`] says which.
+    /// The key is empty, longer than 255 bytes, starts with NUL (reserved
+    /// for hearsay) or contains NUL. The [`WriteError`] says which.
     InvalidKey(WriteError),
     /// Key and value together would not fit in one datagram at the
     /// configured mtu, so they could never be gossiped.
@@ -64,9 +72,10 @@ impl Error {
     /// Maps a refused local write of the engine to the runtime's error.
     pub(crate) fn from_write(e: WriteError) -> Self {
         match e {
-            WriteError::EmptyKey | WriteError::KeyTooLong | WriteError::ReservedKey => {
-                Error::InvalidKey(e)
-            }
+            WriteError::EmptyKey
+            | WriteError::KeyTooLong
+            | WriteError::ReservedKey
+            | WriteError::KeyContainsNul => Error::InvalidKey(e),
             WriteError::EntryTooLarge => Error::EntryTooLarge,
             WriteError::CapacityFull => Error::CapacityFull,
             WriteError::Left => Error::Left,
@@ -80,6 +89,7 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidName(e) => write!(f, "invalid node name: {e}"),
             Error::InvalidConfig(e) => write!(f, "invalid settings: {e}"),
+            Error::InvalidSetting { setting, reason } => write!(f, "invalid {setting}: {reason}"),
             Error::BadAddress { input, reason } => write!(f, "bad address {input:?}: {reason}"),
             Error::Bind { addr, source } => write!(f, "cannot bind UDP socket to {addr}: {source}"),
             Error::Socket(e) => write!(f, "cannot set up the UDP socket: {e}"),
@@ -133,6 +143,10 @@ mod tests {
             Error::CapacityFull
         ));
         assert!(matches!(Error::from_write(WriteError::Left), Error::Left));
+        assert!(matches!(
+            Error::from_write(WriteError::KeyContainsNul),
+            Error::InvalidKey(WriteError::KeyContainsNul)
+        ));
         assert!(matches!(
             Error::from_write(WriteError::VersionsExhausted),
             Error::Write(WriteError::VersionsExhausted)

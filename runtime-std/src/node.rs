@@ -341,6 +341,14 @@ mod tests {
         let sub = node.subscribe_keys("svc/").unwrap();
         assert!(matches!(node.set("", "x"), Err(Error::InvalidKey(_))));
         assert!(matches!(node.set("\0x", "x"), Err(Error::InvalidKey(_))));
+        // A NUL inside: through the C API, "a\0b" would read as "a".
+        assert!(matches!(node.set("a\0b", "x"), Err(Error::InvalidKey(_))));
+        assert!(matches!(
+            node.set_with_ttl("a\0b", "x", Duration::from_secs(1)),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(node.delete("a\0b"), Err(Error::InvalidKey(_))));
+        assert_eq!(node.get("a").unwrap(), None);
         assert!(matches!(
             node.set("big", vec![0u8; 2000]),
             Err(Error::EntryTooLarge)

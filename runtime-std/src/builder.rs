@@ -17,7 +17,7 @@ use crate::counters::Stats;
 use crate::engine_loop::{Clock, CoreEngine, EngineLoop, Inputs};
 use crate::error::Error;
 use crate::node::{Inner, Node, Threads};
-use crate::resolver::{self, Resolver};
+use crate::resolver::{self, Resolve, Resolver, SharedResolver};
 use crate::socket::{self, SocketTx};
 use crate::subscription::{
     KeyEvent, MembershipEvent, Subscribers, Subscription, key_subscription, membership_subscription,
@@ -64,6 +64,7 @@ pub struct Builder {
     keys: Vec<(String, Vec<u8>)>,
     recv_buffer_size: Option<usize>,
     seed_resolve_interval: Duration,
+    resolver: SharedResolver,
     subscription_capacity: usize,
     inbound_capacity: usize,
     /// Subscriptions made before start, handed to the engine thread.
@@ -85,6 +86,7 @@ impl Builder {
             keys: Vec::new(),
             recv_buffer_size: None,
             seed_resolve_interval: DEFAULT_SEED_RESOLVE_INTERVAL,
+            resolver: SharedResolver::default(),
             subscription_capacity: DEFAULT_SUBSCRIPTION_CAPACITY,
             inbound_capacity: DEFAULT_INBOUND_CAPACITY,
             early: Subscribers::default(),
@@ -223,6 +225,14 @@ impl Builder {
     /// [`MIN_SEED_RESOLVE_INTERVAL`] to [`MAX_SEED_RESOLVE_INTERVAL`].
     pub fn seed_resolve_interval(mut self, interval: Duration) -> Self {
         self.seed_resolve_interval = interval;
+        self
+    }
+
+    /// How seed names are turned into addresses. Default
+    /// [`crate::resolver::SystemResolver`] (the system's DNS); see
+    /// [`Resolve`] for a closure-based example.
+    pub fn resolver(mut self, resolver: impl Resolve) -> Self {
+        self.resolver = SharedResolver(Arc::new(resolver));
         self
     }
 
@@ -390,6 +400,7 @@ impl Builder {
                 seeds: self.seeds,
                 ipv6_socket: local_addr.is_ipv6(),
                 interval: self.seed_resolve_interval,
+                resolver: self.resolver,
                 out: seeds_tx,
                 stop: resolver_stop_rx,
                 stats,

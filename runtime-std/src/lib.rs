@@ -108,7 +108,8 @@
 //! - [`node`]: the [`Node`] handle.
 //! - `engine_loop`: the engine thread and its commands.
 //! - `socket`: binding, the receive thread, the send sink.
-//! - `resolver`: the seed resolver thread.
+//! - [`resolver`]: the seed resolver thread, and [`Resolve`], how seed
+//!   names become addresses.
 //! - [`subscription`]: events, subscriptions, what happens when they lag.
 //! - [`member`], [`counters`]: snapshots returned by reads.
 //! - [`error`]: the [`Error`] type. `ratelimit`: log rate limiting.
@@ -127,7 +128,7 @@ pub mod error;
 pub mod member;
 pub mod node;
 mod ratelimit;
-mod resolver;
+pub mod resolver;
 mod socket;
 pub mod subscription;
 
@@ -139,6 +140,7 @@ pub use hearsay_core::{
 };
 pub use member::Member;
 pub use node::Node;
+pub use resolver::Resolve;
 pub use subscription::{KeyEvent, MembershipEvent, Subscription};
 
 /// The README's Rust examples (hearsay-core's and this crate's), compiled

@@ -10,11 +10,14 @@
 //! last resolved to are kept meanwhile, so a DNS hiccup does not cost the
 //! node its seeds. Literal addresses skip DNS altogether.
 //!
-//! Resolution uses the system resolver (`getaddrinfo` through
-//! `ToSocketAddrs`), which blocks; that is why it has its own thread, and
-//! why shutting down may wait for a lookup in progress (bounded by the
-//! system resolver's own timeout).
+//! Resolution uses a [`Resolve`] implementation: by default
+//! [`SystemResolver`], the system resolver (`getaddrinfo` through
+//! `ToSocketAddrs`), which blocks; that is why it has its own thread. Set
+//! another one with [`crate::Builder::resolver`] (a fixed table, a service
+//! registry, a test double).
 
+use std::fmt;
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +26,66 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use crate::counters::{Stats, bump};
 use crate::error::Error;
+
+/// Turns a seed name, `"host:port"` as given to [`crate::Builder::seed`],
+/// into socket addresses. Called on the node's resolver thread only, for
+/// seeds that are not literal addresses; it may block (a lookup that never
+/// returns delays nothing but later lookups of the same node).
+///
+/// Closures `Fn(&str) -> io::Result<Vec<SocketAddr>>` implement it:
+///
+/// ```
+/// use std::net::SocketAddr;
+/// let table = |seed: &str| match seed {
+///     "seed.internal:7946" => Ok(vec![SocketAddr::from(([10, 0, 0, 1], 7946))]),
+///     _ => Err(std::io::Error::other("unknown seed")),
+/// };
+/// let builder = hearsay_std::Node::builder("a")
+///     .seed("seed.internal:7946")
+///     .resolver(table);
+/// # drop(builder);
+/// ```
+pub trait Resolve: Send + Sync + 'static {
+    /// The addresses `seed` stands for now; an error (or no usable
+    /// address) keeps the ones found last time and is retried later.
+    fn resolve(&self, seed: &str) -> io::Result<Vec<SocketAddr>>;
+}
+
+impl<F> Resolve for F
+where
+    F: Fn(&str) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+{
+    fn resolve(&self, seed: &str) -> io::Result<Vec<SocketAddr>> {
+        self(seed)
+    }
+}
+
+/// The default [`Resolve`]: the operating system's resolver
+/// (`getaddrinfo`, through [`ToSocketAddrs`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    fn resolve(&self, seed: &str) -> io::Result<Vec<SocketAddr>> {
+        Ok(seed.to_socket_addrs()?.collect())
+    }
+}
+
+/// A shared [`Resolve`], debug-printable so that the builder stays so.
+#[derive(Clone)]
+pub(crate) struct SharedResolver(pub Arc<dyn Resolve>);
+
+impl Default for SharedResolver {
+    fn default() -> Self {
+        SharedResolver(Arc::new(SystemResolver))
+    }
+}
+
+impl fmt::Debug for SharedResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Resolve")
+    }
+}
 
 /// First retry delay after a seed failed to resolve.
 const RETRY_MIN: Duration = Duration::from_secs(1);
@@ -63,6 +126,8 @@ pub(crate) struct Resolver {
     pub ipv6_socket: bool,
     /// How often to re-resolve.
     pub interval: Duration,
+    /// Turns names into addresses.
+    pub resolver: SharedResolver,
     /// Where resolved lists go (the engine thread).
     pub out: Sender<Vec<SocketAddr>>,
     /// Closed (disconnected) when the node shuts down.
@@ -139,7 +204,7 @@ impl Resolver {
     fn resolve(&self, seed: &str) -> Result<Vec<SocketAddr>, String> {
         let found: Vec<SocketAddr> = match seed.parse::<SocketAddr>() {
             Ok(addr) => vec![addr],
-            Err(_) => seed.to_socket_addrs().map_err(|e| e.to_string())?.collect(),
+            Err(_) => self.resolver.0.resolve(seed).map_err(|e| e.to_string())?,
         };
         let usable: Vec<SocketAddr> = found
             .into_iter()
@@ -192,6 +257,7 @@ mod tests {
             seeds: seeds.iter().map(|s| s.to_string()).collect(),
             ipv6_socket: false,
             interval: Duration::from_secs(60),
+            resolver: SharedResolver::default(),
             out,
             stop,
             stats: Arc::new(Stats::default()),
@@ -215,6 +281,30 @@ mod tests {
                 .load(std::sync::atomic::Ordering::Relaxed)
                 >= 1
         );
+        drop(stop);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn an_injected_resolver_replaces_dns() {
+        let (mut r, rx, stop) = resolver(&["seed.test:7000", "127.0.0.2:9"]);
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        r.resolver = SharedResolver(Arc::new(move |seed: &str| {
+            log.lock().unwrap().push(seed.to_owned());
+            Ok(vec![SocketAddr::from(([10, 1, 2, 3], 7000))])
+        }));
+        let t = std::thread::spawn(move || r.run());
+        let seeds = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(
+            seeds,
+            vec![
+                "10.1.2.3:7000".parse().unwrap(),
+                "127.0.0.2:9".parse().unwrap()
+            ]
+        );
+        // Literal addresses never reach the resolver.
+        assert_eq!(*seen.lock().unwrap(), ["seed.test:7000"]);
         drop(stop);
         t.join().unwrap();
     }

@@ -16,7 +16,7 @@ use hearsay_core::{ClusterId, Config, DetectorConfig, NodeId, NodeName};
 use crate::counters::Stats;
 use crate::engine_loop::{Clock, CoreEngine, EngineLoop, Inputs};
 use crate::error::Error;
-use crate::node::{Inner, Node, Threads};
+use crate::node::{Inner, Node, ResolverThread, Threads};
 use crate::resolver::{self, Resolve, Resolver, SharedResolver};
 use crate::socket::{self, SocketTx};
 use crate::subscription::{
@@ -406,11 +406,19 @@ impl Builder {
                 stats,
                 name: self.name.clone(),
             };
+            // Dropped when the thread ends, however it ends: shutdown
+            // waits on it with a bound rather than joining blindly.
+            let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
             let spawned = std::thread::Builder::new()
                 .name(format!("hs-dns-{}", self.name))
-                .spawn(move || resolver.run());
+                .spawn(move || {
+                    let _done = done_tx;
+                    resolver.run();
+                });
             match spawned {
-                Ok(h) => node.add_thread(|t| t.resolver = Some(h)),
+                Ok(handle) => {
+                    node.add_thread(|t| t.resolver = Some(ResolverThread { handle, done }))
+                }
                 Err(e) => {
                     let _ = node.shutdown();
                     return Err(Error::Spawn(e));

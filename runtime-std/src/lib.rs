@@ -63,6 +63,8 @@
 //!   touches it, so there is no lock around the protocol state.
 //! - The **resolver thread** (only when there are seeds) re-resolves seed
 //!   names every 30 s; a name that does not resolve is logged and retried.
+//!   Shutdown does not wait for a lookup stuck in DNS: the thread is left
+//!   to end when the lookup returns.
 //!
 //! ## Consistency of reads
 //!

@@ -9,8 +9,9 @@
 //! microseconds), queued behind whatever the engine is doing.
 //!
 //! Shutting down ([`Node::shutdown`], or dropping the last handle) stops and
-//! joins every thread of the node; afterwards every operation returns
-//! [`Error::ShutDown`].
+//! joins every thread of the node (except a resolver thread stuck in a DNS
+//! lookup, which is left to end when the lookup returns); afterwards every
+//! operation returns [`Error::ShutDown`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use hearsay_core::{NodeId, NodeStatus};
 
 use crate::builder::Builder;
@@ -26,6 +27,7 @@ use crate::counters::{Counters, Stats};
 use crate::engine_loop::Command;
 use crate::error::Error;
 use crate::member::Member;
+use crate::resolver::RESOLVER_JOIN_WAIT;
 use crate::subscription::{
     KeyEvent, MembershipEvent, Subscription, key_subscription, membership_subscription,
 };
@@ -54,7 +56,16 @@ pub struct Node {
 pub(crate) struct Threads {
     pub engine: Option<JoinHandle<()>>,
     pub receiver: Option<JoinHandle<()>>,
-    pub resolver: Option<JoinHandle<()>>,
+    pub resolver: Option<ResolverThread>,
+}
+
+/// The resolver thread, which shutdown may not join (see
+/// [`crate::resolver`]).
+#[derive(Debug)]
+pub(crate) struct ResolverThread {
+    pub handle: JoinHandle<()>,
+    /// Disconnected when the thread ends (it owns the sender).
+    pub done: Receiver<()>,
 }
 
 /// What every clone of a [`Node`] shares.
@@ -94,10 +105,25 @@ impl Inner {
         // Fails only if the engine thread is already gone; nothing to stop.
         let _ = self.commands.send(Command::Shutdown);
         let mut result = Ok(());
+        // A lookup cannot be interrupted: wait a little for the resolver
+        // thread, then let it finish on its own.
+        let resolver =
+            threads
+                .resolver
+                .and_then(|r| match r.done.recv_timeout(RESOLVER_JOIN_WAIT) {
+                    Err(RecvTimeoutError::Disconnected) => Some(r.handle),
+                    _ => {
+                        log::debug!(
+                            "hearsay {}: a seed lookup is still running; not waiting for it",
+                            self.id.name
+                        );
+                        None
+                    }
+                });
         for (handle, which) in [
             (threads.engine, "engine"),
             (threads.receiver, "receive"),
-            (threads.resolver, "resolver"),
+            (resolver, "resolver"),
         ] {
             if let Some(h) = handle
                 && h.join().is_err()
@@ -299,8 +325,9 @@ impl Node {
     /// Stops the node at once, without announcing anything (peers will
     /// detect it as dead; call [`Node::leave`] first to depart gracefully),
     /// and joins its threads. Returns within about 100 ms (the socket's read
-    /// timeout), unless a seed name is being resolved. Calling it again, on
-    /// any clone, does nothing.
+    /// timeout), or 600 ms when a seed lookup is in progress: a lookup stuck
+    /// in DNS is not waited for (its thread ends when it returns). Calling
+    /// it again, on any clone, does nothing.
     pub fn shutdown(&self) -> Result<(), Error> {
         self.inner.shutdown()
     }
@@ -369,6 +396,65 @@ mod tests {
         assert_eq!(me.get("other"), Some(&b"x"[..]));
         let c = node.counters().unwrap();
         assert_eq!(c.channel_drops(), 0);
+    }
+
+    /// A seed lookup can hang for tens of seconds when DNS is broken;
+    /// shutting down (explicitly or by dropping the last handle) must not
+    /// wait for it, and the resolver thread must still end once the lookup
+    /// returns.
+    #[test]
+    fn shutdown_does_not_wait_for_a_stuck_resolver() {
+        for by_drop in [false, true] {
+            let (entered_tx, entered) = crossbeam_channel::bounded::<()>(1);
+            let (release, released) = crossbeam_channel::bounded::<()>(0);
+            // Dropped with the resolver, so its count tells when the
+            // resolver thread is gone.
+            let token = Arc::new(());
+            let held = Arc::clone(&token);
+            let stuck = move |_: &str| -> std::io::Result<Vec<SocketAddr>> {
+                let _held = &held;
+                let _ = entered_tx.try_send(());
+                // Blocks until the test lets go (or gives up).
+                let _ = released.recv();
+                Err(std::io::Error::other("DNS is broken"))
+            };
+            let node = Node::builder("dns")
+                .seed("seed.invalid:7000")
+                .resolver(stuck)
+                .start()
+                .unwrap();
+            entered
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the resolver thread looks the seed up");
+
+            let (done_tx, done) = crossbeam_channel::bounded(1);
+            let started = std::time::Instant::now();
+            std::thread::spawn(move || {
+                let r = if by_drop {
+                    drop(node);
+                    Ok(())
+                } else {
+                    node.shutdown()
+                };
+                let _ = done_tx.send(r);
+            });
+            // Generous: the point is "not until DNS answers".
+            let outcome = done.recv_timeout(Duration::from_secs(10));
+            let took = started.elapsed();
+            drop(release);
+            assert!(
+                matches!(outcome, Ok(Ok(()))),
+                "shutdown (by drop: {by_drop}) still waiting after {took:?}: {outcome:?}"
+            );
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while Arc::strong_count(&token) > 1 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the resolver thread did not end after its lookup returned"
+                );
+                std::thread::yield_now();
+            }
+        }
     }
 
     #[test]

@@ -15,6 +15,12 @@
 //! `ToSocketAddrs`), which blocks; that is why it has its own thread. Set
 //! another one with [`crate::Builder::resolver`] (a fixed table, a service
 //! registry, a test double).
+//!
+//! A lookup cannot be interrupted, and one can hang for tens of seconds
+//! when DNS is broken, so shutting down does not wait for it: the node
+//! waits [`RESOLVER_JOIN_WAIT`] for the thread, then lets it go. Such a
+//! thread holds nothing of the node but its own inputs; it notices the
+//! shutdown as soon as the lookup returns, and ends.
 
 use std::fmt;
 use std::io;
@@ -22,7 +28,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 
 use crate::counters::{Stats, bump};
 use crate::error::Error;
@@ -87,6 +93,11 @@ impl fmt::Debug for SharedResolver {
     }
 }
 
+/// How long shutting down waits for the resolver thread before it lets the
+/// thread end on its own (when a lookup is stuck). Between lookups the
+/// thread ends at once.
+pub(crate) const RESOLVER_JOIN_WAIT: Duration = Duration::from_millis(500);
+
 /// First retry delay after a seed failed to resolve.
 const RETRY_MIN: Duration = Duration::from_secs(1);
 
@@ -147,6 +158,10 @@ impl Resolver {
         loop {
             let mut any_failed = false;
             for ((seed, addrs), failing) in self.seeds.iter().zip(&mut known).zip(&mut failing) {
+                // A lookup may have outlasted the node: do not start another.
+                if self.stopped() {
+                    return;
+                }
                 match self.resolve(seed) {
                     Ok(found) => {
                         if *failing {
@@ -198,6 +213,11 @@ impl Resolver {
                 _ => return,
             }
         }
+    }
+
+    /// Whether the node has shut down (or, defensively, sent anything).
+    fn stopped(&self) -> bool {
+        !matches!(self.stop.try_recv(), Err(TryRecvError::Empty))
     }
 
     /// The usable addresses of one seed.

@@ -59,7 +59,8 @@ pub struct Counters {
     /// Received datagrams dropped because the engine's inbound channel was
     /// full (the engine was too busy), as a congested network would.
     pub inbound_dropped: u64,
-    /// Errors reading from the socket (timeouts excluded).
+    /// Errors reading from the socket (timeouts excluded), including peers
+    /// reported unreachable (Windows: `WSAECONNRESET`).
     pub recv_errors: u64,
     /// Datagrams the engine produced that the socket refused to send.
     pub send_errors: u64,

@@ -12,6 +12,14 @@
 //!   [`hearsay_core::Transmit`] sink, directly from the gossip port, so
 //!   peers see replies come from the address they know.
 //!
+//! Errors from `recv_from` are sorted by [`classify`]: timeouts are the
+//! shutdown check; a peer's "port unreachable" (Windows reports the ICMP
+//! message for an earlier send as `WSAECONNRESET` on a later receive) is
+//! counted and reading goes on at once; only other errors pause the thread
+//! briefly. Windows' reporting could be switched off instead
+//! (`SIO_UDP_CONNRESET`), but socket2 does not expose that ioctl and this
+//! crate has no `unsafe` to call it.
+//!
 //! Addresses are kept canonical: an IPv4 peer reaching a dual-stack IPv6
 //! socket shows up as `::ffff:a.b.c.d`, which is turned back into
 //! `a.b.c.d` before the engine sees it, and mapped again when sending.
@@ -74,9 +82,39 @@ pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
+/// What the receive thread does about an error from `recv_from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecvErrorAction {
+    /// Nothing happened (read timeout, signal): check for shutdown, read
+    /// again.
+    Retry,
+    /// One datagram we sent earlier was refused: an ICMP "port unreachable"
+    /// from a dead peer, which Windows reports on the next `recv_from` as
+    /// `WSAECONNRESET` (some systems as refused). Not a fault of the
+    /// socket: count it and read again at once.
+    PeerUnreachable,
+    /// Anything else: count and log it, and pause briefly so that a
+    /// persistent error cannot spin the thread.
+    Backoff,
+}
+
+/// Sorts a `recv_from` error into what to do about it.
+pub(crate) fn classify(e: &io::Error) -> RecvErrorAction {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => {
+            RecvErrorAction::Retry
+        }
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused => {
+            RecvErrorAction::PeerUnreachable
+        }
+        _ => RecvErrorAction::Backoff,
+    }
+}
+
 /// Indices of the receive thread's rate-limited log lines.
 const LOG_DROPPED: usize = 0;
 const LOG_RECV_ERROR: usize = 1;
+const LOG_UNREACHABLE: usize = 2;
 
 /// The receive thread's loop: read datagrams until `stop` is set or the
 /// engine thread is gone.
@@ -90,7 +128,7 @@ pub(crate) fn receive_loop(
     // One byte more than the largest UDP payload, so an oversized datagram
     // (IPv6 allows them) reaches the engine as such instead of truncated.
     let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
-    let mut limiter = RateLimiter::new(2, LOG_PERIOD);
+    let mut limiter = RateLimiter::new(3, LOG_PERIOD);
     while !stop.load(Ordering::Relaxed) {
         match socket.recv_from(&mut buf) {
             Ok((len, from)) => {
@@ -114,21 +152,26 @@ pub(crate) fn receive_loop(
                     Err(TrySendError::Disconnected(_)) => break,
                 }
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => {
-                bump(&stats.recv_errors);
-                if let Some(n) = limiter.allow(LOG_RECV_ERROR, Instant::now()) {
-                    log::warn!("hearsay {name}: receive error: {e}{}", suppressed_note(n));
+            Err(e) => match classify(&e) {
+                RecvErrorAction::Retry => {}
+                RecvErrorAction::PeerUnreachable => {
+                    bump(&stats.recv_errors);
+                    if let Some(n) = limiter.allow(LOG_UNREACHABLE, Instant::now()) {
+                        log::debug!(
+                            "hearsay {name}: a peer is unreachable: {e}{}",
+                            suppressed_note(n)
+                        );
+                    }
                 }
-                // Do not spin on a persistent error.
-                std::thread::sleep(Duration::from_millis(10));
-            }
+                RecvErrorAction::Backoff => {
+                    bump(&stats.recv_errors);
+                    if let Some(n) = limiter.allow(LOG_RECV_ERROR, Instant::now()) {
+                        log::warn!("hearsay {name}: receive error: {e}{}", suppressed_note(n));
+                    }
+                    // Do not spin on a persistent error.
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            },
         }
     }
 }
@@ -190,6 +233,41 @@ impl Transmit for SocketTx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Windows reports an ICMP port unreachable (a dead peer) as
+    /// `WSAECONNRESET` on the next `recv_from`; each one used to cost a
+    /// 10 ms pause of the receive thread, so a few dead peers could slow
+    /// reception to a crawl.
+    #[test]
+    fn a_dead_peers_reset_does_not_pause_the_receive_thread() {
+        use io::ErrorKind as K;
+        // The system's own codes, as recv_from returns them.
+        #[cfg(windows)]
+        for code in [10054, 10061] {
+            // WSAECONNRESET, WSAECONNREFUSED
+            let e = io::Error::from_raw_os_error(code);
+            assert_eq!(classify(&e), RecvErrorAction::PeerUnreachable, "{e}");
+        }
+        #[cfg(target_os = "linux")]
+        for code in [104, 111] {
+            // ECONNRESET, ECONNREFUSED
+            let e = io::Error::from_raw_os_error(code);
+            assert_eq!(classify(&e), RecvErrorAction::PeerUnreachable, "{e}");
+        }
+        for kind in [K::ConnectionReset, K::ConnectionRefused] {
+            assert_eq!(
+                classify(&io::Error::from(kind)),
+                RecvErrorAction::PeerUnreachable,
+                "{kind:?}"
+            );
+        }
+        for kind in [K::WouldBlock, K::TimedOut, K::Interrupted] {
+            assert_eq!(classify(&io::Error::from(kind)), RecvErrorAction::Retry);
+        }
+        for kind in [K::PermissionDenied, K::Other, K::InvalidInput] {
+            assert_eq!(classify(&io::Error::from(kind)), RecvErrorAction::Backoff);
+        }
+    }
 
     #[test]
     fn mapped_addresses_become_ipv4() {

@@ -18,9 +18,9 @@
 //!
 //! A lookup cannot be interrupted, and one can hang for tens of seconds
 //! when DNS is broken, so shutting down does not wait for it: the node
-//! waits [`RESOLVER_JOIN_WAIT`] for the thread, then lets it go. Such a
-//! thread holds nothing of the node but its own inputs; it notices the
-//! shutdown as soon as the lookup returns, and ends.
+//! waits half a second for the thread, then lets it go. Such a thread holds
+//! nothing of the node but its own inputs; it notices the shutdown as soon
+//! as the lookup returns, and ends.
 
 use std::fmt;
 use std::io;

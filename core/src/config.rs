@@ -113,8 +113,10 @@ impl Config {
         if self.exchange_budget < self.mtu {
             return Err(ConfigError::BudgetBelowMtu);
         }
-        self.detector.validate()?;
+        // The engine's own durations first: a detector scaled to an
+        // out-of-range gossip interval should name the interval.
         self.check_durations()?;
+        self.detector.validate()?;
         if self.fanout == 0 || duration_millis(self.gossip_interval) == 0 {
             return Err(ConfigError::NoGossip);
         }
@@ -335,6 +337,11 @@ mod tests {
                 ConfigError::FirstHeartbeatEstimateOutOfRange,
             ),
         ];
+        // A detector scaled to a too-long interval names the interval.
+        let mut c = Config::new();
+        c.gossip_interval = Duration::from_secs(100 * 24 * 3600);
+        c.detector.acceptable_heartbeat_pause = c.gossip_interval * 2;
+        assert_eq!(c.validate(), Err(ConfigError::GossipIntervalOutOfRange));
         for (set, min, max, error) in cases {
             for ok in [min, max] {
                 let mut c = Config::new();

@@ -138,7 +138,8 @@ impl Builder {
         self
     }
 
-    /// How often the node gossips (and advances its heartbeat). Default 1 s.
+    /// How often the node gossips (and advances its heartbeat). Default 1 s;
+    /// from 1 ms to an hour ([`Config::MAX_GOSSIP_INTERVAL`]).
     /// Shorter intervals detect failures sooner at the cost of traffic;
     /// scale the [`Builder::detector`] settings with it.
     pub fn gossip_interval(mut self, interval: Duration) -> Self {
@@ -160,21 +161,22 @@ impl Builder {
     }
 
     /// How long dead and departed nodes are remembered before removal.
-    /// Default one hour.
+    /// Default one hour; from 2 ms to a year ([`Config::MAX_GRACE`]).
     pub fn dead_grace(mut self, grace: Duration) -> Self {
         self.config.dead_grace = grace;
         self
     }
 
     /// How long deletions (tombstones) are kept and gossiped. Default one
-    /// hour.
+    /// hour; at most a year ([`Config::MAX_GRACE`]).
     pub fn tombstone_grace(mut self, grace: Duration) -> Self {
         self.config.tombstone_grace = grace;
         self
     }
 
     /// How long a leaving node keeps announcing its departure; this is how
-    /// long [`Node::leave`] takes. Default 3 s.
+    /// long [`Node::leave`] takes. Default 3 s; at most an hour
+    /// ([`Config::MAX_LEAVE_LINGER`]).
     pub fn leave_linger(mut self, linger: Duration) -> Self {
         self.config.leave_linger = linger;
         self

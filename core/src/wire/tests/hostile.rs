@@ -1,0 +1,61 @@
+//! What one datagram from a peer inside the cluster, buggy or hostile, may
+//! and may not do: pieces must be consistent in themselves, and values no
+//! owner could exceed are refused.
+
+use super::*;
+
+#[test]
+fn a_tombstone_at_or_below_the_pieces_collection_point_is_rejected() {
+    // The owner and every relay that learned last_gc 5 dropped tombstones
+    // up to 5: a piece that still carries one is not an honest piece.
+    let at = |gc: u64| {
+        let u = upd(
+            WireNodeRef::Full(a_wire()),
+            3,
+            piece(gc, 0, 6),
+            vec![entry(5, 1, "t", b""), entry(1, 0, "k", b"v")],
+        );
+        synack_dg(&base_synack_head(), &base_requests(), &[u])
+    };
+    assert_rejected(&at(5), DecodeError::InvalidField);
+    assert_rejected(&at(6), DecodeError::InvalidField);
+    // Control: the same piece from a source that collected up to 4.
+    assert_accepted(&at(4));
+}
+
+#[test]
+fn a_key_twice_in_one_piece_is_rejected() {
+    let d = synack_with_piece(
+        0,
+        4,
+        vec![
+            entry(1, 0, "k", b"old"),
+            entry(1, 0, "x", b"1"),
+            entry(2, 0, "k", b"new"),
+        ],
+    );
+    assert_rejected(&d, DecodeError::InvalidField);
+    // Many distinct keys (enough to make the filter say "maybe" now and
+    // then) are fine.
+    let keys: Vec<String> = (0..300).map(|i| format!("key-{i}")).collect();
+    let entries: Vec<WireEntry<'_>> = keys.iter().map(|k| entry(1, 0, k, b"")).collect();
+    let u = upd(WireNodeRef::Full(a_wire()), 3, piece(0, 0, 300), entries);
+    let d = Dg::new(MessageKind::Ack)
+        .put(&AckHead { sender: a_wire() })
+        .put(&[u][..])
+        .0;
+    let mut rx = engine_with(r_id(), Config::new());
+    assert_eq!(feed(&mut rx, sa("10.0.0.1:7001"), &d).result, Ok(()));
+}
+
+#[test]
+fn a_collection_point_beyond_the_version_cap_is_rejected() {
+    let u = upd(
+        WireNodeRef::Full(a_wire()),
+        3,
+        piece(MAX_VERSION + 1, 0, 1),
+        vec![],
+    );
+    let d = synack_dg(&base_synack_head(), &base_requests(), &[u]);
+    assert_rejected(&d, DecodeError::InvalidField);
+}

@@ -485,7 +485,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 // and the initiator's heartbeat does not show it alive since.
                 let removed = self
                     .nodes
-                    .removed_heartbeat(lower)
+                    .removed_heartbeat_for_line(d.prefix, d.full)
                     .is_some_and(|last| d.heartbeat <= last);
                 if !removed {
                     let _ = self.asks.push(Ask {

@@ -140,6 +140,22 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
             .map(|r| r.heartbeat)
     }
 
+    /// The last heartbeat of a removed node that a digest line may stand
+    /// for: the one with hash `full` when the line carries it, else any
+    /// removed node whose hash starts with `prefix` (the highest heartbeat
+    /// among them, so a line is only asked for when it shows life past
+    /// every removed node it could be).
+    pub(crate) fn removed_heartbeat_for_line(&self, prefix: u32, full: Option<u64>) -> Option<u64> {
+        self.removed
+            .iter()
+            .filter(|r| match full {
+                Some(h) => r.hash == h,
+                None => (r.hash >> 32) as u32 == prefix,
+            })
+            .map(|r| r.heartbeat)
+            .max()
+    }
+
     /// Forgets a removed node (it came back with a newer heartbeat).
     pub(crate) fn unremember(&mut self, hash: u64) {
         let len = self.removed.len();

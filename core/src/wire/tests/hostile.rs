@@ -59,3 +59,51 @@ fn a_collection_point_beyond_the_version_cap_is_rejected() {
     let d = synack_dg(&base_synack_head(), &base_requests(), &[u]);
     assert_rejected(&d, DecodeError::InvalidField);
 }
+
+/// Regression: the check for removed nodes looked up `prefix << 32` among
+/// full hashes and never matched, so a peer that still listed a removed node
+/// by prefix cost an ask (and an introduction) in every exchange.
+#[test]
+fn a_removed_node_listed_by_prefix_is_not_asked_for() {
+    let x = id("x", 1, "10.0.0.8:7008");
+    let mut rx = engine_with(r_id(), Config::new());
+    let intro = upd(WireNodeRef::Full(WireNodeId::from_id(&x)), 9, None, vec![]);
+    assert_eq!(
+        feed(&mut rx, sa("10.0.0.1:7001"), &ack_dg(a_wire(), &[intro])).result,
+        Ok(())
+    );
+    let slot = rx.nodes.find_name("x").expect("x learned");
+    rx.forget(slot);
+    assert!(rx.node("x").is_none());
+    // a still lists x, by prefix, with the heartbeat we remember.
+    let lines = [digest(x.ring_hash(), 9, 0, 0)];
+    let out = feed(
+        &mut rx,
+        sa("10.0.0.1:7001"),
+        &syn_dg(&base_syn_head(), &lines),
+    );
+    assert_eq!(out.result, Ok(()));
+    for (_, d) in &out.sent {
+        let (kind, _, body) = read_header(d).expect("header");
+        assert_eq!(kind, MessageKind::SynAck);
+        let msg = parse_synack(body).expect("valid SynAck");
+        assert_eq!(msg.request_len(), 0, "asked for the removed node");
+    }
+    // Control: a heartbeat past the remembered one shows it alive again.
+    let lines = [digest(x.ring_hash(), 10, 0, 0)];
+    let out = feed(
+        &mut rx,
+        sa("10.0.0.1:7001"),
+        &syn_dg(&base_syn_head(), &lines),
+    );
+    let asked: usize = out
+        .sent
+        .iter()
+        .map(|(_, d)| {
+            parse_synack(read_header(d).expect("header").2)
+                .expect("SynAck")
+                .request_len()
+        })
+        .sum();
+    assert_eq!(asked, 1);
+}

@@ -931,20 +931,11 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             let slot = match update.node {
                 WireNodeRef::Prefix(p) => {
                     // A heartbeat alone, about a node we named by this
-                    // prefix: applied only if it is ours alone, and only if
-                    // plausible (the same guard as for digest lines).
+                    // prefix: applied only if it is ours alone (and, as
+                    // every heartbeat below, only if plausible).
                     let prefix = u32::from_be_bytes(p);
                     match self.nodes.unique_prefix(prefix) {
-                        Some(slot) => {
-                            let held = self.nodes.get(slot).map_or(0, |n| n.heartbeat);
-                            if update.heartbeat > held
-                                && !self.plausible_beat(slot, held, update.heartbeat, now)
-                            {
-                                bump(&mut self.counters.implausible_heartbeats);
-                                continue;
-                            }
-                            slot
-                        }
+                        Some(slot) => slot,
                         None => {
                             bump(&mut self.counters.unknown_nodes);
                             continue;
@@ -971,7 +962,15 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             if slot == LOCAL {
                 continue;
             }
-            self.observe_heartbeat(slot, update.heartbeat, now, observer);
+            // However the node is named, a heartbeat no honest node could
+            // have reached since we last heard from it is set aside: one
+            // forged line must not convict a node for good.
+            let held = self.nodes.get(slot).map_or(0, |n| n.heartbeat);
+            if update.heartbeat > held && !self.plausible_beat(slot, held, update.heartbeat, now) {
+                bump(&mut self.counters.implausible_heartbeats);
+            } else {
+                self.observe_heartbeat(slot, update.heartbeat, now, observer);
+            }
             if let Some(piece) = update.piece {
                 self.apply_piece(slot, &piece, observer);
             }

@@ -3,6 +3,7 @@
 //! owner could exceed are refused.
 
 use super::*;
+use crate::nodes::NodeStatus;
 
 #[test]
 fn a_tombstone_at_or_below_the_pieces_collection_point_is_rejected() {
@@ -106,4 +107,41 @@ fn a_removed_node_listed_by_prefix_is_not_asked_for() {
         })
         .sum();
     assert_eq!(asked, 1);
+}
+
+fn feed_at(rx: &mut Eng, now: u64, datagram: &[u8]) -> Result<(), DecodeError> {
+    let mut tx = Outbox::default();
+    rx.handle_datagram(
+        sa("10.0.0.1:7001"),
+        datagram,
+        Instant::from_millis(now),
+        &mut tx,
+        &mut (),
+    )
+}
+
+fn beat(node: WireNodeRef<'_>, heartbeat: u64) -> Vec<u8> {
+    ack_dg(a_wire(), &[upd(node, heartbeat, None, vec![])])
+}
+
+#[test]
+fn a_heartbeat_no_owner_could_have_reached_is_refused_by_full_hash_too() {
+    let v = id("v", 1, "10.0.0.6:7006");
+    let hash = WireNodeRef::Hash(be(v.ring_hash()));
+    let mut rx = engine_with(r_id(), Config::new());
+    let full = WireNodeRef::Full(WireNodeId::from_id(&v));
+    assert_eq!(feed_at(&mut rx, 0, &beat(full, 1)), Ok(()));
+    assert_eq!(feed_at(&mut rx, 1000, &beat(hash, 2)), Ok(()));
+    assert_eq!(rx.node("v").map(|n| n.status()), Some(NodeStatus::Alive));
+    let before = rx.counters().implausible_heartbeats;
+    // One forged update: by full hash, and by full id.
+    assert_eq!(feed_at(&mut rx, 2000, &beat(hash, u64::MAX)), Ok(()));
+    assert_eq!(feed_at(&mut rx, 2000, &beat(full, u64::MAX - 1)), Ok(()));
+    assert_eq!(rx.counters().implausible_heartbeats, before + 2);
+    assert_eq!(rx.node("v").map(|n| n.heartbeat()), Some(2));
+    // v's own next heartbeat still counts.
+    assert_eq!(feed_at(&mut rx, 3000, &beat(hash, 3)), Ok(()));
+    let view = rx.node("v").expect("v");
+    assert_eq!(view.heartbeat(), 3);
+    assert_eq!(view.last_heartbeat_at(), Some(Instant::from_millis(3000)));
 }

@@ -70,6 +70,14 @@ pub struct Config {
     /// How long a leaving node keeps gossiping its departure before it
     /// stops ([`crate::Engine::leave`]). Default 3 s.
     pub leave_linger: Duration,
+    /// How long a node whose heartbeat has never been seen to advance here
+    /// (pending) is kept before it is dropped. A live newcomer advances
+    /// within a round or two, so this is short: made-up or long-gone ids
+    /// must not hold slots of the node table. Pending nodes are never
+    /// introduced to peers, and a dropped one is not remembered as removed,
+    /// so it is welcome again the moment it shows life. Default 10 s (ten
+    /// intervals at the default interval); at least two gossip intervals.
+    pub pending_timeout: Duration,
 }
 
 impl Config {
@@ -85,6 +93,7 @@ impl Config {
             detector: DetectorConfig::new(),
             dead_grace: Duration::from_secs(3600),
             leave_linger: Duration::from_secs(3),
+            pending_timeout: Duration::from_secs(10),
         }
     }
 
@@ -104,6 +113,9 @@ impl Config {
         }
         if duration_millis(self.dead_grace) < 2 {
             return Err(ConfigError::GraceTooShort);
+        }
+        if self.pending_timeout < self.gossip_interval.saturating_mul(2) {
+            return Err(ConfigError::PendingTimeoutTooShort);
         }
         Ok(())
     }
@@ -129,6 +141,9 @@ pub enum ConfigError {
     NoGossip,
     /// `dead_grace` is shorter than 2 ms.
     GraceTooShort,
+    /// `pending_timeout` is shorter than two gossip intervals: a live
+    /// newcomer would be dropped before it could show its heartbeat moving.
+    PendingTimeoutTooShort,
     /// The capacities chosen for the engine type cannot hold even the local
     /// node (zero nodes, or more than 65 535 nodes or 2³² entries or bytes).
     CapacityUnusable,
@@ -145,6 +160,9 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidDetector => f.write_str("failure detector settings are invalid"),
             ConfigError::NoGossip => f.write_str("fanout and gossip interval must be positive"),
             ConfigError::GraceTooShort => f.write_str("dead grace is too short"),
+            ConfigError::PendingTimeoutTooShort => {
+                f.write_str("pending timeout is shorter than two gossip intervals")
+            }
             ConfigError::CapacityUnusable => f.write_str("engine capacities are unusable"),
         }
     }
@@ -181,5 +199,10 @@ mod tests {
         let mut c = Config::new();
         c.dead_grace = Duration::ZERO;
         assert_eq!(c.validate(), Err(ConfigError::GraceTooShort));
+        let mut c = Config::new();
+        c.pending_timeout = c.gossip_interval * 2 - Duration::from_millis(1);
+        assert_eq!(c.validate(), Err(ConfigError::PendingTimeoutTooShort));
+        c.pending_timeout = c.gossip_interval * 2;
+        assert_eq!(c.validate(), Ok(()));
     }
 }

@@ -49,6 +49,9 @@ pub struct Counters {
     /// than the time since the node's last heartbeat allows (a line whose
     /// hash prefix was another node's).
     pub implausible_heartbeats: u64,
+    /// Pending nodes (heartbeat never seen to advance) dropped after
+    /// `pending_timeout`.
+    pub pending_dropped: u64,
 }
 
 impl Counters {
@@ -71,6 +74,7 @@ impl Counters {
         budget_exhausted: 0,
         resurrections_refused: 0,
         implausible_heartbeats: 0,
+        pending_dropped: 0,
     };
 
     /// Datagrams rejected for `kind`.

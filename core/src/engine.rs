@@ -486,13 +486,25 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                         observer.on_event(&Event::NodeDead { node: &n.id });
                     }
                 }
-                NodeStatus::Dead | NodeStatus::Left | NodeStatus::Pending if age >= grace => {
+                NodeStatus::Dead | NodeStatus::Left if age >= grace => {
                     if let Some(n) = self.nodes.get(slot) {
                         observer.on_event(&Event::NodeRemoved { node: &n.id });
                     }
                     self.forget(slot);
                     // The ring shifted down by one.
                     pos = pos.saturating_sub(1);
+                    continue;
+                }
+                NodeStatus::Pending if age >= self.config.pending_timeout => {
+                    if let Some(n) = self.nodes.get(slot) {
+                        observer.on_event(&Event::NodeRemoved { node: &n.id });
+                    }
+                    // Never seen alive: nothing to protect from stale
+                    // gossip, so it is not remembered as removed.
+                    self.drop_node(slot);
+                    bump(&mut self.counters.pending_dropped);
+                    pos = pos.saturating_sub(1);
+                    continue;
                 }
                 NodeStatus::Dead | NodeStatus::Left if age >= half_grace && !n.hidden => {
                     if let Some(n) = self.nodes.get_mut(slot) {
@@ -516,6 +528,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             NodeStatus::Dead | NodeStatus::Left if !n.hidden => n
                 .since
                 .saturating_add(grace.checked_div(2).unwrap_or(grace)),
+            NodeStatus::Pending => n.since.saturating_add(self.config.pending_timeout),
             _ => n.since.saturating_add(grace),
         }
     }
@@ -867,17 +880,23 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         if slot == LOCAL {
             return;
         }
-        let Some((list, hash, heartbeat)) = self
-            .nodes
-            .get(slot)
-            .map(|n| (n.entries, n.hash, n.heartbeat))
-        else {
+        let Some((hash, heartbeat)) = self.nodes.get(slot).map(|n| (n.hash, n.heartbeat)) else {
             return;
         };
-        let mut list = list;
+        self.drop_node(slot);
+        self.nodes.remember_removed(hash, heartbeat);
+    }
+
+    /// Drops a node and all its entries, without remembering it.
+    pub(crate) fn drop_node(&mut self, slot: u16) {
+        if slot == LOCAL {
+            return;
+        }
+        let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) else {
+            return;
+        };
         self.store.remove_all(&mut list);
         self.nodes.remove(slot);
-        self.nodes.remember_removed(hash, heartbeat);
     }
 
     /// Records `heartbeat` for `slot`; an advance is a heartbeat arrival

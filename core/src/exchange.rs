@@ -590,7 +590,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     }
 
     fn plan_intro(&mut self, slot: u16) {
-        let Some(n) = self.nodes.get(slot).filter(|n| !n.hidden) else {
+        let Some(n) = self.nodes.get(slot).filter(|n| n.vouched_for()) else {
             return;
         };
         let data = n.max_version > 0;

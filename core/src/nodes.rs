@@ -57,6 +57,16 @@ pub(crate) struct NodeSlot {
 }
 
 impl NodeSlot {
+    /// Whether we introduce this node to peers that do not know it: only
+    /// if we see it alive. Passing on an id we only heard of (pending)
+    /// would let one made-up id spread through the cluster; and a peer
+    /// would hold a dead or departed node as pending, only to drop it
+    /// after `pending_timeout` and be introduced to it again.
+    #[inline]
+    pub(crate) fn vouched_for(&self) -> bool {
+        !self.hidden && self.status == NodeStatus::Alive
+    }
+
     const EMPTY: NodeSlot = NodeSlot {
         in_use: false,
         id: NodeId::placeholder(),

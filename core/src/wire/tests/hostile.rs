@@ -145,3 +145,65 @@ fn a_heartbeat_no_owner_could_have_reached_is_refused_by_full_hash_too() {
     assert_eq!(view.heartbeat(), 3);
     assert_eq!(view.last_heartbeat_at(), Some(Instant::from_millis(3000)));
 }
+
+/// Names of the nodes `datagrams` (SynAcks or Acks) introduce by full id.
+fn introduced(datagrams: &[(SocketAddr, Vec<u8>)]) -> Vec<String> {
+    let mut names = Vec::new();
+    for (_, d) in datagrams {
+        let (kind, _, body) = read_header(d).expect("header");
+        let msg = match kind {
+            MessageKind::SynAck => parse_synack(body),
+            MessageKind::Ack => parse_ack(body),
+            MessageKind::Syn => continue,
+        }
+        .expect("valid reply");
+        for u in msg.updates() {
+            if let WireNodeRef::Full(id) = u.expect("valid update").node {
+                names.push(id.name.to_string());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn made_up_pending_nodes_are_not_introduced_and_are_dropped_unremembered() {
+    let names: Vec<String> = (0..5).map(|i| format!("fake{i}")).collect();
+    let ids: Vec<NodeId> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| id(n, 1, &format!("10.0.1.{i}:7000")))
+        .collect();
+    let forged: Vec<TUpdate<'_>> = ids
+        .iter()
+        .map(|i| upd(WireNodeRef::Full(WireNodeId::from_id(i)), 1, None, vec![]))
+        .collect();
+    let forged = ack_dg(a_wire(), &forged);
+    let mut rx = engine_with(r_id(), Config::new());
+    assert_eq!(feed(&mut rx, sa("10.0.0.1:7001"), &forged).result, Ok(()));
+    assert_eq!(rx.node_count(), 7, "r, a and five made-up nodes");
+    // b, a newcomer, sends a Syn with an empty digest: r introduces what
+    // it vouches for (itself), not ids it only heard of.
+    let b = wire_v4("b", 2, [10, 0, 0, 2], 7002);
+    let out = feed(
+        &mut rx,
+        sa("10.0.0.2:7002"),
+        &syn_dg(&syn_head(b, 1, 0, u64::MAX), &[]),
+    );
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(introduced(&out.sent), ["r"]);
+    // Never seen alive, they are dropped after `pending_timeout`...
+    let timeout = Config::new().pending_timeout.as_millis() as u64;
+    rx.tick(
+        Instant::from_millis(timeout + 1),
+        &mut crate::testkit::TestRng(1),
+        &mut crate::testkit::Recorder::default(),
+        &mut (),
+    );
+    assert_eq!(rx.node_count(), 1, "only r is left");
+    assert_eq!(rx.counters().pending_dropped, 7);
+    // ...and not remembered: the same ids are welcome again.
+    assert_eq!(feed(&mut rx, sa("10.0.0.1:7001"), &forged).result, Ok(()));
+    assert!(rx.node("fake0").is_some());
+    assert_eq!(rx.counters().resurrections_refused, 0);
+}

@@ -17,6 +17,7 @@ use crate::event::{Event, Observer};
 use crate::exchange::{Ask, PlanItem};
 use crate::id::NodeId;
 use crate::nodes::{NodeSlot, NodeStatus, NodeTable};
+use crate::refute::Refutation;
 use crate::store::{EntryStatus, NIL, Store};
 use crate::time::{Instant, duration_millis};
 use crate::wire::{
@@ -164,6 +165,10 @@ pub struct Engine<
     threshold_y: f64,
     /// Earliest time a liveness sweep can find something to do.
     next_sweep: Instant,
+    /// When this node last took a new generation, and why.
+    pub(crate) refute: Refutation,
+    /// Scratch: a digest line showed our own id ahead of us.
+    pub(crate) heard_ahead: bool,
 }
 
 impl<const N: usize, const E: usize, const B: usize, const W: usize> Default
@@ -195,6 +200,8 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             now: Instant::ZERO,
             threshold_y: 0.0,
             next_sweep: Instant(0),
+            refute: Refutation::NEW,
+            heard_ahead: false,
         }
     }
 
@@ -220,6 +227,8 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.left_at = None;
         self.threshold_y = crate::phi::threshold_y(config.detector.threshold);
         self.next_sweep = Instant(0);
+        self.refute = Refutation::NEW;
+        self.heard_ahead = false;
         self.config = config;
         if self.nodes.insert_at(LOCAL, id, Instant::ZERO).is_none() {
             return Err(ConfigError::CapacityUnusable);
@@ -454,6 +463,11 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.write(STATUS_KEY, LEAVING, EntryStatus::Set, 0)?;
         self.left_at = Some(now);
         Ok(())
+    }
+
+    /// Whether [`Engine::leave`] was called.
+    pub(crate) fn is_leaving(&self) -> bool {
+        self.left_at.is_some()
     }
 
     /// Whether this node has left and finished announcing it.
@@ -763,6 +777,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 self.check_not_self(&msg.sender)?;
                 self.learn_sender(&msg.sender, now, observer);
                 self.apply_updates(&msg, now, observer);
+                if self.requests_show_us_ahead(&msg) {
+                    self.heard_own_state_ahead(now, observer);
+                }
                 self.answer_requests(from, &msg, tx);
             }
             MessageKind::Ack => {
@@ -775,6 +792,14 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         Ok(())
     }
 
+    /// Whether a SynAck asks for our own id holding it ahead of us.
+    fn requests_show_us_ahead(&self, msg: &UpdateMsg<'_>) -> bool {
+        let own = self.local().map_or(0, |n| n.hash);
+        msg.requests().map_while(Result::ok).any(|(hash, q)| {
+            q.known && hash == own && self.own_state_behind(0, q.max_version, q.last_gc)
+        })
+    }
+
     fn check_not_self(&self, sender: &WireNodeId<'_>) -> Result<(), DecodeError> {
         if sender.name == self.id().name.as_str() {
             return Err(DecodeError::FromSelf);
@@ -782,14 +807,19 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         Ok(())
     }
 
+    /// Learns the sender of a datagram. Returns the slot of a newer
+    /// generation of the sender's name when the sender is stale, so that a
+    /// reply can tell it (it refutes, see [`crate::refute`]).
     pub(crate) fn learn_sender(
         &mut self,
         sender: &WireNodeId<'_>,
         now: Instant,
         observer: &mut impl Observer,
-    ) {
-        if let Some(id) = sender.to_id() {
-            self.learn(id, None, now, observer);
+    ) -> Option<u16> {
+        let id = sender.to_id()?;
+        match self.learn_id(id, None, now, observer) {
+            Learned::Stale(newer) => Some(newer),
+            Learned::Slot(_) | Learned::Refused => None,
         }
     }
 
@@ -806,32 +836,55 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         now: Instant,
         observer: &mut impl Observer,
     ) -> Option<u16> {
+        match self.learn_id(id, heartbeat, now, observer) {
+            Learned::Slot(slot) => Some(slot),
+            Learned::Stale(_) | Learned::Refused => None,
+        }
+    }
+
+    fn learn_id(
+        &mut self,
+        id: NodeId,
+        heartbeat: Option<u64>,
+        now: Instant,
+        observer: &mut impl Observer,
+    ) -> Learned {
         if id.name == self.id().name {
-            return None;
+            self.heard_own_name(&id, heartbeat, now, observer);
+            return Learned::Refused;
         }
         let hash = id.ring_hash();
         if let Some(slot) = self.nodes.find_hash(hash) {
             if self.nodes.get(slot).is_some_and(|n| n.id == id) {
-                return Some(slot);
+                return Learned::Slot(slot);
             }
             bump(&mut self.counters.id_conflicts);
-            return None;
+            return Learned::Refused;
         }
-        if let Some(slot) = self.nodes.find_name(id.name.as_str()) {
-            let known = self.nodes.get(slot).map_or(0, |n| n.id.generation);
+        let known = self.nodes.find_name(id.name.as_str());
+        let known_generation = known
+            .and_then(|s| self.nodes.get(s))
+            .map(|n| n.id.generation);
+        if !self.plausible_generation(known_generation, id.generation) {
+            bump(&mut self.counters.implausible_generations);
+            return Learned::Refused;
+        }
+        if let (Some(slot), Some(known)) = (known, known_generation) {
             if known > id.generation {
                 bump(&mut self.counters.stale_generations);
-                return None;
+                return Learned::Stale(slot);
             }
             if known == id.generation {
                 bump(&mut self.counters.id_conflicts);
-                return None;
+                return Learned::Refused;
             }
             if self.removed_and_stale(hash, heartbeat) {
-                return None;
+                return Learned::Refused;
             }
             // A newer generation supersedes the old one at once.
-            let old = self.nodes.get(slot).map(|n| n.id.clone())?;
+            let Some(old) = self.nodes.get(slot).map(|n| n.id.clone()) else {
+                return Learned::Refused;
+            };
             self.forget(slot);
             let new_slot = self.insert_node(id, heartbeat, now);
             if let Some(new) = new_slot.and_then(|s| self.nodes.get(s)) {
@@ -840,12 +893,13 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                     new: &new.id,
                 });
             }
-            return new_slot;
+            return new_slot.map_or(Learned::Refused, Learned::Slot);
         }
         if self.removed_and_stale(hash, heartbeat) {
-            return None;
+            return Learned::Refused;
         }
         self.insert_node(id, heartbeat, now)
+            .map_or(Learned::Refused, Learned::Slot)
     }
 
     /// Whether `hash` is a removed node that `heartbeat` does not show alive
@@ -969,16 +1023,25 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                     }
                 },
                 WireNodeRef::Full(id) => {
-                    let learned = id
-                        .to_id()
-                        .and_then(|id| self.learn(id, Some(update.heartbeat), now, observer));
-                    match learned {
-                        Some(s) => s,
-                        None => continue,
+                    let Some(id) = id.to_id() else {
+                        continue;
+                    };
+                    if id == *self.id() {
+                        LOCAL
+                    } else {
+                        match self.learn(id, Some(update.heartbeat), now, observer) {
+                            Some(s) => s,
+                            None => continue,
+                        }
                     }
                 }
             };
             if slot == LOCAL {
+                // About us: anything ahead of what we hold is refuted.
+                let (to, gc) = update.piece.map_or((0, 0), |p| (p.head.to, p.head.last_gc));
+                if self.own_state_behind(update.heartbeat, to, gc) {
+                    self.heard_own_state_ahead(now, observer);
+                }
                 continue;
             }
             // However the node is named, a heartbeat no honest node could
@@ -1298,6 +1361,16 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     pub fn arena_bytes_used(&self) -> usize {
         self.store.arena_live_bytes()
     }
+}
+
+/// What became of an id offered to [`Engine::learn`].
+enum Learned {
+    /// Known (or now learned) in this slot.
+    Slot(u16),
+    /// The name is known here at a higher generation, in this slot.
+    Stale(u16),
+    /// Ignored: ours, conflicting, implausible, removed, or no room.
+    Refused,
 }
 
 static PLACEHOLDER: NodeId = NodeId::placeholder();

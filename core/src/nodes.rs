@@ -283,6 +283,30 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
         self.insert_at(u16::try_from(free).ok()?, id, now)
     }
 
+    /// Gives the node in `slot` a new id (a new generation of the local
+    /// node), moving it to its new place on the ring; its entries and
+    /// detector stay. `false` when the slot is free.
+    pub(crate) fn reidentify(&mut self, slot: u16, id: NodeId) -> bool {
+        let Some(old_hash) = self.get(slot).map(|n| n.hash) else {
+            return false;
+        };
+        let old_pos = self.ring_position(old_hash);
+        if self.ring.get(old_pos) == Some(&slot) {
+            self.ring.remove(old_pos);
+        }
+        let hash = id.ring_hash();
+        let pos = self.ring_position(hash);
+        if let Some(s) = self.slots.get_mut(usize::from(slot)) {
+            s.hash = hash;
+            s.name_hash = name_hash(id.name.as_str());
+            s.id = id;
+        }
+        // The slot left the ring just above, so there is room again.
+        let _ = self.ring.insert(pos, slot);
+        self.epoch = self.epoch.wrapping_add(1);
+        true
+    }
+
     /// Frees a slot. Its entries must already be removed from the store.
     pub(crate) fn remove(&mut self, slot: u16) {
         let Some(hash) = self.get(slot).map(|n| n.hash) else {

@@ -78,6 +78,10 @@ impl Observer for Log {
                 )
             }
             Event::ResetApplied { node } => format!("reset {}", node.name),
+            Event::Refuted { old, new } => {
+                format!("refuted #{} by #{}", old.generation, new.generation)
+            }
+            Event::NameConflict { other, .. } => format!("conflict #{}", other.generation),
         });
     }
 }
@@ -682,7 +686,11 @@ fn memory_footprint_stays_within_its_documented_budget() {
         "default engine is {} bytes",
         size_of::<Engine>()
     );
-    assert!(size_of::<Engine<16, 128, 8192, 64>>() <= 22_800);
+    assert!(
+        size_of::<Engine<16, 128, 8192, 64>>() <= 23_000,
+        "small engine is {} bytes",
+        size_of::<Engine<16, 128, 8192, 64>>()
+    );
 }
 
 /// Two node names whose ids share the top 32 bits of their ring hashes.

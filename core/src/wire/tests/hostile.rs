@@ -3,6 +3,7 @@
 //! owner could exceed are refused.
 
 use super::*;
+use crate::id::GENERATION_MARGIN;
 use crate::nodes::NodeStatus;
 
 #[test]
@@ -206,4 +207,167 @@ fn made_up_pending_nodes_are_not_introduced_and_are_dropped_unremembered() {
     assert_eq!(feed(&mut rx, sa("10.0.0.1:7001"), &forged).result, Ok(()));
     assert!(rx.node("fake0").is_some());
     assert_eq!(rx.counters().resurrections_refused, 0);
+}
+
+/// One complete exchange opened by `init` at `now`, every datagram
+/// delivered; both sides tick first (their heartbeats advance).
+fn round_at(init: &mut Eng, resp: &mut Eng, now: u64) {
+    let now = Instant::from_millis(now);
+    for e in [&mut *init, &mut *resp] {
+        e.tick(
+            now,
+            &mut crate::testkit::TestRng(now.as_millis()),
+            &mut crate::testkit::Recorder::default(),
+            &mut (),
+        );
+    }
+    let (ia, ra) = (init.id().addr, resp.id().addr);
+    let mut tx = Outbox::default();
+    init.start_exchange(ra, &mut tx).expect("start exchange");
+    let mut queue = tx.sent;
+    while !queue.is_empty() {
+        let mut next = Vec::new();
+        for (to, d) in queue.drain(..) {
+            let (rx, from, back) = if to == ra {
+                (&mut *resp, ia, ia)
+            } else {
+                (&mut *init, ra, ra)
+            };
+            let mut out = Outbox::default();
+            // Replies to a stale sender may be refused as stale; that is
+            // part of what these tests exercise.
+            let _ = rx.handle_datagram(from, &d, now, &mut out, &mut ());
+            next.extend(out.sent.into_iter().map(|(_, r)| (back, r)));
+        }
+        queue = next;
+    }
+}
+
+fn v_id(generation: u64) -> NodeId {
+    id("v", generation, "10.0.0.6:7006")
+}
+
+/// v with one key, known to r with that key.
+fn v_and_r() -> (Box<Eng>, Box<Eng>) {
+    let mut v = engine(v_id(1));
+    v.set("k", b"1").expect("set");
+    let mut r = engine(r_id());
+    for t in 1..=3 {
+        round_at(&mut v, &mut r, t * 1000);
+    }
+    assert_eq!(r.node("v").and_then(|n| n.get("k")), Some(&b"1"[..]));
+    (v, r)
+}
+
+#[test]
+fn a_forged_empty_reset_is_healed_by_self_refutation() {
+    let (mut v, mut r) = v_and_r();
+    let held = r.node("v").map_or(0, |n| n.heartbeat());
+    // A peer sends r a reset of v "at the highest version there is".
+    let forged = upd(
+        WireNodeRef::Hash(be(v.id().ring_hash())),
+        held,
+        piece(MAX_VERSION, 0, MAX_VERSION),
+        vec![],
+    );
+    assert_eq!(feed_at(&mut r, 3500, &ack_dg(a_wire(), &[forged])), Ok(()));
+    assert_eq!(r.node("v").and_then(|n| n.get("k")), None, "the damage");
+    // r's digest now shows v ahead of v itself: v takes a new generation,
+    // which supersedes the forged copy everywhere.
+    for t in 4..=6 {
+        round_at(&mut r, &mut v, t * 1000);
+        round_at(&mut v, &mut r, t * 1000 + 500);
+    }
+    assert!(v.id().generation > 1);
+    assert_eq!(v.counters().refutations, 1);
+    let seen = r.node("v").expect("v known");
+    assert_eq!(seen.id(), v.id());
+    assert_eq!(seen.get("k"), Some(&b"1"[..]));
+    // And v's later writes are not ignored as stale.
+    v.set("k2", b"2").expect("set");
+    round_at(&mut v, &mut r, 7000);
+    assert_eq!(r.node("v").and_then(|n| n.get("k2")), Some(&b"2"[..]));
+}
+
+fn syn_from(sender: WireNodeId<'_>) -> Vec<u8> {
+    syn_dg(&syn_head(sender, 1, 0, u64::MAX), &[])
+}
+
+#[test]
+fn a_generation_no_owner_could_exceed_is_refused() {
+    let (_v, mut r) = v_and_r();
+    for generation in [u64::MAX, 1 + GENERATION_MARGIN + 1] {
+        let forged = wire_v4("v", generation, [10, 0, 0, 6], 7006);
+        assert_eq!(feed_at(&mut r, 3500, &syn_from(forged)), Ok(()));
+        let intro = upd(WireNodeRef::Full(forged), 1, None, vec![]);
+        assert_eq!(feed_at(&mut r, 3500, &ack_dg(a_wire(), &[intro])), Ok(()));
+    }
+    assert_eq!(r.counters().implausible_generations, 4);
+    assert_eq!(r.node("v").map(|n| n.id().generation), Some(1));
+    assert_eq!(r.node("v").and_then(|n| n.get("k")), Some(&b"1"[..]));
+}
+
+#[test]
+fn a_forged_generation_within_the_margin_is_refuted() {
+    let (mut v, mut r) = v_and_r();
+    // The highest generation v can still answer with one peers accept.
+    let forged_generation = GENERATION_MARGIN;
+    let forged = wire_v4("v", forged_generation, [10, 0, 0, 66], 7066);
+    assert_eq!(feed_at(&mut r, 3500, &syn_from(forged)), Ok(()));
+    assert_eq!(
+        r.node("v").map(|n| n.id().generation),
+        Some(forged_generation),
+        "the damage: v replaced by a made-up incarnation"
+    );
+    // v's next Syn is stale at r; r says which generation it holds, and v
+    // refutes it.
+    for t in 4..=6 {
+        round_at(&mut v, &mut r, t * 1000);
+    }
+    assert_eq!(v.id().generation, forged_generation + 1);
+    let seen = r.node("v").expect("v known");
+    assert_eq!(seen.id(), v.id());
+    assert_eq!(seen.get("k"), Some(&b"1"[..]));
+}
+
+#[test]
+fn a_restart_with_the_same_fixed_generation_is_heard_and_refuted() {
+    let (_old, mut r) = v_and_r();
+    // v restarts with the same id: heartbeat and versions from zero.
+    let mut v = engine(v_id(1));
+    v.set("new", b"x").expect("set");
+    for t in 4..=7 {
+        round_at(&mut v, &mut r, t * 1000);
+    }
+    assert!(v.id().generation > 1);
+    let seen = r.node("v").expect("v known");
+    assert_eq!(seen.id(), v.id());
+    assert_eq!(seen.get("new"), Some(&b"x"[..]));
+    assert_eq!(seen.get("k"), None, "the old incarnation's key is gone");
+}
+
+#[test]
+fn two_live_processes_with_one_name_stop_flapping() {
+    let mut v1 = engine(v_id(1));
+    let mut v2 = engine(id("v", 2, "10.0.0.7:7007"));
+    let mut r = engine(r_id());
+    let mut gens = Vec::new();
+    for t in 1..=80u64 {
+        round_at(&mut v1, &mut r, t * 1000);
+        round_at(&mut v2, &mut r, t * 1000 + 500);
+        gens.push((v1.id().generation, v2.id().generation));
+    }
+    let refutations = v1.counters().refutations + v2.counters().refutations;
+    assert!(refutations >= 1, "the rival was never refuted: {gens:?}");
+    let conflicts = v1.counters().name_conflicts + v2.counters().name_conflicts;
+    assert!(conflicts >= 1, "conflict never detected: {gens:?}");
+    // Once detected, the generations settle: nothing changes in the last
+    // 40 rounds, and r holds the higher of the two.
+    let last = gens[gens.len() - 1];
+    assert!(
+        gens[40..].iter().all(|g| *g == last),
+        "still flapping: {gens:?}"
+    );
+    let top = last.0.max(last.1);
+    assert_eq!(r.node("v").map(|n| n.id().generation), Some(top));
 }

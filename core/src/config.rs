@@ -73,6 +73,15 @@ pub struct Config {
     /// stops ([`crate::Engine::leave`]). Default 3 s; at most
     /// [`Config::MAX_LEAVE_LINGER`].
     pub leave_linger: Duration,
+    /// How long a node whose heartbeat has never been seen to advance here
+    /// (pending) is kept before it is dropped. A live newcomer advances
+    /// within a round or two, so this is short: made-up or long-gone ids
+    /// must not hold slots of the node table. Pending nodes are never
+    /// introduced to peers, and a dropped one is not remembered as removed,
+    /// so it is welcome again the moment it shows life. Default 10 s (ten
+    /// intervals at the default interval); from two gossip intervals to
+    /// [`Config::MAX_GRACE`].
+    pub pending_timeout: Duration,
 }
 
 impl Config {
@@ -102,6 +111,7 @@ impl Config {
             detector: DetectorConfig::new(),
             dead_grace: Duration::from_secs(3600),
             leave_linger: Duration::from_secs(3),
+            pending_timeout: Duration::from_secs(10),
         }
     }
 
@@ -159,6 +169,10 @@ impl Config {
                 return Err(error);
             }
         }
+        let pending = self.gossip_interval.saturating_mul(2)..=Self::MAX_GRACE;
+        if !pending.contains(&self.pending_timeout) {
+            return Err(ConfigError::PendingTimeoutOutOfRange);
+        }
         Ok(())
     }
 }
@@ -201,6 +215,10 @@ pub enum ConfigError {
     /// The detector's `first_heartbeat_estimate` is outside 1 ms..=its
     /// `max_interval`.
     FirstHeartbeatEstimateOutOfRange,
+    /// `pending_timeout` is outside two gossip intervals..=
+    /// [`Config::MAX_GRACE`]: shorter, a live newcomer would be dropped
+    /// before it could show its heartbeat moving.
+    PendingTimeoutOutOfRange,
     /// The capacities chosen for the engine type cannot hold even the local
     /// node (zero nodes, or more than 65 535 nodes or 2³² entries or bytes).
     CapacityUnusable,
@@ -239,6 +257,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::FirstHeartbeatEstimateOutOfRange => f.write_str(
                 "detector first_heartbeat_estimate must be from 1 ms to the detector's max_interval",
+            ),
+            ConfigError::PendingTimeoutOutOfRange => f.write_str(
+                "pending_timeout must be from two gossip intervals to 365 days",
             ),
             ConfigError::CapacityUnusable => f.write_str("engine capacities are unusable"),
         }
@@ -358,5 +379,12 @@ mod tests {
                 assert_eq!(c.validate(), Err(error), "{d:?}");
             }
         }
+        let mut c = Config::new();
+        c.pending_timeout = c.gossip_interval * 2 - Duration::from_millis(1);
+        assert_eq!(c.validate(), Err(ConfigError::PendingTimeoutOutOfRange));
+        c.pending_timeout = c.gossip_interval * 2;
+        assert_eq!(c.validate(), Ok(()));
+        c.pending_timeout = Config::MAX_GRACE + Duration::from_nanos(1);
+        assert_eq!(c.validate(), Err(ConfigError::PendingTimeoutOutOfRange));
     }
 }

@@ -49,6 +49,20 @@ pub struct Counters {
     /// than the time since the node's last heartbeat allows (a line whose
     /// hash prefix was another node's).
     pub implausible_heartbeats: u64,
+    /// Pending nodes (heartbeat never seen to advance) dropped after
+    /// `pending_timeout`.
+    pub pending_dropped: u64,
+    /// Node ids refused because their generation is beyond what any owner
+    /// could exceed: more than [`crate::id::GENERATION_MARGIN`] above the
+    /// generation known for the name (or, for a new name, above ours).
+    pub implausible_generations: u64,
+    /// Times this node heard of itself as something it is not (a higher
+    /// generation of its name, or its own namespace ahead of it) and took a
+    /// new generation ([`crate::Event::Refuted`]).
+    pub refutations: u64,
+    /// Times another live process was found using this node's name
+    /// ([`crate::Event::NameConflict`]).
+    pub name_conflicts: u64,
 }
 
 impl Counters {
@@ -71,6 +85,10 @@ impl Counters {
         budget_exhausted: 0,
         resurrections_refused: 0,
         implausible_heartbeats: 0,
+        pending_dropped: 0,
+        implausible_generations: 0,
+        refutations: 0,
+        name_conflicts: 0,
     };
 
     /// Datagrams rejected for `kind`.

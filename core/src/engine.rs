@@ -17,6 +17,7 @@ use crate::event::{Event, Observer};
 use crate::exchange::{Ask, PlanItem};
 use crate::id::NodeId;
 use crate::nodes::{NodeSlot, NodeStatus, NodeTable};
+use crate::refute::Refutation;
 use crate::store::{EntryStatus, NIL, Store};
 use crate::time::{Instant, duration_millis};
 use crate::wire::{
@@ -168,6 +169,10 @@ pub struct Engine<
     threshold_y: f64,
     /// Earliest time a liveness sweep can find something to do.
     next_sweep: Instant,
+    /// When this node last took a new generation, and why.
+    pub(crate) refute: Refutation,
+    /// Scratch: a digest line showed our own id ahead of us.
+    pub(crate) heard_ahead: bool,
 }
 
 impl<const N: usize, const E: usize, const B: usize, const W: usize> Default
@@ -199,6 +204,8 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             now: Instant::ZERO,
             threshold_y: 0.0,
             next_sweep: Instant(0),
+            refute: Refutation::NEW,
+            heard_ahead: false,
         }
     }
 
@@ -224,6 +231,8 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.left_at = None;
         self.threshold_y = crate::phi::threshold_y(config.detector.threshold);
         self.next_sweep = Instant(0);
+        self.refute = Refutation::NEW;
+        self.heard_ahead = false;
         self.config = config;
         if self.nodes.insert_at(LOCAL, id, Instant::ZERO).is_none() {
             return Err(ConfigError::CapacityUnusable);
@@ -460,6 +469,11 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         Ok(())
     }
 
+    /// Whether [`Engine::leave`] was called.
+    pub(crate) fn is_leaving(&self) -> bool {
+        self.left_at.is_some()
+    }
+
     /// Whether this node has left and finished announcing it.
     pub fn has_left(&self, now: Instant) -> bool {
         self.left_at
@@ -490,13 +504,25 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                         observer.on_event(&Event::NodeDead { node: &n.id });
                     }
                 }
-                NodeStatus::Dead | NodeStatus::Left | NodeStatus::Pending if age >= grace => {
+                NodeStatus::Dead | NodeStatus::Left if age >= grace => {
                     if let Some(n) = self.nodes.get(slot) {
                         observer.on_event(&Event::NodeRemoved { node: &n.id });
                     }
                     self.forget(slot);
                     // The ring shifted down by one.
                     pos = pos.saturating_sub(1);
+                    continue;
+                }
+                NodeStatus::Pending if age >= self.config.pending_timeout => {
+                    if let Some(n) = self.nodes.get(slot) {
+                        observer.on_event(&Event::NodeRemoved { node: &n.id });
+                    }
+                    // Never seen alive: nothing to protect from stale
+                    // gossip, so it is not remembered as removed.
+                    self.drop_node(slot);
+                    bump(&mut self.counters.pending_dropped);
+                    pos = pos.saturating_sub(1);
+                    continue;
                 }
                 NodeStatus::Dead | NodeStatus::Left if age >= half_grace && !n.hidden => {
                     if let Some(n) = self.nodes.get_mut(slot) {
@@ -520,6 +546,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             NodeStatus::Dead | NodeStatus::Left if !n.hidden => n
                 .since
                 .saturating_add(grace.checked_div(2).unwrap_or(grace)),
+            NodeStatus::Pending => n.since.saturating_add(self.config.pending_timeout),
             _ => n.since.saturating_add(grace),
         }
     }
@@ -754,6 +781,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 self.check_not_self(&msg.sender)?;
                 self.learn_sender(&msg.sender, now, observer);
                 self.apply_updates(&msg, now, observer);
+                if self.requests_show_us_ahead(&msg) {
+                    self.heard_own_state_ahead(now, observer);
+                }
                 self.answer_requests(from, &msg, tx);
             }
             MessageKind::Ack => {
@@ -766,6 +796,14 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         Ok(())
     }
 
+    /// Whether a SynAck asks for our own id holding it ahead of us.
+    fn requests_show_us_ahead(&self, msg: &UpdateMsg<'_>) -> bool {
+        let own = self.local().map_or(0, |n| n.hash);
+        msg.requests().map_while(Result::ok).any(|(hash, q)| {
+            q.known && hash == own && self.own_state_behind(0, q.max_version, q.last_gc)
+        })
+    }
+
     fn check_not_self(&self, sender: &WireNodeId<'_>) -> Result<(), DecodeError> {
         if sender.name == self.id().name.as_str() {
             return Err(DecodeError::FromSelf);
@@ -773,14 +811,19 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         Ok(())
     }
 
+    /// Learns the sender of a datagram. Returns the slot of a newer
+    /// generation of the sender's name when the sender is stale, so that a
+    /// reply can tell it (it refutes, see [`crate::refute`]).
     pub(crate) fn learn_sender(
         &mut self,
         sender: &WireNodeId<'_>,
         now: Instant,
         observer: &mut impl Observer,
-    ) {
-        if let Some(id) = sender.to_id() {
-            self.learn(id, None, now, observer);
+    ) -> Option<u16> {
+        let id = sender.to_id()?;
+        match self.learn_id(id, None, now, observer) {
+            Learned::Stale(newer) => Some(newer),
+            Learned::Slot(_) | Learned::Refused => None,
         }
     }
 
@@ -797,32 +840,55 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         now: Instant,
         observer: &mut impl Observer,
     ) -> Option<u16> {
+        match self.learn_id(id, heartbeat, now, observer) {
+            Learned::Slot(slot) => Some(slot),
+            Learned::Stale(_) | Learned::Refused => None,
+        }
+    }
+
+    fn learn_id(
+        &mut self,
+        id: NodeId,
+        heartbeat: Option<u64>,
+        now: Instant,
+        observer: &mut impl Observer,
+    ) -> Learned {
         if id.name == self.id().name {
-            return None;
+            self.heard_own_name(&id, heartbeat, now, observer);
+            return Learned::Refused;
         }
         let hash = id.ring_hash();
         if let Some(slot) = self.nodes.find_hash(hash) {
             if self.nodes.get(slot).is_some_and(|n| n.id == id) {
-                return Some(slot);
+                return Learned::Slot(slot);
             }
             bump(&mut self.counters.id_conflicts);
-            return None;
+            return Learned::Refused;
         }
-        if let Some(slot) = self.nodes.find_name(id.name.as_str()) {
-            let known = self.nodes.get(slot).map_or(0, |n| n.id.generation);
+        let known = self.nodes.find_name(id.name.as_str());
+        let known_generation = known
+            .and_then(|s| self.nodes.get(s))
+            .map(|n| n.id.generation);
+        if !self.plausible_generation(known_generation, id.generation) {
+            bump(&mut self.counters.implausible_generations);
+            return Learned::Refused;
+        }
+        if let (Some(slot), Some(known)) = (known, known_generation) {
             if known > id.generation {
                 bump(&mut self.counters.stale_generations);
-                return None;
+                return Learned::Stale(slot);
             }
             if known == id.generation {
                 bump(&mut self.counters.id_conflicts);
-                return None;
+                return Learned::Refused;
             }
             if self.removed_and_stale(hash, heartbeat) {
-                return None;
+                return Learned::Refused;
             }
             // A newer generation supersedes the old one at once.
-            let old = self.nodes.get(slot).map(|n| n.id.clone())?;
+            let Some(old) = self.nodes.get(slot).map(|n| n.id.clone()) else {
+                return Learned::Refused;
+            };
             self.forget(slot);
             let new_slot = self.insert_node(id, heartbeat, now);
             if let Some(new) = new_slot.and_then(|s| self.nodes.get(s)) {
@@ -831,12 +897,13 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                     new: &new.id,
                 });
             }
-            return new_slot;
+            return new_slot.map_or(Learned::Refused, Learned::Slot);
         }
         if self.removed_and_stale(hash, heartbeat) {
-            return None;
+            return Learned::Refused;
         }
         self.insert_node(id, heartbeat, now)
+            .map_or(Learned::Refused, Learned::Slot)
     }
 
     /// Whether `hash` is a removed node that `heartbeat` does not show alive
@@ -871,17 +938,23 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         if slot == LOCAL {
             return;
         }
-        let Some((list, hash, heartbeat)) = self
-            .nodes
-            .get(slot)
-            .map(|n| (n.entries, n.hash, n.heartbeat))
-        else {
+        let Some((hash, heartbeat)) = self.nodes.get(slot).map(|n| (n.hash, n.heartbeat)) else {
             return;
         };
-        let mut list = list;
+        self.drop_node(slot);
+        self.nodes.remember_removed(hash, heartbeat);
+    }
+
+    /// Drops a node and all its entries, without remembering it.
+    pub(crate) fn drop_node(&mut self, slot: u16) {
+        if slot == LOCAL {
+            return;
+        }
+        let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) else {
+            return;
+        };
         self.store.remove_all(&mut list);
         self.nodes.remove(slot);
-        self.nodes.remember_removed(hash, heartbeat);
     }
 
     /// Records `heartbeat` for `slot`; an advance is a heartbeat arrival
@@ -935,20 +1008,11 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             let slot = match update.node {
                 WireNodeRef::Prefix(p) => {
                     // A heartbeat alone, about a node we named by this
-                    // prefix: applied only if it is ours alone, and only if
-                    // plausible (the same guard as for digest lines).
+                    // prefix: applied only if it is ours alone (and, as
+                    // every heartbeat below, only if plausible).
                     let prefix = u32::from_be_bytes(p);
                     match self.nodes.unique_prefix(prefix) {
-                        Some(slot) => {
-                            let held = self.nodes.get(slot).map_or(0, |n| n.heartbeat);
-                            if update.heartbeat > held
-                                && !self.plausible_beat(slot, held, update.heartbeat, now)
-                            {
-                                bump(&mut self.counters.implausible_heartbeats);
-                                continue;
-                            }
-                            slot
-                        }
+                        Some(slot) => slot,
                         None => {
                             bump(&mut self.counters.unknown_nodes);
                             continue;
@@ -963,19 +1027,36 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                     }
                 },
                 WireNodeRef::Full(id) => {
-                    let learned = id
-                        .to_id()
-                        .and_then(|id| self.learn(id, Some(update.heartbeat), now, observer));
-                    match learned {
-                        Some(s) => s,
-                        None => continue,
+                    let Some(id) = id.to_id() else {
+                        continue;
+                    };
+                    if id == *self.id() {
+                        LOCAL
+                    } else {
+                        match self.learn(id, Some(update.heartbeat), now, observer) {
+                            Some(s) => s,
+                            None => continue,
+                        }
                     }
                 }
             };
             if slot == LOCAL {
+                // About us: anything ahead of what we hold is refuted.
+                let (to, gc) = update.piece.map_or((0, 0), |p| (p.head.to, p.head.last_gc));
+                if self.own_state_behind(update.heartbeat, to, gc) {
+                    self.heard_own_state_ahead(now, observer);
+                }
                 continue;
             }
-            self.observe_heartbeat(slot, update.heartbeat, now, observer);
+            // However the node is named, a heartbeat no honest node could
+            // have reached since we last heard from it is set aside: one
+            // forged line must not convict a node for good.
+            let held = self.nodes.get(slot).map_or(0, |n| n.heartbeat);
+            if update.heartbeat > held && !self.plausible_beat(slot, held, update.heartbeat, now) {
+                bump(&mut self.counters.implausible_heartbeats);
+            } else {
+                self.observe_heartbeat(slot, update.heartbeat, now, observer);
+            }
             if let Some(piece) = update.piece {
                 self.apply_piece(slot, &piece, observer);
             }
@@ -1284,6 +1365,16 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     pub fn arena_bytes_used(&self) -> usize {
         self.store.arena_live_bytes()
     }
+}
+
+/// What became of an id offered to [`Engine::learn`].
+enum Learned {
+    /// Known (or now learned) in this slot.
+    Slot(u16),
+    /// The name is known here at a higher generation, in this slot.
+    Stale(u16),
+    /// Ignored: ours, conflicting, implausible, removed, or no room.
+    Refused,
 }
 
 static PLACEHOLDER: NodeId = NodeId::placeholder();

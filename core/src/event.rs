@@ -81,6 +81,28 @@ pub enum Event<'a> {
         /// The node whose state was reset.
         node: &'a NodeId,
     },
+    /// This node heard of itself as something it is not — its name at a
+    /// higher generation (an earlier incarnation whose clock was ahead, or
+    /// a forged id), or its own namespace at a higher version, heartbeat or
+    /// collection point than it holds — and took a new generation above
+    /// what it heard. Peers replace every older incarnation with it, so the
+    /// node's keys (which it keeps) win everywhere again.
+    Refuted {
+        /// The id this node had.
+        old: &'a NodeId,
+        /// The id it has from now on.
+        new: &'a NodeId,
+    },
+    /// Another live process uses this node's name: the two kept taking
+    /// generations above each other. This node stops doing so for the dead
+    /// grace; peers keep whichever generation is higher, so one of the two
+    /// is unreachable by name until one is stopped or renamed.
+    NameConflict {
+        /// This node's id.
+        local: &'a NodeId,
+        /// The other process's id, as last heard.
+        other: &'a NodeId,
+    },
 }
 
 /// Receives [`Event`]s as they happen.

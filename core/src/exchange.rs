@@ -426,11 +426,22 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     ) -> Result<(), DecodeError> {
         let mut implausible = self.plan_syn_reply(msg, now)?;
         let epoch = self.nodes.epoch();
-        self.learn_sender(&msg.sender, now, observer);
+        let newer = self.learn_sender(&msg.sender, now, observer);
+        if self.heard_ahead {
+            // A line showed our own id ahead of us: refute (our id changes).
+            self.heard_own_state_ahead(now, observer);
+        }
         if self.nodes.epoch() != epoch {
-            // The sender was new (or a new generation): plan against the
-            // table as it is now. The digest is known to be valid.
+            // The sender was new (or a new generation), or we took a new
+            // one: plan against the table as it is now. The digest is known
+            // to be valid.
             implausible = self.plan_syn_reply(msg, now)?;
+        }
+        if let Some(slot) = newer {
+            // The sender is an older generation of a name we hold at a
+            // newer one: tell it, whatever that node's status here, so it
+            // can refute (a restart whose clock is behind).
+            self.plan_newer_generation(slot);
         }
         self.counters.implausible_heartbeats = self
             .counters
@@ -457,6 +468,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.plan.clear();
         self.asks.clear();
         self.beats.clear();
+        self.heard_ahead = false;
         let mut pos = self.nodes.ring_position(msg.ring_start);
         let mut lines = msg.digest();
         for line in lines.by_ref() {
@@ -485,7 +497,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 // and the initiator's heartbeat does not show it alive since.
                 let removed = self
                     .nodes
-                    .removed_heartbeat(lower)
+                    .removed_heartbeat_for_line(d.prefix, d.full)
                     .is_some_and(|last| d.heartbeat <= last);
                 if !removed {
                     let _ = self.asks.push(Ask {
@@ -523,6 +535,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             pos = pos.saturating_add(1);
             let (hash, max_version, last_gc, heartbeat, hidden) =
                 (n.hash, n.max_version, n.last_gc, n.heartbeat, n.hidden);
+            if slot == LOCAL && self.own_state_behind(d.heartbeat, d.max_version, d.last_gc) {
+                self.heard_ahead = true;
+            }
             // The digest's heartbeat is as good as an update's — if it is
             // plausible: a line names its node by a hash prefix, and in the
             // rare case that an unknown node shares the prefix of one of
@@ -589,8 +604,24 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         offered.saturating_sub(held) <= allowed
     }
 
+    /// Introduces `slot` (the newer generation of a stale sender's name),
+    /// without its entries: the sender only needs to hear of the id.
+    fn plan_newer_generation(&mut self, slot: u16) {
+        if self.nodes.get(slot).is_none() || self.plan.iter().any(|p| p.slot == slot) {
+            return;
+        }
+        let _ = self.plan.push(PlanItem {
+            slot,
+            intro: true,
+            by_prefix: false,
+            data: false,
+            from: 0,
+            done: false,
+        });
+    }
+
     fn plan_intro(&mut self, slot: u16) {
-        let Some(n) = self.nodes.get(slot).filter(|n| !n.hidden) else {
+        let Some(n) = self.nodes.get(slot).filter(|n| n.vouched_for()) else {
             return;
         };
         let data = n.max_version > 0;

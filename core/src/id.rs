@@ -102,6 +102,17 @@ impl fmt::Display for NodeId {
     }
 }
 
+/// How far above the generation known for a name (or, for a name not
+/// known yet, above the receiver's own generation) a received generation
+/// may be: 2⁴⁴ (in milliseconds, about 557 years). Generations are
+/// typically start times in milliseconds since the UNIX epoch, so honest
+/// ones are far closer together; a generation further out is one no owner
+/// could ever exceed, and accepting it would shut the real node out for
+/// good, so it is refused and counted
+/// ([`crate::Counters::implausible_generations`]). Within the margin, the
+/// node itself refutes a forged generation by taking the next one above.
+pub const GENERATION_MARGIN: u64 = 1 << 44;
+
 impl NodeId {
     /// Builds an id, validating the name.
     pub fn new(name: &str, generation: u64, addr: SocketAddr) -> Result<Self, NameError> {

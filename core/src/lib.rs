@@ -89,6 +89,7 @@ pub mod exchange;
 pub mod id;
 mod nodes;
 pub mod phi;
+mod refute;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod store;

@@ -57,6 +57,16 @@ pub(crate) struct NodeSlot {
 }
 
 impl NodeSlot {
+    /// Whether we introduce this node to peers that do not know it: only
+    /// if we see it alive. Passing on an id we only heard of (pending)
+    /// would let one made-up id spread through the cluster; and a peer
+    /// would hold a dead or departed node as pending, only to drop it
+    /// after `pending_timeout` and be introduced to it again.
+    #[inline]
+    pub(crate) fn vouched_for(&self) -> bool {
+        !self.hidden && self.status == NodeStatus::Alive
+    }
+
     const EMPTY: NodeSlot = NodeSlot {
         in_use: false,
         id: NodeId::placeholder(),
@@ -138,6 +148,22 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
             .iter()
             .find(|r| r.hash == hash)
             .map(|r| r.heartbeat)
+    }
+
+    /// The last heartbeat of a removed node that a digest line may stand
+    /// for: the one with hash `full` when the line carries it, else any
+    /// removed node whose hash starts with `prefix` (the highest heartbeat
+    /// among them, so a line is only asked for when it shows life past
+    /// every removed node it could be).
+    pub(crate) fn removed_heartbeat_for_line(&self, prefix: u32, full: Option<u64>) -> Option<u64> {
+        self.removed
+            .iter()
+            .filter(|r| match full {
+                Some(h) => r.hash == h,
+                None => (r.hash >> 32) as u32 == prefix,
+            })
+            .map(|r| r.heartbeat)
+            .max()
     }
 
     /// Forgets a removed node (it came back with a newer heartbeat).
@@ -255,6 +281,30 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
     pub(crate) fn insert(&mut self, id: NodeId, now: Instant) -> Option<u16> {
         let free = self.slots.iter().position(|s| !s.in_use)?;
         self.insert_at(u16::try_from(free).ok()?, id, now)
+    }
+
+    /// Gives the node in `slot` a new id (a new generation of the local
+    /// node), moving it to its new place on the ring; its entries and
+    /// detector stay. `false` when the slot is free.
+    pub(crate) fn reidentify(&mut self, slot: u16, id: NodeId) -> bool {
+        let Some(old_hash) = self.get(slot).map(|n| n.hash) else {
+            return false;
+        };
+        let old_pos = self.ring_position(old_hash);
+        if self.ring.get(old_pos) == Some(&slot) {
+            self.ring.remove(old_pos);
+        }
+        let hash = id.ring_hash();
+        let pos = self.ring_position(hash);
+        if let Some(s) = self.slots.get_mut(usize::from(slot)) {
+            s.hash = hash;
+            s.name_hash = name_hash(id.name.as_str());
+            s.id = id;
+        }
+        // The slot left the ring just above, so there is room again.
+        let _ = self.ring.insert(pos, slot);
+        self.epoch = self.epoch.wrapping_add(1);
+        true
     }
 
     /// Frees a slot. Its entries must already be removed from the store.

@@ -709,7 +709,42 @@ impl<'a> Piece<'a> {
             left: self.entries.count,
             version: self.head.from,
             to: self.head.to,
+            last_gc: self.head.last_gc,
         }
+    }
+}
+
+impl Piece<'_> {
+    /// Whether one of the first `count` entries has `key` (entries already
+    /// validated).
+    fn has_key_before(&self, key: &str, count: usize) -> bool {
+        self.entries()
+            .take(count)
+            .map_while(Result::ok)
+            .any(|e| e.key == key)
+    }
+}
+
+/// A one-sided filter over the keys of one piece: "no" is certain, "maybe"
+/// is checked by a rescan. 4096 bits keep rescans rare even in a piece of
+/// a few hundred entries, with no allocation.
+struct KeyFilter([u64; 64]);
+
+impl KeyFilter {
+    fn new() -> Self {
+        KeyFilter([0; 64])
+    }
+
+    /// Records `key` and says whether it may have been recorded before.
+    fn maybe_seen(&mut self, key: &str) -> bool {
+        let h = crate::id::fnv1a32(key.as_bytes());
+        let bit = 1u64 << (h & 63);
+        let Some(word) = self.0.get_mut(((h >> 6) & 63) as usize) else {
+            return true;
+        };
+        let seen = *word & bit != 0;
+        *word |= bit;
+        seen
     }
 }
 
@@ -728,6 +763,7 @@ pub(crate) struct EntryIter<'a> {
     left: usize,
     version: u64,
     to: u64,
+    last_gc: u64,
 }
 
 impl<'a> Iterator for EntryIter<'a> {
@@ -751,10 +787,12 @@ impl<'a> EntryIter<'a> {
             .filter(|v| *v <= self.to)
             .ok_or(DecodeError::OutOfOrder)?;
         let status = EntryStatus::from_wire(e.status).ok_or(DecodeError::InvalidField)?;
+        // Tombstones at or below the collection point were dropped by the
+        // owner and by every relay that learned it: no honest piece has one.
         if e.key.is_empty()
             || e.key.len() > MAX_KEY_LEN
             || !key_nul_allowed(e.key)
-            || (status == EntryStatus::Deleted && !e.value.is_empty())
+            || (status == EntryStatus::Deleted && (!e.value.is_empty() || version <= self.last_gc))
         {
             return Err(DecodeError::InvalidField);
         }
@@ -807,7 +845,7 @@ impl<'a> UpdateIter<'a> {
                 if p.from > p.to {
                     return Err(DecodeError::OutOfOrder);
                 }
-                if p.to > MAX_VERSION {
+                if p.to > MAX_VERSION || p.last_gc > MAX_VERSION {
                     return Err(DecodeError::InvalidField);
                 }
                 let count = self.reader.count(MIN_ENTRY_LEN)?;
@@ -818,9 +856,17 @@ impl<'a> UpdateIter<'a> {
                         bytes: self.reader.rest,
                     },
                 };
+                let mut seen = KeyFilter::new();
                 let mut it = piece.entries();
+                let mut index = 0usize;
                 for e in it.by_ref() {
-                    e?;
+                    let e = e?;
+                    if seen.maybe_seen(e.key) && piece.has_key_before(e.key, index) {
+                        // A key changes version in place at its owner, so
+                        // it appears at most once in any range of versions.
+                        return Err(DecodeError::InvalidField);
+                    }
+                    index = index.saturating_add(1);
                 }
                 self.reader.rest = it.reader.rest;
                 Some(piece)

@@ -106,6 +106,14 @@ fn check_safety(c: &Cluster, history: &History, seen: &mut Seen) {
         let reset_happened = resets > seen.resets[o];
         seen.resets[o] = resets;
         for x in 0..n {
+            if o != x && c.nodes[o].node(&format!("node-{x}")).is_none() {
+                // Not (or no longer) known: a pending node is dropped, with
+                // its state, when its heartbeat was not seen to move within
+                // `pending_timeout`; its copy starts again from nothing.
+                seen.max[o][x] = 0;
+                seen.key_versions[o][x].clear();
+                continue;
+            }
             let m = c.max_version(o, x);
             assert!(
                 m >= seen.max[o][x] || reset_happened,

@@ -78,6 +78,10 @@ impl Observer for Log {
                 )
             }
             Event::ResetApplied { node } => format!("reset {}", node.name),
+            Event::Refuted { old, new } => {
+                format!("refuted #{} by #{}", old.generation, new.generation)
+            }
+            Event::NameConflict { other, .. } => format!("conflict #{}", other.generation),
         });
     }
 }
@@ -484,6 +488,8 @@ fn syn_pieces_tile_the_ring_and_respect_the_mtu() {
         let mut n = engine::<128, 128, 8192>(&format!("node-{i:03}.example"), i, config.clone());
         n.set("k", b"v").expect("set");
         sync(&mut *n, &mut a);
+        // Seen alive, so that `a` introduces it to others.
+        beat_and_push(&mut *n, &mut a, Instant::ZERO);
     }
     assert_eq!(a.node_count(), 101);
     let mut sink = Sink::default();
@@ -528,11 +534,13 @@ fn a_small_budget_still_moves_every_node_forward() {
         heavy.set(&format!("k{i:03}"), &[b'h'; 100]).expect("set");
     }
     sync(&mut *heavy, &mut hub);
+    beat_and_push(&mut *heavy, &mut hub, Instant::ZERO);
     let mut light = Vec::new();
     for i in 0..4u16 {
         let mut l = engine::<16, 512, 65_536>(&format!("light{i}"), 10 + i, Config::new());
         l.set("fresh", b"1").expect("set");
         sync(&mut *l, &mut hub);
+        beat_and_push(&mut *l, &mut hub, Instant::ZERO);
         light.push(l);
     }
     assert_eq!(live(&hub, "heavy").len(), 300);
@@ -687,7 +695,11 @@ fn memory_footprint_stays_within_its_documented_budget() {
         "default engine is {} bytes",
         size_of::<Engine>()
     );
-    assert!(size_of::<Engine<16, 128, 8192, 64>>() <= 22_800);
+    assert!(
+        size_of::<Engine<16, 128, 8192, 64>>() <= 23_000,
+        "small engine is {} bytes",
+        size_of::<Engine<16, 128, 8192, 64>>()
+    );
 }
 
 /// Two node names whose ids share the top 32 bits of their ring hashes.
@@ -719,6 +731,17 @@ fn nodes_sharing_a_hash_prefix_are_told_apart() {
     // r learns both twins; s learns only x.
     sync(&mut *x, &mut r);
     sync(&mut *y, &mut r);
+    // Seen alive at r, so that r introduces them (a whole exchange: r
+    // learns the twins' heartbeats by asking for them by full hash).
+    for twin in [&mut x, &mut y] {
+        twin.tick(
+            Instant::ZERO,
+            &mut TestRng(1),
+            &mut Sink::default(),
+            &mut Log::default(),
+        );
+        sync(&mut **twin, &mut r);
+    }
     sync(&mut *x, &mut s);
     // y named itself by the shared prefix; r, holding two nodes under it,
     // still got y's state by asking for both.
@@ -887,6 +910,8 @@ fn a_heartbeat_alone_names_its_node_by_prefix() {
     let mut r = engine::<16, 512, 65_536>("r", 2, Config::new());
     let mut i = engine::<16, 512, 65_536>("i", 3, Config::new());
     sync(&mut *x, &mut r);
+    // Seen alive at r, so that r introduces it.
+    beat_and_push(&mut *x, &mut r, Instant::ZERO);
     sync(&mut i, &mut r);
     assert!(i.node("x").is_some());
     // r hears x's heartbeat move on; i does not.

@@ -820,6 +820,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         let info = &mut self.ledger.nodes[i];
         info.state = NodeState::Running;
         info.generation = generation;
+        info.born_generation = generation;
         info.born = self.now;
         info.disrupted_at = Some(self.now);
         info.leaving = false;

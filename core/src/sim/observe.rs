@@ -22,8 +22,10 @@ use super::record::{Record, SimEvent, Subject, TraceHash};
 #[derive(Debug, Clone)]
 pub(crate) struct NodeInfo {
     pub(crate) state: NodeState,
-    /// Generation of the current incarnation.
+    /// Generation of the current incarnation (raised when it refutes).
     pub(crate) generation: u64,
+    /// Generation the current engine was started with.
+    pub(crate) born_generation: u64,
     /// When the current engine was initialised.
     pub(crate) born: Micros,
     /// Last crash, resume or restart.
@@ -70,6 +72,7 @@ impl Ledger {
         self.nodes.push(NodeInfo {
             state: NodeState::Running,
             generation,
+            born_generation: generation,
             born: now,
             disrupted_at: None,
             leaving: false,
@@ -183,14 +186,23 @@ impl Observer for Tap<'_> {
             Event::KeyDeleted { .. } | Event::KeyExpired { .. } | Event::ResetApplied { .. } => {
                 l.record_keys
             }
+            Event::Refuted { new, .. } => {
+                // The node is now this generation: peers that hold it
+                // hold the node, and its detection is about it.
+                if let Some(info) = l.nodes.get_mut(obs) {
+                    info.generation = new.generation;
+                }
+                l.record_membership
+            }
             Event::NodeJoined { .. }
             | Event::NodeAliveAgain { .. }
             | Event::NodeLeft { .. }
             | Event::NodeRemoved { .. }
-            | Event::NodeReplaced { .. } => l.record_membership,
+            | Event::NodeReplaced { .. }
+            | Event::NameConflict { .. } => l.record_membership,
         };
         if record {
-            let observer_generation = l.nodes.get(obs).map_or(0, |n| n.generation);
+            let observer_generation = l.nodes.get(obs).map_or(0, |n| n.born_generation);
             l.logs[obs].push(Record {
                 at: Duration::from_micros(at),
                 observer_generation,

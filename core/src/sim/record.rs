@@ -81,6 +81,20 @@ pub enum SimEvent {
     },
     /// [`Event::ResetApplied`].
     ResetApplied(Subject),
+    /// [`Event::Refuted`] (reported by the node itself).
+    Refuted {
+        /// The incarnation the node was.
+        old: Subject,
+        /// The generation it took.
+        new: Subject,
+    },
+    /// [`Event::NameConflict`] (reported by the node itself).
+    NameConflict {
+        /// The node.
+        local: Subject,
+        /// The other process's id.
+        other: Subject,
+    },
 }
 
 impl SimEvent {
@@ -93,7 +107,8 @@ impl SimEvent {
             | SimEvent::Left(s)
             | SimEvent::Removed(s)
             | SimEvent::ResetApplied(s) => *s,
-            SimEvent::Replaced { old, .. } => *old,
+            SimEvent::Replaced { old, .. } | SimEvent::Refuted { old, .. } => *old,
+            SimEvent::NameConflict { local, .. } => *local,
             SimEvent::KeySet { node, .. }
             | SimEvent::KeyDeleted { node, .. }
             | SimEvent::KeyExpired { node, .. } => *node,
@@ -104,7 +119,10 @@ impl SimEvent {
     /// either incarnation).
     pub fn involves(&self, node: usize) -> bool {
         match self {
-            SimEvent::Replaced { old, new } => old.node == node || new.node == node,
+            SimEvent::Replaced { old, new } | SimEvent::Refuted { old, new } => {
+                old.node == node || new.node == node
+            }
+            SimEvent::NameConflict { local, other } => local.node == node || other.node == node,
             e => e.subject().node == node,
         }
     }
@@ -125,7 +143,7 @@ impl SimEvent {
 
     /// A short name of the kind: `"joined"`, `"alive-again"`, `"dead"`,
     /// `"left"`, `"removed"`, `"replaced"`, `"key-set"`, `"key-deleted"`,
-    /// `"key-expired"` or `"reset"`.
+    /// `"key-expired"`, `"reset"`, `"refuted"` or `"name-conflict"`.
     pub fn kind(&self) -> &'static str {
         match self {
             SimEvent::Joined(_) => "joined",
@@ -138,6 +156,8 @@ impl SimEvent {
             SimEvent::KeyDeleted { .. } => "key-deleted",
             SimEvent::KeyExpired { .. } => "key-expired",
             SimEvent::ResetApplied(_) => "reset",
+            SimEvent::Refuted { .. } => "refuted",
+            SimEvent::NameConflict { .. } => "name-conflict",
         }
     }
 
@@ -178,6 +198,14 @@ impl SimEvent {
                 version,
             },
             Event::ResetApplied { node } => SimEvent::ResetApplied(s(node)),
+            Event::Refuted { old, new } => SimEvent::Refuted {
+                old: s(old),
+                new: s(new),
+            },
+            Event::NameConflict { local, other } => SimEvent::NameConflict {
+                local: s(local),
+                other: s(other),
+            },
         }
     }
 }
@@ -293,6 +321,16 @@ impl TraceHash {
             Event::ResetApplied { node } => {
                 self.u64(10);
                 id(self, node);
+            }
+            Event::Refuted { old, new } => {
+                self.u64(11);
+                id(self, old);
+                id(self, new);
+            }
+            Event::NameConflict { local, other } => {
+                self.u64(12);
+                id(self, local);
+                id(self, other);
             }
         }
     }

@@ -28,6 +28,9 @@ use crate::engine::{Engine, Transmit};
 use crate::event::Event;
 use crate::time::Instant;
 
+/// Datagrams a peer inside the cluster could forge, and what they may not do.
+mod hostile;
+
 // ---------------------------------------------------------------------------
 // Shared helpers.
 
@@ -732,7 +735,7 @@ fn sample_update_lists<'a>(
         vec![upd(
             full(5),
             1 << 33,
-            piece(u64::MAX - 1, 1 << 50, piece_to(1 << 50, &one, 3)),
+            piece(MAX_VERSION, 1 << 50, piece_to(1 << 50, &one, 3)),
             one,
         )],
         vec![

@@ -311,7 +311,12 @@ mod tests {
                 ConfigError::TombstoneGraceOutOfRange,
             ),
             (
-                |c, d| c.gossip_interval = d,
+                // With the pending timeout at least two intervals, so
+                // that only this limit is tested.
+                |c, d| {
+                    c.gossip_interval = d;
+                    c.pending_timeout = d.saturating_mul(2).min(Config::MAX_GRACE);
+                },
                 ms(1),
                 Config::MAX_GOSSIP_INTERVAL,
                 ConfigError::GossipIntervalOutOfRange,

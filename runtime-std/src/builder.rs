@@ -60,6 +60,9 @@ pub struct Builder {
     advertise: Option<SocketAddr>,
     seeds: Vec<String>,
     config: Config,
+    /// Set by [`Builder::pending_timeout`]; otherwise derived from the
+    /// gossip interval at start.
+    pending_timeout: Option<Duration>,
     generation: Option<u64>,
     keys: Vec<(String, Vec<u8>)>,
     recv_buffer_size: Option<usize>,
@@ -82,6 +85,7 @@ impl Builder {
             advertise: None,
             seeds: Vec::new(),
             config: Config::new(),
+            pending_timeout: None,
             generation: None,
             keys: Vec::new(),
             recv_buffer_size: None,
@@ -164,6 +168,14 @@ impl Builder {
     /// Default one hour; from 2 ms to a year ([`Config::MAX_GRACE`]).
     pub fn dead_grace(mut self, grace: Duration) -> Self {
         self.config.dead_grace = grace;
+        self
+    }
+
+    /// How long a node whose heartbeat was never seen to move (pending) is
+    /// kept before it is dropped. Default ten gossip intervals, and at least
+    /// 10 s; from two intervals to a year ([`Config::MAX_GRACE`]).
+    pub fn pending_timeout(mut self, timeout: Duration) -> Self {
+        self.pending_timeout = Some(timeout);
         self
     }
 
@@ -284,8 +296,12 @@ impl Builder {
 
     /// Validates the settings, binds the socket and starts the node's
     /// threads. The node starts gossiping with its seeds at once.
-    pub fn start(self) -> Result<Node, Error> {
+    pub fn start(mut self) -> Result<Node, Error> {
         NodeName::new(&self.name)?;
+        self.config.pending_timeout = self.pending_timeout.unwrap_or_else(|| {
+            let ten_rounds = self.config.gossip_interval.saturating_mul(10);
+            Config::new().pending_timeout.max(ten_rounds)
+        });
         self.config.validate()?;
         if !(MIN_SEED_RESOLVE_INTERVAL..=MAX_SEED_RESOLVE_INTERVAL)
             .contains(&self.seed_resolve_interval)

@@ -63,7 +63,10 @@ fn a_restart_whose_clock_is_behind_is_heard_within_seconds() {
             took.is_some(),
             "seed {seed}: the new incarnation's key did not reach everyone in 10 s"
         );
-        assert!(s.generation(4) > old, "it took a generation above the old one");
+        assert!(
+            s.generation(4) > old,
+            "it took a generation above the old one"
+        );
         let refuted = s
             .log(4)
             .iter()

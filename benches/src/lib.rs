@@ -300,6 +300,15 @@ impl Scenario {
         for (k, s) in sources.iter_mut() {
             exchange(&mut **s, node_addr(*k), &mut *r, r_addr);
             assert_eq!(max_version(&r, &node_name(*k)), KEYS.len() as u64);
+            // R sees the source's heartbeat move, so holds it alive and
+            // introduces it to I (pending nodes are not introduced).
+            s.tick(
+                NOW,
+                &mut SimRng::new(*k as u64),
+                &mut Outbox::default(),
+                &mut (),
+            );
+            exchange(&mut **s, node_addr(*k), &mut *r, r_addr);
         }
         assert_eq!(r.node_count(), n - 1, "R knows every source");
 

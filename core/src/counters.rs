@@ -49,6 +49,10 @@ pub struct Counters {
     /// than the time since the node's last heartbeat allows (a line whose
     /// hash prefix was another node's).
     pub implausible_heartbeats: u64,
+    /// Local stalls: calls that brought the time more than two gossip
+    /// intervals after the previous one (this node was paused). Failure
+    /// detection restarted for the live peers; see [`crate::stall`].
+    pub local_stalls: u64,
 }
 
 impl Counters {
@@ -71,6 +75,7 @@ impl Counters {
         budget_exhausted: 0,
         resurrections_refused: 0,
         implausible_heartbeats: 0,
+        local_stalls: 0,
     };
 
     /// Datagrams rejected for `kind`.

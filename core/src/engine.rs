@@ -164,6 +164,8 @@ pub struct Engine<
     threshold_y: f64,
     /// Earliest time a liveness sweep can find something to do.
     next_sweep: Instant,
+    /// Notices local stalls from the times calls bring ([`crate::stall`]).
+    pub(crate) stall: crate::stall::StallWatch,
 }
 
 impl<const N: usize, const E: usize, const B: usize, const W: usize> Default
@@ -195,6 +197,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             now: Instant::ZERO,
             threshold_y: 0.0,
             next_sweep: Instant(0),
+            stall: crate::stall::StallWatch::NEW,
         }
     }
 
@@ -220,6 +223,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.left_at = None;
         self.threshold_y = crate::phi::threshold_y(config.detector.threshold);
         self.next_sweep = Instant(0);
+        self.stall = crate::stall::StallWatch::NEW;
         self.config = config;
         if self.nodes.insert_at(LOCAL, id, Instant::ZERO).is_none() {
             return Err(ConfigError::CapacityUnusable);
@@ -291,6 +295,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         ttl: core::time::Duration,
         now: Instant,
     ) -> Result<(), WriteError> {
+        self.note_time(now);
         check_user_key(key)?;
         let deadline = now.saturating_add(ttl).as_millis();
         self.write(key, value, EntryStatus::SetWithTtl, deadline)
@@ -299,6 +304,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// Deletes `key`, leaving a tombstone that propagates the deletion and is
     /// collected after `tombstone_grace`. Returns whether the key existed.
     pub fn delete(&mut self, key: &str, now: Instant) -> Result<bool, WriteError> {
+        self.note_time(now);
         check_user_key(key)?;
         self.check_key(key, 0)?;
         let Some(idx) = self.store.find(LOCAL, key) else {
@@ -416,6 +422,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         observer: &mut impl Observer,
     ) {
         self.now = self.now.max(now);
+        self.note_time(now);
         if !self.ready || self.has_left(now) {
             return;
         }
@@ -436,6 +443,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// convicted when its timeout passes rather than at the next tick.
     pub fn sweep(&mut self, now: Instant, observer: &mut impl Observer) {
         self.now = self.now.max(now);
+        self.note_time(now);
         // Nothing is due before `next_sweep` (kept by every change that
         // sets a deadline); ticks scan in full regardless.
         if self.ready && now >= self.next_sweep {
@@ -448,6 +456,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// (call [`Engine::tick`] as usual until [`Engine::has_left`]), then
     /// falls silent. Local writes fail from now on.
     pub fn leave(&mut self, now: Instant) -> Result<(), WriteError> {
+        self.note_time(now);
         if self.left_at.is_some() {
             return Ok(());
         }
@@ -730,6 +739,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         observer: &mut impl Observer,
     ) -> Result<(), DecodeError> {
         self.now = self.now.max(now);
+        self.note_time(now);
         let (kind, cluster, body) = wire::read_header(datagram)?;
         if cluster != self.config.cluster_id.fingerprint() {
             return Err(DecodeError::ForeignCluster);

@@ -91,6 +91,7 @@ mod nodes;
 pub mod phi;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod stall;
 mod store;
 #[cfg(test)]
 mod testkit;
@@ -107,6 +108,7 @@ pub use event::{Event, Observer};
 pub use id::{NameError, NodeId, NodeName};
 pub use nodes::NodeStatus;
 pub use phi::{DetectorConfig, PhiModel};
+pub use stall::LocalStall;
 pub use store::EntryStatus;
 pub use time::Instant;
 pub use wire::{DecodeError, MessageKind};

@@ -57,6 +57,9 @@
 //! - [`engine`]: the [`Engine`], local writes, maintenance, applying state.
 //! - [`exchange`]: the gossip exchange, mtu splitting, budget and fairness.
 //! - [`wire`]: datagram framing and the allocation-free codec.
+//! - [`phi`]: the failure detector; [`stall`]: noticing that this node was
+//!   itself paused, so that it does not convict its peers for its own
+//!   silence.
 //! - `store`, `arena`, `nodes`: the fixed-capacity tables behind the engine.
 //! - [`config`], [`counters`], [`event`], [`time`]: settings, counters,
 //!   events, caller time.

@@ -63,6 +63,10 @@ pub struct Counters {
     /// Times another live process was found using this node's name
     /// ([`crate::Event::NameConflict`]).
     pub name_conflicts: u64,
+    /// Local stalls: calls that brought the time more than two gossip
+    /// intervals after the previous one (this node was paused). Failure
+    /// detection restarted for the live peers; see [`crate::stall`].
+    pub local_stalls: u64,
 }
 
 impl Counters {
@@ -89,6 +93,7 @@ impl Counters {
         implausible_generations: 0,
         refutations: 0,
         name_conflicts: 0,
+        local_stalls: 0,
     };
 
     /// Datagrams rejected for `kind`.

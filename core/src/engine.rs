@@ -173,6 +173,8 @@ pub struct Engine<
     pub(crate) refute: Refutation,
     /// Scratch: a digest line showed our own id ahead of us.
     pub(crate) heard_ahead: bool,
+    /// Notices local stalls from the times calls bring ([`crate::stall`]).
+    pub(crate) stall: crate::stall::StallWatch,
 }
 
 impl<const N: usize, const E: usize, const B: usize, const W: usize> Default
@@ -206,6 +208,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             next_sweep: Instant(0),
             refute: Refutation::NEW,
             heard_ahead: false,
+            stall: crate::stall::StallWatch::NEW,
         }
     }
 
@@ -233,6 +236,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.next_sweep = Instant(0);
         self.refute = Refutation::NEW;
         self.heard_ahead = false;
+        self.stall = crate::stall::StallWatch::NEW;
         self.config = config;
         if self.nodes.insert_at(LOCAL, id, Instant::ZERO).is_none() {
             return Err(ConfigError::CapacityUnusable);
@@ -304,6 +308,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         ttl: core::time::Duration,
         now: Instant,
     ) -> Result<(), WriteError> {
+        self.note_time(now);
         check_user_key(key)?;
         let deadline = now.saturating_add(ttl).as_millis();
         self.write(key, value, EntryStatus::SetWithTtl, deadline)
@@ -312,6 +317,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// Deletes `key`, leaving a tombstone that propagates the deletion and is
     /// collected after `tombstone_grace`. Returns whether the key existed.
     pub fn delete(&mut self, key: &str, now: Instant) -> Result<bool, WriteError> {
+        self.note_time(now);
         check_user_key(key)?;
         self.check_key(key, 0)?;
         let Some(idx) = self.store.find(LOCAL, key) else {
@@ -429,6 +435,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         observer: &mut impl Observer,
     ) {
         self.now = self.now.max(now);
+        self.note_time(now);
         if !self.ready || self.has_left(now) {
             return;
         }
@@ -449,6 +456,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// convicted when its timeout passes rather than at the next tick.
     pub fn sweep(&mut self, now: Instant, observer: &mut impl Observer) {
         self.now = self.now.max(now);
+        self.note_time(now);
         // Nothing is due before `next_sweep` (kept by every change that
         // sets a deadline); ticks scan in full regardless.
         if self.ready && now >= self.next_sweep {
@@ -461,6 +469,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// (call [`Engine::tick`] as usual until [`Engine::has_left`]), then
     /// falls silent. Local writes fail from now on.
     pub fn leave(&mut self, now: Instant) -> Result<(), WriteError> {
+        self.note_time(now);
         if self.left_at.is_some() {
             return Ok(());
         }
@@ -761,6 +770,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         observer: &mut impl Observer,
     ) -> Result<(), DecodeError> {
         self.now = self.now.max(now);
+        self.note_time(now);
         let (kind, cluster, body) = wire::read_header(datagram)?;
         if cluster != self.config.cluster_id.fingerprint() {
             return Err(DecodeError::ForeignCluster);

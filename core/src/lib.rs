@@ -57,6 +57,9 @@
 //! - [`engine`]: the [`Engine`], local writes, maintenance, applying state.
 //! - [`exchange`]: the gossip exchange, mtu splitting, budget and fairness.
 //! - [`wire`]: datagram framing and the allocation-free codec.
+//! - [`phi`]: the failure detector; [`stall`]: noticing that this node was
+//!   itself paused, so that it does not convict its peers for its own
+//!   silence.
 //! - `store`, `arena`, `nodes`: the fixed-capacity tables behind the engine.
 //! - [`config`], [`counters`], [`event`], [`time`]: settings, counters,
 //!   events, caller time.
@@ -92,6 +95,7 @@ pub mod phi;
 mod refute;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod stall;
 mod store;
 #[cfg(test)]
 mod testkit;
@@ -108,6 +112,7 @@ pub use event::{Event, Observer};
 pub use id::{NameError, NodeId, NodeName};
 pub use nodes::NodeStatus;
 pub use phi::{DetectorConfig, PhiModel};
+pub use stall::LocalStall;
 pub use store::EntryStatus;
 pub use time::Instant;
 pub use wire::{DecodeError, MessageKind};

@@ -26,6 +26,12 @@
 //! `max_interval` (a pause, a partition) are not learned. The first
 //! heartbeat seeds the window with `estimate ± estimate / 4`, as Akka does, so
 //! a node has a usable distribution from its first heartbeat.
+//!
+//! When the local node itself stalled ([`crate::stall`]), the silence it
+//! could not hear through is not the remote node's: [`Detector::restart`]
+//! makes phi count from the end of the stall instead of from the last
+//! heartbeat, and the next heartbeat then records no interval (the gap
+//! spanned our own pause, not the node's behaviour), like the first one.
 
 use core::time::Duration;
 
@@ -214,8 +220,22 @@ pub struct Detector<const W: usize> {
     len: usize,
     sum_ms: u64,
     sum_sq_ms: u64,
-    /// Caller time of the last heartbeat, `None` before the first.
-    last: Option<Instant>,
+    /// Caller time (ms) of the last heartbeat, [`NO_TIME`] before the
+    /// first. Plain `u64`s rather than `Option<Instant>`s keep the two
+    /// times in 16 bytes instead of 32, per node.
+    last: u64,
+    /// End (ms) of a local stall after `last`: silence counts from here,
+    /// and the next heartbeat records no interval. [`NO_TIME`] when there
+    /// was none.
+    restarted: u64,
+}
+
+/// "No time": the end of the caller's clock (584 million years of
+/// milliseconds), which no caller reaches.
+const NO_TIME: u64 = u64::MAX;
+
+fn some_time(ms: u64) -> Option<Instant> {
+    (ms != NO_TIME).then_some(Instant(ms))
 }
 
 impl<const W: usize> Default for Detector<W> {
@@ -233,7 +253,8 @@ impl<const W: usize> Detector<W> {
             len: 0,
             sum_ms: 0,
             sum_sq_ms: 0,
-            last: None,
+            last: NO_TIME,
+            restarted: NO_TIME,
         }
     }
 
@@ -244,7 +265,7 @@ impl<const W: usize> Detector<W> {
 
     /// Time of the last recorded heartbeat.
     pub fn last_heartbeat(&self) -> Option<Instant> {
-        self.last
+        some_time(self.last)
     }
 
     /// Number of intervals in the window.
@@ -259,7 +280,14 @@ impl<const W: usize> Detector<W> {
 
     /// Records a heartbeat arriving at `now`.
     pub fn heartbeat(&mut self, config: &DetectorConfig, now: Instant) {
-        match self.last {
+        let restarted = core::mem::replace(&mut self.restarted, NO_TIME);
+        if restarted != NO_TIME {
+            // The time since `last` includes our own stall: not an interval
+            // of this node's.
+            self.last = now.as_millis();
+            return;
+        }
+        match self.last_heartbeat() {
             None => {
                 let est = duration_millis(config.first_heartbeat_estimate);
                 let dev = est / 4;
@@ -273,7 +301,7 @@ impl<const W: usize> Detector<W> {
                 }
             }
         }
-        self.last = Some(now);
+        self.last = now.as_millis();
     }
 
     fn push(&mut self, config: &DetectorConfig, interval_ms: u64) {
@@ -327,9 +355,37 @@ impl<const W: usize> Detector<W> {
         })
     }
 
+    /// Restarts the count of silence at `at`, the end of a stall of the
+    /// local node: phi and the timeout count from `at` rather than from the
+    /// last heartbeat, and the next heartbeat records no interval. Nothing
+    /// changes before the first heartbeat (there is no silence to count).
+    pub fn restart(&mut self, at: Instant) {
+        if self.last != NO_TIME && at.as_millis() != NO_TIME {
+            self.restarted = match self.restarted {
+                NO_TIME => at.as_millis(),
+                r => r.max(at.as_millis()),
+            };
+        }
+    }
+
+    /// Whether silence counts from a [`Detector::restart`] rather than from
+    /// the last heartbeat (no heartbeat came since the restart).
+    pub fn is_restarted(&self) -> bool {
+        self.restarted != NO_TIME
+    }
+
+    /// Since when the node counts as silent: its last heartbeat, or the end
+    /// of a later local stall. `None` before the first heartbeat.
+    pub fn silent_since(&self) -> Option<Instant> {
+        match (self.last_heartbeat(), some_time(self.restarted)) {
+            (Some(last), Some(r)) => Some(last.max(r)),
+            (last, _) => last,
+        }
+    }
+
     /// Phi at `now`; 0 before the first heartbeat.
     pub fn phi(&self, config: &DetectorConfig, now: Instant) -> f64 {
-        match (self.last, self.stats()) {
+        match (self.silent_since(), self.stats()) {
             (Some(last), Some(stats)) => {
                 let elapsed = now.as_millis().saturating_sub(last.as_millis()) as f64;
                 phi(config, stats, elapsed)
@@ -338,8 +394,9 @@ impl<const W: usize> Detector<W> {
         }
     }
 
-    /// The adaptive timeout: how long after the last heartbeat phi reaches
-    /// the threshold. `None` before the first heartbeat.
+    /// The adaptive timeout: how long after the last heartbeat (or the end
+    /// of a later local stall, [`Detector::silent_since`]) phi reaches the
+    /// threshold. `None` before the first heartbeat.
     pub fn timeout(&self, config: &DetectorConfig) -> Option<Duration> {
         self.timeout_with(config, threshold_y(config.threshold))
     }
@@ -506,6 +563,44 @@ mod tests {
         // ...but the arrival still counts as the last heartbeat.
         assert_eq!(d.last_heartbeat(), Some(Instant(61_000)));
         assert!(d.phi(&c, Instant(61_500)) < 1.0);
+    }
+
+    #[test]
+    fn a_restart_moves_the_silence_and_skips_one_interval() {
+        let c = DetectorConfig::new();
+        let mut d = Detector::<16>::new();
+        // Nothing to restart before the first heartbeat.
+        d.restart(Instant(500));
+        assert!(!d.is_restarted());
+        let mut t = 0;
+        for _ in 0..10 {
+            d.heartbeat(&c, Instant(t));
+            t += 1000;
+        }
+        let before = d.stats().expect("stats");
+        let last = t - 1000;
+        // We stalled for 8 s (within max_interval, so it would be learned):
+        // phi is huge from the last heartbeat, low from the restart.
+        let resumed = Instant(last + 8000);
+        assert!(d.phi(&c, resumed) > c.threshold);
+        d.restart(resumed);
+        assert!(d.is_restarted());
+        assert_eq!(d.silent_since(), Some(resumed));
+        assert_eq!(d.last_heartbeat(), Some(Instant(last)));
+        assert!(d.phi(&c, resumed) < 0.1);
+        let timeout = d.timeout(&c).expect("timeout");
+        let due = resumed.as_millis() + timeout.as_millis() as u64;
+        assert!(d.phi(&c, Instant(due - 100)) < c.threshold);
+        assert!(d.phi(&c, Instant(due + 1)) >= c.threshold - 0.01);
+        // The first heartbeat after it records no interval (the 8.3 s gap
+        // spans our pause)...
+        d.heartbeat(&c, Instant(resumed.as_millis() + 300));
+        assert!(!d.is_restarted());
+        assert_eq!(d.stats(), Some(before));
+        assert_eq!(d.len(), 11);
+        // ...and the next ones are learned as usual.
+        d.heartbeat(&c, Instant(resumed.as_millis() + 1300));
+        assert_eq!(d.len(), 12);
     }
 
     #[test]

@@ -18,6 +18,9 @@
 //!    9.030s dead       b#1732600000420@127.0.0.1:7947
 //! ```
 //!
+//! and a `stalled` line when the node notices that it was itself paused
+//! (a SIGSTOP, a suspended laptop) for over two gossip intervals.
+//!
 //! Ctrl-C (or SIGTERM) leaves gracefully: peers see the node *left* rather
 //! than waiting for the failure detector to declare it dead. A second
 //! Ctrl-C quits at once. Log lines go to stderr; set `HEARSAY_LOG=debug`
@@ -197,6 +200,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let poll = crossbeam_channel::tick(Duration::from_millis(100));
+    let mut stalls = 0;
     loop {
         select! {
             recv(members.receiver()) -> e => match e {
@@ -207,8 +211,18 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 Ok(e) => print_key(start, &e),
                 Err(_) => break,
             },
-            recv(poll) -> _ => if signals::stop_requested() {
-                break;
+            recv(poll) -> _ => {
+                if signals::stop_requested() {
+                    break;
+                }
+                // A pause of this process (SIGSTOP, suspend) shows here; the
+                // node gave its peers a fresh chance instead of convicting them.
+                let now = node.counters()?.local_stalls();
+                if now > stalls {
+                    stalls = now;
+                    let t = start.elapsed().as_secs_f64();
+                    println!("{t:>9.3}s stalled    local stall {now} noticed");
+                }
             },
         }
     }

@@ -111,6 +111,14 @@ impl Counters {
         self.engine.rejected(DecodeError::ForeignCluster)
     }
 
+    /// Times this node noticed it had itself stalled (no engine step for
+    /// over two gossip intervals: paused, suspended or starved of CPU) and
+    /// gave its live peers a fresh chance to be heard from rather than
+    /// convicting them. Each is also logged at warn, rate-limited.
+    pub fn local_stalls(&self) -> u64 {
+        self.engine.local_stalls
+    }
+
     /// Everything dropped because a bounded channel was full: inbound
     /// datagrams, subscriber events and seed updates.
     pub fn channel_drops(&self) -> u64 {
@@ -133,7 +141,9 @@ mod tests {
         bump(&s.seed_updates_dropped);
         let mut engine = hearsay_core::Counters::default();
         engine.rejected_by_kind[DecodeError::ForeignCluster as usize] = 4;
+        engine.local_stalls = 2;
         let c = s.snapshot(engine);
+        assert_eq!(c.local_stalls(), 2);
         assert_eq!(c.channel_drops(), 4);
         assert_eq!(c.foreign_cluster(), 4);
         assert_eq!(c.decode_errors_total(), 4);

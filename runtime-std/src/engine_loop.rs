@@ -17,7 +17,10 @@
 //!
 //! Replies go out through the socket directly ([`SocketTx`]); events go to
 //! subscribers ([`Subscribers`]) and to the log (membership at info).
-//! Malformed input is logged at debug, rate-limited per kind.
+//! Malformed input is logged at debug, rate-limited per kind. A local stall
+//! the engine noticed (this thread did not run for over two gossip
+//! intervals: a SIGSTOP, a VM pause, a suspend; see `hearsay_core::stall`)
+//! is logged at warn, rate-limited too, and counted in `local_stalls`.
 //!
 //! Reads are answered between two engine steps, so a reply is a consistent
 //! snapshot, and since one channel carries every command, each handle's
@@ -119,6 +122,10 @@ pub(crate) struct EngineLoop {
     subscribers: Subscribers,
     /// Rate limiter for decode-error log lines, one slot per kind.
     decode_log: RateLimiter,
+    /// Rate limiter for local-stall log lines (one kind).
+    stall_log: RateLimiter,
+    /// Local stalls already reported (the engine's count).
+    stalls_seen: u64,
     /// `leave` calls waiting for the departure to be announced.
     leave_waiters: Vec<Sender<Result<(), Error>>>,
     /// Fires when the departure has lingered long enough.
@@ -152,6 +159,8 @@ impl EngineLoop {
             stats,
             subscribers,
             decode_log: RateLimiter::new(DecodeError::COUNT, LOG_PERIOD),
+            stall_log: RateLimiter::new(1, LOG_PERIOD),
+            stalls_seen: 0,
             leave_waiters: Vec::new(),
             leave_timer: crossbeam_channel::never(),
             rng: StdRng::from_os_rng(),
@@ -190,6 +199,8 @@ impl EngineLoop {
                 },
                 recv(self.leave_timer) -> _ => self.finish_leave(),
             }
+            // Whichever call came first after a stall noticed it.
+            self.report_stall();
         }
         // Leave calls still waiting learn that the node is going away.
         for w in self.leave_waiters.drain(..) {
@@ -242,6 +253,30 @@ impl EngineLoop {
         };
         self.engine.sweep(now, &mut obs);
         self.subscribers.flush();
+    }
+
+    /// Logs a local stall the engine noticed since the last report, at
+    /// most one line per period (a machine that keeps stalling would
+    /// otherwise log at every step); every stall is counted.
+    fn report_stall(&mut self) {
+        let count = self.engine.counters().local_stalls;
+        if count == self.stalls_seen {
+            return;
+        }
+        self.stalls_seen = count;
+        let Some(stall) = self.engine.last_stall() else {
+            return;
+        };
+        if let Some(n) = self.stall_log.allow(0, std::time::Instant::now()) {
+            let bound = hearsay_core::stall::stall_bound(self.engine.config().gossip_interval);
+            log::warn!(
+                "hearsay {}: this node stalled for {:?} (no engine step for over {bound:?}: paused, suspended or starved); failure detection restarted for {} live peers{}",
+                self.name,
+                stall.length,
+                stall.restarted_peers,
+                suppressed_note(n)
+            );
+        }
     }
 
     /// Hands one received datagram to the engine.

@@ -781,8 +781,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
 
     /// Resumes crashed node `i` with its engine state as it was (a process
     /// that was paused, not restarted). It ticks again within one interval
-    /// (and, if it was leaving, goes on leaving). Does nothing unless `i` is
-    /// crashed.
+    /// (and, if it was leaving, goes on leaving); its liveness sweep runs at
+    /// once, before that tick, as the overdue sweeper of a resumed
+    /// hearsay-std process can. Does nothing unless `i` is crashed.
     pub fn resume(&mut self, i: usize) {
         if self.ledger.nodes[i].state != NodeState::Crashed {
             return;
@@ -796,6 +797,13 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         info.disrupted_at = Some(self.now);
         self.ledger.close_crashes(i);
         self.action(4, i, 0);
+        self.queue.push(
+            self.now,
+            Item::Sweep {
+                node: i,
+                epoch: self.epochs[i],
+            },
+        );
         self.schedule_first_tick(i);
     }
 

@@ -16,6 +16,7 @@ use hearsay_core::{ClusterId, Config, DetectorConfig, NodeId, NodeName};
 use crate::counters::Stats;
 use crate::engine_loop::{Clock, CoreEngine, EngineLoop, Inputs};
 use crate::error::Error;
+use crate::identity::Identity;
 use crate::node::{Inner, Node, ResolverThread, Threads};
 use crate::resolver::{self, Resolve, Resolver, SharedResolver};
 use crate::socket::{self, SocketTx};
@@ -364,8 +365,10 @@ impl Builder {
             .filter_map(|s| s.parse::<SocketAddr>().ok())
             .filter(|a| local_addr.is_ipv6() || a.is_ipv4())
             .collect();
+        let identity = Arc::new(Identity::new(id.clone()));
         let initial = Initial {
             id: id.clone(),
+            identity: Arc::clone(&identity),
             config: self.config,
             keys: self.keys,
             seeds: literal_seeds,
@@ -393,7 +396,8 @@ impl Builder {
                 resolver: None,
             })),
             stats: Arc::clone(&stats),
-            id,
+            id: identity,
+            name: self.name.clone(),
             local_addr,
             subscription_capacity: self.subscription_capacity,
             leave_bound,
@@ -506,6 +510,8 @@ fn new_engine(name: &str) -> Result<Box<CoreEngine>, Error> {
 /// What the engine starts with.
 struct Initial {
     id: NodeId,
+    /// Where the engine thread publishes the id when it changes.
+    identity: Arc<Identity>,
     config: Config,
     keys: Vec<(String, Vec<u8>)>,
     /// Seeds that needed no resolving.
@@ -524,6 +530,7 @@ fn spawn_engine(
 ) -> Result<std::thread::JoinHandle<()>, Error> {
     let Initial {
         id,
+        identity,
         config,
         keys,
         seeds,
@@ -548,7 +555,7 @@ fn spawn_engine(
             }
             engine.set_seeds(&seeds);
             let _ = ready_tx.send(Ok(()));
-            EngineLoop::new(engine, tx, Clock::start(), stats, subscribers).run(inputs);
+            EngineLoop::new(engine, tx, Clock::start(), stats, subscribers, identity).run(inputs);
         })
         .map_err(Error::Spawn)?;
     match ready_rx.recv() {

@@ -37,6 +37,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::counters::Stats;
 use crate::error::Error;
+use crate::identity::Identity;
 use crate::member::{self, Member};
 use crate::ratelimit::{LOG_PERIOD, RateLimiter, suppressed_note};
 use crate::socket::{Inbound, SocketTx};
@@ -126,6 +127,8 @@ pub(crate) struct EngineLoop {
     stall_log: RateLimiter,
     /// Local stalls already reported (the engine's count).
     stalls_seen: u64,
+    /// The id the node's handles see; updated when the engine refutes.
+    identity: Arc<Identity>,
     /// `leave` calls waiting for the departure to be announced.
     leave_waiters: Vec<Sender<Result<(), Error>>>,
     /// Fires when the departure has lingered long enough.
@@ -150,9 +153,11 @@ impl EngineLoop {
         clock: Clock,
         stats: Arc<Stats>,
         subscribers: Subscribers,
+        identity: Arc<Identity>,
     ) -> Self {
         let name = engine.id().name.as_str().to_owned();
         EngineLoop {
+            identity,
             engine,
             tx,
             clock,
@@ -201,6 +206,8 @@ impl EngineLoop {
             }
             // Whichever call came first after a stall noticed it.
             self.report_stall();
+            // A refutation changes our generation.
+            self.identity.update(self.engine.id());
         }
         // Leave calls still waiting learn that the node is going away.
         for w in self.leave_waiters.drain(..) {
@@ -506,6 +513,16 @@ impl Observer for Obs<'_> {
             }
             Event::ResetApplied { node } => {
                 log::debug!("hearsay {local}: state of {node} rebuilt by a reset");
+            }
+            Event::Refuted { old, new } => {
+                log::warn!(
+                    "hearsay {local}: heard of itself as something it is not (an earlier incarnation with a clock ahead, a restart with the same generation, or a forged id); now {new} instead of {old}"
+                );
+            }
+            Event::NameConflict { local: ours, other } => {
+                log::error!(
+                    "hearsay {local}: another live process uses this name ({other}, we are {ours}); no longer taking generations above it: stop or rename one of them"
+                );
             }
             // Key events nobody subscribed to; and `Event` is non-exhaustive:
             // events added to the core later are ignored until the runtime

@@ -127,6 +127,7 @@ pub mod builder;
 pub mod counters;
 mod engine_loop;
 pub mod error;
+mod identity;
 pub mod member;
 pub mod node;
 mod ratelimit;

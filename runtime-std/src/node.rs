@@ -26,6 +26,7 @@ use crate::builder::Builder;
 use crate::counters::{Counters, Stats};
 use crate::engine_loop::Command;
 use crate::error::Error;
+use crate::identity::Identity;
 use crate::member::Member;
 use crate::resolver::RESOLVER_JOIN_WAIT;
 use crate::subscription::{
@@ -79,7 +80,10 @@ pub(crate) struct Inner {
     /// `None` once shut down.
     pub threads: Mutex<Option<Threads>>,
     pub stats: Arc<Stats>,
-    pub id: NodeId,
+    /// The current id (it changes when the node refutes).
+    pub id: Arc<Identity>,
+    /// The name, which never changes.
+    pub name: String,
     pub local_addr: SocketAddr,
     pub subscription_capacity: usize,
     /// How long `leave` waits at most.
@@ -115,7 +119,7 @@ impl Inner {
                     _ => {
                         log::debug!(
                             "hearsay {}: a seed lookup is still running; not waiting for it",
-                            self.id.name
+                            self.name
                         );
                         None
                     }
@@ -132,7 +136,7 @@ impl Inner {
                 result = Err(Error::ThreadPanicked(which));
             }
         }
-        log::debug!("hearsay {}: shut down", self.id.name);
+        log::debug!("hearsay {}: shut down", self.name);
         result
     }
 }
@@ -140,7 +144,7 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Err(e) = self.shutdown() {
-            log::error!("hearsay {}: {e}", self.id.name);
+            log::error!("hearsay {}: {e}", self.name);
         }
     }
 }
@@ -192,14 +196,18 @@ impl Node {
         }
     }
 
-    /// This node's identity: name, generation, advertised address.
-    pub fn id(&self) -> &NodeId {
-        &self.inner.id
+    /// This node's identity: name, generation, advertised address. The
+    /// generation can change while the node runs: a node that hears of
+    /// itself at a higher generation than its own (a restart whose clock is
+    /// behind, or a forged id) takes a new one above it (self-refutation,
+    /// logged and counted in [`hearsay_core::Counters::refutations`]).
+    pub fn id(&self) -> NodeId {
+        self.inner.id.get()
     }
 
     /// This node's name.
     pub fn name(&self) -> &str {
-        self.inner.id.name.as_str()
+        &self.inner.name
     }
 
     /// The address the gossip socket is bound to (with the actual port when

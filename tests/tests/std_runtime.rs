@@ -230,6 +230,38 @@ fn a_restart_with_a_new_generation_replaces_the_old_one() {
 }
 
 #[test]
+fn a_restart_whose_clock_is_behind_refutes_the_old_generation() {
+    let mut nodes = cluster("late", 3);
+    converge(&nodes);
+    let old = nodes[2].id();
+    let addr = nodes[2].local_addr();
+    nodes[2].shutdown().unwrap();
+    // Same name and address; the new process's clock is a minute behind.
+    let seed = nodes[0].local_addr().to_string();
+    nodes[2] = builder("late2")
+        .listen(addr)
+        .seed(seed)
+        .generation(old.generation - 60_000)
+        .set("id", "late2-again")
+        .start()
+        .unwrap();
+    wait_until(
+        "the new process takes a generation above the old one",
+        || nodes[2].id().generation > old.generation,
+    );
+    let new = nodes[2].id();
+    assert_eq!(new.generation, old.generation + 1);
+    assert_eq!(nodes[2].counters().unwrap().engine.refutations, 1);
+    wait_until("both peers hold the new incarnation, with its key", || {
+        nodes[..2].iter().all(|a| {
+            a.member("late2").unwrap().map(|m| (m.generation, m.status))
+                == Some((new.generation, NodeStatus::Alive))
+                && a.get_from("late2", "id").unwrap().as_deref() == Some(&b"late2-again"[..])
+        })
+    });
+}
+
+#[test]
 fn key_subscribers_get_every_value_in_version_order() {
     let nodes = cluster("keys", 2);
     converge(&nodes);

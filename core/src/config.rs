@@ -38,6 +38,12 @@ impl ClusterId {
     }
 }
 
+/// Smallest `max_node_entries`: the leave entry and one key.
+pub const MIN_NODE_ENTRIES: usize = 2;
+/// Smallest `max_node_bytes`: the leave entry (`"\0status"` = `"leaving"`,
+/// 14 bytes) and a one-byte key with an empty value.
+pub const MIN_NODE_BYTES: usize = 15;
+
 /// Settings of one engine. Build with [`Config::new`] (or `Default`) and adjust
 /// the public fields; [`crate::Engine::init`] rejects inconsistent values.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +76,31 @@ pub struct Config {
     /// How long a leaving node keeps gossiping its departure before it
     /// stops ([`crate::Engine::leave`]). Default 3 s.
     pub leave_linger: Duration,
+    /// Most entries one node's namespace may hold, tombstones and hearsay's
+    /// reserved keys included: its share of every store in the cluster.
+    /// The owner's writes fail with [`crate::WriteError::NamespaceFull`]
+    /// beyond it (keeping room for the entry [`crate::Engine::leave`]
+    /// writes); a receiver refuses a piece that would take a remote node
+    /// beyond it, counted in [`crate::Counters::oversized_namespaces`], and
+    /// that node's copy stays where it is until the owner shrinks. Use the
+    /// same value on every node. Default 256; at least 2.
+    pub max_node_entries: usize,
+    /// Most key and value bytes one node's namespace may hold (tombstones
+    /// and reserved keys included; block headers not counted), enforced
+    /// like [`Config::max_node_entries`]. Use the same value on every node.
+    /// Default 16 KiB; at least 15 (the leave entry and a one-byte key).
+    pub max_node_bytes: usize,
+    /// Entries of the store kept for the local node: remote state never
+    /// takes the last `local_reserve_entries` slots minus those the local
+    /// node already uses, so local writes within the reserve never fail
+    /// because of remote state. The entry [`crate::Engine::leave`] writes
+    /// has room kept on top of this. Default 8; [`crate::Engine::init`]
+    /// refuses a reserve the engine's capacity cannot hold.
+    pub local_reserve_entries: usize,
+    /// Key and value bytes kept for the local node, like
+    /// [`Config::local_reserve_entries`] (the arena also keeps a block
+    /// header for each reserved entry). Default 512.
+    pub local_reserve_bytes: usize,
 }
 
 impl Config {
@@ -85,6 +116,10 @@ impl Config {
             detector: DetectorConfig::new(),
             dead_grace: Duration::from_secs(3600),
             leave_linger: Duration::from_secs(3),
+            max_node_entries: 256,
+            max_node_bytes: 16 * 1024,
+            local_reserve_entries: 8,
+            local_reserve_bytes: 512,
         }
     }
 
@@ -104,6 +139,9 @@ impl Config {
         }
         if duration_millis(self.dead_grace) < 2 {
             return Err(ConfigError::GraceTooShort);
+        }
+        if self.max_node_entries < MIN_NODE_ENTRIES || self.max_node_bytes < MIN_NODE_BYTES {
+            return Err(ConfigError::NodeShareTooSmall);
         }
         Ok(())
     }
@@ -132,6 +170,13 @@ pub enum ConfigError {
     /// The capacities chosen for the engine type cannot hold even the local
     /// node (zero nodes, or more than 65 535 nodes or 2³² entries or bytes).
     CapacityUnusable,
+    /// `max_node_entries` is below 2 or `max_node_bytes` below 15: a node
+    /// could not hold one key besides the entry that announces its leave.
+    NodeShareTooSmall,
+    /// The engine's entry or arena capacity cannot hold the local reserve
+    /// (`local_reserve_entries`, `local_reserve_bytes` plus a block header
+    /// per entry) together with the entry that announces a leave.
+    ReserveTooLarge,
 }
 
 impl fmt::Display for ConfigError {
@@ -146,6 +191,13 @@ impl fmt::Display for ConfigError {
             ConfigError::NoGossip => f.write_str("fanout and gossip interval must be positive"),
             ConfigError::GraceTooShort => f.write_str("dead grace is too short"),
             ConfigError::CapacityUnusable => f.write_str("engine capacities are unusable"),
+            ConfigError::NodeShareTooSmall => write!(
+                f,
+                "per-node share must allow at least {MIN_NODE_ENTRIES} entries and {MIN_NODE_BYTES} bytes"
+            ),
+            ConfigError::ReserveTooLarge => {
+                f.write_str("local reserve does not fit the engine's entry or arena capacity")
+            }
         }
     }
 }
@@ -181,5 +233,13 @@ mod tests {
         let mut c = Config::new();
         c.dead_grace = Duration::ZERO;
         assert_eq!(c.validate(), Err(ConfigError::GraceTooShort));
+        let mut c = Config::new();
+        c.max_node_entries = MIN_NODE_ENTRIES - 1;
+        assert_eq!(c.validate(), Err(ConfigError::NodeShareTooSmall));
+        let mut c = Config::new();
+        c.max_node_bytes = MIN_NODE_BYTES - 1;
+        assert_eq!(c.validate(), Err(ConfigError::NodeShareTooSmall));
+        c.max_node_bytes = MIN_NODE_BYTES;
+        assert_eq!(c.validate(), Ok(()));
     }
 }

@@ -1,0 +1,253 @@
+//! Capacity: accounting that matches what is stored, pieces stored whole or
+//! refused whole, the local reserve and the per-node share.
+
+use std::boxed::Box;
+use std::format;
+use std::string::String;
+use std::vec::Vec;
+
+use core::net::SocketAddr;
+
+use crate::engine::*;
+use crate::testkit::Recorder;
+
+fn addr(i: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7100 + i))
+}
+
+fn engine<const N: usize, const E: usize, const B: usize>(
+    name: &str,
+    i: u16,
+    config: Config,
+) -> Box<Engine<N, E, B>> {
+    let mut e = Box::new(Engine::<N, E, B>::new());
+    e.init(NodeId::new(name, 1, addr(i)).expect("id"), config)
+        .expect("init");
+    e
+}
+
+/// One complete exchange opened by `a` towards `b`, nothing lost; `log_a`
+/// records `a`'s key events.
+fn sync<
+    const N: usize,
+    const E: usize,
+    const B: usize,
+    const N2: usize,
+    const E2: usize,
+    const B2: usize,
+>(
+    a: &mut Engine<N, E, B>,
+    b: &mut Engine<N2, E2, B2>,
+    log_a: &mut Vec<String>,
+) {
+    let (a_addr, b_addr) = (a.id().addr, b.id().addr);
+    let mut net = Recorder::default();
+    a.start_exchange(b_addr, &mut net).expect("start");
+    let mut observe = |e: &Event<'_>| match e {
+        Event::KeySet { node, key, .. } => log_a.push(format!("set {}/{key}", node.name)),
+        Event::KeyDeleted { node, key, .. } => log_a.push(format!("deleted {}/{key}", node.name)),
+        _ => {}
+    };
+    while !net.sent.is_empty() {
+        let mut next = Recorder::default();
+        for (to, bytes) in net.sent.drain(..) {
+            if to == b_addr {
+                b.handle_datagram(a_addr, &bytes, Instant::ZERO, &mut next, &mut ())
+                    .expect("valid");
+            } else {
+                a.handle_datagram(b_addr, &bytes, Instant::ZERO, &mut next, &mut observe)
+                    .expect("valid");
+            }
+        }
+        net = next;
+    }
+}
+
+/// `name`'s set keys as held by `e`, sorted.
+fn live<const N: usize, const E: usize, const B: usize>(
+    e: &Engine<N, E, B>,
+    name: &str,
+) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = e
+        .node(name)
+        .map(|n| {
+            n.entries()
+                .map(|x| (String::from(x.key), x.value.to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn shrunk_values_give_their_room_back() {
+    let mut a = engine::<4, 32, 1024>("a", 1, Config::new());
+    for k in ["a", "b", "c", "d", "e"] {
+        a.set(k, &[7; 150]).expect("fits");
+    }
+    for k in ["a", "b", "c", "d", "e"] {
+        a.set(k, b"x").expect("a shrink always fits");
+    }
+    // Five entries of 2 key+value bytes and an 8-byte header each.
+    assert_eq!(a.arena_bytes_used(), 50);
+    a.set("f", &[0; 300]).expect("60 of 1024 bytes are live");
+    assert_eq!(a.arena_bytes_used(), 50 + 8 + 301);
+    assert_eq!(a.get("f"), Some(&[0; 300][..]));
+    for k in ["a", "b", "c", "d", "e"] {
+        assert_eq!(a.get(k), Some(&b"x"[..]));
+    }
+}
+
+#[test]
+fn a_relay_short_of_room_never_advances_over_a_hole() {
+    // The relay has room for the owner's state at every version, but not
+    // for the new key while the old value is still big: the piece that
+    // brings both must be applied whole, never with the new key missing.
+    let mut owner = engine::<4, 32, 4096>("owner", 1, Config::new());
+    let mut relay = engine::<4, 32, 2048>("relay", 2, Config::new());
+    let mut third = engine::<4, 32, 4096>("third", 3, Config::new());
+    let mut log = Vec::new();
+    owner.set("a", &[1; 1000]).expect("set");
+    sync(&mut *relay, &mut *owner, &mut log);
+    assert_eq!(live(&relay, "owner"), live(&owner, "owner"));
+    owner.set("b", &[2; 1100]).expect("set");
+    owner.set("a", b"x").expect("set");
+    log.clear();
+    sync(&mut *relay, &mut *owner, &mut log);
+    assert_eq!(
+        relay.node("owner").map(|n| n.max_version()),
+        Some(3),
+        "the piece (1, 3] was applied"
+    );
+    assert_eq!(live(&relay, "owner"), live(&owner, "owner"), "no hole");
+    assert_eq!(
+        log,
+        ["set owner/b", "set owner/a"],
+        "events in version order"
+    );
+    // The relay's entry list stays in version order.
+    let versions: Vec<u64> = relay
+        .node("owner")
+        .expect("known")
+        .all_entries()
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(versions, [2, 3]);
+    // A node that hears of the owner only through the relay gets it all.
+    sync(&mut *third, &mut *relay, &mut Vec::new());
+    assert_eq!(live(&third, "owner"), live(&owner, "owner"));
+    assert_eq!(third.node("owner").map(|n| n.max_version()), Some(3));
+}
+
+#[test]
+fn remote_state_leaves_the_local_reserve_and_the_leave_entry() {
+    let config = Config::new();
+    let mut local = engine::<16, 64, 4096>("local", 0, config.clone());
+    // Remote nodes of one key each, biggest first, offered until remote
+    // state has taken every byte it may: what is left is less than the
+    // smallest refused key, far less than the reserve.
+    for (i, size) in [1000, 1000, 1000, 400, 300, 200, 100, 30, 10]
+        .into_iter()
+        .enumerate()
+    {
+        let mut other = engine::<4, 16, 2048>(&format!("o{i}"), 1 + i as u16, config.clone());
+        other.set("k", &std::vec![1; size]).expect("set");
+        sync(&mut *local, &mut *other, &mut Vec::new());
+    }
+    assert!(
+        local.counters().refused_pieces > 0,
+        "remote state filled up"
+    );
+    let reserve = config.local_reserve_entries;
+    let per_key = config.local_reserve_bytes / reserve;
+    for i in 0..reserve {
+        let key = format!("r{i}");
+        local
+            .set(&key, &std::vec![9; per_key - key.len()])
+            .expect("a local write within the reserve");
+    }
+    local.leave(Instant::ZERO).expect("leave always has room");
+    assert_eq!(local.get("r0"), Some(&std::vec![9; per_key - 2][..]));
+}
+
+#[test]
+fn the_owner_keeps_its_namespace_within_its_share() {
+    let mut config = Config::new();
+    config.max_node_entries = 4;
+    config.max_node_bytes = 64;
+    let mut a = engine::<4, 64, 4096>("a", 1, config);
+    // Four entries: three keys and the room kept for the leave entry.
+    for k in ["k1", "k2", "k3"] {
+        a.set(k, b"v").expect("within the share");
+    }
+    assert_eq!(a.set("k4", b"v"), Err(WriteError::NamespaceFull));
+    // 64 bytes: 14 kept for the leave entry, 6 used by "k2" and "k3", so
+    // "k1" may take 44: its key and 42 value bytes.
+    assert_eq!(a.set("k1", &[0; 43]), Err(WriteError::NamespaceFull));
+    a.set("k1", &[0; 42]).expect("exactly at the share");
+    assert_eq!(a.local_node().map(|n| n.max_version()), Some(4));
+    // Deleting never fails, and a tombstone still counts as an entry.
+    assert_eq!(a.delete("k1", Instant::ZERO), Ok(true));
+    assert_eq!(a.set("k4", b"v"), Err(WriteError::NamespaceFull));
+    a.leave(Instant::ZERO).expect("leave fits the share");
+}
+
+#[test]
+fn a_node_beyond_the_share_is_refused_whole_and_stays_frozen() {
+    let mut big_share = Config::new();
+    big_share.max_node_entries = 64;
+    big_share.tombstone_grace = core::time::Duration::from_millis(1);
+    let mut small_share = Config::new();
+    small_share.max_node_entries = 8;
+    let mut owner = engine::<4, 128, 8192>("owner", 1, big_share);
+    let mut peer = engine::<4, 128, 8192>("peer", 2, small_share);
+    for i in 0..4 {
+        owner.set(&format!("k{i}"), b"v").expect("set");
+    }
+    sync(&mut *peer, &mut *owner, &mut Vec::new());
+    assert_eq!(live(&peer, "owner").len(), 4);
+    for i in 4..12 {
+        owner.set(&format!("k{i}"), b"v").expect("set");
+    }
+    sync(&mut *peer, &mut *owner, &mut Vec::new());
+    assert_eq!(peer.counters().oversized_namespaces, 1);
+    assert_eq!(peer.counters().refused_pieces, 0, "not a capacity problem");
+    let frozen = peer.node("owner").expect("known");
+    assert_eq!(frozen.max_version(), 4, "nothing of the piece applied");
+    assert_eq!(frozen.all_entries().count(), 4);
+    // Once the owner shrinks back within the share, the copy catches up.
+    for i in 0..8 {
+        owner
+            .delete(&format!("k{i}"), Instant::ZERO)
+            .expect("delete");
+    }
+    owner.tick(
+        Instant::from_millis(10),
+        &mut crate::testkit::TestRng(1),
+        &mut Recorder::default(),
+        &mut (),
+    );
+    assert_eq!(owner.local_node().map(|n| n.all_entries().count()), Some(4));
+    sync(&mut *peer, &mut *owner, &mut Vec::new());
+    assert_eq!(live(&peer, "owner"), live(&owner, "owner"));
+}
+
+#[test]
+fn a_reserve_the_engine_cannot_hold_is_refused() {
+    let mut e = Box::new(Engine::<4, 8, 1024>::new());
+    let id = NodeId::new("a", 1, addr(1)).expect("id");
+    let mut config = Config::new();
+    assert_eq!(
+        e.init(id.clone(), config.clone()),
+        Err(ConfigError::ReserveTooLarge)
+    );
+    config.local_reserve_entries = 7;
+    config.local_reserve_bytes = 1024 - 7 * 8 - 22 + 1;
+    assert_eq!(
+        e.init(id.clone(), config.clone()),
+        Err(ConfigError::ReserveTooLarge)
+    );
+    config.local_reserve_bytes -= 1;
+    assert_eq!(e.init(id, config), Ok(()));
+}

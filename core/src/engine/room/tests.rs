@@ -251,3 +251,305 @@ fn a_reserve_the_engine_cannot_hold_is_refused() {
     config.local_reserve_bytes -= 1;
     assert_eq!(e.init(id, config), Ok(()));
 }
+
+/// Local writes, TTL expiry and tombstone collection against a plain map.
+mod model {
+    use std::collections::BTreeMap;
+    use std::vec;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testkit::TestRng;
+
+    const E: usize = 16;
+    const B: usize = 1024;
+    const KEYS: usize = 20;
+    const GRACE_MS: u64 = 100;
+    /// Arena bytes of a block header.
+    const HEADER: usize = 8;
+    /// Key and value bytes of the leave entry, kept free until it is written.
+    const LEAVE: usize = 14;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Set {
+            key: usize,
+            len: usize,
+        },
+        SetTtl {
+            key: usize,
+            len: usize,
+            ttl: u64,
+        },
+        Delete {
+            key: usize,
+        },
+        /// Rewrites a key with a value half as long.
+        Shrink {
+            key: usize,
+        },
+        /// Rewrites a key with a value twice as long, plus 40 bytes.
+        Grow {
+            key: usize,
+        },
+        /// Advances the clock and runs a tick (expiry, collection).
+        Tick {
+            ms: u64,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let key = 0..KEYS;
+        prop_oneof![
+            4 => (key.clone(), 0..200usize).prop_map(|(key, len)| Op::Set { key, len }),
+            2 => (key.clone(), 0..120usize, 1..300u64)
+                .prop_map(|(key, len, ttl)| Op::SetTtl { key, len, ttl }),
+            2 => key.clone().prop_map(|key| Op::Delete { key }),
+            2 => key.clone().prop_map(|key| Op::Shrink { key }),
+            2 => key.prop_map(|key| Op::Grow { key }),
+            2 => (0..150u64).prop_map(|ms| Op::Tick { ms }),
+        ]
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Entry {
+        value: Vec<u8>,
+        status: EntryStatus,
+        deadline: u64,
+        version: u64,
+    }
+
+    /// What the engine should hold: the local namespace and its rules.
+    struct Model {
+        map: BTreeMap<String, Entry>,
+        max_version: u64,
+        max_entries: usize,
+        max_bytes: usize,
+    }
+
+    impl Model {
+        fn entries(&self) -> usize {
+            self.map.len()
+        }
+
+        fn bytes(&self) -> usize {
+            self.map.iter().map(|(k, e)| k.len() + e.value.len()).sum()
+        }
+
+        fn arena(&self) -> usize {
+            self.entries() * HEADER + self.bytes()
+        }
+
+        /// The outcome the engine must give for writing `value` with
+        /// `status` to `key`, and the change if it succeeds.
+        fn write(
+            &mut self,
+            key: &str,
+            value: &[u8],
+            status: EntryStatus,
+            deadline: u64,
+        ) -> Result<(), WriteError> {
+            let old = self.map.get(key).cloned();
+            if let Some(o) = &old
+                && o.status == status
+                && o.value == value
+            {
+                if status == EntryStatus::SetWithTtl {
+                    self.map.get_mut(key).expect("held").deadline = deadline;
+                }
+                return Ok(());
+            }
+            let old_len = old.as_ref().map_or(0, |o| key.len() + o.value.len());
+            let new_len = key.len() + value.len();
+            let grows = old.is_none() || new_len > old_len;
+            if grows {
+                let add = usize::from(old.is_none());
+                let entries = self.entries() + add;
+                let bytes = self.bytes() - old_len + new_len;
+                // The share and the store both keep room for the leave entry.
+                if entries + 1 > self.max_entries || bytes + LEAVE > self.max_bytes {
+                    return Err(WriteError::NamespaceFull);
+                }
+                let arena = self.arena() + add * HEADER - old_len + new_len;
+                if entries + 1 > E || arena + HEADER + LEAVE > B {
+                    return Err(WriteError::CapacityFull);
+                }
+            }
+            self.max_version += 1;
+            self.map.insert(
+                String::from(key),
+                Entry {
+                    value: value.to_vec(),
+                    status,
+                    deadline,
+                    version: self.max_version,
+                },
+            );
+            Ok(())
+        }
+
+        /// What a tick at `now` does: in version order, TTL entries due
+        /// become tombstones, and the due prefix of tombstones goes.
+        fn tick(&mut self, now: u64) {
+            let mut order: Vec<(u64, String)> = self
+                .map
+                .iter()
+                .map(|(k, e)| (e.version, k.clone()))
+                .collect();
+            order.sort();
+            let mut collecting = true;
+            for (_, key) in order {
+                let e = self.map.get(&key).expect("held").clone();
+                match e.status {
+                    EntryStatus::Deleted => {
+                        if collecting && e.deadline <= now {
+                            self.map.remove(&key);
+                        } else {
+                            collecting = false;
+                        }
+                    }
+                    EntryStatus::SetWithTtl if e.deadline <= now => {
+                        self.max_version += 1;
+                        self.map.insert(
+                            key,
+                            Entry {
+                                value: Vec::new(),
+                                status: EntryStatus::Deleted,
+                                deadline: now + GRACE_MS,
+                                version: self.max_version,
+                            },
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn value(len: usize, seed: usize) -> Vec<u8> {
+        vec![(seed % 251) as u8; len]
+    }
+
+    fn run(ops: &[Op], max_entries: usize, max_bytes: usize) -> Result<(), TestCaseError> {
+        let mut config = Config::new();
+        config.tombstone_grace = core::time::Duration::from_millis(GRACE_MS);
+        config.max_node_entries = max_entries;
+        config.max_node_bytes = max_bytes;
+        let mut engine = Box::new(Engine::<4, E, B>::new());
+        engine
+            .init(NodeId::new("m", 1, addr(0)).expect("id"), config)
+            .expect("init");
+        let mut model = Model {
+            map: BTreeMap::new(),
+            max_version: 0,
+            max_entries,
+            max_bytes,
+        };
+        let mut now = 0u64;
+        let mut rng = TestRng(3);
+        for (i, op) in ops.iter().enumerate() {
+            let key = |k: &usize| format!("key{k}");
+            let current = |k: &usize| {
+                model
+                    .map
+                    .get(&key(k))
+                    .filter(|e| e.status.is_live())
+                    .map_or(0, |e| e.value.len())
+            };
+            let (got, want) = match op {
+                Op::Set { key: k, len } => {
+                    let v = value(*len, i);
+                    (
+                        engine.set(&key(k), &v),
+                        model.write(&key(k), &v, EntryStatus::Set, 0),
+                    )
+                }
+                Op::SetTtl { key: k, len, ttl } => {
+                    let v = value(*len, i);
+                    let at = Instant::from_millis(now);
+                    let ttl = core::time::Duration::from_millis(*ttl);
+                    let deadline = now + ttl.as_millis() as u64;
+                    (
+                        engine.set_with_ttl(&key(k), &v, ttl, at),
+                        model.write(&key(k), &v, EntryStatus::SetWithTtl, deadline),
+                    )
+                }
+                Op::Shrink { key: k } | Op::Grow { key: k } => {
+                    let len = match op {
+                        Op::Shrink { .. } => current(k) / 2,
+                        _ => current(k) * 2 + 40,
+                    };
+                    let v = value(len, i);
+                    (
+                        engine.set(&key(k), &v),
+                        model.write(&key(k), &v, EntryStatus::Set, 0),
+                    )
+                }
+                Op::Delete { key: k } => {
+                    let live = current(k) > 0
+                        || model.map.get(&key(k)).is_some_and(|e| e.status.is_live());
+                    let got = engine.delete(&key(k), Instant::from_millis(now));
+                    let want = if live {
+                        model
+                            .write(&key(k), &[], EntryStatus::Deleted, now + GRACE_MS)
+                            .map(|()| true)
+                    } else {
+                        Ok(false)
+                    };
+                    prop_assert_eq!(got, want, "op {} {:?}", i, op);
+                    (Ok(()), Ok(()))
+                }
+                Op::Tick { ms } => {
+                    now += ms;
+                    engine.tick(
+                        Instant::from_millis(now),
+                        &mut rng,
+                        &mut Recorder::default(),
+                        &mut (),
+                    );
+                    model.tick(now);
+                    (Ok(()), Ok(()))
+                }
+            };
+            prop_assert_eq!(got, want, "op {} {:?}", i, op);
+            // Every accepted write is readable, with the right value; the
+            // accounting is what is stored.
+            for k in 0..KEYS {
+                let want = model
+                    .map
+                    .get(&key(&k))
+                    .filter(|e| e.status.is_live())
+                    .map(|e| &e.value[..]);
+                prop_assert_eq!(engine.get(&key(&k)), want, "key{} after op {}", k, i);
+            }
+            prop_assert_eq!(engine.entry_count(), model.entries());
+            prop_assert_eq!(engine.arena_bytes_used(), model.arena());
+            prop_assert_eq!(
+                engine.local_node().map(|n| n.max_version()),
+                Some(model.max_version)
+            );
+        }
+        engine
+            .leave(Instant::from_millis(now))
+            .map_err(|e| TestCaseError::fail(format!("leave failed: {e}")))?;
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn local_writes_match_a_plain_map(
+            ops in proptest::collection::vec(op(), 1..120),
+            max_entries in prop_oneof![Just(8usize), Just(64)],
+            max_bytes in prop_oneof![Just(400usize), Just(16 * 1024)],
+        ) {
+            run(&ops, max_entries, max_bytes)?;
+        }
+    }
+}

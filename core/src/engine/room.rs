@@ -220,6 +220,14 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             }
         }
         let grow = arena_up.saturating_sub(arena_down);
+        if !reset {
+            // Tombstones the sender's collection point covers go right after
+            // the piece is applied; the share is about that end state, or
+            // an owner at its share that collects would be refused.
+            let (n, b) = self.collected_by(slot, piece.head.last_gc);
+            entries = entries.saturating_sub(n);
+            bytes = bytes.saturating_sub(b);
+        }
         self.clear_marks(slot, piece);
         if entries > self.config.max_node_entries || bytes > self.config.max_node_bytes {
             return Err(NoRoom::Namespace);
@@ -267,6 +275,33 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         if let Some(n) = self.nodes.get_mut(slot) {
             n.entries = list;
         }
+    }
+
+    /// Entries and key/value bytes of the tombstones of `slot` at or below
+    /// `last_gc` that the piece being checked leaves alone (unmarked): what
+    /// [`Engine::drop_collected_tombstones`] removes after it. Walks what
+    /// that walk does.
+    fn collected_by(&self, slot: u16, last_gc: u64) -> (usize, usize) {
+        let Some(n) = self.nodes.get(slot) else {
+            return (0, 0);
+        };
+        if last_gc <= n.last_gc {
+            return (0, 0);
+        }
+        let (mut count, mut bytes) = (0usize, 0usize);
+        let mut cur = n.entries.head;
+        while let Some(s) = self.store.slot(cur) {
+            if s.version > last_gc {
+                break;
+            }
+            if !s.status().is_live() && !self.store.marked(cur) {
+                let (k, v) = s.lens();
+                count = count.saturating_add(1);
+                bytes = bytes.saturating_add(k.saturating_add(v));
+            }
+            cur = self.store.next(cur);
+        }
+        (count, bytes)
     }
 
     fn clear_marks(&mut self, slot: u16, piece: &Piece<'_>) {

@@ -553,3 +553,34 @@ mod model {
         }
     }
 }
+
+#[test]
+fn an_owner_at_its_share_that_collects_tombstones_is_not_refused() {
+    let mut config = Config::new();
+    config.max_node_entries = 4;
+    config.tombstone_grace = core::time::Duration::from_millis(1);
+    let mut owner = engine::<4, 64, 4096>("owner", 1, config.clone());
+    let mut peer = engine::<4, 64, 4096>("peer", 2, config);
+    for k in ["k1", "k2", "k3"] {
+        owner.set(k, b"v").expect("set");
+    }
+    owner.delete("k1", Instant::ZERO).expect("delete");
+    owner.delete("k2", Instant::ZERO).expect("delete");
+    sync(&mut *peer, &mut *owner, &mut Vec::new());
+    assert_eq!(peer.node("owner").map(|n| n.all_entries().count()), Some(3));
+    // The owner collects both tombstones and uses the room again.
+    owner.tick(
+        Instant::from_millis(10),
+        &mut crate::testkit::TestRng(1),
+        &mut Recorder::default(),
+        &mut (),
+    );
+    owner.set("k4", b"v").expect("set");
+    owner.set("k5", b"v").expect("set");
+    // The peer holds the tombstones until the piece that brings k4 and k5
+    // tells it they are collected: that piece is within the share.
+    sync(&mut *peer, &mut *owner, &mut Vec::new());
+    assert_eq!(peer.counters().oversized_namespaces, 0);
+    assert_eq!(live(&peer, "owner"), live(&owner, "owner"));
+    assert_eq!(peer.node("owner").map(|n| n.all_entries().count()), Some(3));
+}

@@ -584,3 +584,92 @@ fn an_owner_at_its_share_that_collects_tombstones_is_not_refused() {
     assert_eq!(live(&peer, "owner"), live(&owner, "owner"));
     assert_eq!(peer.node("owner").map(|n| n.all_entries().count()), Some(3));
 }
+
+/// Relays short of room, fed random changes: no copy ever holds a node
+/// past an entry it did not store.
+mod relay_model {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// The owner writes `len` bytes to key `key` (a shrink or a grow of
+        /// what it holds, or a new key).
+        Write {
+            key: usize,
+            len: usize,
+        },
+        Delete {
+            key: usize,
+        },
+        /// The relay pulls from the owner.
+        RelayPulls,
+        /// The third node pulls from the relay.
+        ThirdPulls,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0..8usize, 0..900usize).prop_map(|(key, len)| Step::Write { key, len }),
+            1 => (0..8usize).prop_map(|key| Step::Delete { key }),
+            2 => Just(Step::RelayPulls),
+            2 => Just(Step::ThirdPulls),
+        ]
+    }
+
+    /// The copy of `owner` in `e` holds, for every key whose version at
+    /// the owner is at most the copy's max version, exactly that entry.
+    fn exact_up_to_max<const N: usize, const E: usize, const B: usize>(
+        owner: &Engine<4, 64, 8192>,
+        e: &Engine<N, E, B>,
+    ) -> Result<(), TestCaseError> {
+        let Some(copy) = e.node("owner") else {
+            return Ok(());
+        };
+        let m = copy.max_version();
+        let mine = owner.local_node().expect("local");
+        for want in mine.all_entries().filter(|x| x.version <= m) {
+            prop_assert_eq!(copy.entry(want.key), Some(want), "max {}", m);
+        }
+        let versions: Vec<u64> = copy.all_entries().map(|x| x.version).collect();
+        prop_assert!(versions.windows(2).all(|w| w[0] < w[1]), "{:?}", versions);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 128,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn copies_never_advance_over_a_hole(steps in proptest::collection::vec(step(), 1..60)) {
+            let mut config = Config::new();
+            config.local_reserve_entries = 2;
+            config.local_reserve_bytes = 64;
+            let mut owner = engine::<4, 64, 8192>("owner", 1, config.clone());
+            let mut relay = engine::<4, 32, 1536>("relay", 2, config.clone());
+            let mut third = engine::<4, 32, 2048>("third", 3, config);
+            for (i, s) in steps.iter().enumerate() {
+                match s {
+                    Step::Write { key, len } => {
+                        let v = std::vec![i as u8; *len];
+                        match owner.set(&format!("k{key}"), &v) {
+                            Ok(()) | Err(WriteError::NamespaceFull) => {}
+                            Err(e) => prop_assert!(false, "owner write: {e}"),
+                        }
+                    }
+                    Step::Delete { key } => {
+                        owner.delete(&format!("k{key}"), Instant::ZERO).expect("delete");
+                    }
+                    Step::RelayPulls => sync(&mut *relay, &mut *owner, &mut Vec::new()),
+                    Step::ThirdPulls => sync(&mut *third, &mut *relay, &mut Vec::new()),
+                }
+                exact_up_to_max(&owner, &relay)?;
+                exact_up_to_max(&owner, &third)?;
+            }
+        }
+    }
+}

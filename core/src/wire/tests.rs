@@ -1910,3 +1910,47 @@ proptest! {
         check_datagram(&d)?;
     }
 }
+
+#[test]
+fn a_piece_repeating_a_key_is_never_applied_past_its_room() {
+    let mut rx = receiver();
+    let from = sa("10.0.0.1:7001");
+    let big = vec![b'f'; 1200];
+    let a600 = vec![b'a'; 600];
+    // a's copy takes 3029 of the 3498 arena bytes remote state may use here.
+    let fill = vec![
+        entry(1, 0, "f1", &big),
+        entry(1, 0, "f2", &big),
+        entry(1, 0, "a", &a600),
+    ];
+    let first = ack_dg(
+        a_wire(),
+        &[upd(WireNodeRef::Full(a_wire()), 3, piece(0, 0, 3), fill)],
+    );
+    deliver(&mut rx, from, &first);
+    assert_eq!(rx.node("a").map(|n| n.max_version()), Some(3));
+    // "a" set to nothing, then to 1200 bytes: 600 more in the end, more
+    // than is left, though each entry alone compared with what is held
+    // would seem to fit. Refused whole.
+    let a1200 = vec![b'A'; 1200];
+    let twice = |value: &[u8]| {
+        let entries = vec![entry(1, 0, "a", &[]), entry(1, 0, "a", value)];
+        ack_dg(
+            a_wire(),
+            &[upd(WireNodeRef::Full(a_wire()), 4, piece(0, 3, 5), entries)],
+        )
+    };
+    deliver(&mut rx, from, &twice(&a1200));
+    assert_eq!(rx.counters().refused_pieces, 1);
+    let a = rx.node("a").expect("known");
+    assert_eq!(a.max_version(), 3);
+    assert_eq!(a.get("a"), Some(&a600[..]));
+    // The same shape with room for its end state is applied, in order.
+    let a400 = vec![b'B'; 400];
+    deliver(&mut rx, from, &twice(&a400));
+    let a = rx.node("a").expect("known");
+    assert_eq!(a.max_version(), 5);
+    assert_eq!(a.get("a"), Some(&a400[..]));
+    let versions: Vec<u64> = a.all_entries().map(|e| e.version).collect();
+    assert_eq!(versions, [1, 2, 5]);
+}

@@ -1076,8 +1076,8 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             }
             let early = self.store.find(slot, e.key).and_then(|idx| {
                 let was_live = self.store.early(idx)?;
-                let now = self.store.slot(idx)?.version == e.version;
-                now.then_some((idx, was_live))
+                let this_one = self.store.slot(idx)?.version == e.version;
+                this_one.then_some((idx, was_live))
             });
             if let Some((idx, was_live)) = early {
                 self.store.set_early(idx, None);

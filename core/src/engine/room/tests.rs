@@ -289,7 +289,8 @@ mod model {
         Shrink {
             key: usize,
         },
-        /// Rewrites a key with a value twice as long, plus 40 bytes.
+        /// Rewrites a key with a value twice as long, plus 40 bytes (at most
+        /// 800, which always fits a datagram).
         Grow {
             key: usize,
         },
@@ -478,7 +479,8 @@ mod model {
                 Op::Shrink { key: k } | Op::Grow { key: k } => {
                     let len = match op {
                         Op::Shrink { .. } => current(k) / 2,
-                        _ => current(k) * 2 + 40,
+                        // Capped below what one datagram can carry.
+                        _ => (current(k) * 2 + 40).min(800),
                     };
                     let v = value(len, i);
                     (

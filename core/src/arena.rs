@@ -6,6 +6,13 @@
 //! side table. A rewrite that fits the old block reuses it in place; freed and
 //! outgrown blocks become garbage until the next compaction, which runs only
 //! when an allocation would otherwise fail.
+//!
+//! Accounting counts what blocks *use* (header + payload), not their
+//! capacity: a block shrunk in place keeps its capacity until the next
+//! compaction, but the bytes it no longer uses are free for accounting
+//! purposes, because a compaction gives them back. So
+//! `live_bytes() + BLOCK_HEADER + len <= B` is exactly the condition under
+//! which an allocation of `len` bytes succeeds (compacting if it must).
 
 /// Bytes of the header in front of every block: owner `u32` + capacity `u32`.
 pub(crate) const BLOCK_HEADER: usize = 8;
@@ -15,7 +22,9 @@ pub(crate) struct Arena<const B: usize> {
     bytes: [u8; B],
     /// End of the last block; everything above is free.
     top: usize,
-    /// Bytes held by live blocks, headers included.
+    /// Bytes that live blocks use: header plus the payload their owner
+    /// uses, which may be less than the block's capacity after an in-place
+    /// shrink. A compaction makes `top` equal to this.
     live: usize,
 }
 
@@ -33,7 +42,8 @@ impl<const B: usize> Arena<B> {
         self.live = 0;
     }
 
-    /// Bytes that live blocks occupy, headers included.
+    /// Bytes that live blocks use, headers included (not counting capacity
+    /// left over by in-place shrinks, which a compaction reclaims).
     pub(crate) fn live_bytes(&self) -> usize {
         self.live
     }
@@ -87,10 +97,16 @@ impl<const B: usize> Arena<B> {
         self.read_header(off as usize).1
     }
 
-    /// Releases the block at `off`; its bytes come back at the next compaction.
-    pub(crate) fn free(&mut self, off: u32) {
-        let cap = self.capacity(off);
-        self.live = self.live.saturating_sub(BLOCK_HEADER.saturating_add(cap));
+    /// Releases the block at `off`, of which the owner used `used` payload
+    /// bytes; its bytes come back at the next compaction.
+    pub(crate) fn free(&mut self, used: usize) {
+        self.live = self.live.saturating_sub(BLOCK_HEADER.saturating_add(used));
+    }
+
+    /// Records that a block's owner now uses `new_used` payload bytes instead
+    /// of `old_used`, in place (`new_used` must not exceed the capacity).
+    pub(crate) fn resized(&mut self, old_used: usize, new_used: usize) {
+        self.live = self.live.saturating_sub(old_used).saturating_add(new_used);
     }
 
     /// The first `len` payload bytes of the block at `off`.
@@ -154,7 +170,7 @@ mod tests {
         a.get_mut(z, 4).copy_from_slice(b"cccc");
         assert_eq!(a.live_bytes(), 40);
         assert!(a.alloc(4, 20).is_none(), "top reached");
-        a.free(y);
+        a.free(8);
         assert_eq!(a.live_bytes(), 24);
         assert!(a.can_fit(20));
         let mut owners = [0u32; 8];
@@ -177,5 +193,19 @@ mod tests {
         assert_eq!(a.live_bytes(), 23);
         let w = a.alloc(4, 20).expect("fits after compaction");
         assert_eq!(w, 23);
+    }
+
+    #[test]
+    fn an_in_place_shrink_frees_its_bytes_for_accounting() {
+        let mut a = Arena::<64>::new();
+        let x = a.alloc(1, 40).expect("fits");
+        a.resized(40, 2);
+        assert_eq!(a.live_bytes(), 10);
+        assert_eq!(a.capacity(x), 40, "the block keeps its capacity");
+        assert!(a.can_fit(40));
+        assert!(a.alloc(2, 40).is_none(), "needs a compaction first");
+        a.compact(|owner, old, _new| (owner == 1 && old == x).then_some(2));
+        assert_eq!(a.live_bytes(), 10);
+        assert!(a.alloc(2, 40).is_some());
     }
 }

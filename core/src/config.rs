@@ -38,6 +38,12 @@ impl ClusterId {
     }
 }
 
+/// Smallest `max_node_entries`: the leave entry and one key.
+pub const MIN_NODE_ENTRIES: usize = 2;
+/// Smallest `max_node_bytes`: the leave entry (`"\0status"` = `"leaving"`,
+/// 14 bytes) and a one-byte key with an empty value.
+pub const MIN_NODE_BYTES: usize = 15;
+
 /// Settings of one engine. Build with [`Config::new`] (or `Default`) and adjust
 /// the public fields; [`crate::Engine::init`] rejects inconsistent values.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +88,34 @@ pub struct Config {
     /// intervals at the default interval); from two gossip intervals to
     /// [`Config::MAX_GRACE`].
     pub pending_timeout: Duration,
+    /// Most entries one node's namespace may hold, tombstones and hearsay's
+    /// reserved keys included: its share of every store in the cluster.
+    /// The owner's writes fail with [`crate::WriteError::NamespaceFull`]
+    /// beyond it (keeping room for the entry [`crate::Engine::leave`]
+    /// writes); a receiver refuses a piece that would take a remote node
+    /// beyond it, counted in [`crate::Counters::oversized_namespaces`], and
+    /// that node's copy stays where it is until the owner shrinks. Use the
+    /// same value on every node. Default 256; at least 2.
+    pub max_node_entries: usize,
+    /// Most key and value bytes one node's namespace may hold (tombstones
+    /// and reserved keys included; block headers not counted), enforced
+    /// like [`Config::max_node_entries`] — except that a receiver refuses a
+    /// remote node only beyond twice this: a copy cut short by the mtu can
+    /// hold new keys next to older values of keys the owner has shrunk
+    /// since, each part within the share. Use the same value on every node.
+    /// Default 16 KiB; at least 15 (the leave entry and a one-byte key).
+    pub max_node_bytes: usize,
+    /// Entries of the store kept for the local node: remote state never
+    /// takes the last `local_reserve_entries` slots minus those the local
+    /// node already uses, so local writes within the reserve never fail
+    /// because of remote state. The entry [`crate::Engine::leave`] writes
+    /// has room kept on top of this. Default 8; [`crate::Engine::init`]
+    /// refuses a reserve the engine's capacity cannot hold.
+    pub local_reserve_entries: usize,
+    /// Key and value bytes kept for the local node, like
+    /// [`Config::local_reserve_entries`] (the arena also keeps a block
+    /// header for each reserved entry). Default 512.
+    pub local_reserve_bytes: usize,
 }
 
 impl Config {
@@ -112,6 +146,10 @@ impl Config {
             dead_grace: Duration::from_secs(3600),
             leave_linger: Duration::from_secs(3),
             pending_timeout: Duration::from_secs(10),
+            max_node_entries: 256,
+            max_node_bytes: 16 * 1024,
+            local_reserve_entries: 8,
+            local_reserve_bytes: 512,
         }
     }
 
@@ -129,6 +167,9 @@ impl Config {
         self.detector.validate()?;
         if self.fanout == 0 || duration_millis(self.gossip_interval) == 0 {
             return Err(ConfigError::NoGossip);
+        }
+        if self.max_node_entries < MIN_NODE_ENTRIES || self.max_node_bytes < MIN_NODE_BYTES {
+            return Err(ConfigError::NodeShareTooSmall);
         }
         Ok(())
     }
@@ -222,6 +263,13 @@ pub enum ConfigError {
     /// The capacities chosen for the engine type cannot hold even the local
     /// node (zero nodes, or more than 65 535 nodes or 2³² entries or bytes).
     CapacityUnusable,
+    /// `max_node_entries` is below 2 or `max_node_bytes` below 15: a node
+    /// could not hold one key besides the entry that announces its leave.
+    NodeShareTooSmall,
+    /// The engine's entry or arena capacity cannot hold the local reserve
+    /// (`local_reserve_entries`, `local_reserve_bytes` plus a block header
+    /// per entry) together with the entry that announces a leave.
+    ReserveTooLarge,
 }
 
 impl fmt::Display for ConfigError {
@@ -262,6 +310,13 @@ impl fmt::Display for ConfigError {
                 "pending_timeout must be from two gossip intervals to 365 days",
             ),
             ConfigError::CapacityUnusable => f.write_str("engine capacities are unusable"),
+            ConfigError::NodeShareTooSmall => write!(
+                f,
+                "per-node share must allow at least {MIN_NODE_ENTRIES} entries and {MIN_NODE_BYTES} bytes"
+            ),
+            ConfigError::ReserveTooLarge => {
+                f.write_str("local reserve does not fit the engine's entry or arena capacity")
+            }
         }
     }
 }
@@ -391,5 +446,13 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         c.pending_timeout = Config::MAX_GRACE + Duration::from_nanos(1);
         assert_eq!(c.validate(), Err(ConfigError::PendingTimeoutOutOfRange));
+        let mut c = Config::new();
+        c.max_node_entries = MIN_NODE_ENTRIES - 1;
+        assert_eq!(c.validate(), Err(ConfigError::NodeShareTooSmall));
+        let mut c = Config::new();
+        c.max_node_bytes = MIN_NODE_BYTES - 1;
+        assert_eq!(c.validate(), Err(ConfigError::NodeShareTooSmall));
+        c.max_node_bytes = MIN_NODE_BYTES;
+        assert_eq!(c.validate(), Ok(()));
     }
 }

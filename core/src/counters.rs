@@ -22,7 +22,8 @@ pub struct Counters {
     pub rejected_by_kind: [u64; DecodeError::COUNT],
     /// Nodes not learned because the node table was full.
     pub refused_nodes: u64,
-    /// Pieces not applied because the entry table or arena was full.
+    /// Pieces not applied because the entry table or arena was full (for
+    /// remote state: short of the local reserve and the leave entry's room).
     pub refused_pieces: u64,
     /// Node ids ignored because a newer generation of the name is known.
     pub stale_generations: u64,
@@ -67,6 +68,11 @@ pub struct Counters {
     /// intervals after the previous one (this node was paused). Failure
     /// detection restarted for the live peers; see [`crate::stall`].
     pub local_stalls: u64,
+    /// Pieces refused because they would take a remote node's namespace
+    /// beyond `max_node_entries` / `max_node_bytes`: a node configured with
+    /// a larger share than ours, or made-up state. That node's copy stays
+    /// where it is here until its owner shrinks it.
+    pub oversized_namespaces: u64,
 }
 
 impl Counters {
@@ -94,6 +100,7 @@ impl Counters {
         refutations: 0,
         name_conflicts: 0,
         local_stalls: 0,
+        oversized_namespaces: 0,
     };
 
     /// Datagrams rejected for `kind`.

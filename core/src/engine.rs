@@ -79,6 +79,10 @@ pub enum WriteError {
     EntryTooLarge,
     /// No free entry slot or not enough arena bytes.
     CapacityFull,
+    /// The write would take this node's namespace beyond its share
+    /// ([`Config::max_node_entries`], [`Config::max_node_bytes`], keeping
+    /// room for the entry [`Engine::leave`] writes).
+    NamespaceFull,
     /// The node's version counter reached [`wire::MAX_VERSION`].
     VersionsExhausted,
     /// Keys must not contain NUL: C strings end there, so through the C API
@@ -96,6 +100,7 @@ impl fmt::Display for WriteError {
             WriteError::Left => "the node has left the cluster",
             WriteError::EntryTooLarge => "key and value do not fit in one datagram",
             WriteError::CapacityFull => "entry table or arena is full",
+            WriteError::NamespaceFull => "the node's namespace would exceed its per-node share",
             WriteError::VersionsExhausted => "version counter exhausted",
             WriteError::KeyContainsNul => "key contains a NUL character",
         })
@@ -218,6 +223,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         config.validate()?;
         if N == 0 || N > usize::from(u16::MAX) || E >= NIL as usize || B >= u32::MAX as usize {
             return Err(ConfigError::CapacityUnusable);
+        }
+        if !Self::reserve_fits(&config) {
+            return Err(ConfigError::ReserveTooLarge);
         }
         self.ready = false;
         self.nodes.clear();
@@ -383,6 +391,11 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 return Ok(());
             }
         }
+        self.local_write_fits(key, existing, value.len())
+            .map_err(|e| match e {
+                NoRoom::Store => WriteError::CapacityFull,
+                NoRoom::Namespace => WriteError::NamespaceFull,
+            })?;
         let local = self
             .nodes
             .get_mut(LOCAL)
@@ -1098,78 +1111,93 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         // between its collection point and ours.
         let complete = m >= r && m >= g;
         let as_delta = !as_reset && head.from <= m && (complete || r == g);
-        let applied = if as_reset {
-            self.apply_reset(slot, piece, observer)
+        let fits = if as_reset {
+            self.piece_fits(slot, piece, 0, true)
         } else if head.to <= m {
             bump(&mut self.counters.stale_pieces);
             return;
         } else if as_delta {
-            self.apply_delta(slot, piece, observer)
+            self.piece_fits(slot, piece, m, false)
         } else {
             bump(&mut self.counters.unusable_pieces);
             return;
         };
-        if !applied {
-            bump(&mut self.counters.refused_pieces);
-            return;
+        // Stored whole or refused whole: a piece partly applied with the
+        // max advanced would leave a hole that every peer pulling from us
+        // inherits.
+        match fits {
+            Ok(()) => {}
+            Err(NoRoom::Store) => {
+                bump(&mut self.counters.refused_pieces);
+                return;
+            }
+            Err(NoRoom::Namespace) => {
+                bump(&mut self.counters.oversized_namespaces);
+                return;
+            }
         }
+        let held_to = if as_reset {
+            self.apply_reset(slot, piece, observer)
+        } else {
+            self.apply_delta(slot, piece, m, observer)
+        };
         bump(&mut self.counters.pieces_applied);
         if g > r {
             self.drop_collected_tombstones(slot, g);
         }
         if let Some(n) = self.nodes.get_mut(slot) {
-            n.max_version = head.to;
+            n.max_version = held_to;
             n.last_gc = n.last_gc.max(g);
         }
     }
 
-    /// Whether the entries of `piece` newer than `above` fit, counting what
-    /// replacing existing keys frees. `reclaim_all` counts the node's whole
-    /// current content as freed (a reset).
-    fn piece_fits(&self, slot: u16, piece: &Piece<'_>, above: u64, reclaim_all: bool) -> bool {
-        let (mut count, mut bytes, mut reclaim_n, mut reclaim_b) = (0usize, 0usize, 0usize, 0usize);
+    /// Applies the entries of a piece that passed [`Engine::piece_fits`]
+    /// above `m`; returns the version the copy now holds the node up to.
+    fn apply_delta(
+        &mut self,
+        slot: u16,
+        piece: &Piece<'_>,
+        m: u64,
+        observer: &mut impl Observer,
+    ) -> u64 {
+        // Shrinks first, so that what grows or joins finds the room they
+        // free whatever the order of the piece; then everything in version
+        // order, moving the shrunk entries into place.
+        self.shrink_ahead(slot, piece, m);
+        let mut held_to = piece.head.to;
         for e in piece.entries().map_while(Result::ok) {
-            if e.version <= above {
+            if e.version <= m {
                 continue;
             }
-            bytes = bytes.saturating_add(e.key.len().saturating_add(e.value.len()));
-            count = count.saturating_add(1);
-            if !reclaim_all && let Some(idx) = self.store.find(slot, e.key) {
-                reclaim_n = reclaim_n.saturating_add(1);
-                reclaim_b = reclaim_b.saturating_add(
-                    self.store
-                        .key(idx)
-                        .len()
-                        .saturating_add(self.store.value(idx).len()),
-                );
+            let early = self.store.find(slot, e.key).and_then(|idx| {
+                let was_live = self.store.early(idx)?;
+                let this_one = self.store.slot(idx)?.version == e.version;
+                this_one.then_some((idx, was_live))
+            });
+            if let Some((idx, was_live)) = early {
+                self.store.set_early(idx, None);
+                if let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) {
+                    self.store.move_to_tail(&mut list, idx);
+                    if let Some(n) = self.nodes.get_mut(slot) {
+                        n.entries = list;
+                    }
+                }
+                self.announce(slot, idx, e.value, e.status, e.version, was_live, observer);
+            } else if held_to == piece.head.to
+                && !self.put_remote(slot, e.key, e.value, e.version, e.status, observer)
+            {
+                // The fit check is exact, so this is not expected; if it
+                // happens anyway, the copy is exact below this entry only
+                // (the loop goes on only to put shrunk entries in order).
+                held_to = e.version.saturating_sub(1);
             }
         }
-        if reclaim_all && let Some(n) = self.nodes.get(slot) {
-            reclaim_n = n.entries.len as usize;
-            reclaim_b = n.entries.bytes as usize;
-        }
-        self.store.can_hold(count, bytes, reclaim_n, reclaim_b)
+        held_to
     }
 
-    fn apply_delta(&mut self, slot: u16, piece: &Piece<'_>, observer: &mut impl Observer) -> bool {
-        let Some(m) = self.nodes.get(slot).map(|n| n.max_version) else {
-            return false;
-        };
-        if !self.piece_fits(slot, piece, m, false) {
-            return false;
-        }
-        for e in piece.entries().map_while(Result::ok) {
-            if e.version > m {
-                self.put_remote(slot, e.key, e.value, e.version, e.status, observer);
-            }
-        }
-        true
-    }
-
-    fn apply_reset(&mut self, slot: u16, piece: &Piece<'_>, observer: &mut impl Observer) -> bool {
-        if !self.piece_fits(slot, piece, 0, true) {
-            return false;
-        }
+    /// Rebuilds a copy from a piece that passed [`Engine::piece_fits`];
+    /// returns the version the copy now holds the node up to.
+    fn apply_reset(&mut self, slot: u16, piece: &Piece<'_>, observer: &mut impl Observer) -> u64 {
         // Keep entries the piece carries unchanged (no event, no copy).
         // Everything else we hold for the node predates the sender's
         // collection point: it is superseded, deleted, or newer than the
@@ -1182,7 +1210,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             }
         }
         let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) else {
-            return false;
+            return 0;
         };
         let mut cur = list.head;
         while cur != NIL {
@@ -1206,17 +1234,24 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         if let Some(n) = self.nodes.get_mut(slot) {
             n.entries = list;
         }
+        let mut held_to = piece.head.to;
         for e in piece.entries().map_while(Result::ok) {
-            self.put_remote(slot, e.key, e.value, e.version, e.status, observer);
+            if !self.put_remote(slot, e.key, e.value, e.version, e.status, observer) {
+                // Not expected after the fit check; the rebuilt copy is
+                // exact below this entry only.
+                held_to = e.version.saturating_sub(1);
+                break;
+            }
         }
         bump(&mut self.counters.resets_applied);
         if let Some(n) = self.nodes.get(slot) {
             observer.on_event(&Event::ResetApplied { node: &n.id });
         }
-        true
+        held_to
     }
 
-    /// Stores one received entry if it is newer than what we hold.
+    /// Stores one received entry if it is newer than what we hold. False
+    /// only if the store had no room for it.
     fn put_remote(
         &mut self,
         slot: u16,
@@ -1225,16 +1260,16 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         version: u64,
         status: EntryStatus,
         observer: &mut impl Observer,
-    ) {
+    ) -> bool {
         let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) else {
-            return;
+            return false;
         };
         let existing = self.store.find(slot, key);
         let was_live = existing
             .and_then(|i| self.store.slot(i))
             .map(|s| (s.version, s.status().is_live()));
         let result = match (existing, was_live) {
-            (Some(_), Some((v, _))) if v >= version => return,
+            (Some(_), Some((v, _))) if v >= version => return true,
             (Some(idx), _) => self
                 .store
                 .update(&mut list, idx, value, version, status, 0)
@@ -1247,10 +1282,29 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             n.entries = list;
         }
         let Ok(idx) = result else {
-            return;
+            return false;
         };
+        let was_live = was_live.is_some_and(|(_, live)| live);
+        self.announce(slot, idx, value, status, version, was_live, observer);
+        true
+    }
+
+    /// Reports the change of a remote entry `idx` (and acts on reserved keys).
+    #[allow(clippy::too_many_arguments)]
+    fn announce(
+        &mut self,
+        slot: u16,
+        idx: u32,
+        value: &[u8],
+        status: EntryStatus,
+        version: u64,
+        was_live: bool,
+        observer: &mut impl Observer,
+    ) {
+        let key = self.store.key(idx);
         if is_reserved(key) {
-            self.apply_reserved(slot, key, value, status, observer);
+            let status_key = key == STATUS_KEY;
+            self.apply_reserved(slot, status_key, value, status, observer);
             return;
         }
         let Some(n) = self.nodes.get(slot) else {
@@ -1259,14 +1313,14 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         if status.is_live() {
             observer.on_event(&Event::KeySet {
                 node: &n.id,
-                key: self.store.key(idx),
+                key,
                 value: self.store.value(idx),
                 version,
             });
-        } else if was_live.is_some_and(|(_, live)| live) {
+        } else if was_live {
             observer.on_event(&Event::KeyDeleted {
                 node: &n.id,
-                key: self.store.key(idx),
+                key,
                 version,
             });
         }
@@ -1276,12 +1330,12 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     fn apply_reserved(
         &mut self,
         slot: u16,
-        key: &str,
+        status_key: bool,
         value: &[u8],
         status: EntryStatus,
         observer: &mut impl Observer,
     ) {
-        let leaving = key == STATUS_KEY && status.is_live() && value == LEAVING;
+        let leaving = status_key && status.is_live() && value == LEAVING;
         let now = self.now;
         let Some(n) = self.nodes.get_mut(slot) else {
             return;
@@ -1588,5 +1642,8 @@ impl<'e, const E: usize, const B: usize> Iterator for Entries<'e, E, B> {
     }
 }
 
+mod room;
 #[cfg(test)]
 mod tests;
+
+use room::NoRoom;

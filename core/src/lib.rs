@@ -102,7 +102,7 @@ mod testkit;
 pub mod time;
 pub mod wire;
 
-pub use config::{ClusterId, Config, ConfigError};
+pub use config::{ClusterId, Config, ConfigError, MIN_NODE_BYTES, MIN_NODE_ENTRIES};
 pub use counters::Counters;
 pub use engine::{
     DEFAULT_ARENA_BYTES, DEFAULT_ENTRIES, DEFAULT_NODES, DEFAULT_WINDOW, Engine, EntryRef,

@@ -66,8 +66,11 @@ pub(crate) struct Slot {
     val_len: u32,
     node: u16,
     key_len: u8,
-    /// Scratch flag used while applying a reset.
+    /// Scratch flag used while checking and applying a piece.
     mark: bool,
+    /// Scratch while applying a delta: the entry was shrunk ahead of its
+    /// turn (`Some(was_live)`), to be moved into version order later.
+    early: Option<bool>,
     /// `None` marks a free slot.
     status: Option<EntryStatus>,
 }
@@ -85,6 +88,7 @@ impl Slot {
         node: 0,
         key_len: 0,
         mark: false,
+        early: None,
         status: None,
     };
 
@@ -198,20 +202,10 @@ impl<const E: usize, const B: usize> Store<E, B> {
         self.arena.live_bytes()
     }
 
-    /// Whether `count` new entries holding `bytes` key and value bytes in all
-    /// fit, counting `reclaim_entries`/`reclaim_bytes` that will be freed first.
-    pub(crate) fn can_hold(
-        &self,
-        count: usize,
-        bytes: usize,
-        reclaim_entries: usize,
-        reclaim_bytes: usize,
-    ) -> bool {
-        let need_arena = bytes.saturating_add(count.saturating_mul(BLOCK_HEADER));
-        let have_arena = self.arena.free_bytes().saturating_add(
-            reclaim_bytes.saturating_add(reclaim_entries.saturating_mul(BLOCK_HEADER)),
-        );
-        count <= self.free_slots().saturating_add(reclaim_entries) && need_arena <= have_arena
+    /// Arena bytes not used by any entry: what an allocation may take, after
+    /// a compaction if need be.
+    pub(crate) fn arena_free_bytes(&self) -> usize {
+        self.arena.free_bytes()
     }
 
     pub(crate) fn key(&self, idx: u32) -> &str {
@@ -300,6 +294,7 @@ impl<const E: usize, const B: usize> Store<E, B> {
             node,
             key_len: key.len() as u8,
             mark: false,
+            early: None,
             status: Some(status),
         };
         self.free_head = next_free;
@@ -333,20 +328,22 @@ impl<const E: usize, const B: usize> Store<E, B> {
         let old_len = key_len.saturating_add(s.val_len as usize);
         let new_len = key_len.saturating_add(value.len());
         let old_cap = self.arena.capacity(s.off);
-        if new_len > old_cap {
+        if new_len <= old_cap {
+            self.arena.resized(old_len, new_len);
+        } else {
             // Needs a bigger block. Check first that one can be had once the
             // old block is released, so a full arena leaves the entry intact.
             let reclaimable = self
                 .arena
                 .free_bytes()
-                .saturating_add(BLOCK_HEADER.saturating_add(old_cap));
+                .saturating_add(BLOCK_HEADER.saturating_add(old_len));
             if new_len.saturating_add(BLOCK_HEADER) > reclaimable {
                 return Err(StoreFull);
             }
             let mut key = [0u8; 255];
             let kb = key.get_mut(..key_len).unwrap_or_default();
             kb.copy_from_slice(self.arena.get(s.off, key_len));
-            self.arena.free(s.off);
+            self.arena.free(old_len);
             // Detach the slot so a compaction inside `alloc` drops the old block.
             if let Some(slot) = self.slot_mut(idx) {
                 slot.off = NIL;
@@ -394,6 +391,25 @@ impl<const E: usize, const B: usize> Store<E, B> {
         self.slot(idx).is_some_and(|s| s.mark)
     }
 
+    /// Notes that entry `idx` was changed ahead of its turn, and whether it
+    /// held a value before (`None` clears the note).
+    pub(crate) fn set_early(&mut self, idx: u32, was_live: Option<bool>) {
+        if let Some(s) = self.slot_mut(idx) {
+            s.early = was_live;
+        }
+    }
+
+    /// What [`Store::set_early`] noted for `idx`.
+    pub(crate) fn early(&self, idx: u32) -> Option<bool> {
+        self.slot(idx).and_then(|s| s.early)
+    }
+
+    /// Makes entry `idx` the newest of `list` without changing it.
+    pub(crate) fn move_to_tail(&mut self, list: &mut EntryList, idx: u32) {
+        self.unlink(list, idx);
+        self.push_back(list, idx);
+    }
+
     /// Removes entry `idx` from `list` and frees it.
     pub(crate) fn remove(&mut self, list: &mut EntryList, idx: u32) {
         let Some(s) = self.slot(idx).copied() else {
@@ -426,7 +442,8 @@ impl<const E: usize, const B: usize> Store<E, B> {
                 }
             }
         }
-        self.arena.free(s.off);
+        self.arena
+            .free(usize::from(s.key_len).saturating_add(s.val_len as usize));
         let free_head = self.free_head;
         if let Some(slot) = self.slot_mut(idx) {
             *slot = Slot::FREE;

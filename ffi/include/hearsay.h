@@ -94,6 +94,9 @@ typedef enum hearsay_status {
   // The node has left the cluster (`hearsay_leave`): its keys can no
   // longer change.
   HEARSAY_LEFT = 9,
+  // The write would take the node's namespace beyond the per-node share
+  // (`max_node_entries`, `max_node_bytes` in `hearsay_options`).
+  HEARSAY_NAMESPACE_FULL = 10,
 } hearsay_status;
 
 // Where a member stands, as this node sees it.
@@ -181,6 +184,20 @@ typedef struct hearsay_options {
   // milliseconds. 0: 3000. At most 3600000 (an hour); more is
   // `HEARSAY_INVALID_ARGUMENT`.
   uint32_t leave_linger_ms;
+  // Most entries one node's namespace may hold, tombstones included:
+  // its share of every node's store. Writes beyond it fail with
+  // `HEARSAY_NAMESPACE_FULL`; peers refuse the state of a node beyond
+  // it. Use the same value on every node. 0: 256.
+  uint32_t max_node_entries;
+  // Most key and value bytes one node's namespace may hold, like
+  // `max_node_entries`. Use the same value on every node. 0: 16384.
+  uint32_t max_node_bytes;
+  // Entries of the store other nodes' state may never take, so that this
+  // node's own writes within the reserve always have room. 0: 8.
+  uint32_t local_reserve_entries;
+  // Key and value bytes kept for this node's own writes, like
+  // `local_reserve_entries`. 0: 512.
+  uint32_t local_reserve_bytes;
 } hearsay_options;
 
 // One node of the cluster, as this node saw it when the call was made.
@@ -278,7 +295,9 @@ enum hearsay_status hearsay_start(const struct hearsay_options *options, struct 
 // Keys are 1 to 255 bytes of UTF-8. `HEARSAY_INVALID_ARGUMENT` for a bad
 // key or a key and value too large together for one datagram (about 1 KiB
 // with the default 1400-byte datagrams); `HEARSAY_CAPACITY_FULL` when the
-// node's storage is full; `HEARSAY_LEFT` after `hearsay_leave`.
+// node's storage is full; `HEARSAY_NAMESPACE_FULL` beyond the per-node
+// share (`max_node_entries`, `max_node_bytes`); `HEARSAY_LEFT` after
+// `hearsay_leave`.
 //
 // # Safety
 //

@@ -13,8 +13,8 @@ use std::ffi::c_char;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hearsay_std::Node;
 use hearsay_std::builder::scaled_detector;
+use hearsay_std::{Builder, Node};
 
 use crate::boundary::{Outcome, guard, guard_status, non_null, non_null_mut, opt_str_arg, str_arg};
 use crate::node::hearsay_node;
@@ -56,6 +56,20 @@ pub struct hearsay_options {
     /// milliseconds. 0: 3000. At most 3600000 (an hour); more is
     /// `HEARSAY_INVALID_ARGUMENT`.
     pub leave_linger_ms: u32,
+    /// Most entries one node's namespace may hold, tombstones included:
+    /// its share of every node's store. Writes beyond it fail with
+    /// `HEARSAY_NAMESPACE_FULL`; peers refuse the state of a node beyond
+    /// it. Use the same value on every node. 0: 256.
+    pub max_node_entries: u32,
+    /// Most key and value bytes one node's namespace may hold, like
+    /// `max_node_entries`. Use the same value on every node. 0: 16384.
+    pub max_node_bytes: u32,
+    /// Entries of the store other nodes' state may never take, so that this
+    /// node's own writes within the reserve always have room. 0: 8.
+    pub local_reserve_entries: u32,
+    /// Key and value bytes kept for this node's own writes, like
+    /// `local_reserve_entries`. 0: 512.
+    pub local_reserve_bytes: u32,
 }
 
 /// Fills `*options` with the defaults: every pointer NULL, every number 0.
@@ -79,6 +93,10 @@ pub unsafe extern "C" fn hearsay_options_init(options: *mut hearsay_options) {
             cluster_id: std::ptr::null(),
             gossip_interval_ms: 0,
             leave_linger_ms: 0,
+            max_node_entries: 0,
+            max_node_bytes: 0,
+            local_reserve_entries: 0,
+            local_reserve_bytes: 0,
         };
         // SAFETY: not NULL, writable by the caller's contract; `write` does
         // not read the old contents.
@@ -168,12 +186,31 @@ unsafe fn start(o: &hearsay_options) -> Outcome<hearsay_node> {
     if o.leave_linger_ms > 0 {
         b = b.leave_linger(Duration::from_millis(u64::from(o.leave_linger_ms)));
     }
+    b = capacity_options(b, o);
     // On the builder, so that nothing between the start and the first
     // `hearsay_next_event` is missed.
     let membership = b.subscribe_membership();
     let keys = b.subscribe_keys("");
     let node = b.start()?;
     Ok(hearsay_node::new(node, membership, keys))
+}
+
+/// The per-node share and the local reserve, where not 0 (the default).
+fn capacity_options(mut b: Builder, o: &hearsay_options) -> Builder {
+    let set = |v: u32| usize::try_from(v).ok().filter(|v| *v > 0);
+    if let Some(v) = set(o.max_node_entries) {
+        b = b.max_node_entries(v);
+    }
+    if let Some(v) = set(o.max_node_bytes) {
+        b = b.max_node_bytes(v);
+    }
+    if let Some(v) = set(o.local_reserve_entries) {
+        b = b.local_reserve_entries(v);
+    }
+    if let Some(v) = set(o.local_reserve_bytes) {
+        b = b.local_reserve_bytes(v);
+    }
+    b
 }
 
 fn parse_addr(text: &str) -> Outcome<SocketAddr> {

@@ -43,6 +43,9 @@ pub enum hearsay_status {
     /// The node has left the cluster (`hearsay_leave`): its keys can no
     /// longer change.
     HEARSAY_LEFT = 9,
+    /// The write would take the node's namespace beyond the per-node share
+    /// (`max_node_entries`, `max_node_bytes` in `hearsay_options`).
+    HEARSAY_NAMESPACE_FULL = 10,
 }
 
 impl From<Error> for hearsay_status {
@@ -58,6 +61,7 @@ impl From<Error> for hearsay_status {
             // binding does (resources, permissions); one code for both.
             Error::Bind { .. } | Error::Socket(_) => hearsay_status::HEARSAY_BIND_FAILED,
             Error::CapacityFull => hearsay_status::HEARSAY_CAPACITY_FULL,
+            Error::NamespaceFull => hearsay_status::HEARSAY_NAMESPACE_FULL,
             Error::Left => hearsay_status::HEARSAY_LEFT,
             Error::ShutDown => hearsay_status::HEARSAY_SHUT_DOWN,
             Error::Timeout => hearsay_status::HEARSAY_TIMEOUT,
@@ -85,7 +89,7 @@ pub extern "C" fn hearsay_status_str(status: hearsay_status_arg) -> *const c_cha
 
 fn describe(status: c_int) -> &'static std::ffi::CStr {
     use hearsay_status::*;
-    const ALL: [hearsay_status; 10] = [
+    const ALL: [hearsay_status; 11] = [
         HEARSAY_OK,
         HEARSAY_INVALID_ARGUMENT,
         HEARSAY_BIND_FAILED,
@@ -96,6 +100,7 @@ fn describe(status: c_int) -> &'static std::ffi::CStr {
         HEARSAY_INTERNAL_ERROR,
         HEARSAY_TIMEOUT,
         HEARSAY_LEFT,
+        HEARSAY_NAMESPACE_FULL,
     ];
     let Some(known) = ALL.into_iter().find(|&s| s as c_int == status) else {
         return c"unknown status";
@@ -111,6 +116,7 @@ fn describe(status: c_int) -> &'static std::ffi::CStr {
         HEARSAY_INTERNAL_ERROR => c"internal error",
         HEARSAY_TIMEOUT => c"timed out",
         HEARSAY_LEFT => c"node has left the cluster",
+        HEARSAY_NAMESPACE_FULL => c"namespace beyond the per-node share",
     }
 }
 
@@ -129,11 +135,11 @@ mod tests {
 
     #[test]
     fn every_status_has_its_own_name() {
-        let names: Vec<String> = (0..10).map(str_of).collect();
+        let names: Vec<String> = (0..11).map(str_of).collect();
         let mut unique = names.clone();
         unique.sort();
         unique.dedup();
-        assert_eq!(unique.len(), 10, "{names:?}");
+        assert_eq!(unique.len(), 11, "{names:?}");
         assert!(!names.iter().any(|n| n == "unknown status"));
         assert_eq!(names[0], "ok");
         assert_eq!(names[5], "buffer too small");
@@ -141,7 +147,7 @@ mod tests {
 
     #[test]
     fn any_other_int_is_an_unknown_status() {
-        for v in [-1, 10, 1000, c_int::MIN, c_int::MAX] {
+        for v in [-1, 11, 1000, c_int::MIN, c_int::MAX] {
             assert_eq!(str_of(v), "unknown status");
         }
     }
@@ -170,6 +176,7 @@ mod tests {
             (Error::Bind { addr, source: io() }, HEARSAY_BIND_FAILED),
             (Error::Socket(io()), HEARSAY_BIND_FAILED),
             (Error::CapacityFull, HEARSAY_CAPACITY_FULL),
+            (Error::NamespaceFull, HEARSAY_NAMESPACE_FULL),
             (Error::Left, HEARSAY_LEFT),
             (Error::ShutDown, HEARSAY_SHUT_DOWN),
             (Error::Timeout, HEARSAY_TIMEOUT),

@@ -334,7 +334,11 @@ fn calls_reject_null_pointers_and_invalid_utf8() {
 
 #[test]
 fn a_full_node_reports_capacity_full() {
-    let n = start(c"full");
+    // A share larger than the whole store, so that the store fills first.
+    let mut o = options(c"full");
+    o.max_node_entries = u32::MAX;
+    o.max_node_bytes = u32::MAX;
+    let n = start_with(&o).expect("starts");
     // The default engine holds 1 MiB of keys and values: about 1150 of
     // these before it refuses.
     let value = [7u8; 900];
@@ -350,6 +354,21 @@ fn a_full_node_reports_capacity_full() {
     // SAFETY: a live node and a C string.
     assert_eq!(unsafe { hearsay_delete(n, c"k0".as_ptr()) }, HEARSAY_OK);
     free(n);
+}
+
+#[test]
+fn a_namespace_beyond_its_share_reports_namespace_full() {
+    let mut o = options(c"shared");
+    o.max_node_entries = 3;
+    let n = start_with(&o).expect("starts");
+    // Three entries: two keys and the room kept for the leave entry.
+    assert_eq!(set(n, c"k1", b"v"), HEARSAY_OK);
+    assert_eq!(set(n, c"k2", b"v"), HEARSAY_OK);
+    assert_eq!(set(n, c"k3", b"v"), HEARSAY_NAMESPACE_FULL);
+    free(n);
+    let mut o = options(c"shared");
+    o.max_node_entries = 1;
+    assert_eq!(start_with(&o).err(), Some(HEARSAY_INVALID_ARGUMENT));
 }
 
 #[test]

@@ -208,6 +208,38 @@ impl Builder {
         self
     }
 
+    /// Most entries one node's namespace may hold, tombstones included: its
+    /// share of every node's store. Writes beyond it fail with
+    /// [`Error::NamespaceFull`]; peers refuse the state of a node beyond it.
+    /// Use the same value on every node. Default 256.
+    pub fn max_node_entries(mut self, entries: usize) -> Self {
+        self.config.max_node_entries = entries;
+        self
+    }
+
+    /// Most key and value bytes one node's namespace may hold, like
+    /// [`Builder::max_node_entries`]. Use the same value on every node.
+    /// Default 16 KiB.
+    pub fn max_node_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_node_bytes = bytes;
+        self
+    }
+
+    /// Entries of the store that other nodes' state may never take, so that
+    /// this node's own writes within the reserve always have room.
+    /// Default 8.
+    pub fn local_reserve_entries(mut self, entries: usize) -> Self {
+        self.config.local_reserve_entries = entries;
+        self
+    }
+
+    /// Key and value bytes kept for this node's own writes, like
+    /// [`Builder::local_reserve_entries`]. Default 512.
+    pub fn local_reserve_bytes(mut self, bytes: usize) -> Self {
+        self.config.local_reserve_bytes = bytes;
+        self
+    }
+
     /// Replaces the whole engine configuration (the setters above change
     /// single fields of it).
     pub fn config(mut self, config: Config) -> Self {
@@ -730,6 +762,31 @@ mod tests {
         ));
         let r = Builder::new("a").set("k\0x", "v").start();
         assert!(matches!(r, Err(Error::InvalidKey(_))), "{r:?}");
+    }
+
+    #[test]
+    fn the_per_node_share_and_the_reserve_reach_the_engine() {
+        assert!(matches!(
+            Builder::new("a").max_node_entries(1).start(),
+            Err(Error::InvalidConfig(ConfigError::NodeShareTooSmall))
+        ));
+        assert!(matches!(
+            Builder::new("a").local_reserve_bytes(usize::MAX).start(),
+            Err(Error::InvalidConfig(ConfigError::ReserveTooLarge))
+        ));
+        // Three entries: two keys and the room kept for the leave entry.
+        let node = Builder::new("a")
+            .max_node_entries(3)
+            .max_node_bytes(64)
+            .local_reserve_entries(2)
+            .local_reserve_bytes(100)
+            .start()
+            .expect("start");
+        node.set("k1", "v").expect("within the share");
+        node.set("k2", "v").expect("within the share");
+        assert!(matches!(node.set("k3", "v"), Err(Error::NamespaceFull)));
+        assert!(matches!(node.set("k1", [0; 60]), Err(Error::NamespaceFull)));
+        node.shutdown().expect("shutdown");
     }
 
     #[test]

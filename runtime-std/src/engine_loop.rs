@@ -129,6 +129,8 @@ pub(crate) struct EngineLoop {
     stalls_seen: u64,
     /// The id the node's handles see; updated when the engine refutes.
     identity: Arc<Identity>,
+    /// Rate limiter for the line about state refused beyond the per-node share.
+    oversized_log: RateLimiter,
     /// `leave` calls waiting for the departure to be announced.
     leave_waiters: Vec<Sender<Result<(), Error>>>,
     /// Fires when the departure has lingered long enough.
@@ -166,6 +168,7 @@ impl EngineLoop {
             decode_log: RateLimiter::new(DecodeError::COUNT, LOG_PERIOD),
             stall_log: RateLimiter::new(1, LOG_PERIOD),
             stalls_seen: 0,
+            oversized_log: RateLimiter::new(1, LOG_PERIOD),
             leave_waiters: Vec::new(),
             leave_timer: crossbeam_channel::never(),
             rng: StdRng::from_os_rng(),
@@ -294,10 +297,25 @@ impl EngineLoop {
             stats: &self.stats,
             local: &self.name,
         };
-        if let Err(e) = self
+        let oversized = self.engine.counters().oversized_namespaces;
+        let result = self
             .engine
-            .handle_datagram(d.from, &d.bytes, now, &mut self.tx, &mut obs)
+            .handle_datagram(d.from, &d.bytes, now, &mut self.tx, &mut obs);
+        let total = self.engine.counters().oversized_namespaces;
+        if total > oversized
+            && let Some(n) = self.oversized_log.allow(0, std::time::Instant::now())
         {
+            log::warn!(
+                "hearsay {}: refused state from {} that takes a node beyond the per-node \
+                 share (max_node_entries / max_node_bytes): a node configured with a larger \
+                 share than this one, or made-up state; that node stays frozen here \
+                 ({total} refused so far){}",
+                self.name,
+                d.from,
+                suppressed_note(n)
+            );
+        }
+        if let Err(e) = result {
             // Counted by the engine; logged here, at most once per kind per
             // period, since anyone can send us garbage.
             if let Some(n) = self.decode_log.allow(e as usize, std::time::Instant::now()) {

@@ -54,6 +54,9 @@ pub enum Error {
     EntryTooLarge,
     /// The engine's entry table or key/value arena is full.
     CapacityFull,
+    /// The write would take this node's namespace beyond the per-node share
+    /// ([`crate::Builder::max_node_entries`], [`crate::Builder::max_node_bytes`]).
+    NamespaceFull,
     /// The node has left the cluster; its keys can no longer change.
     Left,
     /// Any other write refusal of the engine (e.g. its version counter is
@@ -78,6 +81,7 @@ impl Error {
             | WriteError::KeyContainsNul => Error::InvalidKey(e),
             WriteError::EntryTooLarge => Error::EntryTooLarge,
             WriteError::CapacityFull => Error::CapacityFull,
+            WriteError::NamespaceFull => Error::NamespaceFull,
             WriteError::Left => Error::Left,
             other => Error::Write(other),
         }
@@ -97,6 +101,9 @@ impl fmt::Display for Error {
             Error::InvalidKey(e) => write!(f, "invalid key: {e}"),
             Error::EntryTooLarge => f.write_str("key and value do not fit in one datagram"),
             Error::CapacityFull => f.write_str("the engine's entry table or arena is full"),
+            Error::NamespaceFull => {
+                f.write_str("the node's namespace would exceed its per-node share")
+            }
             Error::Left => f.write_str("the node has left the cluster"),
             Error::Write(e) => write!(f, "write refused: {e}"),
             Error::ShutDown => f.write_str("the node is shut down"),
@@ -146,6 +153,10 @@ mod tests {
         assert!(matches!(
             Error::from_write(WriteError::KeyContainsNul),
             Error::InvalidKey(WriteError::KeyContainsNul)
+        ));
+        assert!(matches!(
+            Error::from_write(WriteError::NamespaceFull),
+            Error::NamespaceFull
         ));
         assert!(matches!(
             Error::from_write(WriteError::VersionsExhausted),

@@ -16,6 +16,14 @@ use crate::wire::{self, MessageKind};
 
 type Small = Engine<16, 512, 65_536>;
 
+/// Settings for engines too small for the default local reserve.
+fn tight() -> Config {
+    let mut c = Config::new();
+    c.local_reserve_entries = 2;
+    c.local_reserve_bytes = 64;
+    c
+}
+
 fn addr(i: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7000 + i))
 }
@@ -250,21 +258,23 @@ fn bad_writes_are_refused_with_clear_errors() {
 
 #[test]
 fn local_capacity_full_is_an_error_and_changes_nothing() {
-    let mut a = engine::<4, 4, 256>("a", 1, Config::new());
-    for i in 0..4 {
+    let mut a = engine::<4, 4, 256>("a", 1, tight());
+    // Four slots: three for keys, one kept for the leave entry.
+    for i in 0..3 {
         a.set(&format!("k{i}"), b"v").expect("fits");
     }
-    assert_eq!(a.set("k4", b"v"), Err(WriteError::CapacityFull));
-    assert_eq!(a.local_node().expect("local").max_version(), 4);
+    assert_eq!(a.set("k3", b"v"), Err(WriteError::CapacityFull));
+    assert_eq!(a.local_node().expect("local").max_version(), 3);
     // Arena: 256 bytes; a value that cannot fit is refused, the old one kept.
     assert_eq!(a.set("k0", &[1; 250]), Err(WriteError::CapacityFull));
     assert_eq!(a.get("k0"), Some(&b"v"[..]));
-    assert_eq!(a.local_node().expect("local").max_version(), 4);
+    assert_eq!(a.local_node().expect("local").max_version(), 3);
+    a.leave(Instant::ZERO).expect("leave always has room");
 }
 
 #[test]
 fn arena_churn_compacts_and_keeps_every_value() {
-    let mut a = engine::<4, 8, 512>("a", 1, Config::new());
+    let mut a = engine::<4, 8, 512>("a", 1, tight());
     for round in 0..200u32 {
         for k in 0..4u32 {
             let len = ((round * 7 + k * 13) % 60) as usize;
@@ -463,7 +473,7 @@ fn full_node_table_refuses_and_counts_without_evicting() {
 #[test]
 fn remote_state_that_does_not_fit_is_refused_and_counted() {
     let mut big = engine::<4, 64, 8192>("big", 1, Config::new());
-    let mut tiny = engine::<4, 64, 512>("tiny", 2, Config::new());
+    let mut tiny = engine::<4, 64, 512>("tiny", 2, tight());
     tiny.set("mine", b"stays").expect("set");
     for i in 0..8 {
         big.set(&format!("k{i}"), &[i; 100]).expect("set");
@@ -528,8 +538,15 @@ fn a_small_budget_still_moves_every_node_forward() {
     let mut config = Config::new();
     config.mtu = 1400;
     config.exchange_budget = 1400;
+    config.max_node_entries = 512;
+    config.max_node_bytes = 64 * 1024;
     let mut hub = engine::<16, 512, 65_536>("hub", 0, config.clone());
-    let mut heavy = engine::<16, 512, 65_536>("heavy", 1, Config::new());
+    // Everyone shares the same per-node share; only hub and fresh have the
+    // small budget.
+    let mut share = Config::new();
+    share.max_node_entries = config.max_node_entries;
+    share.max_node_bytes = config.max_node_bytes;
+    let mut heavy = engine::<16, 512, 65_536>("heavy", 1, share.clone());
     for i in 0..300 {
         heavy.set(&format!("k{i:03}"), &[b'h'; 100]).expect("set");
     }
@@ -537,7 +554,7 @@ fn a_small_budget_still_moves_every_node_forward() {
     beat_and_push(&mut *heavy, &mut hub, Instant::ZERO);
     let mut light = Vec::new();
     for i in 0..4u16 {
-        let mut l = engine::<16, 512, 65_536>(&format!("light{i}"), 10 + i, Config::new());
+        let mut l = engine::<16, 512, 65_536>(&format!("light{i}"), 10 + i, share.clone());
         l.set("fresh", b"1").expect("set");
         sync(&mut *l, &mut hub);
         beat_and_push(&mut *l, &mut hub, Instant::ZERO);

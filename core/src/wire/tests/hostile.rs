@@ -371,3 +371,38 @@ fn two_live_processes_with_one_name_stop_flapping() {
     let top = last.0.max(last.1);
     assert_eq!(r.node("v").map(|n| n.id().generation), Some(top));
 }
+
+/// An honest copy cut short by the mtu can hold, next to new keys, older
+/// values of keys the owner has shrunk since: up to twice the byte share.
+/// Receivers accept that, and refuse beyond it.
+#[test]
+fn a_copy_cut_short_may_hold_up_to_twice_the_byte_share() {
+    let mut rx = Box::new(Engine::<8, 64, 131_072>::new());
+    rx.init(r_id(), Config::new()).expect("init");
+    let share = Config::new().max_node_bytes;
+    let old = vec![b'o'; share - 100];
+    let new = vec![b'n'; share - 100];
+    let from = sa("10.0.0.1:7001");
+    let send = |rx: &mut Engine<8, 64, 131_072>, from_v: u64, key: &str, value: &[u8]| {
+        let u = upd(
+            WireNodeRef::Full(a_wire()),
+            3,
+            piece(0, from_v, from_v + 1),
+            vec![entry(1, 0, key, value)],
+        );
+        let mut tx = Outbox::default();
+        rx.handle_datagram(from, &ack_dg(a_wire(), &[u]), NOW, &mut tx, &mut ())
+    };
+    // v1: "old" nearly fills the share. The owner then wrote "new" (v2)
+    // and shrank "old" (v3); the piece (1, 2] arrives alone.
+    assert_eq!(send(&mut rx, 0, "old", &old), Ok(()));
+    assert_eq!(send(&mut rx, 1, "new", &new), Ok(()));
+    let a = rx.node("a").expect("known");
+    assert_eq!(a.max_version(), 2, "an honest cut copy is not refused");
+    assert_eq!(rx.counters().oversized_namespaces, 0);
+    // Beyond twice the share, no honest copy can be: refused.
+    let more = vec![b'm'; 300];
+    assert_eq!(send(&mut rx, 2, "more", &more), Ok(()));
+    assert_eq!(rx.counters().oversized_namespaces, 1);
+    assert_eq!(rx.node("a").map(|n| n.max_version()), Some(2));
+}

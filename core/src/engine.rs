@@ -743,7 +743,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 // before anything changes; see `answer_syn`.
                 let msg = wire::parse_syn_head(body)?;
                 self.check_not_self(&msg.sender)?;
-                self.answer_syn(from, &msg, now, tx, observer)?;
+                self.answer_syn(from, &msg, datagram.len(), now, tx, observer)?;
             }
             MessageKind::SynAck => {
                 let msg = wire::parse_synack(body)?;

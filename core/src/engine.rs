@@ -556,35 +556,27 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         // and are probed now and then (below) to notice them answering.
         self.candidates.clear();
         let mut dead = 0usize;
-        let mut unresponsive = 0usize;
+        // Live peers, the responsive ones moved to the front as they come.
+        let mut responsive = 0usize;
         for &slot in self.nodes.ring() {
-            match self.nodes.get(slot).map(|n| n.status) {
-                Some(NodeStatus::Alive) if slot != LOCAL => {
-                    if self.is_unresponsive(slot) {
-                        unresponsive = unresponsive.saturating_add(1);
-                    } else {
-                        let _ = self.candidates.push(slot);
-                    }
-                }
-                Some(NodeStatus::Dead) => dead = dead.saturating_add(1),
-                _ => {}
+            let status = self.nodes.get(slot).map(|n| n.status);
+            if status == Some(NodeStatus::Dead) {
+                dead = dead.saturating_add(1);
+            } else if slot != LOCAL
+                && status == Some(NodeStatus::Alive)
+                && self.candidates.push(slot).is_ok()
+                && !self.is_unresponsive(slot)
+            {
+                let last = self.candidates.len().saturating_sub(1);
+                self.candidates.swap(responsive, last);
+                responsive = responsive.saturating_add(1);
             }
         }
-        let responsive = self.candidates.len();
-        let live = responsive.saturating_add(unresponsive);
+        let live = self.candidates.len();
+        let unresponsive = live.saturating_sub(responsive);
         for &slot in self.nodes.ring() {
             if slot != LOCAL
                 && self.nodes.get(slot).map(|n| n.status) == Some(NodeStatus::Pending)
-                && self.candidates.push(slot).is_err()
-            {
-                break;
-            }
-        }
-        let pending_end = self.candidates.len();
-        for &slot in self.nodes.ring() {
-            if slot != LOCAL
-                && self.nodes.get(slot).map(|n| n.status) == Some(NodeStatus::Alive)
-                && self.is_unresponsive(slot)
                 && self.candidates.push(slot).is_err()
             {
                 break;
@@ -595,7 +587,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         let from_responsive = fanout.min(responsive);
         let from_pending = fanout
             .saturating_sub(from_responsive)
-            .min(pending_end.saturating_sub(responsive));
+            .min(known.saturating_sub(live));
         let filled = from_responsive.saturating_add(from_pending);
         // One unresponsive peer with probability unresponsive /
         // (responsive + 1) when the others fill the fanout, as for dead
@@ -609,8 +601,8 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         // Partial Fisher-Yates shuffles of each group.
         for (lo, hi, picks) in [
             (0, responsive, from_responsive),
-            (responsive, pending_end, from_pending),
-            (pending_end, known, from_unresponsive),
+            (live, known, from_pending),
+            (responsive, live, from_unresponsive),
         ] {
             for i in lo..lo.saturating_add(picks) {
                 let j = i.saturating_add(random_below(rng, hi.saturating_sub(i)));

@@ -417,9 +417,12 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// In order: advances this node's heartbeat by one; expires TTL keys and
     /// collects tombstones past their grace; re-evaluates every node's
     /// liveness (phi against the threshold, and the dead grace); then opens
-    /// exchanges with `fanout` live peers chosen at random — plus a seed when
-    /// no peer is live, or, now and then, when none of the chosen peers is a
-    /// seed; plus, now and then, a dead node, to notice it coming back.
+    /// exchanges with `fanout` live peers chosen at random, among those that
+    /// answer first (a live peer that left 3 exchanges unanswered, or whose
+    /// heartbeat has not moved for a third of its timeout, is only probed
+    /// now and then) — plus a seed when no peer is live, or, now and then,
+    /// when none of the chosen peers is a seed; plus, now and then, a dead
+    /// node, to notice it coming back.
     /// After [`Engine::leave`] and its linger time, it does nothing.
     pub fn tick(
         &mut self,

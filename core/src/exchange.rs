@@ -14,7 +14,10 @@
 //!    know), with the responder's versions — and *updates*: what the
 //!    initiator lacks (full ids for nodes it does not know, newer heartbeats,
 //!    and pieces of entries). This is Cassandra's shape (deltas plus a
-//!    request list), not a second full digest.
+//!    request list), not a second full digest. With nothing to send or ask,
+//!    the responder still answers, with an empty SynAck no longer than the
+//!    Syn: the initiator takes silence as a sign that the peer is cut off
+//!    and stops spending its fanout on it (see [`crate::Engine::tick`]).
 //! 3. **Ack.** The initiator answers the requests with updates.
 //!
 //! # Pieces and resets

@@ -14,7 +14,10 @@
 //!    know), with the responder's versions — and *updates*: what the
 //!    initiator lacks (full ids for nodes it does not know, newer heartbeats,
 //!    and pieces of entries). This is Cassandra's shape (deltas plus a
-//!    request list), not a second full digest.
+//!    request list), not a second full digest. With nothing to send or ask,
+//!    the responder still answers, with an empty SynAck no longer than the
+//!    Syn: the initiator takes silence as a sign that the peer is cut off
+//!    and stops spending its fanout on it (see [`crate::Engine::tick`]).
 //! 3. **Ack.** The initiator answers the requests with updates.
 //!
 //! # Pieces and resets
@@ -411,15 +414,18 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             || same(self.nodes.hash_at(pos.saturating_add(1)))
     }
 
-    /// Answers one Syn piece with SynAck datagrams.
+    /// Answers one Syn piece (`syn_len` bytes) with SynAck datagrams.
     ///
     /// The digest is validated in the same pass that plans the reply; state
     /// changes (learning the sender, heartbeats) only happen once the whole
-    /// datagram has proved valid.
+    /// datagram has proved valid. With nothing to send or ask, the reply is
+    /// an empty SynAck: the initiator counts a peer that never answers as
+    /// unresponsive, so silence must mean unreachable, not up to date.
     pub(crate) fn answer_syn(
         &mut self,
         from: SocketAddr,
         msg: &SynMsg<'_>,
+        syn_len: usize,
         now: Instant,
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
@@ -453,11 +459,46 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             }
         }
         if self.plan.is_empty() && self.asks.is_empty() {
+            self.send_empty_synack(from, msg.piece_count, syn_len, tx);
             return Ok(());
         }
         let budget = share_of(self.config.exchange_budget, usize::from(msg.piece_count));
         self.send_plan(from, MessageKind::SynAck, msg.piece_count, budget, tx);
         Ok(())
+    }
+
+    /// Sends a SynAck with no requests and no updates, only if it is no
+    /// longer than the `syn_len`-byte Syn it answers (a long sender name
+    /// against a short one could make it longer): a forged Syn must never
+    /// draw more bytes than it cost.
+    fn send_empty_synack(
+        &mut self,
+        to: SocketAddr,
+        piece_count: u16,
+        syn_len: usize,
+        tx: &mut impl Transmit,
+    ) {
+        let Some(own) = self.local().map(|n| n.id.clone()) else {
+            return;
+        };
+        let cluster = self.config.cluster_id.fingerprint();
+        let limit = syn_len.min(self.config.mtu).min(tx.buffer().len());
+        let mut enc = Encoder::new(tx.buffer(), limit);
+        let written = (|| {
+            enc.header(MessageKind::SynAck, cluster)?;
+            enc.node_id(&own)?;
+            enc.varint(u64::from(piece_count))?;
+            // No requests, no updates.
+            enc.varint(0)?;
+            enc.varint(0)?;
+            Ok::<usize, Full>(enc.pos())
+        })();
+        let Ok(len) = written else {
+            return;
+        };
+        tx.send(to, len);
+        bump(&mut self.counters.datagrams_out);
+        self.counters.bytes_out = self.counters.bytes_out.saturating_add(len as u64);
     }
 
     /// Walks a Syn piece's digest against our ring, validating it, and

@@ -54,6 +54,10 @@ pub(crate) struct NodeSlot {
     /// heartbeat's arrival plus the detector's timeout, kept up to date at
     /// each arrival so that liveness checks are comparisons.
     pub deadline: Instant,
+    /// Exchanges this node opened with the peer since it last heard from
+    /// it (any valid datagram with its id): peer selection sets aside live
+    /// peers that stopped answering, see `Engine::gossip`.
+    pub unanswered: u8,
 }
 
 impl NodeSlot {
@@ -80,6 +84,7 @@ impl NodeSlot {
         since: Instant::ZERO,
         hidden: false,
         deadline: Instant(u64::MAX),
+        unanswered: 0,
     };
 }
 

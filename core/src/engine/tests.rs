@@ -24,6 +24,8 @@ fn tight() -> Config {
     c
 }
 
+mod peers;
+
 fn addr(i: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7000 + i))
 }
@@ -422,9 +424,9 @@ fn exchange_propagates_sets_and_deletes_both_ways_with_events() {
     exchange(&mut b, &mut a, &mut lb, &mut la, |_| false);
     assert_eq!(live(&b, "a"), []);
     assert_eq!(lb.0, ["deleted a/color"]);
-    // Nothing changed: the exchange is a single Syn with no answer.
+    // Nothing changed: the exchange is a Syn and an empty SynAck.
     let seen = exchange(&mut a, &mut b, &mut la, &mut lb, |_| false);
-    assert_eq!(seen.len(), 1);
+    assert_eq!(seen.len(), 2);
 }
 
 #[test]

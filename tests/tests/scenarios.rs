@@ -135,7 +135,7 @@ type Sim128 = Sim<128, 1024, 32768, 100>;
 ///
 /// With this seed no live node is ever reported dead. With other seeds, 11
 /// of 200 runs of this setting have one node convicted in the first 6 s
-/// (never later): see `core_bug_a_joining_node_is_convicted_after_two_lost_datagrams`.
+/// (never later): see `a_joining_node_is_not_convicted_after_two_lost_datagrams`.
 const S1_HORIZON: Duration = if cfg!(debug_assertions) {
     Duration::from_secs(300)
 } else {

@@ -49,13 +49,6 @@ pub(crate) const LEAVING: &[u8] = b"leaving";
 /// healthy peers in the simulator (2: 1.3%).
 const UNANSWERED_LIMIT: u8 = 3;
 
-/// A live peer whose heartbeat has not moved here for `1 / QUIET_FRACTION`
-/// of its detector timeout stops taking fanout slots. Measured at 100
-/// nodes: a third sets aside 4.5% of healthy peers at any time and keeps
-/// a 50/50 partition from convicting nodes on the same side (0 of 40
-/// seeds; a half: 3 of 40; a quarter sets aside 12%).
-const QUIET_FRACTION: u32 = 3;
-
 /// The local node is always slot 0.
 pub(crate) const LOCAL: u16 = 0;
 
@@ -722,7 +715,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// Whether the live peer in `slot` seems cut off from us: it left
     /// [`UNANSWERED_LIMIT`] exchanges in a row unanswered, or its heartbeat
     /// has not moved here for a third of its detector timeout
-    /// ([`QUIET_FRACTION`]). The second sign is the one every node on our
+    /// ([`crate::nodes::QUIET_FRACTION`]). The second sign is the one every node on our
     /// side sees within seconds of a partition: with a fanout of 3 among
     /// 100 nodes, a node tries a given peer about once in 30 rounds, long
     /// after the far side is convicted.
@@ -733,11 +726,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         if n.unanswered >= UNANSWERED_LIMIT {
             return true;
         }
-        let Some(last) = self.nodes.detector(slot).and_then(|d| d.last_heartbeat()) else {
-            return false;
-        };
-        let timeout = n.deadline.saturating_since(last);
-        self.now >= last.saturating_add(timeout.checked_div(QUIET_FRACTION).unwrap_or(timeout))
+        n.is_quiet(self.now)
     }
 
     fn expire_and_collect(&mut self, now: Instant, observer: &mut impl Observer) {
@@ -1095,7 +1084,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             d.timeout_with(&detector, y)
         });
         if let Some(n) = self.nodes.get_mut(slot) {
-            n.deadline = timeout.map_or(Instant(u64::MAX), |t| now.saturating_add(t));
+            n.set_deadlines(now, timeout);
         }
         self.due_check(slot);
     }

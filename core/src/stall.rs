@@ -136,7 +136,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             if let Some(n) = self.nodes.get_mut(slot) {
                 // Deadlines only move later here, so the sweep's earliest
                 // due time stays a lower bound and needs no update.
-                n.deadline = timeout.map_or(Instant(u64::MAX), |t| now.saturating_add(t));
+                n.set_deadlines(now, timeout);
                 restarted = restarted.saturating_add(1);
             }
         }

@@ -222,7 +222,7 @@ fn a_live_peer_whose_heartbeat_stalls_gives_up_its_fanout_slot() {
         .node("p")
         .and_then(|n| n.last_heartbeat_at())
         .expect("heard");
-    let quiet_from = last.saturating_add(timeout / QUIET_FRACTION);
+    let quiet_from = last.saturating_add(timeout / crate::nodes::QUIET_FRACTION);
     // p stops beating (it still answers, so only its heartbeat tells).
     let mut quiet_rounds = 0;
     for r in 10..40u64 {

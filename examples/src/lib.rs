@@ -1,5 +1,6 @@
-//! Support code shared by the example programs in `examples/examples/`:
-//! a minimal logger and command-line helpers.
+//! Support code shared by the example programs in `examples/examples/` and
+//! the `node` binary (`src/bin/node.rs`): a minimal logger and command-line
+//! helpers.
 //!
 //! The examples avoid extra dependencies (no clap, no env_logger) so that
 //! what they show is hearsay, not a framework; these few helpers are what

@@ -1,16 +1,14 @@
 //! hearsay-std end to end, on real UDP sockets over loopback: convergence,
 //! failure detection, leaving, restarts, subscriptions, seed names, hostile
-//! input, shutdown, and separate `node` example processes.
+//! input and shutdown. (Separate `node` processes are tested by the
+//! `examples` package, which builds that binary.)
 //!
 //! Bounds are generous (these are not benchmarks) and gossip runs every
 //! 100 ms with a tolerant detector, so the file runs in seconds and does not
 //! flap on a loaded two-core CI machine.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use hearsay_core::ClusterId;
@@ -544,165 +542,4 @@ fn shutdown_joins_every_thread_and_frees_the_port() {
         assert!(!names.iter().any(|n| n.ends_with("-jd")), "{names:?}");
     }
     UdpSocket::bind(addr).unwrap();
-}
-
-// ---------------------------------------------------------------------------
-// Separate processes: the `node` example.
-
-/// Builds the `node` example and returns its path.
-fn node_binary() -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .args([
-            "build",
-            "-p",
-            "examples",
-            "--example",
-            "node",
-            "--message-format=json",
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo build runs");
-    assert!(out.status.success(), "building the node example failed");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    // The artifact message of the example names its executable.
-    stdout
-        .lines()
-        .filter(|l| l.contains(r#""reason":"compiler-artifact""#) && l.contains(r#""name":"node""#))
-        .find_map(|l| {
-            let start = l.find(r#""executable":""#)? + r#""executable":""#.len();
-            let len = l[start..].find('"')?;
-            Some(std::path::PathBuf::from(&l[start..start + len]))
-        })
-        .expect("cargo reported the node executable")
-}
-
-/// Child processes, killed when the test ends however it ends.
-struct Procs {
-    children: Vec<Child>,
-    lines: mpsc::Receiver<(usize, String)>,
-    tx: mpsc::Sender<(usize, String)>,
-    log: Vec<(usize, String)>,
-}
-
-impl Procs {
-    fn new() -> Self {
-        let (tx, lines) = mpsc::channel();
-        Procs {
-            children: Vec::new(),
-            lines,
-            tx,
-            log: Vec::new(),
-        }
-    }
-
-    /// Starts `bin args`, forwarding its stdout lines tagged with its index.
-    fn spawn(&mut self, bin: &std::path::Path, args: &[&str]) -> usize {
-        let mut child = Command::new(bin)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let index = self.children.len();
-        let stdout = child.stdout.take().unwrap();
-        let tx = self.tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send((index, line)).is_err() {
-                    break;
-                }
-            }
-        });
-        self.children.push(child);
-        index
-    }
-
-    /// Waits until process `who` printed a line for which `pred` holds;
-    /// returns that line.
-    fn expect(&mut self, who: usize, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        if let Some((_, l)) = self.log.iter().find(|(i, l)| *i == who && pred(l)) {
-            return l.clone();
-        }
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok((i, line)) => {
-                    self.log.push((i, line.clone()));
-                    if i == who && pred(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "process {who} never printed {what}; output: {:#?}",
-                    self.log
-                ),
-            }
-        }
-    }
-}
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-#[test]
-fn three_node_processes_find_each_other_and_detect_a_sigkill() {
-    let bin = node_binary();
-    let mut p = Procs::new();
-    let common = ["--listen", "127.0.0.1:0", "--interval-ms", "100"];
-    let a = p.spawn(
-        &bin,
-        &[&["--name", "pa", "--set", "role=first"][..], &common].concat(),
-    );
-    // "listening ADDR as NAME#GEN@ADDR (cluster ...)"
-    let line = p.expect(a, "its address", |l| l.starts_with("listening "));
-    let addr: SocketAddr = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let seed = addr.to_string();
-    let b = p.spawn(
-        &bin,
-        &[&["--name", "pb", "--seed", &seed][..], &common].concat(),
-    );
-    let c = p.spawn(
-        &bin,
-        &[&["--name", "pc", "--seed", &seed][..], &common].concat(),
-    );
-
-    let joined = |name: &'static str| {
-        move |l: &str| l.contains(" joined ") && l.contains(&format!(" {name}#"))
-    };
-    for (who, others) in [(a, ["pb", "pc"]), (b, ["pa", "pc"]), (c, ["pa", "pb"])] {
-        for other in others {
-            p.expect(who, &format!("{other} joined"), joined(other));
-        }
-    }
-    p.expect(b, "pa's key", |l| {
-        l.contains("key-set") && l.contains("role=\"first\"")
-    });
-
-    // SIGKILL: no chance to leave; the others must detect it.
-    p.children[c].kill().unwrap();
-    p.children[c].wait().unwrap();
-    for who in [a, b] {
-        p.expect(who, "pc dead", |l| {
-            l.contains(" dead ") && l.contains(" pc#")
-        });
-    }
-    // The survivors did not suspect each other.
-    assert!(
-        !p.log
-            .iter()
-            .any(|(_, l)| l.contains(" dead ") && !l.contains(" pc#")),
-        "{:#?}",
-        p.log
-    );
 }

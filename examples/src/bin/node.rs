@@ -2,10 +2,10 @@
 //!
 //! ```sh
 //! # host A (10.0.0.1)
-//! cargo run --release -p examples --example node -- \
+//! cargo run --release -p examples --bin node -- \
 //!     --name a --listen 0.0.0.0:7946 --advertise 10.0.0.1:7946 --set http=10.0.0.1:8080
 //! # host B (10.0.0.2)
-//! cargo run --release -p examples --example node -- \
+//! cargo run --release -p examples --bin node -- \
 //!     --name b --listen 0.0.0.0:7946 --advertise 10.0.0.2:7946 --seed 10.0.0.1:7946
 //! ```
 //!

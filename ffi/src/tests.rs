@@ -11,6 +11,13 @@ use crate::boundary::{c_str_of, test_hook};
 use crate::hearsay_status::*;
 use crate::*;
 
+/// How long an expected outcome may take before a test fails: a liveness
+/// bound, generous enough for a loaded two-core machine. Speed is measured
+/// by the benchmarks, not asserted here.
+const PATIENCE: Duration = Duration::from_secs(20);
+/// [`PATIENCE`] as a `timeout_ms` argument.
+const PATIENCE_MS: u32 = 20_000;
+
 /// Default options with `name` (kept alive by the caller) and a fast
 /// gossip interval.
 fn options(name: &CStr) -> hearsay_options {
@@ -182,7 +189,8 @@ fn every_option_is_applied() {
     o.seeds = seeds.as_ptr();
     o.seed_count = 1;
     o.cluster_id = c"hearsay".as_ptr();
-    o.leave_linger_ms = 100;
+    // An hour: unmistakable against the default of 3 s.
+    o.leave_linger_ms = 3_600_000;
     let b = start_with(&o).expect("starts");
     let mut me = std::mem::MaybeUninit::<hearsay_member>::uninit();
     // SAFETY: a live node, a C string, a writable member.
@@ -192,13 +200,12 @@ fn every_option_is_applied() {
     let me = unsafe { me.assume_init() };
     assert_eq!(c_str_of(&me.addr), "127.0.0.1:1", "advertised address");
     assert_eq!(me.status, hearsay_member_status::HEARSAY_MEMBER_ALIVE);
-    let t = Instant::now();
+    // With the default linger (3 s) the leave would be over within 5 s;
+    // with the hour set it is still lingering. However slow the machine,
+    // the hour does not run out, so a correct build cannot fail here.
     // SAFETY: a live node.
-    assert_eq!(unsafe { hearsay_leave(b, 5000) }, HEARSAY_OK);
-    assert!(
-        t.elapsed() < Duration::from_secs(2),
-        "the short linger applies"
-    );
+    let status = unsafe { hearsay_leave(b, 5000) };
+    assert_eq!(status, HEARSAY_TIMEOUT, "the long linger applies");
     free(b);
     free(a);
 }
@@ -422,20 +429,22 @@ fn events_report_own_writes_and_time_out() {
     assert_eq!(next_event(n, 0).err(), Some(HEARSAY_TIMEOUT));
     assert_eq!(next_event(n, 60).err(), Some(HEARSAY_TIMEOUT));
     let waited = t.elapsed();
+    // The timeout is honoured; the upper bound only says the call
+    // returned rather than waiting for an event (liveness, not speed).
     assert!(
-        waited >= Duration::from_millis(60) && waited < Duration::from_secs(2),
+        waited >= Duration::from_millis(60) && waited < PATIENCE,
         "{waited:?}"
     );
 
     assert_eq!(set(n, c"color", b"blue"), HEARSAY_OK);
     // SAFETY: a live node and a C string.
     assert_eq!(unsafe { hearsay_delete(n, c"color".as_ptr()) }, HEARSAY_OK);
-    let e = next_event(n, 1000).expect("set event");
+    let e = next_event(n, PATIENCE_MS).expect("set event");
     assert_eq!(e.kind, hearsay_event_kind::HEARSAY_EVENT_KEY_SET);
     assert_eq!(c_str_of(&e.member), "ev");
     assert_eq!(c_str_of(&e.key), "color");
     assert_eq!(&e.value[..e.value_len], b"blue");
-    let d = next_event(n, 1000).expect("delete event");
+    let d = next_event(n, PATIENCE_MS).expect("delete event");
     assert_eq!(d.kind, hearsay_event_kind::HEARSAY_EVENT_KEY_DELETED);
     assert!(d.version > e.version);
     free(n);
@@ -455,11 +464,8 @@ fn two_nodes_see_each_other() {
         // SAFETY: live nodes.
         unsafe { hearsay_live_count(a) == 1 && hearsay_live_count(b) == 1 }
     };
-    assert!(eventually(Duration::from_secs(10), both_live));
-    assert!(eventually(Duration::from_secs(10), || get(
-        a, c"b", c"http", 64
-    )
-    .0 == HEARSAY_OK));
+    assert!(eventually(PATIENCE, both_live));
+    assert!(eventually(PATIENCE, || get(a, c"b", c"http", 64).0 == HEARSAY_OK));
 
     // Listing: asking with no room reports the count.
     let mut count = 0;
@@ -481,7 +487,7 @@ fn two_nodes_see_each_other() {
 
     // a's events: b joined (its key may come first).
     let mut joined = false;
-    while let Ok(e) = next_event(a, 2000) {
+    while let Ok(e) = next_event(a, PATIENCE_MS) {
         if e.kind == hearsay_event_kind::HEARSAY_EVENT_MEMBER_JOINED {
             assert_eq!(c_str_of(&e.member), "b");
             joined = true;
@@ -514,13 +520,21 @@ fn leave_refuses_writes_at_once_and_finishes_in_the_background() {
 
     // Freeing while a leave is still lingering stops it promptly.
     let mut o = options(c"quitter");
-    o.leave_linger_ms = 10_000;
+    // An hour: freeing must not wait it out, however slow the machine.
+    o.leave_linger_ms = 3_600_000;
     let n = start_with(&o).unwrap();
     // SAFETY: a live node.
     assert_eq!(unsafe { hearsay_leave(n, 10) }, HEARSAY_TIMEOUT);
-    let t = Instant::now();
-    free(n);
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // Raw pointers are not Send; the address is, and no other call on the
+    // node overlaps this free.
+    let addr = n as usize;
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        free(addr as *mut hearsay_node);
+        let _ = done_tx.send(());
+    });
+    done.recv_timeout(PATIENCE)
+        .expect("free returns without waiting out the linger");
 }
 
 #[test]
@@ -548,7 +562,7 @@ fn one_handle_serves_many_threads() {
         let n = addr as *mut hearsay_node;
         let mut seen = 0;
         while seen < 200 {
-            match next_event(n, 5000) {
+            match next_event(n, PATIENCE_MS) {
                 Ok(e) => {
                     assert_eq!(e.kind, hearsay_event_kind::HEARSAY_EVENT_KEY_SET);
                     seen += 1;

@@ -86,6 +86,7 @@ extern crate std;
 mod arena;
 pub mod config;
 pub mod counters;
+pub mod deadline;
 pub mod engine;
 pub mod event;
 pub mod exchange;

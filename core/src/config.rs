@@ -62,9 +62,10 @@ pub struct Config {
     /// owner garbage-collects it. Peers that are further behind than that
     /// get a reset. Default one hour; at most [`Config::MAX_GRACE`].
     pub tombstone_grace: Duration,
-    /// How often the runtime calls [`crate::Engine::tick`]. The engine does
-    /// not keep time itself; runtimes and the simulator read this. Default
-    /// 1 s; from 1 ms to [`Config::MAX_GOSSIP_INTERVAL`].
+    /// How often the engine runs a gossip round, ±10 % of jitter (its
+    /// schedule, [`crate::deadline`]: runtimes wake it at
+    /// [`crate::Engine::poll_timeout`]). Default 1 s; from 1 ms to
+    /// [`Config::MAX_GOSSIP_INTERVAL`].
     pub gossip_interval: Duration,
     /// Live peers each tick gossips with. Default 3.
     pub fanout: usize,

@@ -165,7 +165,7 @@ pub struct Engine<
     /// is always last in line for the budget.
     pub(crate) rotation: u32,
     /// Earliest owner-local deadline (TTL or tombstone), to skip idle ticks.
-    next_deadline: u64,
+    pub(crate) next_deadline: u64,
     /// Addresses to gossip with when no peer is live (and now and then).
     pub(crate) seeds: heapless::Vec<SocketAddr, MAX_SEEDS>,
     /// Scratch for choosing peers at random.
@@ -173,13 +173,15 @@ pub struct Engine<
     /// Scratch: where each piece of the Syn being built ends on the ring.
     pub(crate) piece_ends: heapless::Vec<u16, N>,
     /// When [`Engine::leave`] was called.
-    left_at: Option<Instant>,
+    pub(crate) left_at: Option<Instant>,
     /// The latest time the caller gave us.
-    now: Instant,
+    pub(crate) now: Instant,
     /// [`crate::phi::threshold_y`] of the configured threshold.
     threshold_y: f64,
     /// Earliest time a liveness sweep can find something to do.
-    next_sweep: Instant,
+    pub(crate) next_sweep: Instant,
+    /// When the next gossip round is due ([`crate::deadline`]).
+    pub(crate) next_round: Instant,
     /// When this node last took a new generation, and why.
     pub(crate) refute: Refutation,
     /// Scratch: a digest line showed our own id ahead of us.
@@ -217,6 +219,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             now: Instant::ZERO,
             threshold_y: 0.0,
             next_sweep: Instant(0),
+            next_round: Instant::ZERO,
             refute: Refutation::NEW,
             heard_ahead: false,
             stall: crate::stall::StallWatch::NEW,
@@ -248,6 +251,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.left_at = None;
         self.threshold_y = crate::phi::threshold_y(config.detector.threshold);
         self.next_sweep = Instant(0);
+        self.next_round = Instant::ZERO;
         self.refute = Refutation::NEW;
         self.heard_ahead = false;
         self.stall = crate::stall::StallWatch::NEW;
@@ -312,9 +316,10 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.write(key, value, EntryStatus::Set, 0)
     }
 
-    /// Sets `key` to `value` until `ttl` has passed from `now`; then the next
-    /// [`Engine::tick`] deletes it. Setting the same value again only extends
-    /// the deadline, without a new version.
+    /// Sets `key` to `value` until `ttl` has passed from `now`; then
+    /// [`Engine::handle_timeout`] deletes it, to the millisecond (the
+    /// deadline is one of [`Engine::poll_timeout`]'s). Setting the same value
+    /// again only extends the deadline, without a new version.
     pub fn set_with_ttl(
         &mut self,
         key: &str,
@@ -437,7 +442,14 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     // -----------------------------------------------------------------------
     // Maintenance.
 
-    /// Runs one gossip round; call it every `gossip_interval`.
+    /// Runs one gossip round now, outside the engine's schedule.
+    ///
+    /// Lower-level than the deadline API: a runtime calls
+    /// [`Engine::poll_timeout`] and [`Engine::handle_timeout`], which run
+    /// rounds when they are due (with jitter) and everything else on time.
+    /// `tick` neither reads nor moves that schedule; it suits tests and
+    /// callers that keep their own clock of rounds (then call it every
+    /// `gossip_interval`).
     ///
     /// In order: advances this node's heartbeat by one; expires TTL keys and
     /// collects tombstones past their grace; re-evaluates every node's
@@ -461,6 +473,18 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         if !self.ready || self.has_left(now) {
             return;
         }
+        self.round(now, rng, tx, observer);
+    }
+
+    /// The body of a gossip round (see [`Engine::tick`]), once the time has
+    /// been noted.
+    pub(crate) fn round(
+        &mut self,
+        now: Instant,
+        rng: &mut impl rand_core::RngCore,
+        tx: &mut impl Transmit,
+        observer: &mut impl Observer,
+    ) {
         if let Some(local) = self.nodes.get_mut(LOCAL) {
             local.heartbeat = local.heartbeat.saturating_add(1);
         }
@@ -473,9 +497,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
 
     /// Re-evaluates liveness only (phi against the threshold, and the
     /// lifecycle of dead, departed and never-live nodes), without gossiping
-    /// or advancing the heartbeat. [`Engine::tick`] does this too; runtimes
-    /// may call `sweep` more often than they tick, so that a failed node is
-    /// convicted when its timeout passes rather than at the next tick.
+    /// or advancing the heartbeat. Lower-level, like [`Engine::tick`]:
+    /// [`Engine::handle_timeout`] runs liveness exactly when it is due, which
+    /// is what runtimes use; `sweep` is for callers driving `tick` by hand.
     pub fn sweep(&mut self, now: Instant, observer: &mut impl Observer) {
         self.now = self.now.max(now);
         self.note_time(now);
@@ -487,9 +511,12 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     }
 
     /// Announces that this node is leaving: peers mark it left at once and
-    /// never report it dead. The node keeps gossiping for `leave_linger`
-    /// (call [`Engine::tick`] as usual until [`Engine::has_left`]), then
-    /// falls silent. Local writes fail from now on.
+    /// never report it dead. The next gossip round becomes due at once, so
+    /// the news spreads without waiting for the schedule; the node keeps
+    /// gossiping for `leave_linger` (keep calling
+    /// [`Engine::handle_timeout`] at [`Engine::poll_timeout`], which includes
+    /// the end of the linger and returns `None` once [`Engine::has_left`]),
+    /// then falls silent. Local writes fail from now on.
     pub fn leave(&mut self, now: Instant) -> Result<(), WriteError> {
         self.note_time(now);
         if self.left_at.is_some() {
@@ -497,6 +524,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         }
         self.write(STATUS_KEY, LEAVING, EntryStatus::Set, 0)?;
         self.left_at = Some(now);
+        self.next_round = self.next_round.min(now);
         Ok(())
     }
 
@@ -512,7 +540,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     }
 
     /// Phi checks, and the lifecycle of dead, departed and never-live nodes.
-    fn update_liveness(&mut self, now: Instant, observer: &mut impl Observer) {
+    pub(crate) fn update_liveness(&mut self, now: Instant, observer: &mut impl Observer) {
         let grace = self.config.dead_grace;
         let half_grace = grace.checked_div(2).unwrap_or(grace);
         let mut next = Instant(u64::MAX);
@@ -729,7 +757,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         n.is_quiet(self.now)
     }
 
-    fn expire_and_collect(&mut self, now: Instant, observer: &mut impl Observer) {
+    pub(crate) fn expire_and_collect(&mut self, now: Instant, observer: &mut impl Observer) {
         let now_ms = now.as_millis();
         let grace_ms = duration_millis(self.config.tombstone_grace);
         let mut next_deadline = u64::MAX;

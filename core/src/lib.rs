@@ -11,7 +11,10 @@
 //! The crate is `no_std`, never allocates, never panics on input from the
 //! network and has no I/O: the caller passes in time ([`Instant`]), received
 //! datagrams ([`Engine::handle_datagram`]) and a sink for outgoing ones
-//! ([`Transmit`]), and receives [`Event`]s through an [`Observer`]. The same
+//! ([`Transmit`]), and receives [`Event`]s through an [`Observer`]. The
+//! engine owns its schedule: [`Engine::poll_timeout`] says when it next
+//! needs the time, and [`Engine::handle_timeout`] does everything due then
+//! (gossip rounds, convictions, TTL expiry; see [`deadline`]). The same
 //! engine runs in a microcontroller loop, a threaded server and a simulator.
 //!
 //! ```
@@ -54,7 +57,8 @@
 //! ## Module map
 //!
 //! - [`id`]: node identity and the ring hash.
-//! - [`engine`]: the [`Engine`], local writes, maintenance, applying state.
+//! - [`engine`]: the [`Engine`], local writes, maintenance, applying state;
+//!   [`deadline`]: its schedule (`poll_timeout` / `handle_timeout`).
 //! - [`exchange`]: the gossip exchange, mtu splitting, budget and fairness.
 //! - [`wire`]: datagram framing and the allocation-free codec.
 //! - [`phi`]: the failure detector; [`stall`]: noticing that this node was
@@ -86,6 +90,7 @@ extern crate std;
 mod arena;
 pub mod config;
 pub mod counters;
+pub mod deadline;
 pub mod engine;
 pub mod event;
 pub mod exchange;

@@ -3,9 +3,15 @@
 //!
 //! [`Sim`] runs many sans-IO [`Engine`](crate::Engine)s on one virtual clock
 //! against a modelled network, in a single thread, as a discrete-event
-//! simulation: every node ticks once per `gossip_interval` at its own random
-//! phase, every datagram is an event delivered after a latency drawn from
-//! its link's distribution, and nothing else moves time. Links lose,
+//! simulation driven through the engines' own deadline API, as hearsay-std
+//! drives them: after every call into node `i`'s engine (start, datagram,
+//! local write, timeout), the node's one queued timeout moves to
+//! [`Engine::poll_timeout`](crate::Engine::poll_timeout), where
+//! [`Engine::handle_timeout`](crate::Engine::handle_timeout) does what is
+//! due (a gossip round about once per `gossip_interval`, convictions, TTL
+//! expiry...). Each node starts at its own random phase within one
+//! interval; every datagram is an event delivered after a latency drawn
+//! from its link's distribution, and nothing else moves time. Links lose,
 //! duplicate and reorder datagrams; partitions (full or one-way, between any
 //! node sets) come and go at any virtual time; nodes crash silently, resume
 //! with their state, restart as a new generation, leave gracefully or join
@@ -13,7 +19,7 @@
 //! and failure-detection benchmarks run on, and what you can use to size
 //! your own deployment.
 //!
-//! **Determinism.** All randomness — the network's, the tick phases, the
+//! **Determinism.** All randomness — the network's, the start phases, the
 //! generations and the engines' own peer choices — comes from one
 //! [`SimRng`] seeded from [`SimConfig::seed`]; events at the same microsecond
 //! run in the order they were scheduled. The same seed and the same calls
@@ -21,7 +27,7 @@
 //! datagram and event so tests can check it.
 //!
 //! **Measurements.** Traffic per node (datagrams and bytes, in and out, and
-//! ticks, so per-round averages are exact) — [`Sim::metrics`]; how long a
+//! gossip rounds, so per-round averages are exact) — [`Sim::metrics`]; how long a
 //! key update takes to reach every running node — [`Sim::set_tracked`],
 //! [`Sim::propagation`]; how long until every live node reports a crash —
 //! [`Sim::crash`], [`Sim::detection`]; false positives — any `NodeDead` about

@@ -9,19 +9,19 @@
 //! convictions after a local pause for the same reason; Lifeguard has a
 //! node that is itself slow distrust its own suspicions).
 //!
-//! **What a stall is.** Every engine call that brings the time (`tick`,
-//! `sweep`, `handle_datagram`, `set_with_ttl`, `delete`, `leave`) notes it.
-//! The engine asks to be ticked every `gossip_interval`, so even an idle
-//! caller that only ticks brings the time once per interval; when a call
-//! brings a time more than [`STALL_INTERVALS`] gossip intervals after the
-//! previous call that brought one, the node was not running in between (or
-//! not running its engine, which for failure detection is the same): that
-//! is a *local stall*. A tick late by up to a whole interval (a loaded,
-//! slow, but running machine) is not a stall; hearsay-std and the simulator
-//! also sweep four times per interval, so for them the ordinary gap is a
-//! quarter interval. Pauses up to two intervals are left to the detector,
-//! whose acceptable pause is two intervals at the default and scaled
-//! settings. The first call after [`crate::Engine::init`] only starts the
+//! **What a stall is.** Every engine call that brings the time
+//! (`handle_timeout`, `tick`, `sweep`, `handle_datagram`, `set_with_ttl`,
+//! `delete`, `leave`) notes it. The engine's own schedule has a gossip
+//! round due at most 1.1 intervals after the last ([`crate::deadline`]), so
+//! even an idle caller that only wakes at [`crate::Engine::poll_timeout`]
+//! brings the time about once per interval; when a call brings a time more
+//! than [`STALL_INTERVALS`] gossip intervals after the previous call that
+//! brought one, the node was not running in between (or not running its
+//! engine, which for failure detection is the same): that is a *local
+//! stall*. A round late by up to most of an interval (a loaded, slow, but
+//! running machine) is not a stall. Pauses up to two intervals are left to
+//! the detector, whose acceptable pause is two intervals at the default and
+//! scaled settings. The first call after [`crate::Engine::init`] only starts the
 //! watch; a clock that goes back is never a stall.
 //!
 //! **What a stall does.** It is counted ([`crate::Counters::local_stalls`])

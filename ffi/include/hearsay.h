@@ -309,8 +309,8 @@ enum hearsay_status hearsay_set(struct hearsay_node *node,
                                 size_t len);
 
 // Like `hearsay_set`, but the node deletes the key `ttl_ms` milliseconds
-// from now (at its first gossip tick after that). Setting the same value
-// again extends the deadline.
+// from now (the engine wakes for it, to the millisecond). Setting the
+// same value again extends the deadline.
 //
 // # Safety
 //

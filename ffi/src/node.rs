@@ -112,8 +112,8 @@ pub unsafe extern "C" fn hearsay_set(
 }
 
 /// Like `hearsay_set`, but the node deletes the key `ttl_ms` milliseconds
-/// from now (at its first gossip tick after that). Setting the same value
-/// again extends the deadline.
+/// from now (the engine wakes for it, to the millisecond). Setting the
+/// same value again extends the deadline.
 ///
 /// # Safety
 ///

@@ -4,16 +4,18 @@
 //! to it is serialised. It waits with `crossbeam_channel::select!` on:
 //!
 //! - **inbound datagrams** from the receive thread → `handle_datagram`;
-//! - the **ticker**, every `gossip_interval` → `tick` (heartbeat, expiry,
-//!   failure detection, new exchanges);
-//! - the **sweeper**, four times per interval → `sweep` (failure detection
-//!   only, so a node is convicted soon after its timeout passes);
+//! - the **engine's deadline** (`crossbeam_channel::at` of
+//!   `Engine::poll_timeout`) → `handle_timeout`: gossip rounds (about once
+//!   per `gossip_interval`, jittered by the engine), convictions when a
+//!   peer's timeout passes, TTL expiry to the millisecond, tombstone
+//!   collection, and the end of a leave's linger, after which waiting
+//!   `leave` calls are answered. The deadline is re-armed after every
+//!   engine call, since a datagram or a write can bring it forward; there
+//!   is no ticker of our own;
 //! - **commands** from [`crate::Node`] handles (writes, reads,
 //!   subscriptions, leave, shutdown), each answered on its own reply
 //!   channel;
-//! - **seed lists** from the resolver thread → `set_seeds`;
-//! - the **leave timer**, which fires when the departure has been gossiped
-//!   for `leave_linger`, to answer waiting `leave` calls.
+//! - **seed lists** from the resolver thread → `set_seeds`.
 //!
 //! Replies go out through the socket directly ([`SocketTx`]); events go to
 //! subscribers ([`Subscribers`]) and to the log (membership at info).
@@ -104,6 +106,12 @@ impl Clock {
     pub(crate) fn now(&self) -> Instant {
         Instant::from_millis(u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
+
+    /// The system time at which [`Clock::now`] reaches `t`; `None` if that
+    /// is beyond what the system clock can represent (then it never comes).
+    pub(crate) fn at(&self, t: Instant) -> Option<std::time::Instant> {
+        self.0.checked_add(Duration::from_millis(t.as_millis()))
+    }
 }
 
 /// The channels the engine thread listens on.
@@ -133,8 +141,6 @@ pub(crate) struct EngineLoop {
     oversized_log: RateLimiter,
     /// `leave` calls waiting for the departure to be announced.
     leave_waiters: Vec<Sender<Result<(), Error>>>,
-    /// Fires when the departure has lingered long enough.
-    leave_timer: Receiver<std::time::Instant>,
     rng: StdRng,
     name: String,
 }
@@ -170,7 +176,6 @@ impl EngineLoop {
             stalls_seen: 0,
             oversized_log: RateLimiter::new(1, LOG_PERIOD),
             leave_waiters: Vec::new(),
-            leave_timer: crossbeam_channel::never(),
             rng: StdRng::from_os_rng(),
             name,
         }
@@ -179,23 +184,17 @@ impl EngineLoop {
     /// Runs until a `Shutdown` command, or until every handle and the
     /// receive thread are gone.
     pub(crate) fn run(mut self, inputs: Inputs) {
-        let interval = self.engine.config().gossip_interval;
-        let ticker = crossbeam_channel::tick(interval);
-        // Liveness is re-checked four times per interval, so a failed node
-        // is convicted within a quarter interval of its timeout, not at the
-        // next round.
-        let sweeper = crossbeam_channel::tick(interval / 4);
-        // Gossip at once rather than one interval after start.
-        self.tick();
         let mut seeds = inputs.seeds;
         loop {
+            // The engine's first round is due at once, so the node gossips
+            // as soon as it starts.
+            let deadline = self.deadline();
             select! {
                 recv(inputs.inbound) -> msg => match msg {
                     Ok(d) => self.datagram(d),
                     Err(_) => break,
                 },
-                recv(ticker) -> _ => self.tick(),
-                recv(sweeper) -> _ => self.sweep(),
+                recv(deadline) -> _ => self.timeout(),
                 recv(inputs.commands) -> cmd => match cmd {
                     Ok(Command::Shutdown) | Err(_) => break,
                     Ok(cmd) => self.command(cmd),
@@ -205,7 +204,6 @@ impl EngineLoop {
                     // The resolver is gone (no seeds); stop listening to it.
                     Err(_) => seeds = crossbeam_channel::never(),
                 },
-                recv(self.leave_timer) -> _ => self.finish_leave(),
             }
             // Whichever call came first after a stall noticed it.
             self.report_stall();
@@ -238,31 +236,30 @@ impl EngineLoop {
         }
     }
 
-    /// One gossip round.
-    fn tick(&mut self) {
+    /// A channel that fires at the engine's next deadline (never, once
+    /// nothing will be due).
+    fn deadline(&self) -> Receiver<std::time::Instant> {
+        self.engine
+            .poll_timeout()
+            .and_then(|t| self.clock.at(t))
+            .map_or_else(crossbeam_channel::never, crossbeam_channel::at)
+    }
+
+    /// Everything the engine has due now: a gossip round, convictions,
+    /// expiry, the end of a leave.
+    fn timeout(&mut self) {
         let now = self.clock.now();
         let mut obs = Obs {
             subs: &mut self.subscribers,
             stats: &self.stats,
             local: &self.name,
         };
-        self.engine.tick(now, &mut self.rng, &mut self.tx, &mut obs);
+        self.engine
+            .handle_timeout(now, &mut self.rng, &mut self.tx, &mut obs);
         self.subscribers.flush();
         if !self.leave_waiters.is_empty() {
             self.finish_leave();
         }
-    }
-
-    /// A liveness check between rounds.
-    fn sweep(&mut self) {
-        let now = self.clock.now();
-        let mut obs = Obs {
-            subs: &mut self.subscribers,
-            stats: &self.stats,
-            local: &self.name,
-        };
-        self.engine.sweep(now, &mut obs);
-        self.subscribers.flush();
     }
 
     /// Logs a local stall the engine noticed since the last report, at
@@ -431,28 +428,21 @@ impl EngineLoop {
         }
         if self.leave_waiters.is_empty() {
             log::info!("hearsay {}: leaving the cluster", self.name);
-            let linger = self.engine.config().leave_linger;
-            // A millisecond of slack: the engine's clock is in whole ms.
-            // Saturating: a linger near `Duration::MAX` must not panic here
-            // (the config's range keeps it far below; this is the backstop).
-            let delay = linger.saturating_add(Duration::from_millis(1));
-            self.leave_timer = crossbeam_channel::after(delay);
         }
+        // The engine makes its next round due at once, so the news spreads
+        // now, and the end of the linger is one of its deadlines: the reply
+        // goes out from `timeout` then (or now, with no linger at all).
         self.leave_waiters.push(reply);
-        // Spread the news now rather than at the next tick.
-        self.tick();
+        self.finish_leave();
     }
 
     /// Answers waiting `leave` calls once the engine has finished leaving.
     fn finish_leave(&mut self) {
         let now = self.clock.now();
         if self.engine.has_left(now) {
-            self.leave_timer = crossbeam_channel::never();
             for w in self.leave_waiters.drain(..) {
                 let _ = w.send(Ok(()));
             }
-        } else if self.leave_waiters.is_empty() {
-            self.leave_timer = crossbeam_channel::never();
         }
     }
 }

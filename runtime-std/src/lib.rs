@@ -51,7 +51,7 @@
 //!  socket ──recv_from──▶ [receive thread] ──bounded──▶ ┐
 //!  Node handles ───────── commands (+ reply) ────────▶ ├─ select! ─▶ [engine thread] ──send_to──▶ socket
 //!  seed names ──DNS──▶ [resolver thread] ──bounded──▶  │              │ owns the Engine
-//!  crossbeam tick(gossip_interval) ──────────────────▶ ┘              └──try_send──▶ subscriptions
+//!  crossbeam at(engine's next deadline) ─────────────▶ ┘              └──try_send──▶ subscriptions
 //! ```
 //!
 //! - The **receive thread** blocks in `recv_from` (read timeout 100 ms, so
@@ -96,7 +96,7 @@
 //!   make an IPv6 socket dual-stack before binding; socket2 is the thin,
 //!   widely used wrapper over the system calls (it only adds `libc`).
 //! - `crossbeam-channel`: `select!` over several channels and timers
-//!   (`tick`, `after`, `never`) and bounded channels with `try_send`, which
+//!   (`at`, `never`) and bounded channels with `try_send`, which
 //!   the engine loop is built on; std's `mpsc` has no `select`.
 //! - `log`: the logging facade; the application picks the logger, and
 //!   logging costs nothing when none is installed.

@@ -229,8 +229,8 @@ impl Node {
     }
 
     /// Sets one of this node's keys until `ttl` has passed; then the node
-    /// deletes it (at its next gossip tick). Setting the same value again
-    /// extends the deadline.
+    /// deletes it (the engine wakes for it, to the millisecond). Setting
+    /// the same value again extends the deadline.
     pub fn set_with_ttl(
         &self,
         key: &str,
@@ -464,6 +464,28 @@ mod tests {
                 );
                 std::thread::yield_now();
             }
+        }
+    }
+
+    /// The engine thread sleeps until the engine's next deadline, and a
+    /// TTL is one: the key goes when its TTL has passed, not at the next
+    /// gossip round (an hour away here).
+    #[test]
+    fn a_ttl_expires_long_before_the_next_gossip_round() {
+        let node = Node::builder("ttl")
+            .gossip_interval(Duration::from_secs(3600))
+            .start()
+            .unwrap();
+        node.set_with_ttl("k", "v", Duration::from_millis(100))
+            .unwrap();
+        // Generous: the point is "before the round in an hour".
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while node.get("k").unwrap().is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the key outlived its TTL by 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

@@ -104,27 +104,27 @@ impl SimConfig {
     }
 }
 
-/// Liveness checks per gossip interval (the tick's included), as in
-/// hearsay-std.
-const SWEEPS_PER_INTERVAL: u64 = 4;
-
 /// What the virtual clock runs.
 enum Item {
-    Tick {
-        node: usize,
-        epoch: u32,
-    },
-    /// A liveness check between ticks, as the std runtime makes four times
-    /// per interval.
-    Sweep {
-        node: usize,
-        epoch: u32,
-    },
+    /// Node `node`'s engine deadline ([`Engine::poll_timeout`]); dropped
+    /// unless `stamp` is still the node's current one (the deadline moved,
+    /// or the node crashed or restarted, since it was queued).
+    Timeout { node: usize, stamp: u64 },
     Deliver {
         from: usize,
         to: usize,
         bytes: Vec<u8>,
     },
+}
+
+/// A node's place in the queue: at most one live timeout per node.
+#[derive(Default)]
+struct Timer {
+    stamp: u64,
+    at: Option<Micros>,
+    /// When the node's process started: its first round waits for it even
+    /// if a datagram or a write reaches the engine earlier.
+    start: Micros,
 }
 
 /// The [`Transmit`] sink of every engine call: copies each datagram out of a
@@ -164,7 +164,7 @@ impl Transmit for Sink {
 mod tag {
     pub(super) const SEND: u64 = 0x5e;
     pub(super) const DELIVER: u64 = 0xde;
-    pub(super) const TICK: u64 = 0x71;
+    pub(super) const TIMEOUT: u64 = 0x71;
     pub(super) const ACTION: u64 = 0xac;
 }
 
@@ -208,8 +208,9 @@ pub struct Sim<const N: usize, const E: usize, const B: usize, const W: usize> {
     interval: Micros,
     engines: Vec<Box<Engine<N, E, B, W>>>,
     names: Vec<String>,
-    /// Tick chain of each node: a tick with an older epoch is dropped.
-    epochs: Vec<u32>,
+    /// Each node's queued timeout: its stamp (a queued timeout with an
+    /// older one is stale) and when it is due, if one is queued.
+    timers: Vec<Timer>,
     queue: Queue<Item>,
     now: Micros,
     rng: SimRng,
@@ -239,7 +240,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
             interval,
             engines: Vec::new(),
             names: Vec::new(),
-            epochs: Vec::new(),
+            timers: Vec::new(),
             queue: Queue::new(),
             now: 0,
             rng: SimRng::new(config.seed),
@@ -286,11 +287,11 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         self.names.push((self.name_of)(i));
         self.init_engine(&mut engine, i, generation);
         self.engines.push(engine);
-        self.epochs.push(0);
+        self.timers.push(Timer::default());
         self.traffic.push(Traffic::default());
         self.ledger.add_node(generation, self.now);
         self.action(1, i, generation);
-        self.schedule_first_tick(i);
+        self.schedule_start(i);
     }
 
     fn fresh_generation(&mut self, previous: u64) -> u64 {
@@ -308,15 +309,41 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         engine.set_seeds(&seeds);
     }
 
-    fn schedule_first_tick(&mut self, i: usize) {
+    /// A fresh engine's first round is due at once; the process it stands
+    /// for starts at its own random phase within one interval, so nodes
+    /// added together do not all gossip at the same instant.
+    fn schedule_start(&mut self, i: usize) {
         let at = self.now + self.rng.below(self.interval);
-        self.queue.push(
-            at,
-            Item::Tick {
-                node: i,
-                epoch: self.epochs[i],
-            },
-        );
+        self.timers[i].start = at;
+        self.set_timer(i, Some(at));
+    }
+
+    /// Queues (or moves) node `i`'s one timeout to `at`; `None` cancels it.
+    fn set_timer(&mut self, i: usize, at: Option<Micros>) {
+        let timer = &mut self.timers[i];
+        if timer.at == at {
+            return;
+        }
+        timer.stamp += 1;
+        timer.at = at;
+        if let Some(at) = at {
+            let stamp = timer.stamp;
+            self.queue.push(at, Item::Timeout { node: i, stamp });
+        }
+    }
+
+    /// Follows node `i`'s engine deadline after a call into it: the
+    /// contract every runtime keeps ([`Engine::poll_timeout`]).
+    fn reschedule(&mut self, i: usize) {
+        if !self.ledger.nodes[i].state.is_running() {
+            return;
+        }
+        let at = self.engines[i].poll_timeout().map(|t| {
+            (t.as_millis().saturating_mul(1000))
+                .max(self.now)
+                .max(self.timers[i].start)
+        });
+        self.set_timer(i, at);
     }
 
     /// Number of nodes ever added (whatever their state).
@@ -424,8 +451,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         };
         self.now = self.now.max(at);
         match item {
-            Item::Tick { node, epoch } => self.on_tick(node, epoch),
-            Item::Sweep { node, epoch } => self.on_sweep(node, epoch),
+            Item::Timeout { node, stamp } => self.on_timeout(node, stamp),
             Item::Deliver { from, to, bytes } => self.on_deliver(from, to, bytes),
         }
         true
@@ -486,51 +512,50 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
     // -----------------------------------------------------------------------
     // The event loop.
 
-    fn on_tick(&mut self, i: usize, epoch: u32) {
+    fn on_timeout(&mut self, i: usize, stamp: u64) {
         let state = self.ledger.nodes[i].state;
-        if self.epochs[i] != epoch || !state.is_running() {
+        if self.timers[i].stamp != stamp || !state.is_running() {
             return;
         }
+        self.timers[i].at = None;
         let now = self.instant();
-        if state == NodeState::Leaving && self.engines[i].has_left(now) {
-            self.ledger.nodes[i].state = NodeState::Left;
-            self.epochs[i] += 1;
-            self.action(2, i, 0);
+        if self.finish_leaving(i) {
             return;
         }
-        self.traffic[i].ticks += 1;
         let h = &mut self.ledger.hash;
-        h.u64(tag::TICK);
+        h.u64(tag::TIMEOUT);
         h.u64(self.now);
         h.u64(i as u64);
+        let beat = |e: &Engine<N, E, B, W>| e.local_node().map(|n| n.heartbeat());
+        let before = beat(&self.engines[i]);
         let mut tap = Tap {
             observer: i,
             now: self.now,
             ledger: &mut self.ledger,
             net: &self.net,
         };
-        self.engines[i].tick(now, &mut self.rng, &mut self.sink, &mut tap);
-        self.dispatch(i);
-        for k in 1..SWEEPS_PER_INTERVAL {
-            let at = self.now + self.interval * k / SWEEPS_PER_INTERVAL;
-            self.queue.push(at, Item::Sweep { node: i, epoch });
+        self.engines[i].handle_timeout(now, &mut self.rng, &mut self.sink, &mut tap);
+        // A round advances the heartbeat; a round is what metrics count
+        // per node.
+        if beat(&self.engines[i]) != before {
+            self.traffic[i].ticks += 1;
         }
-        self.queue
-            .push(self.now + self.interval, Item::Tick { node: i, epoch });
+        self.dispatch(i);
+        if !self.finish_leaving(i) {
+            self.reschedule(i);
+        }
     }
 
-    fn on_sweep(&mut self, i: usize, epoch: u32) {
-        if self.epochs[i] != epoch || !self.ledger.nodes[i].state.is_running() {
-            return;
-        }
+    /// A leaving node whose engine has finished leaving stops for good.
+    fn finish_leaving(&mut self, i: usize) -> bool {
         let now = self.instant();
-        let mut tap = Tap {
-            observer: i,
-            now: self.now,
-            ledger: &mut self.ledger,
-            net: &self.net,
-        };
-        self.engines[i].sweep(now, &mut tap);
+        if self.ledger.nodes[i].state != NodeState::Leaving || !self.engines[i].has_left(now) {
+            return false;
+        }
+        self.ledger.nodes[i].state = NodeState::Left;
+        self.set_timer(i, None);
+        self.action(2, i, 0);
+        true
     }
 
     fn on_deliver(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
@@ -573,6 +598,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         }
         self.sink.recycle(bytes);
         self.dispatch(to);
+        self.reschedule(to);
     }
 
     /// Puts what node `from` just sent on the network.
@@ -649,6 +675,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         let sent = self.engines[from].start_exchange(node_addr(to), &mut self.sink)?;
         self.action(16, from, to as u64);
         self.dispatch(from);
+        self.reschedule(from);
         Ok(sent)
     }
 
@@ -660,6 +687,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
     pub fn set(&mut self, i: usize, key: &str, value: &[u8]) -> Result<u64, WriteError> {
         self.engines[i].set(key, value)?;
         self.action(10, i, 0);
+        self.reschedule(i);
         Ok(self.local_version(i, key))
     }
 
@@ -674,6 +702,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         let now = self.instant();
         self.engines[i].set_with_ttl(key, value, ttl, now)?;
         self.action(11, i, 0);
+        self.reschedule(i);
         Ok(self.local_version(i, key))
     }
 
@@ -682,6 +711,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         let now = self.instant();
         let existed = self.engines[i].delete(key, now)?;
         self.action(12, i, 0);
+        self.reschedule(i);
         Ok(existed)
     }
 
@@ -766,7 +796,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         let info = &mut self.ledger.nodes[i];
         info.state = NodeState::Crashed;
         info.disrupted_at = Some(self.now);
-        self.epochs[i] += 1;
+        self.set_timer(i, None);
         let id = self.ledger.crashes.len();
         self.ledger.crashes.push(CrashTracker {
             subject: self.subject(i),
@@ -780,10 +810,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
     }
 
     /// Resumes crashed node `i` with its engine state as it was (a process
-    /// that was paused, not restarted). It ticks again within one interval
-    /// (and, if it was leaving, goes on leaving); its liveness sweep runs at
-    /// once, before that tick, as the overdue sweeper of a resumed
-    /// hearsay-std process can. Does nothing unless `i` is crashed.
+    /// that was paused, not restarted): its overdue engine deadline runs at
+    /// once, as a resumed hearsay-std process's would (and, if it was
+    /// leaving, it goes on leaving). Does nothing unless `i` is crashed.
     pub fn resume(&mut self, i: usize) {
         if self.ledger.nodes[i].state != NodeState::Crashed {
             return;
@@ -797,14 +826,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         info.disrupted_at = Some(self.now);
         self.ledger.close_crashes(i);
         self.action(4, i, 0);
-        self.queue.push(
-            self.now,
-            Item::Sweep {
-                node: i,
-                epoch: self.epochs[i],
-            },
-        );
-        self.schedule_first_tick(i);
+        self.reschedule(i);
     }
 
     /// Restarts node `i` as a fresh process: a new engine, the same name and
@@ -824,7 +846,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
             .expect("one engine was built");
         self.init_engine(&mut engine, i, generation);
         self.engines[i] = engine;
-        self.epochs[i] += 1;
+        self.set_timer(i, None);
         let info = &mut self.ledger.nodes[i];
         info.state = NodeState::Running;
         info.generation = generation;
@@ -835,7 +857,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         self.ledger.close_crashes(i);
         self.ledger.forget_seen(i);
         self.action(5, i, generation);
-        self.schedule_first_tick(i);
+        self.schedule_start(i);
     }
 
     /// Node `i` leaves gracefully: [`Engine::leave`], then it keeps ticking
@@ -849,6 +871,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
             info.state = NodeState::Leaving;
         }
         self.action(6, i, 0);
+        self.reschedule(i);
         Ok(())
     }
 

@@ -218,7 +218,9 @@ fn every_datagram_is_accounted_for() {
     for i in 0..6 {
         sim.crash(i);
     }
-    sim.run_for(secs(1));
+    // Rounds are up to 1.1 intervals apart, so a crashed node's stale
+    // timeout may still be queued a second later.
+    sim.run_for(secs(2));
     assert_eq!(sim.pending_events(), 0);
     let m = sim.metrics();
     let n = m.net;
@@ -279,4 +281,24 @@ fn a_crash_while_leaving_resumes_leaving() {
     assert_eq!(sim.state(1), NodeState::Running);
     assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
     assert_eq!(sim.generation(1), restarted);
+}
+
+#[test]
+fn a_ttl_expires_at_its_deadline_not_at_the_next_round() {
+    let mut config = SimConfig::new(8);
+    config.record_keys = true;
+    let mut sim = Small::new(config);
+    sim.add_nodes(2);
+    // Off the millisecond grid: the engine's clock is in whole ms.
+    sim.run_until(Duration::from_micros(5_000_700));
+    sim.set_with_ttl(0, "k", b"v", Duration::from_millis(123))
+        .expect("set");
+    sim.run_for(secs(2));
+    let expired: Vec<Duration> = sim
+        .log(0)
+        .iter()
+        .filter(|r| matches!(r.event, SimEvent::KeyExpired { .. }))
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(expired, [Duration::from_millis(5_000 + 123)]);
 }

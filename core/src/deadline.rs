@@ -1,0 +1,112 @@
+//! The engine's schedule: when it next needs the time, and doing what is due.
+//!
+//! The engine owns every timer it has: gossip rounds, convictions, hiding
+//! and removal of dead, departed and never-live nodes, TTL expiry, tombstone
+//! collection and the end of a leave's linger. A runtime asks
+//! [`Engine::poll_timeout`] when the engine next needs the time, sleeps until
+//! then (or until a datagram or a local write arrives), and calls
+//! [`Engine::handle_timeout`], which does everything due at that instant.
+//! Datagrams and writes can bring a deadline forward (a new peer's silence,
+//! a shorter TTL), so the runtime asks again after every engine call. This
+//! is quinn-proto's `poll_timeout` / `handle_timeout` contract.
+//!
+//! **Rounds.** The first gossip round is due at once after
+//! [`Engine::init`]; each round schedules the next at
+//! `now + gossip_interval ± 10 %` ([`ROUND_JITTER_DIVISOR`]), the jitter
+//! drawn from the caller's rng, so nodes started together drift out of step
+//! instead of all gossiping at the same instant. [`Engine::leave`] makes the
+//! next round due at once, so the departure spreads without waiting.
+//!
+//! **Local stalls.** [`Engine::handle_timeout`] notes the time first, like
+//! every call that brings it ([`crate::stall`]). Because a round is always
+//! due within 1.1 intervals, an idle engine driven only by its deadlines is
+//! still called at least that often, well inside the stall bound of two
+//! intervals; a longer gap means the caller did not run.
+
+use crate::engine::{Engine, Transmit};
+use crate::event::Observer;
+use crate::time::{Instant, duration_millis};
+
+/// The jitter of a round is at most the gossip interval divided by this,
+/// either way (±10 %).
+pub const ROUND_JITTER_DIVISOR: u64 = 10;
+
+impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E, B, W> {
+    /// When this engine next needs [`Engine::handle_timeout`]: the earliest
+    /// of the next gossip round, the next liveness check (a conviction, or
+    /// hiding or removing a node), the next TTL expiry or tombstone
+    /// collection (to the millisecond), and the end of a leave's linger.
+    ///
+    /// A time at or before the current one means "now". `None` when nothing
+    /// will ever be due: the engine is not initialised, or it has left.
+    /// Ask again after every call into the engine: datagrams and local
+    /// writes can bring the deadline forward.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.ready {
+            return None;
+        }
+        let mut next = self.next_round.min(self.next_sweep);
+        if self.next_deadline != u64::MAX {
+            next = next.min(Instant::from_millis(self.next_deadline));
+        }
+        if let Some(at) = self.left_at {
+            let end = at.saturating_add(self.config.leave_linger);
+            if self.now >= end {
+                return None;
+            }
+            next = next.min(end);
+        }
+        // `next_sweep` is `u64::MAX` when no node needs checking, but the
+        // round is always finite, so this is a real time.
+        Some(next)
+    }
+
+    /// Does everything due at `now`: notes the time (a late call is a local
+    /// stall, [`crate::stall`]); runs a gossip round if one is due
+    /// (heartbeat, TTL expiry and tombstone collection if due, a full
+    /// liveness check, new exchanges; see [`Engine::tick`]) and schedules
+    /// the next at `now + gossip_interval` ± 10 %, the jitter drawn from
+    /// `rng`; otherwise expires and collects if due, and checks liveness if
+    /// due. Calling it early, or more often than needed, is harmless: what
+    /// is not due is left alone. After the node has left, it does nothing.
+    pub fn handle_timeout(
+        &mut self,
+        now: Instant,
+        rng: &mut impl rand_core::RngCore,
+        tx: &mut impl Transmit,
+        observer: &mut impl Observer,
+    ) {
+        self.now = self.now.max(now);
+        self.note_time(now);
+        if !self.ready || self.has_left(now) {
+            return;
+        }
+        if now >= self.next_round {
+            self.round(now, rng, tx, observer);
+            self.next_round = now.saturating_add(self.round_gap(rng));
+            return;
+        }
+        if now.as_millis() >= self.next_deadline {
+            self.expire_and_collect(now, observer);
+        }
+        if now >= self.next_sweep {
+            self.update_liveness(now, observer);
+        }
+    }
+
+    /// The time from one round to the next: the gossip interval, moved by
+    /// a uniform jitter of up to a tenth of it either way (whole ms).
+    fn round_gap(&self, rng: &mut impl rand_core::RngCore) -> core::time::Duration {
+        let interval = duration_millis(self.config.gossip_interval);
+        let spread = interval / ROUND_JITTER_DIVISOR;
+        let draw = rng
+            .next_u64()
+            .checked_rem(spread.saturating_mul(2).saturating_add(1))
+            .unwrap_or(0);
+        let ms = interval.saturating_sub(spread).saturating_add(draw);
+        core::time::Duration::from_millis(ms.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -456,7 +456,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// liveness (phi against the threshold, and the dead grace); then opens
     /// exchanges with `fanout` live peers chosen at random, among those that
     /// answer first (a live peer that left 3 exchanges unanswered, or whose
-    /// heartbeat has not moved for a third of its timeout, is only probed
+    /// heartbeat has not moved for a quarter of its timeout, is only probed
     /// now and then) — plus a seed when no peer is live, or, now and then,
     /// when none of the chosen peers is a seed; plus, now and then, a dead
     /// node, to notice it coming back.
@@ -742,7 +742,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
 
     /// Whether the live peer in `slot` seems cut off from us: it left
     /// [`UNANSWERED_LIMIT`] exchanges in a row unanswered, or its heartbeat
-    /// has not moved here for a third of its detector timeout
+    /// has not moved here for a quarter of its detector timeout
     /// ([`crate::nodes::QUIET_FRACTION`]). The second sign is the one every node on our
     /// side sees within seconds of a partition: with a fanout of 3 among
     /// 100 nodes, a node tries a given peer about once in 30 rounds, long

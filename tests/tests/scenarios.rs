@@ -664,11 +664,13 @@ fn a_joining_node_is_not_convicted_after_two_lost_datagrams() {
 /// 0 of 40 with 3 s, at the cost of a median detection 0.9 s longer).
 ///
 /// Fixed without touching the detector: a live peer whose heartbeat has not
-/// moved for a third of its timeout, or that left three exchanges in a row
+/// moved for a quarter of its timeout, or that left three exchanges in a row
 /// unanswered (every Syn is answered now, if only by an empty SynAck), no
 /// longer takes a fanout slot; it is probed now and then instead. Measured
-/// (release, seed offsets): 0 of 40 for 1 to 40, 1 of 60 for 41 to 100;
-/// with 10% loss, 1 of 40 for 1 to 40. Counting unanswered exchanges alone
+/// (release, seed offsets): with a third of the timeout and rounds at a
+/// fixed period, 0 of 40 for 1 to 40 and 1 of 60 for 41 to 100 (10% loss:
+/// 1 of 40); once rounds carried the deadline API's ±10 % jitter, 1 of 80
+/// for 1 to 80 with a third, 0 of 80 with a quarter (the setting now). Counting unanswered exchanges alone
 /// (without the heartbeat sign) leaves 15 of 40 (11 of 40 at one
 /// unanswered exchange): with a fanout of 3 among 100 nodes, a node tries a
 /// given peer about once in 30 rounds.

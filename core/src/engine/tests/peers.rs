@@ -210,7 +210,7 @@ fn a_live_peer_that_stops_answering_gives_up_its_fanout_slot_until_it_answers() 
 #[test]
 fn a_live_peer_whose_heartbeat_stalls_gives_up_its_fanout_slot() {
     let mut config = Config::new();
-    // A long pause keeps p live well past a third of its timeout.
+    // A long pause keeps p live well past a quarter of its timeout.
     config.detector.acceptable_heartbeat_pause = Duration::from_secs(10);
     let mut nodes = trio(config);
     let mut rng = TestRng(5);

@@ -15,8 +15,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use hearsay_core::sim::SimRng;
 use hearsay_core::{Config, Engine, EntryRef, Instant, NodeId, Transmit};
+use hearsay_sim::SimRng;
 
 /// The engine of R and I: default capacities (1024 nodes, 16 Ki entries,
 /// 1 MiB arena).

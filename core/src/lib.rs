@@ -84,8 +84,6 @@
 
 #[cfg(test)]
 extern crate std;
-#[cfg(all(feature = "sim", not(test)))]
-extern crate std;
 
 mod arena;
 pub mod config;
@@ -98,8 +96,6 @@ pub mod id;
 mod nodes;
 pub mod phi;
 mod refute;
-#[cfg(feature = "sim")]
-pub mod sim;
 pub mod stall;
 mod store;
 #[cfg(test)]

@@ -43,7 +43,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use hearsay_core::Engine;
-use hearsay_core::sim::{Latency, Sim, SimConfig, SimRng};
+use hearsay_sim::{Latency, Sim, SimConfig, SimRng};
 
 /// Keys each node writes.
 const KEYS: usize = 10;

@@ -13,8 +13,8 @@
 
 use std::time::Duration;
 
-use hearsay_core::sim::{Latency, Sim, SimConfig, SimEvent};
 use hearsay_core::{Config, NodeStatus};
+use hearsay_sim::{Latency, Sim, SimConfig, SimEvent};
 use hearsay_std::builder::scaled_detector;
 
 /// 16 node slots, 256 entries, 16 KiB arena, 100-interval windows.

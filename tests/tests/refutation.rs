@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use hearsay_core::sim::{Latency, Sim, SimConfig, SimEvent};
 use hearsay_core::{Config, NodeStatus};
+use hearsay_sim::{Latency, Sim, SimConfig, SimEvent};
 
 type Sim16 = Sim<16, 256, 16_384, 100>;
 

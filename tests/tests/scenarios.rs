@@ -1,4 +1,4 @@
-//! Scenario tests on the deterministic simulator (`hearsay_core::sim`):
+//! Scenario tests on the deterministic simulator (`hearsay_sim`):
 //! the membership and state guarantees of issue 4, each asserted and each
 //! able to fail.
 //!
@@ -23,8 +23,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use hearsay_core::sim::{Latency, NodeState, Sim, SimConfig, SimEvent, Subject};
 use hearsay_core::{Config, NodeStatus};
+use hearsay_sim::{Latency, NodeState, Sim, SimConfig, SimEvent, Subject};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -436,7 +436,7 @@ fn s3_rolling_restart_never_reports_a_replaced_node_dead() {
     for o in 0..n {
         assert_eq!(sim.engine(o).node_count(), n, "node {o}");
         for v in sim.engine(o).nodes() {
-            let i = hearsay_core::sim::node_index(v.id().addr).expect("simulated node");
+            let i = hearsay_sim::node_index(v.id().addr).expect("simulated node");
             assert_eq!(
                 v.id().generation,
                 sim.generation(i),

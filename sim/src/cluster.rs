@@ -7,12 +7,12 @@ use std::string::String;
 use std::time::Duration;
 use std::vec::Vec;
 
-use crate::config::Config;
-use crate::engine::{Engine, SendError, Transmit, WriteError};
-use crate::id::NodeId;
-use crate::nodes::NodeStatus;
-use crate::time::Instant;
-use crate::wire::MAX_DATAGRAM_LEN;
+use hearsay_core::Config;
+use hearsay_core::Instant;
+use hearsay_core::NodeId;
+use hearsay_core::NodeStatus;
+use hearsay_core::wire::MAX_DATAGRAM_LEN;
+use hearsay_core::{Engine, SendError, Transmit, WriteError};
 
 use super::metrics::{
     CrashTracker, Detection, FalsePositive, Metrics, NetStats, PropTracker, Propagation, TrackId,

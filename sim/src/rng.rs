@@ -9,7 +9,7 @@
 /// A seedable xoshiro256** generator implementing [`rand_core::RngCore`].
 ///
 /// ```
-/// use hearsay_core::sim::SimRng;
+/// use hearsay_sim::SimRng;
 /// let mut a = SimRng::new(42);
 /// let mut b = SimRng::new(42);
 /// assert_eq!(a.next(), b.next());

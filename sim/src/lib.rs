@@ -1,13 +1,13 @@
-//! A deterministic network simulator for clusters of hearsay engines
-//! (feature `sim`, which brings in `std`).
+//! A deterministic network simulator for clusters of hearsay engines,
+//! built on hearsay-core's public API only (`std`, test infrastructure).
 //!
-//! [`Sim`] runs many sans-IO [`Engine`](crate::Engine)s on one virtual clock
+//! [`Sim`] runs many sans-IO [`Engine`](hearsay_core::Engine)s on one virtual clock
 //! against a modelled network, in a single thread, as a discrete-event
 //! simulation driven through the engines' own deadline API, as hearsay-std
 //! drives them: after every call into node `i`'s engine (start, datagram,
 //! local write, timeout), the node's one queued timeout moves to
-//! [`Engine::poll_timeout`](crate::Engine::poll_timeout), where
-//! [`Engine::handle_timeout`](crate::Engine::handle_timeout) does what is
+//! [`Engine::poll_timeout`](hearsay_core::Engine::poll_timeout), where
+//! [`Engine::handle_timeout`](hearsay_core::Engine::handle_timeout) does what is
 //! due (a gossip round about once per `gossip_interval`, convictions, TTL
 //! expiry...). Each node starts at its own random phase within one
 //! interval; every datagram is an event delivered after a latency drawn
@@ -43,7 +43,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use hearsay_core::sim::{Latency, Sim, SimConfig};
+//! use hearsay_sim::{Latency, Sim, SimConfig};
 //!
 //! // Engine capacities: 32 nodes, 512 entries, 32 KiB of keys and values,
 //! // 64-interval detector windows (about 72 KiB per node).
@@ -95,9 +95,9 @@
 //!   entry), `W` detector intervals per node. Each node's memory is
 //!   `size_of::<Engine<N, E, B, W>>()`; a run needs that times the node
 //!   count. Capacity problems show in the engines' counters
-//!   ([`Engine::counters`](crate::Engine::counters): `refused_nodes`,
+//!   ([`Engine::counters`](hearsay_core::Engine::counters): `refused_nodes`,
 //!   `refused_pieces`).
-//! - **Settings.** [`SimConfig::engine`] is the [`Config`](crate::Config)
+//! - **Settings.** [`SimConfig::engine`] is the [`Config`](hearsay_core::Config)
 //!   every node uses: try your `mtu`, `fanout`, `gossip_interval`, detector
 //!   and graces against your network ([`SimConfig::network`],
 //!   [`Sim::set_link`]) and read bandwidth, propagation rounds, detection
@@ -116,15 +116,8 @@
 //! The simulator is test infrastructure: it allocates, and it panics on
 //! misuse (a node index out of range, an invalid configuration).
 
-#![allow(
-    clippy::arithmetic_side_effects,
-    clippy::indexing_slicing,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "std test infrastructure behind the `sim` feature, never reachable from the \
-              network: virtual times are u64 microseconds, indices are the simulator's own, \
-              and misuse should fail loudly"
-)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod cluster;
 mod metrics;

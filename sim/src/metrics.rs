@@ -2,7 +2,7 @@
 //! detection and false positives.
 //!
 //! Traffic is counted by the simulator itself, per node, from the datagrams
-//! the engines hand to their [`crate::Transmit`] sink (out, whether or not
+//! the engines hand to their [`hearsay_core::Transmit`] sink (out, whether or not
 //! the network then drops them) and the datagrams delivered to them (in).
 //! A node *round* is one of its ticks, so "per node per round" is total
 //! traffic divided by the ticks run in the window, whatever crashes and
@@ -10,8 +10,8 @@
 //!
 //! Propagation and detection are measured from the engines' events, as they
 //! happen: a tracked key update is seen by a node when its observer reports
-//! a [`crate::Event::KeySet`] of that key at that version or later; a crash
-//! is detected by a node when its observer reports [`crate::Event::NodeDead`]
+//! a [`hearsay_core::Event::KeySet`] of that key at that version or later; a crash
+//! is detected by a node when its observer reports [`hearsay_core::Event::NodeDead`]
 //! about the crashed incarnation. Nothing scans every node's state.
 
 use std::string::String;

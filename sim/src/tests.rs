@@ -6,7 +6,7 @@ use std::time::Duration;
 use std::vec::Vec;
 
 use super::*;
-use crate::NodeStatus;
+use hearsay_core::NodeStatus;
 
 /// 16 node slots, 256 entries, 16 KiB arena, 32-interval windows.
 type Small = Sim<16, 256, 16384, 32>;

@@ -5,8 +5,8 @@ use std::string::String;
 use std::time::Duration;
 use std::vec::Vec;
 
-use crate::event::Event;
-use crate::id::NodeId;
+use hearsay_core::Event;
+use hearsay_core::NodeId;
 
 use super::network::node_index;
 use super::queue::Micros;
@@ -161,10 +161,11 @@ impl SimEvent {
         }
     }
 
-    /// The owned copy of `event`.
-    pub fn from_event(event: &Event<'_>) -> Self {
+    /// The owned copy of `event`; `None` for a kind of event this
+    /// simulator does not know yet (`Event` is non-exhaustive).
+    pub fn from_event(event: &Event<'_>) -> Option<Self> {
         let s = Subject::of;
-        match *event {
+        Some(match *event {
             Event::NodeJoined { node } => SimEvent::Joined(s(node)),
             Event::NodeAliveAgain { node } => SimEvent::AliveAgain(s(node)),
             Event::NodeDead { node } => SimEvent::Dead(s(node)),
@@ -206,7 +207,8 @@ impl SimEvent {
                 local: s(local),
                 other: s(other),
             },
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -332,6 +334,7 @@ impl TraceHash {
                 id(self, local);
                 id(self, other);
             }
+            _ => self.u64(255),
         }
     }
 

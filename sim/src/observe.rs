@@ -10,7 +10,7 @@
 use std::time::Duration;
 use std::vec::Vec;
 
-use crate::event::{Event, Observer};
+use hearsay_core::{Event, Observer};
 
 use super::cluster::NodeState;
 use super::metrics::{CrashTracker, FalsePositive, PropTracker, mark_first};
@@ -200,13 +200,15 @@ impl Observer for Tap<'_> {
             | Event::NodeRemoved { .. }
             | Event::NodeReplaced { .. }
             | Event::NameConflict { .. } => l.record_membership,
+            // A kind of event this simulator does not know yet.
+            _ => false,
         };
-        if record {
+        if record && let Some(event) = SimEvent::from_event(event) {
             let observer_generation = l.nodes.get(obs).map_or(0, |n| n.born_generation);
             l.logs[obs].push(Record {
                 at: Duration::from_micros(at),
                 observer_generation,
-                event: SimEvent::from_event(event),
+                event,
             });
         }
     }

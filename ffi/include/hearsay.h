@@ -198,6 +198,11 @@ typedef struct hearsay_options {
   // Key and value bytes kept for this node's own writes, like
   // `local_reserve_entries`. 0: 512.
   uint32_t local_reserve_bytes;
+  // How long a node heard of but never seen alive (its heartbeat never
+  // seen to move) is kept before it is dropped, in milliseconds. 0: ten
+  // gossip intervals, and at least 10000. From two gossip intervals to a
+  // year; outside that is `HEARSAY_INVALID_ARGUMENT`.
+  uint32_t pending_timeout_ms;
 } hearsay_options;
 
 // One node of the cluster, as this node saw it when the call was made.

@@ -70,6 +70,11 @@ pub struct hearsay_options {
     /// Key and value bytes kept for this node's own writes, like
     /// `local_reserve_entries`. 0: 512.
     pub local_reserve_bytes: u32,
+    /// How long a node heard of but never seen alive (its heartbeat never
+    /// seen to move) is kept before it is dropped, in milliseconds. 0: ten
+    /// gossip intervals, and at least 10000. From two gossip intervals to a
+    /// year; outside that is `HEARSAY_INVALID_ARGUMENT`.
+    pub pending_timeout_ms: u32,
 }
 
 /// Fills `*options` with the defaults: every pointer NULL, every number 0.
@@ -97,6 +102,7 @@ pub unsafe extern "C" fn hearsay_options_init(options: *mut hearsay_options) {
             max_node_bytes: 0,
             local_reserve_entries: 0,
             local_reserve_bytes: 0,
+            pending_timeout_ms: 0,
         };
         // SAFETY: not NULL, writable by the caller's contract; `write` does
         // not read the old contents.
@@ -185,6 +191,9 @@ unsafe fn start(o: &hearsay_options) -> Outcome<hearsay_node> {
     }
     if o.leave_linger_ms > 0 {
         b = b.leave_linger(Duration::from_millis(u64::from(o.leave_linger_ms)));
+    }
+    if o.pending_timeout_ms > 0 {
+        b = b.pending_timeout(Duration::from_millis(u64::from(o.pending_timeout_ms)));
     }
     b = capacity_options(b, o);
     // On the builder, so that nothing between the start and the first

@@ -153,6 +153,11 @@ fn start_rejects_bad_options_with_invalid_argument() {
     let mut o = options(c"a");
     o.leave_linger_ms = u32::MAX;
     assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT));
+    // A pending timeout shorter than two gossip intervals.
+    let mut o = options(c"a");
+    o.gossip_interval_ms = 1000;
+    o.pending_timeout_ms = 1999;
+    assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT));
 
     // NULL options or out.
     let mut node = null_mut();

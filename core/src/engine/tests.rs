@@ -41,21 +41,8 @@ fn engine<const N: usize, const E: usize, const B: usize>(
     e
 }
 
-#[derive(Default)]
-struct Sink {
-    buf: Vec<u8>,
-    sent: Vec<(SocketAddr, Vec<u8>)>,
-}
-
-impl Transmit for Sink {
-    fn buffer(&mut self) -> &mut [u8] {
-        self.buf.resize(65_507, 0);
-        &mut self.buf
-    }
-    fn send(&mut self, to: SocketAddr, len: usize) {
-        self.sent.push((to, self.buf[..len].to_vec()));
-    }
-}
+/// Records every datagram sent (the crate's one test recorder).
+type Sink = crate::testkit::Recorder;
 
 #[derive(Default)]
 struct Log(Vec<String>);

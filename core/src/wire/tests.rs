@@ -24,7 +24,7 @@ use serde::ser::SerializeTuple;
 
 use super::*;
 use crate::config::{ClusterId, Config};
-use crate::engine::{Engine, Transmit};
+use crate::engine::Engine;
 use crate::event::Event;
 use crate::time::Instant;
 
@@ -42,23 +42,9 @@ const NOW: Instant = Instant::from_millis(0);
 /// The default cluster's fingerprint, as every test datagram carries it.
 const CLUSTER: u32 = ClusterId::new("hearsay").fingerprint();
 
-/// Collects datagrams instead of sending them.
-#[derive(Default)]
-struct Outbox {
-    buf: Vec<u8>,
-    sent: Vec<(SocketAddr, Vec<u8>)>,
-}
-
-impl Transmit for Outbox {
-    fn buffer(&mut self) -> &mut [u8] {
-        self.buf.resize(MAX_DATAGRAM_LEN, 0);
-        &mut self.buf
-    }
-
-    fn send(&mut self, to: SocketAddr, len: usize) {
-        self.sent.push((to, self.buf[..len].to_vec()));
-    }
-}
+/// Collects datagrams instead of sending them (the crate's one test
+/// recorder).
+type Outbox = crate::testkit::Recorder;
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().expect("test address")

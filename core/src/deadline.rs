@@ -76,7 +76,6 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
     ) {
-        self.now = self.now.max(now);
         self.note_time(now);
         if !self.ready || self.has_left(now) {
             return;

@@ -468,7 +468,6 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
     ) {
-        self.now = self.now.max(now);
         self.note_time(now);
         if !self.ready || self.has_left(now) {
             return;
@@ -501,7 +500,6 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// [`Engine::handle_timeout`] runs liveness exactly when it is due, which
     /// is what runtimes use; `sweep` is for callers driving `tick` by hand.
     pub fn sweep(&mut self, now: Instant, observer: &mut impl Observer) {
-        self.now = self.now.max(now);
         self.note_time(now);
         // Nothing is due before `next_sweep` (kept by every change that
         // sets a deadline); ticks scan in full regardless.
@@ -866,7 +864,6 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
     ) -> Result<(), DecodeError> {
-        self.now = self.now.max(now);
         self.note_time(now);
         let (kind, cluster, body) = wire::read_header(datagram)?;
         if cluster != self.config.cluster_id.fingerprint() {

@@ -88,10 +88,12 @@ pub fn stall_bound(gossip_interval: Duration) -> Duration {
 }
 
 impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E, B, W> {
-    /// Notes the time brought by a call; if it reveals a local stall,
+    /// Notes the time brought by a call (the engine's latest time, `now`,
+    /// never goes back); if it reveals a local stall,
     /// counts it and restarts the silence of the live peers (see the module
     /// documentation).
     pub(crate) fn note_time(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         if !self.ready {
             return;
         }

@@ -1,9 +1,12 @@
 //! Helpers shared by the crate's unit tests.
 
 use core::net::SocketAddr;
+use std::boxed::Box;
 use std::vec::Vec;
 
-use crate::engine::Transmit;
+use crate::config::Config;
+use crate::engine::{Engine, Transmit};
+use crate::id::NodeId;
 
 /// A deterministic RNG (splitmix64) for tests.
 pub(crate) struct TestRng(pub u64);
@@ -45,4 +48,22 @@ impl Transmit for Recorder {
     fn send(&mut self, to: SocketAddr, len: usize) {
         self.sent.push((to, self.buf[..len].to_vec()));
     }
+}
+
+/// Node `i`'s address on loopback, for tests.
+pub(crate) fn addr(i: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7000 + i))
+}
+
+/// An initialised engine on the heap, named `name`, generation 1, at
+/// [`addr`]`(i)`.
+pub(crate) fn engine<const N: usize, const E: usize, const B: usize>(
+    name: &str,
+    i: u16,
+    config: Config,
+) -> Box<Engine<N, E, B>> {
+    let mut e = Box::new(Engine::<N, E, B>::new());
+    e.init(NodeId::new(name, 1, addr(i)).expect("id"), config)
+        .expect("init");
+    e
 }

@@ -26,20 +26,7 @@ fn tight() -> Config {
 
 mod peers;
 
-fn addr(i: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 7000 + i))
-}
-
-fn engine<const N: usize, const E: usize, const B: usize>(
-    name: &str,
-    i: u16,
-    config: Config,
-) -> Box<Engine<N, E, B>> {
-    let mut e = Box::new(Engine::<N, E, B>::new());
-    e.init(NodeId::new(name, 1, addr(i)).expect("id"), config)
-        .expect("init");
-    e
-}
+use crate::testkit::{addr, engine};
 
 /// Records every datagram sent (the crate's one test recorder).
 type Sink = crate::testkit::Recorder;

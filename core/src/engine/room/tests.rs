@@ -6,25 +6,8 @@ use std::format;
 use std::string::String;
 use std::vec::Vec;
 
-use core::net::SocketAddr;
-
 use crate::engine::*;
-use crate::testkit::Recorder;
-
-fn addr(i: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 7100 + i))
-}
-
-fn engine<const N: usize, const E: usize, const B: usize>(
-    name: &str,
-    i: u16,
-    config: Config,
-) -> Box<Engine<N, E, B>> {
-    let mut e = Box::new(Engine::<N, E, B>::new());
-    e.init(NodeId::new(name, 1, addr(i)).expect("id"), config)
-        .expect("init");
-    e
-}
+use crate::testkit::{Recorder, addr, engine};
 
 /// One complete exchange opened by `a` towards `b`, nothing lost; `log_a`
 /// records `a`'s key events.

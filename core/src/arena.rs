@@ -11,15 +11,17 @@
 //! capacity: a block shrunk in place keeps its capacity until the next
 //! compaction, but the bytes it no longer uses are free for accounting
 //! purposes, because a compaction gives them back. So
-//! `live_bytes() + BLOCK_HEADER + len <= B` is exactly the condition under
+//! `live_bytes() + BLOCK_HEADER + len <= size` is exactly the condition under
 //! which an allocation of `len` bytes succeeds (compacting if it must).
+
+use crate::memory::Memory;
 
 /// Bytes of the header in front of every block: owner `u32` + capacity `u32`.
 pub(crate) const BLOCK_HEADER: usize = 8;
 
-/// Fixed-capacity byte storage of `B` bytes.
-pub(crate) struct Arena<const B: usize> {
-    bytes: [u8; B],
+/// Fixed-capacity byte storage: the length of its buffer.
+pub(crate) struct Arena<M: Memory> {
+    bytes: M::Buf<u8>,
     /// End of the last block; everything above is free.
     top: usize,
     /// Bytes that live blocks use: header plus the payload their owner
@@ -28,18 +30,29 @@ pub(crate) struct Arena<const B: usize> {
     live: usize,
 }
 
-impl<const B: usize> Arena<B> {
-    pub(crate) const fn new() -> Self {
+impl<M: Memory> Arena<M> {
+    /// An empty arena in `bytes`.
+    pub(crate) fn new(bytes: M::Buf<u8>) -> Self {
         Arena {
-            bytes: [0; B],
+            bytes,
             top: 0,
             live: 0,
         }
     }
 
+    /// The buffer back.
+    pub(crate) fn into_buf(self) -> M::Buf<u8> {
+        self.bytes
+    }
+
     pub(crate) fn clear(&mut self) {
         self.top = 0;
         self.live = 0;
+    }
+
+    /// Size of the arena in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.bytes.as_ref().len()
     }
 
     /// Bytes that live blocks use, headers included (not counting capacity
@@ -50,7 +63,7 @@ impl<const B: usize> Arena<B> {
 
     /// Bytes available after a compaction.
     pub(crate) fn free_bytes(&self) -> usize {
-        B.saturating_sub(self.live)
+        self.size().saturating_sub(self.live)
     }
 
     /// Whether a block of `len` payload bytes can be had, compacting if needed.
@@ -64,7 +77,7 @@ impl<const B: usize> Arena<B> {
     pub(crate) fn alloc(&mut self, owner: u32, len: usize) -> Option<u32> {
         let cap = u32::try_from(len).ok()?;
         let end = self.top.checked_add(BLOCK_HEADER)?.checked_add(len)?;
-        if end > B {
+        if end > self.size() {
             return None;
         }
         let off = u32::try_from(self.top).ok()?;
@@ -75,7 +88,11 @@ impl<const B: usize> Arena<B> {
     }
 
     fn write_header(&mut self, at: usize, owner: u32, cap: u32) {
-        if let Some(h) = self.bytes.get_mut(at..at.saturating_add(BLOCK_HEADER)) {
+        if let Some(h) = self
+            .bytes
+            .as_mut()
+            .get_mut(at..at.saturating_add(BLOCK_HEADER))
+        {
             let (o, c) = h.split_at_mut(4);
             o.copy_from_slice(&owner.to_le_bytes());
             c.copy_from_slice(&cap.to_le_bytes());
@@ -85,6 +102,7 @@ impl<const B: usize> Arena<B> {
     fn read_header(&self, at: usize) -> (u32, usize) {
         let word = |i: usize| {
             self.bytes
+                .as_ref()
                 .get(i..i.saturating_add(4))
                 .and_then(|s| <[u8; 4]>::try_from(s).ok())
                 .map_or(0, u32::from_le_bytes)
@@ -113,6 +131,7 @@ impl<const B: usize> Arena<B> {
     pub(crate) fn get(&self, off: u32, len: usize) -> &[u8] {
         let start = (off as usize).saturating_add(BLOCK_HEADER);
         self.bytes
+            .as_ref()
             .get(start..start.saturating_add(len))
             .unwrap_or_default()
     }
@@ -121,6 +140,7 @@ impl<const B: usize> Arena<B> {
     pub(crate) fn get_mut(&mut self, off: u32, len: usize) -> &mut [u8] {
         let start = (off as usize).saturating_add(BLOCK_HEADER);
         self.bytes
+            .as_mut()
             .get_mut(start..start.saturating_add(len))
             .unwrap_or_default()
     }
@@ -144,7 +164,9 @@ impl<const B: usize> Arena<B> {
             if let Some(len) = keep {
                 let src = read.saturating_add(BLOCK_HEADER);
                 let dst = write.saturating_add(BLOCK_HEADER);
-                self.bytes.copy_within(src..src.saturating_add(len), dst);
+                self.bytes
+                    .as_mut()
+                    .copy_within(src..src.saturating_add(len), dst);
                 self.write_header(write, owner, len as u32);
                 write = dst.saturating_add(len);
             }
@@ -158,10 +180,12 @@ impl<const B: usize> Arena<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::Borrowed;
 
     #[test]
     fn alloc_free_compact_keeps_live_payloads() {
-        let mut a = Arena::<64>::new();
+        let mut bytes = [0u8; 64];
+        let mut a = Arena::<Borrowed<'_>>::new(&mut bytes);
         let x = a.alloc(1, 4).expect("fits");
         a.get_mut(x, 4).copy_from_slice(b"aaaa");
         let y = a.alloc(2, 8).expect("fits");
@@ -197,7 +221,8 @@ mod tests {
 
     #[test]
     fn an_in_place_shrink_frees_its_bytes_for_accounting() {
-        let mut a = Arena::<64>::new();
+        let mut bytes = [0u8; 64];
+        let mut a = Arena::<Borrowed<'_>>::new(&mut bytes);
         let x = a.alloc(1, 40).expect("fits");
         a.resized(40, 2);
         assert_eq!(a.live_bytes(), 10);

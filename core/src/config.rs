@@ -261,9 +261,13 @@ pub enum ConfigError {
     /// [`Config::MAX_GRACE`]: shorter, a live newcomer would be dropped
     /// before it could show its heartbeat moving.
     PendingTimeoutOutOfRange,
-    /// The capacities chosen for the engine type cannot hold even the local
-    /// node (zero nodes, or more than 65 535 nodes or 2³² entries or bytes).
+    /// The engine's capacity cannot work: zero nodes or more than 65,535,
+    /// 2³² - 1 entries or state bytes or more, or a detector window outside
+    /// 1..=65,535 ([`crate::Capacity::validate`]).
     CapacityUnusable,
+    /// The memory for the engine's tables could not be allocated
+    /// ([`crate::memory::Buffers::allocate`]).
+    OutOfMemory,
     /// `max_node_entries` is below 2 or `max_node_bytes` below 15: a node
     /// could not hold one key besides the entry that announces its leave.
     NodeShareTooSmall,
@@ -310,7 +314,12 @@ impl fmt::Display for ConfigError {
             ConfigError::PendingTimeoutOutOfRange => f.write_str(
                 "pending_timeout must be from two gossip intervals to 365 days",
             ),
-            ConfigError::CapacityUnusable => f.write_str("engine capacities are unusable"),
+            ConfigError::CapacityUnusable => f.write_str(
+                "engine capacity is unusable: nodes must be 1..=65535, entries and state bytes below 2^32 - 1, the detector window 1..=65535",
+            ),
+            ConfigError::OutOfMemory => {
+                f.write_str("not enough memory for the engine's tables at this capacity")
+            }
             ConfigError::NodeShareTooSmall => write!(
                 f,
                 "per-node share must allow at least {MIN_NODE_ENTRIES} entries and {MIN_NODE_BYTES} bytes"

@@ -25,13 +25,14 @@
 
 use crate::engine::{Engine, Transmit};
 use crate::event::Observer;
+use crate::memory::Memory;
 use crate::time::{Instant, duration_millis};
 
 /// The jitter of a round is at most the gossip interval divided by this,
 /// either way (±10 %).
 pub const ROUND_JITTER_DIVISOR: u64 = 10;
 
-impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E, B, W> {
+impl<M: Memory> Engine<M> {
     /// When this engine next needs [`Engine::handle_timeout`]: the earliest
     /// of the next gossip round, the next liveness check (a conviction, or
     /// hiding or removing a node), the next TTL expiry or tombstone
@@ -42,9 +43,6 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     /// Ask again after every call into the engine: datagrams and local
     /// writes can bring the deadline forward.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if !self.ready {
-            return None;
-        }
         let mut next = self.next_round.min(self.next_sweep);
         if self.next_deadline != u64::MAX {
             next = next.min(Instant::from_millis(self.next_deadline));
@@ -77,7 +75,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         observer: &mut impl Observer,
     ) {
         self.note_time(now);
-        if !self.ready || self.has_left(now) {
+        if self.has_left(now) {
             return;
         }
         if now >= self.next_round {

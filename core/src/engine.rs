@@ -15,7 +15,9 @@ use crate::config::{Config, ConfigError};
 use crate::counters::{Counters, bump};
 use crate::event::{Event, Observer};
 use crate::exchange::{Ask, PlanItem};
+use crate::fixed::FixedVec;
 use crate::id::NodeId;
+use crate::memory::{Buffers, Capacity, Memory};
 use crate::nodes::{NodeSlot, NodeStatus, NodeTable};
 use crate::refute::Refutation;
 use crate::store::{EntryStatus, NIL, Store};
@@ -25,14 +27,6 @@ use crate::wire::{
     WireNodeId, WireNodeRef,
 };
 
-/// Default node capacity: a 1000-node cluster with room to spare.
-pub const DEFAULT_NODES: usize = 1024;
-/// Default entry capacity: 16 keys per node at the default node capacity.
-pub const DEFAULT_ENTRIES: usize = 16 * 1024;
-/// Default arena size for keys and values: 1 MiB.
-pub const DEFAULT_ARENA_BYTES: usize = 1024 * 1024;
-/// Default failure-detector window: 1000 intervals (one byte each) per node.
-pub const DEFAULT_WINDOW: usize = 1000;
 /// Most seed addresses an engine keeps.
 pub const MAX_SEEDS: usize = 32;
 
@@ -70,8 +64,6 @@ pub trait Transmit {
 /// Why a local write failed. The state is unchanged when one is returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteError {
-    /// [`Engine::init`] has not been called.
-    NotInitialized,
     /// Keys must not be empty.
     EmptyKey,
     /// Keys are at most [`MAX_KEY_LEN`] bytes.
@@ -99,7 +91,6 @@ pub enum WriteError {
 impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            WriteError::NotInitialized => "engine not initialised",
             WriteError::EmptyKey => "key is empty",
             WriteError::KeyTooLong => "key is longer than 255 bytes",
             WriteError::ReservedKey => "keys starting with NUL are reserved",
@@ -116,8 +107,6 @@ impl fmt::Display for WriteError {
 /// Why an exchange could not be started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
-    /// [`Engine::init`] has not been called.
-    NotInitialized,
     /// The [`Transmit`] buffer cannot hold even one digest entry.
     BufferTooSmall,
 }
@@ -125,7 +114,6 @@ pub enum SendError {
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            SendError::NotInitialized => "engine not initialised",
             SendError::BufferTooSmall => "transmit buffer too small for a datagram",
         })
     }
@@ -133,34 +121,32 @@ impl fmt::Display for SendError {
 
 /// A hearsay node's complete state: the sans-IO Scuttlebutt engine.
 ///
-/// Capacities are const generics: `N` nodes (the local one included), `E`
-/// entries over all nodes (tombstones included), `B` bytes of keys, values
-/// and 8-byte block headers, and `W` failure-detector intervals per node. The defaults suit a server in a cluster of up to
-/// a thousand nodes; a microcontroller might use `Engine<16, 128, 8192>`.
+/// The engine works in tables whose sizes are fixed when it is built
+/// ([`Capacity`]: nodes, entries, state bytes, detector window) and that
+/// live in memory of kind `M` ([`crate::memory`]): the heap
+/// ([`crate::memory::Heap`], feature `alloc`, sized at run time) or
+/// static storage lent by the caller ([`crate::memory::Storage`], for
+/// targets without an allocator). [`Engine::new`] is the one constructor
+/// and returns a working engine; nothing is allocated after it.
 ///
-/// Memory is the value itself: 3.1 MiB at the defaults, 22 KiB for
-/// `Engine<16, 128, 8192, 64>`. Each node slot costs about 330 bytes plus
-/// its `W`-byte detector window, each entry slot 52 bytes, plus the arena. Do not build a large engine on the stack:
-/// [`Engine::new`] is a `const fn`, so put it in a `static` (behind your
-/// platform's mutex or cell) or let a runtime place it on the heap, then call
-/// [`Engine::init`], which initialises it in place.
-pub struct Engine<
-    const N: usize = DEFAULT_NODES,
-    const E: usize = DEFAULT_ENTRIES,
-    const B: usize = DEFAULT_ARENA_BYTES,
-    const W: usize = DEFAULT_WINDOW,
-> {
+/// Memory is [`Capacity::memory_bytes`] for the tables (3.1 MiB at
+/// [`Capacity::DEFAULT`], about 21 KiB at 16 nodes, 128 entries, 8 KiB and
+/// a 64-interval window) plus about 2 KiB for the engine value itself.
+pub struct Engine<M: Memory> {
     pub(crate) config: Config,
-    pub(crate) ready: bool,
-    pub(crate) nodes: NodeTable<N, W>,
-    pub(crate) store: Store<E, B>,
+    /// This node's id (slot [`LOCAL`] holds the same; kept here too so the
+    /// id is always at hand without a lookup that could miss).
+    pub(crate) id: NodeId,
+    pub(crate) capacity: Capacity,
+    pub(crate) nodes: NodeTable<M>,
+    pub(crate) store: Store<M>,
     pub(crate) counters: Counters,
     /// Scratch for building replies: which nodes to send, from which version.
-    pub(crate) plan: heapless::Vec<PlanItem, N>,
+    pub(crate) plan: FixedVec<M, PlanItem>,
     /// Scratch for building replies: which nodes to ask the peer for.
-    pub(crate) asks: heapless::Vec<Ask, N>,
+    pub(crate) asks: FixedVec<M, Ask>,
     /// Scratch: heartbeats read in a digest, recorded once it proved valid.
-    pub(crate) beats: heapless::Vec<(u16, u64), N>,
+    pub(crate) beats: FixedVec<M, (u16, u64)>,
     /// Moves the starting point of reply planning round the ring so no node
     /// is always last in line for the budget.
     pub(crate) rotation: u32,
@@ -169,9 +155,9 @@ pub struct Engine<
     /// Addresses to gossip with when no peer is live (and now and then).
     pub(crate) seeds: heapless::Vec<SocketAddr, MAX_SEEDS>,
     /// Scratch for choosing peers at random.
-    pub(crate) candidates: heapless::Vec<u16, N>,
+    pub(crate) candidates: FixedVec<M, u16>,
     /// Scratch: where each piece of the Syn being built ends on the ring.
-    pub(crate) piece_ends: heapless::Vec<u16, N>,
+    pub(crate) piece_ends: FixedVec<M, u16>,
     /// When [`Engine::leave`] was called.
     pub(crate) left_at: Option<Instant>,
     /// The latest time the caller gave us.
@@ -190,80 +176,89 @@ pub struct Engine<
     pub(crate) stall: crate::stall::StallWatch,
 }
 
-impl<const N: usize, const E: usize, const B: usize, const W: usize> Default
-    for Engine<N, E, B, W>
-{
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E, B, W> {
-    /// An empty, uninitialised engine. `const`, so it can live in a `static`.
-    pub const fn new() -> Self {
-        Engine {
-            config: Config::new(),
-            ready: false,
-            nodes: NodeTable::new(),
-            store: Store::new(),
+impl<M: Memory> Engine<M> {
+    /// A working engine for node `id` with `config`, in `buffers` (made by
+    /// [`Buffers::allocate`](crate::memory::Buffers::allocate) or lent by
+    /// [`Storage::buffers`](crate::memory::Storage::buffers)). Whatever the
+    /// buffers held before is forgotten.
+    ///
+    /// The first gossip round is due at once ([`Engine::poll_timeout`]).
+    /// Errors when `config` is invalid ([`Config::validate`]), the capacity
+    /// is unusable ([`Capacity::validate`]) or too small for the
+    /// configured local reserve ([`ConfigError::ReserveTooLarge`]).
+    pub fn new(buffers: Buffers<M>, id: NodeId, config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let capacity = buffers.capacity;
+        capacity.validate()?;
+        if !reserve_fits(&config, capacity) {
+            return Err(ConfigError::ReserveTooLarge);
+        }
+        let mut nodes = NodeTable::new(
+            buffers.node_slots,
+            buffers.detectors,
+            buffers.windows,
+            capacity.window,
+            buffers.ring,
+            buffers.removed,
+        );
+        if nodes.insert_at(LOCAL, id.clone(), Instant::ZERO).is_none() {
+            return Err(ConfigError::CapacityUnusable);
+        }
+        if let Some(local) = nodes.get_mut(LOCAL) {
+            local.status = NodeStatus::Alive;
+        }
+        Ok(Engine {
+            threshold_y: crate::phi::threshold_y(config.detector.threshold),
+            config,
+            id,
+            capacity,
+            nodes,
+            store: Store::new(buffers.entry_slots, buffers.buckets, buffers.arena),
             counters: Counters::ZERO,
-            plan: heapless::Vec::new(),
-            asks: heapless::Vec::new(),
-            beats: heapless::Vec::new(),
+            plan: FixedVec::new(buffers.plan),
+            asks: FixedVec::new(buffers.asks),
+            beats: FixedVec::new(buffers.beats),
             rotation: 0,
             next_deadline: u64::MAX,
             seeds: heapless::Vec::new(),
-            candidates: heapless::Vec::new(),
-            piece_ends: heapless::Vec::new(),
+            candidates: FixedVec::new(buffers.candidates),
+            piece_ends: FixedVec::new(buffers.piece_ends),
             left_at: None,
             now: Instant::ZERO,
-            threshold_y: 0.0,
             next_sweep: Instant(0),
             next_round: Instant::ZERO,
             refute: Refutation::NEW,
             heard_ahead: false,
             stall: crate::stall::StallWatch::NEW,
+        })
+    }
+
+    /// Ends the engine and gives its memory back, so that the same buffers
+    /// can hold the next engine (a restart, say).
+    pub fn into_buffers(self) -> Buffers<M> {
+        let (node_slots, detectors, windows, ring, removed) = self.nodes.into_bufs();
+        let (entry_slots, buckets, arena) = self.store.into_bufs();
+        Buffers {
+            capacity: self.capacity,
+            node_slots,
+            detectors,
+            windows,
+            ring,
+            removed,
+            entry_slots,
+            buckets,
+            arena,
+            plan: self.plan.into_buf(),
+            asks: self.asks.into_buf(),
+            beats: self.beats.into_buf(),
+            candidates: self.candidates.into_buf(),
+            piece_ends: self.piece_ends.into_buf(),
         }
     }
 
-    /// (Re)initialises the engine in place as node `id` with `config`,
-    /// forgetting all previous state.
-    pub fn init(&mut self, id: NodeId, config: Config) -> Result<(), ConfigError> {
-        config.validate()?;
-        if N == 0 || N > usize::from(u16::MAX) || E >= NIL as usize || B >= u32::MAX as usize {
-            return Err(ConfigError::CapacityUnusable);
-        }
-        if !Self::reserve_fits(&config) {
-            return Err(ConfigError::ReserveTooLarge);
-        }
-        self.ready = false;
-        self.nodes.clear();
-        self.store.clear();
-        self.counters = Counters::ZERO;
-        self.plan.clear();
-        self.asks.clear();
-        self.beats.clear();
-        self.rotation = 0;
-        self.next_deadline = u64::MAX;
-        self.seeds.clear();
-        self.candidates.clear();
-        self.piece_ends.clear();
-        self.left_at = None;
-        self.threshold_y = crate::phi::threshold_y(config.detector.threshold);
-        self.next_sweep = Instant(0);
-        self.next_round = Instant::ZERO;
-        self.refute = Refutation::NEW;
-        self.heard_ahead = false;
-        self.stall = crate::stall::StallWatch::NEW;
-        self.config = config;
-        if self.nodes.insert_at(LOCAL, id, Instant::ZERO).is_none() {
-            return Err(ConfigError::CapacityUnusable);
-        }
-        if let Some(local) = self.nodes.get_mut(LOCAL) {
-            local.status = NodeStatus::Alive;
-        }
-        self.ready = true;
-        Ok(())
+    /// How much this engine can hold, fixed when it was built.
+    pub fn capacity(&self) -> Capacity {
+        self.capacity
     }
 
     /// Sets the seed addresses: where to gossip when no peer is live. Our
@@ -285,23 +280,23 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         &self.seeds
     }
 
-    /// The settings given to [`Engine::init`].
+    /// The settings given to [`Engine::new`].
     pub fn config(&self) -> &Config {
         &self.config
     }
 
-    /// Counters since [`Engine::init`].
+    /// Counters since [`Engine::new`].
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
 
     /// This node's id.
     pub fn id(&self) -> &NodeId {
-        self.local().map_or(&PLACEHOLDER, |n| &n.id)
+        &self.id
     }
 
     pub(crate) fn local(&self) -> Option<&NodeSlot> {
-        self.nodes.get(LOCAL).filter(|_| self.ready)
+        self.nodes.get(LOCAL)
     }
 
     // -----------------------------------------------------------------------
@@ -351,9 +346,6 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     }
 
     fn check_key(&self, key: &str, value_len: usize) -> Result<(), WriteError> {
-        if !self.ready {
-            return Err(WriteError::NotInitialized);
-        }
         if self.left_at.is_some() {
             return Err(WriteError::Left);
         }
@@ -407,10 +399,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 NoRoom::Store => WriteError::CapacityFull,
                 NoRoom::Namespace => WriteError::NamespaceFull,
             })?;
-        let local = self
-            .nodes
-            .get_mut(LOCAL)
-            .ok_or(WriteError::NotInitialized)?;
+        let local = self.nodes.get_mut(LOCAL).ok_or(WriteError::CapacityFull)?;
         let version = local
             .max_version
             .checked_add(1)
@@ -426,10 +415,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
                 .insert(&mut list, LOCAL, key, value, version, status, deadline)
                 .map(|_| ()),
         };
-        let local = self
-            .nodes
-            .get_mut(LOCAL)
-            .ok_or(WriteError::NotInitialized)?;
+        let local = self.nodes.get_mut(LOCAL).ok_or(WriteError::CapacityFull)?;
         local.entries = list;
         result.map_err(|_| WriteError::CapacityFull)?;
         local.max_version = version;
@@ -469,7 +455,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         observer: &mut impl Observer,
     ) {
         self.note_time(now);
-        if !self.ready || self.has_left(now) {
+        if self.has_left(now) {
             return;
         }
         self.round(now, rng, tx, observer);
@@ -503,7 +489,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         self.note_time(now);
         // Nothing is due before `next_sweep` (kept by every change that
         // sets a deadline); ticks scan in full regardless.
-        if self.ready && now >= self.next_sweep {
+        if now >= self.next_sweep {
             self.update_liveness(now, observer);
         }
     }
@@ -869,9 +855,6 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         if cluster != self.config.cluster_id.fingerprint() {
             return Err(DecodeError::ForeignCluster);
         }
-        if !self.ready {
-            return Ok(());
-        }
         match kind {
             MessageKind::Syn => {
                 // The digest lines are validated while the reply is planned,
@@ -1104,10 +1087,10 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             });
         }
         let y = self.threshold_y;
-        let timeout = self.nodes.detector_mut(slot).and_then(|d| {
-            d.heartbeat(&detector, now);
-            d.timeout_with(&detector, y)
-        });
+        let timeout = self
+            .nodes
+            .record_heartbeat(slot, &detector, now)
+            .and_then(|d| d.timeout_with(&detector, y));
         if let Some(n) = self.nodes.get_mut(slot) {
             n.set_deadlines(now, timeout);
         }
@@ -1462,10 +1445,17 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     // Reading.
 
     /// This node's own state.
-    pub fn local_node(&self) -> Option<NodeView<'_, N, E, B, W>> {
-        self.local().map(|_| NodeView {
+    pub fn local_node(&self) -> Option<NodeView<'_, M>> {
+        self.view(LOCAL)
+    }
+
+    /// A view of the node in `slot`, if the slot is in use.
+    fn view(&self, slot: u16) -> Option<NodeView<'_, M>> {
+        let node = self.nodes.get(slot)?;
+        Some(NodeView {
             engine: self,
-            slot: LOCAL,
+            slot,
+            node,
         })
     }
 
@@ -1475,37 +1465,33 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
     }
 
     /// The node currently known under `name`, if any.
-    pub fn node(&self, name: &str) -> Option<NodeView<'_, N, E, B, W>> {
-        if !self.ready {
-            return None;
-        }
+    pub fn node(&self, name: &str) -> Option<NodeView<'_, M>> {
         let slot = if self.id().name.as_str() == name {
             LOCAL
         } else {
             self.nodes.find_name(name)?
         };
-        Some(NodeView { engine: self, slot })
+        self.view(slot)
     }
 
     /// Every known node, this one included, in ring order.
-    pub fn nodes(&self) -> impl Iterator<Item = NodeView<'_, N, E, B, W>> + '_ {
+    pub fn nodes(&self) -> impl Iterator<Item = NodeView<'_, M>> + '_ {
         self.nodes
             .ring()
             .iter()
-            .filter(|_| self.ready)
-            .map(move |&slot| NodeView { engine: self, slot })
+            .filter_map(move |&slot| self.view(slot))
     }
 
     /// The remote nodes currently alive (heartbeat advancing, phi below the
     /// threshold), in ring order.
-    pub fn live_nodes(&self) -> impl Iterator<Item = NodeView<'_, N, E, B, W>> + '_ {
+    pub fn live_nodes(&self) -> impl Iterator<Item = NodeView<'_, M>> + '_ {
         self.nodes()
             .filter(|n| !n.is_local() && n.status() == NodeStatus::Alive)
     }
 
     /// Number of known nodes, this one included.
     pub fn node_count(&self) -> usize {
-        if self.ready { self.nodes.len() } else { 0 }
+        self.nodes.len()
     }
 
     /// Entries stored over all nodes, tombstones included.
@@ -1528,8 +1514,6 @@ enum Learned {
     /// Ignored: ours, conflicting, implausible, removed, or no room.
     Refused,
 }
-
-static PLACEHOLDER: NodeId = NodeId::placeholder();
 
 /// Rejects keys in hearsay's reserved namespace, and keys with a NUL
 /// anywhere (which the C API could not tell from their shorter prefix).
@@ -1561,19 +1545,16 @@ fn chance(rng: &mut impl rand_core::RngCore, num: usize, den: usize) -> bool {
 }
 
 /// A read-only view of one node's state.
-pub struct NodeView<'e, const N: usize, const E: usize, const B: usize, const W: usize> {
-    engine: &'e Engine<N, E, B, W>,
+pub struct NodeView<'e, M: Memory> {
+    engine: &'e Engine<M>,
     slot: u16,
+    node: &'e NodeSlot,
 }
 
-impl<'e, const N: usize, const E: usize, const B: usize, const W: usize> NodeView<'e, N, E, B, W> {
-    fn node(&self) -> Option<&'e NodeSlot> {
-        self.engine.nodes.get(self.slot)
-    }
-
+impl<'e, M: Memory> NodeView<'e, M> {
     /// The node's id.
     pub fn id(&self) -> &'e NodeId {
-        self.node().map_or(&PLACEHOLDER, |n| &n.id)
+        &self.node.id
     }
 
     /// Whether this is the local node.
@@ -1584,18 +1565,18 @@ impl<'e, const N: usize, const E: usize, const B: usize, const W: usize> NodeVie
     /// Where the node stands: pending, alive, dead or left. The local node
     /// is always alive.
     pub fn status(&self) -> NodeStatus {
-        self.node().map_or(NodeStatus::Pending, |n| n.status)
+        self.node.status
     }
 
     /// Whether the node is dead or left long enough that it is no longer
     /// gossiped (half the dead grace).
     pub fn is_hidden(&self) -> bool {
-        self.node().is_some_and(|n| n.hidden)
+        self.node.hidden
     }
 
     /// Since when the node has its current status, on the caller's clock.
     pub fn status_since(&self) -> Instant {
-        self.node().map_or(Instant::ZERO, |n| n.since)
+        self.node.since
     }
 
     /// Current phi at `now` (0 before the first heartbeat arrival here, and
@@ -1633,17 +1614,17 @@ impl<'e, const N: usize, const E: usize, const B: usize, const W: usize> NodeVie
 
     /// The node's heartbeat as last seen here.
     pub fn heartbeat(&self) -> u64 {
-        self.node().map_or(0, |n| n.heartbeat)
+        self.node.heartbeat
     }
 
     /// Highest version of the node's entries held here.
     pub fn max_version(&self) -> u64 {
-        self.node().map_or(0, |n| n.max_version)
+        self.node.max_version
     }
 
     /// Version up to which the node's tombstones have been collected.
     pub fn last_gc_version(&self) -> u64 {
-        self.node().map_or(0, |n| n.last_gc)
+        self.node.last_gc
     }
 
     /// The value of `key` if it is set.
@@ -1664,10 +1645,10 @@ impl<'e, const N: usize, const E: usize, const B: usize, const W: usize> NodeVie
 
     /// Every entry of the node, in version order, tombstones and hearsay's
     /// reserved keys included.
-    pub fn all_entries(&self) -> Entries<'e, E, B> {
+    pub fn all_entries(&self) -> Entries<'e, M> {
         Entries {
             store: &self.engine.store,
-            cur: self.node().map_or(NIL, |n| n.entries.head),
+            cur: self.node.entries.head,
         }
     }
 
@@ -1702,7 +1683,7 @@ pub struct EntryRef<'e> {
     pub status: EntryStatus,
 }
 
-fn entry_ref<const E: usize, const B: usize>(store: &Store<E, B>, idx: u32) -> EntryRef<'_> {
+fn entry_ref<M: Memory>(store: &Store<M>, idx: u32) -> EntryRef<'_> {
     EntryRef {
         key: store.key(idx),
         value: store.value(idx),
@@ -1712,12 +1693,12 @@ fn entry_ref<const E: usize, const B: usize>(store: &Store<E, B>, idx: u32) -> E
 }
 
 /// Iterator over a node's entries in version order.
-pub struct Entries<'e, const E: usize, const B: usize> {
-    store: &'e Store<E, B>,
+pub struct Entries<'e, M: Memory> {
+    store: &'e Store<M>,
     cur: u32,
 }
 
-impl<'e, const E: usize, const B: usize> Iterator for Entries<'e, E, B> {
+impl<'e, M: Memory> Iterator for Entries<'e, M> {
     type Item = EntryRef<'e>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -1734,4 +1715,4 @@ mod room;
 #[cfg(test)]
 mod tests;
 
-use room::NoRoom;
+use room::{NoRoom, reserve_fits};

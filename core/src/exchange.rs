@@ -48,6 +48,7 @@ use crate::counters::bump;
 use crate::engine::{Engine, LOCAL, SendError, Transmit};
 use crate::event::Observer;
 use crate::id::NodeId;
+use crate::memory::Memory;
 use crate::nodes::NodeSlot;
 use crate::store::NIL;
 use crate::time::{Instant, duration_millis};
@@ -71,6 +72,18 @@ pub(crate) struct PlanItem {
     done: bool,
 }
 
+impl PlanItem {
+    /// Filler for unused scratch.
+    pub(crate) const EMPTY: PlanItem = PlanItem {
+        slot: 0,
+        intro: false,
+        by_prefix: false,
+        data: false,
+        from: 0,
+        done: false,
+    };
+}
+
 /// One node to ask the peer for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ask {
@@ -78,6 +91,16 @@ pub(crate) struct Ask {
     known: bool,
     max_version: u64,
     last_gc: u64,
+}
+
+impl Ask {
+    /// Filler for unused scratch.
+    pub(crate) const EMPTY: Ask = Ask {
+        hash: 0,
+        known: false,
+        max_version: 0,
+        last_gc: 0,
+    };
 }
 
 /// From which version a sender holding `(max, gc)` can update a receiver
@@ -295,7 +318,7 @@ enum Emitted {
     Exhausted,
 }
 
-impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E, B, W> {
+impl<M: Memory> Engine<M> {
     /// Opens an exchange with the node at `peer` by sending it this node's
     /// digest as Syn pieces. Returns the number of datagrams sent.
     pub fn start_exchange(
@@ -303,9 +326,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
         peer: SocketAddr,
         tx: &mut impl Transmit,
     ) -> Result<usize, SendError> {
-        let Some(own) = self.local().map(|n| n.id.clone()) else {
-            return Err(SendError::NotInitialized);
-        };
+        let own = self.id.clone();
         let limit = self.config.mtu.min(tx.buffer().len());
         let head = syn_head_len(&own);
         let room = limit.saturating_sub(head);

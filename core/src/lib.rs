@@ -19,7 +19,7 @@
 //!
 //! ```
 //! use core::net::SocketAddr;
-//! use hearsay_core::{Config, Engine, Instant, NodeId, Transmit};
+//! use hearsay_core::{Config, Engine, Instant, NodeId, Storage, Transmit};
 //!
 //! /// Collects datagrams instead of sending them.
 //! #[derive(Default)]
@@ -31,11 +31,15 @@
 //!
 //! let a_addr: SocketAddr = "127.0.0.1:7001".parse().unwrap();
 //! let b_addr: SocketAddr = "127.0.0.1:7002".parse().unwrap();
-//! // Small capacities for the example: 8 nodes, 64 entries, 4 KiB of keys and values.
-//! let mut a = Box::new(Engine::<8, 64, 4096>::new());
-//! let mut b = Box::new(Engine::<8, 64, 4096>::new());
-//! a.init(NodeId::new("a", 1, a_addr).unwrap(), Config::new()).unwrap();
-//! b.init(NodeId::new("b", 1, b_addr).unwrap(), Config::new()).unwrap();
+//! // Static storage with small capacities for the example: 8 nodes, 64
+//! // entries, 4 KiB of keys and values, a 64-interval detector window. (On
+//! // a server, hearsay-std sizes engines at run time on the heap.)
+//! let mut a_memory = Box::new(Storage::<8, 64, 4096, 64>::new());
+//! let mut b_memory = Box::new(Storage::<8, 64, 4096, 64>::new());
+//! let a_id = NodeId::new("a", 1, a_addr).unwrap();
+//! let b_id = NodeId::new("b", 1, b_addr).unwrap();
+//! let mut a = Engine::new(a_memory.buffers(), a_id, Config::new()).unwrap();
+//! let mut b = Engine::new(b_memory.buffers(), b_id, Config::new()).unwrap();
 //! a.set("role", b"leader").unwrap();
 //!
 //! // a opens an exchange with b; deliver datagrams until the network is quiet.
@@ -64,7 +68,11 @@
 //! - [`phi`]: the failure detector; [`stall`]: noticing that this node was
 //!   itself paused, so that it does not convict its peers for its own
 //!   silence.
-//! - `store`, `arena`, `nodes`: the fixed-capacity tables behind the engine.
+//! - [`memory`]: how much an engine holds ([`Capacity`]) and where its
+//!   tables live (static [`Storage`] lent to it, or the heap with feature
+//!   `alloc`).
+//! - `store`, `arena`, `nodes`, `fixed`: the fixed-capacity tables behind
+//!   the engine.
 //! - [`config`], [`counters`], [`event`], [`time`]: settings, counters,
 //!   events, caller time.
 
@@ -82,6 +90,8 @@
     )
 )]
 
+#[cfg(any(feature = "alloc", test))]
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
@@ -92,7 +102,9 @@ pub mod deadline;
 pub mod engine;
 pub mod event;
 pub mod exchange;
+mod fixed;
 pub mod id;
+pub mod memory;
 mod nodes;
 pub mod phi;
 mod refute;
@@ -106,11 +118,16 @@ pub mod wire;
 pub use config::{ClusterId, Config, ConfigError, MIN_NODE_BYTES, MIN_NODE_ENTRIES};
 pub use counters::Counters;
 pub use engine::{
-    DEFAULT_ARENA_BYTES, DEFAULT_ENTRIES, DEFAULT_NODES, DEFAULT_WINDOW, Engine, EntryRef,
-    MAX_SEEDS, NodeView, RESERVED_KEY_PREFIX, SendError, Transmit, WriteError,
+    Engine, EntryRef, MAX_SEEDS, NodeView, RESERVED_KEY_PREFIX, SendError, Transmit, WriteError,
 };
 pub use event::{Event, Observer};
 pub use id::{NameError, NodeId, NodeName};
+#[cfg(feature = "alloc")]
+pub use memory::Heap;
+pub use memory::{
+    Allocate, Borrowed, Buffers, Capacity, DEFAULT_ENTRIES, DEFAULT_NODES, DEFAULT_STATE_BYTES,
+    DEFAULT_WINDOW, Memory, Storage,
+};
 pub use nodes::NodeStatus;
 pub use phi::{DetectorConfig, PhiModel};
 pub use stall::LocalStall;

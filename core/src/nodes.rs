@@ -1,15 +1,17 @@
 //! The node table: every known node's metadata, its failure detector, the
 //! ring that orders nodes, and the memory of removed nodes.
 //!
-//! Slots are fixed (`N` of them); slot 0 is always the local node. The ring is
+//! Slots are fixed (as many as the capacity's nodes); slot 0 is always the local node. The ring is
 //! the list of occupied slots sorted by [`NodeId::ring_hash`], which is the
 //! order digests are written in and the order the responder walks in step
 //! with a received digest, so matching a digest costs its length, not N.
-//! Detectors live in an array parallel to the slots so that their `W`-byte
-//! windows do not widen the slots the hot paths walk.
+//! Detectors live in an array parallel to the slots, and their windows in
+//! one more, so that neither widens the slots the hot paths walk.
 
+use crate::fixed::{FixedDeque, FixedVec};
 use crate::id::{NodeId, name_hash};
-use crate::phi::Detector;
+use crate::memory::Memory;
+use crate::phi::{Detector, DetectorConfig};
 use crate::store::EntryList;
 use crate::time::Instant;
 
@@ -40,9 +42,16 @@ pub enum NodeStatus {
 
 /// A removed node, remembered so stale gossip cannot bring it back.
 #[derive(Debug, Clone, Copy)]
-struct Removed {
+pub(crate) struct Removed {
     hash: u64,
     heartbeat: u64,
+}
+
+impl Removed {
+    pub(crate) const EMPTY: Removed = Removed {
+        hash: 0,
+        heartbeat: 0,
+    };
 }
 
 /// Everything the engine knows about one node besides its entries.
@@ -114,7 +123,7 @@ impl NodeSlot {
         !self.hidden && self.status == NodeStatus::Alive
     }
 
-    const EMPTY: NodeSlot = NodeSlot {
+    pub(crate) const EMPTY: NodeSlot = NodeSlot {
         in_use: false,
         id: NodeId::placeholder(),
         hash: 0,
@@ -132,27 +141,63 @@ impl NodeSlot {
     };
 }
 
-/// Fixed-capacity table of `N` nodes plus their ring order.
-pub(crate) struct NodeTable<const N: usize, const W: usize> {
-    slots: [NodeSlot; N],
-    detectors: [Detector<W>; N],
-    ring: heapless::Vec<u16, N>,
-    /// The last `N` removed nodes, oldest first.
-    removed: heapless::Deque<Removed, N>,
+/// Fixed-capacity table of nodes plus their ring order.
+pub(crate) struct NodeTable<M: Memory> {
+    slots: M::Buf<NodeSlot>,
+    detectors: M::Buf<Detector>,
+    /// Every detector's window, `window` bytes each, in slot order.
+    windows: M::Buf<u8>,
+    window: usize,
+    ring: FixedVec<M, u16>,
+    /// The last removed nodes (as many as there are slots), oldest first.
+    removed: FixedDeque<M, Removed>,
     /// Changes whenever a node is added or removed, so callers holding slot
     /// numbers or ring positions can tell they are stale.
     epoch: u32,
 }
 
-impl<const N: usize, const W: usize> NodeTable<N, W> {
-    pub(crate) const fn new() -> Self {
+impl<M: Memory> NodeTable<M> {
+    /// An empty table in the given buffers (`windows` holds `window` bytes
+    /// per slot).
+    pub(crate) fn new(
+        mut slots: M::Buf<NodeSlot>,
+        mut detectors: M::Buf<Detector>,
+        windows: M::Buf<u8>,
+        window: usize,
+        ring: M::Buf<u16>,
+        removed: M::Buf<Removed>,
+    ) -> Self {
+        slots.as_mut().fill(NodeSlot::EMPTY);
+        detectors.as_mut().fill(Detector::new());
         NodeTable {
-            slots: [NodeSlot::EMPTY; N],
-            detectors: [const { Detector::new() }; N],
-            ring: heapless::Vec::new(),
-            removed: heapless::Deque::new(),
+            slots,
+            detectors,
+            windows,
+            window,
+            ring: FixedVec::new(ring),
+            removed: FixedDeque::new(removed),
             epoch: 0,
         }
+    }
+
+    /// The buffers back: slots, detectors, windows, ring, removed.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn into_bufs(
+        self,
+    ) -> (
+        M::Buf<NodeSlot>,
+        M::Buf<Detector>,
+        M::Buf<u8>,
+        M::Buf<u16>,
+        M::Buf<Removed>,
+    ) {
+        (
+            self.slots,
+            self.detectors,
+            self.windows,
+            self.ring.into_buf(),
+            self.removed.into_buf(),
+        )
     }
 
     /// See the `epoch` field.
@@ -160,23 +205,31 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
         self.epoch
     }
 
-    pub(crate) fn clear(&mut self) {
-        for s in self.slots.iter_mut() {
-            *s = NodeSlot::EMPTY;
-        }
-        for d in self.detectors.iter_mut() {
-            d.clear();
-        }
-        self.ring.clear();
-        self.removed.clear();
+    pub(crate) fn detector(&self, slot: u16) -> Option<&Detector> {
+        self.detectors.as_ref().get(usize::from(slot))
     }
 
-    pub(crate) fn detector(&self, slot: u16) -> Option<&Detector<W>> {
-        self.detectors.get(usize::from(slot))
+    pub(crate) fn detector_mut(&mut self, slot: u16) -> Option<&mut Detector> {
+        self.detectors.as_mut().get_mut(usize::from(slot))
     }
 
-    pub(crate) fn detector_mut(&mut self, slot: u16) -> Option<&mut Detector<W>> {
-        self.detectors.get_mut(usize::from(slot))
+    /// Records a heartbeat from the node in `slot` at `now` in its
+    /// detector, window included.
+    pub(crate) fn record_heartbeat(
+        &mut self,
+        slot: u16,
+        config: &DetectorConfig,
+        now: Instant,
+    ) -> Option<&Detector> {
+        let i = usize::from(slot);
+        let start = i.checked_mul(self.window)?;
+        let window = self
+            .windows
+            .as_mut()
+            .get_mut(start..start.checked_add(self.window)?)?;
+        let d = self.detectors.as_mut().get_mut(i)?;
+        d.heartbeat(config, now, window);
+        Some(d)
     }
 
     /// Remembers a removed node's hash and last heartbeat.
@@ -185,10 +238,7 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
             r.heartbeat = r.heartbeat.max(heartbeat);
             return;
         }
-        if self.removed.is_full() {
-            self.removed.pop_front();
-        }
-        let _ = self.removed.push_back(Removed { hash, heartbeat });
+        self.removed.push_back_evicting(Removed { hash, heartbeat });
     }
 
     /// The last heartbeat of a removed node with this ring hash.
@@ -222,18 +272,24 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
             if let Some(r) = self.removed.pop_front()
                 && r.hash != hash
             {
-                let _ = self.removed.push_back(r);
+                self.removed.push_back_evicting(r);
             }
         }
     }
 
     #[inline]
     pub(crate) fn get(&self, slot: u16) -> Option<&NodeSlot> {
-        self.slots.get(usize::from(slot)).filter(|s| s.in_use)
+        self.slots
+            .as_ref()
+            .get(usize::from(slot))
+            .filter(|s| s.in_use)
     }
 
     pub(crate) fn get_mut(&mut self, slot: u16) -> Option<&mut NodeSlot> {
-        self.slots.get_mut(usize::from(slot)).filter(|s| s.in_use)
+        self.slots
+            .as_mut()
+            .get_mut(usize::from(slot))
+            .filter(|s| s.in_use)
     }
 
     /// Number of known nodes, the local one included.
@@ -248,11 +304,9 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
 
     /// Ring position of the first node whose hash is at least `hash`.
     pub(crate) fn ring_position(&self, hash: u64) -> usize {
-        self.ring.partition_point(|&s| {
-            self.slots
-                .get(usize::from(s))
-                .is_some_and(|n| n.hash < hash)
-        })
+        let slots = self.slots.as_ref();
+        self.ring
+            .partition_point(|&s| slots.get(usize::from(s)).is_some_and(|n| n.hash < hash))
     }
 
     /// Hash of the node at ring position `pos`.
@@ -301,7 +355,7 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
     pub(crate) fn insert_at(&mut self, slot: u16, id: NodeId, now: Instant) -> Option<u16> {
         let hash = id.ring_hash();
         let pos = self.ring_position(hash);
-        let s = self.slots.get_mut(usize::from(slot))?;
+        let s = self.slots.as_mut().get_mut(usize::from(slot))?;
         if s.in_use {
             return None;
         }
@@ -313,11 +367,11 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
             since: now,
             ..NodeSlot::EMPTY
         };
-        if let Some(d) = self.detectors.get_mut(usize::from(slot)) {
+        if let Some(d) = self.detectors.as_mut().get_mut(usize::from(slot)) {
             d.clear();
         }
         if self.ring.insert(pos, slot).is_err() {
-            if let Some(s) = self.slots.get_mut(usize::from(slot)) {
+            if let Some(s) = self.slots.as_mut().get_mut(usize::from(slot)) {
                 *s = NodeSlot::EMPTY;
             }
             return None;
@@ -328,7 +382,7 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
 
     /// Puts `id` into the first free slot; `None` when the table is full.
     pub(crate) fn insert(&mut self, id: NodeId, now: Instant) -> Option<u16> {
-        let free = self.slots.iter().position(|s| !s.in_use)?;
+        let free = self.slots.as_ref().iter().position(|s| !s.in_use)?;
         self.insert_at(u16::try_from(free).ok()?, id, now)
     }
 
@@ -345,7 +399,7 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
         }
         let hash = id.ring_hash();
         let pos = self.ring_position(hash);
-        if let Some(s) = self.slots.get_mut(usize::from(slot)) {
+        if let Some(s) = self.slots.as_mut().get_mut(usize::from(slot)) {
             s.hash = hash;
             s.name_hash = name_hash(id.name.as_str());
             s.id = id;
@@ -365,7 +419,7 @@ impl<const N: usize, const W: usize> NodeTable<N, W> {
         if self.ring.get(pos) == Some(&slot) {
             self.ring.remove(pos);
         }
-        if let Some(s) = self.slots.get_mut(usize::from(slot)) {
+        if let Some(s) = self.slots.as_mut().get_mut(usize::from(slot)) {
             *s = NodeSlot::EMPTY;
         }
         self.epoch = self.epoch.wrapping_add(1);

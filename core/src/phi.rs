@@ -211,10 +211,15 @@ pub(crate) fn timeout_ms_with(config: &DetectorConfig, stats: IntervalStats, y: 
     }
 }
 
-/// One node's heartbeat history: a window of up to `W` intervals.
-#[derive(Clone)]
-pub struct Detector<const W: usize> {
-    intervals: [u8; W],
+/// One node's heartbeat history: running sums over a window of intervals.
+///
+/// The window itself (one byte per interval, a unit of `max_interval /
+/// 255`) is a slice the caller keeps beside the detector and passes to
+/// [`Detector::heartbeat`]; its length is the window size. Keeping it
+/// apart lets an engine size every window at run time and keeps the hot
+/// table of detectors narrow.
+#[derive(Clone, Copy, Debug)]
+pub struct Detector {
     /// Index of the oldest interval.
     head: usize,
     len: usize,
@@ -238,17 +243,16 @@ fn some_time(ms: u64) -> Option<Instant> {
     (ms != NO_TIME).then_some(Instant(ms))
 }
 
-impl<const W: usize> Default for Detector<W> {
+impl Default for Detector {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const W: usize> Detector<W> {
+impl Detector {
     /// An empty history.
     pub const fn new() -> Self {
         Detector {
-            intervals: [0; W],
             head: 0,
             len: 0,
             sum_ms: 0,
@@ -278,8 +282,10 @@ impl<const W: usize> Detector<W> {
         self.len == 0
     }
 
-    /// Records a heartbeat arriving at `now`.
-    pub fn heartbeat(&mut self, config: &DetectorConfig, now: Instant) {
+    /// Records a heartbeat arriving at `now`. `window` is this detector's
+    /// window, the same slice at every call (an empty one records no
+    /// intervals).
+    pub fn heartbeat(&mut self, config: &DetectorConfig, now: Instant, window: &mut [u8]) {
         let restarted = core::mem::replace(&mut self.restarted, NO_TIME);
         if restarted != NO_TIME {
             // The time since `last` includes our own stall: not an interval
@@ -291,21 +297,22 @@ impl<const W: usize> Detector<W> {
             None => {
                 let est = duration_millis(config.first_heartbeat_estimate);
                 let dev = est / 4;
-                self.push(config, est.saturating_sub(dev));
-                self.push(config, est.saturating_add(dev));
+                self.push(config, est.saturating_sub(dev), window);
+                self.push(config, est.saturating_add(dev), window);
             }
             Some(last) => {
                 let interval = now.as_millis().saturating_sub(last.as_millis());
                 if interval <= duration_millis(config.max_interval) {
-                    self.push(config, interval);
+                    self.push(config, interval, window);
                 }
             }
         }
         self.last = now.as_millis();
     }
 
-    fn push(&mut self, config: &DetectorConfig, interval_ms: u64) {
-        if W == 0 {
+    fn push(&mut self, config: &DetectorConfig, interval_ms: u64, window: &mut [u8]) {
+        let w = window.len();
+        if w == 0 {
             return;
         }
         let unit = config.unit_ms();
@@ -315,24 +322,23 @@ impl<const W: usize> Detector<W> {
             .unwrap_or(0)
             .min(255) as u8;
         let stored = u64::from(code).saturating_mul(unit);
-        if self.len == W {
-            let old = self
-                .intervals
+        if self.len >= w {
+            let old = window
                 .get(self.head)
                 .map_or(0, |c| u64::from(*c).saturating_mul(unit));
             self.sum_ms = self.sum_ms.saturating_sub(old);
             self.sum_sq_ms = self.sum_sq_ms.saturating_sub(old.saturating_mul(old));
-            if let Some(slot) = self.intervals.get_mut(self.head) {
+            if let Some(slot) = window.get_mut(self.head) {
                 *slot = code;
             }
-            self.head = self.head.saturating_add(1).checked_rem(W).unwrap_or(0);
+            self.head = self.head.saturating_add(1).checked_rem(w).unwrap_or(0);
         } else {
             let at = self
                 .head
                 .saturating_add(self.len)
-                .checked_rem(W)
+                .checked_rem(w)
                 .unwrap_or(0);
-            if let Some(slot) = self.intervals.get_mut(at) {
+            if let Some(slot) = window.get_mut(at) {
                 *slot = code;
             }
             self.len = self.len.saturating_add(1);
@@ -502,10 +508,11 @@ mod tests {
     #[test]
     fn first_heartbeat_seeds_the_window() {
         let c = DetectorConfig::new();
-        let mut d = Detector::<16>::new();
+        let mut w = [0u8; 16];
+        let mut d = Detector::new();
         assert_eq!(d.phi(&c, Instant(5000)), 0.0);
         assert!(d.timeout(&c).is_none());
-        d.heartbeat(&c, Instant(1000));
+        d.heartbeat(&c, Instant(1000), &mut w);
         let s = d.stats().expect("seeded");
         // estimate 1000 ± 250 ms, stored in 40 ms units.
         assert_eq!(d.len(), 2);
@@ -517,13 +524,14 @@ mod tests {
     #[test]
     fn window_wraps_and_forgets_the_oldest_exactly() {
         let c = DetectorConfig::new();
-        let mut d = Detector::<4>::new();
+        let mut w = [0u8; 4];
+        let mut d = Detector::new();
         let mut t = 0;
-        d.heartbeat(&c, Instant(t));
+        d.heartbeat(&c, Instant(t), &mut w);
         // Fill with 2 s intervals, then wrap with 1 s intervals.
         for _ in 0..4 {
             t += 2000;
-            d.heartbeat(&c, Instant(t));
+            d.heartbeat(&c, Instant(t), &mut w);
         }
         assert_eq!(d.len(), 4);
         let s = d.stats().expect("stats");
@@ -533,7 +541,7 @@ mod tests {
         );
         for _ in 0..4 {
             t += 1000;
-            d.heartbeat(&c, Instant(t));
+            d.heartbeat(&c, Instant(t), &mut w);
         }
         let s = d.stats().expect("stats");
         assert!(
@@ -543,7 +551,7 @@ mod tests {
         // Many more wraps keep the sums exact.
         for i in 0..1000u64 {
             t += 500 + (i % 3) * 500;
-            d.heartbeat(&c, Instant(t));
+            d.heartbeat(&c, Instant(t), &mut w);
         }
         let s = d.stats().expect("stats");
         assert!(s.mean_ms > 500.0 && s.mean_ms < 1500.0, "{s:?}");
@@ -552,12 +560,13 @@ mod tests {
     #[test]
     fn long_gaps_are_not_learned() {
         let c = DetectorConfig::new();
-        let mut d = Detector::<8>::new();
-        d.heartbeat(&c, Instant(0));
-        d.heartbeat(&c, Instant(1000));
+        let mut w = [0u8; 8];
+        let mut d = Detector::new();
+        d.heartbeat(&c, Instant(0), &mut w);
+        d.heartbeat(&c, Instant(1000), &mut w);
         let before = d.stats().expect("stats");
         // 60 s pause: above max_interval (10 s), not learned...
-        d.heartbeat(&c, Instant(61_000));
+        d.heartbeat(&c, Instant(61_000), &mut w);
         assert_eq!(d.stats(), Some(before));
         assert_eq!(d.len(), 3);
         // ...but the arrival still counts as the last heartbeat.
@@ -568,13 +577,14 @@ mod tests {
     #[test]
     fn a_restart_moves_the_silence_and_skips_one_interval() {
         let c = DetectorConfig::new();
-        let mut d = Detector::<16>::new();
+        let mut w = [0u8; 16];
+        let mut d = Detector::new();
         // Nothing to restart before the first heartbeat.
         d.restart(Instant(500));
         assert!(!d.is_restarted());
         let mut t = 0;
         for _ in 0..10 {
-            d.heartbeat(&c, Instant(t));
+            d.heartbeat(&c, Instant(t), &mut w);
             t += 1000;
         }
         let before = d.stats().expect("stats");
@@ -594,22 +604,23 @@ mod tests {
         assert!(d.phi(&c, Instant(due + 1)) >= c.threshold - 0.01);
         // The first heartbeat after it records no interval (the 8.3 s gap
         // spans our pause)...
-        d.heartbeat(&c, Instant(resumed.as_millis() + 300));
+        d.heartbeat(&c, Instant(resumed.as_millis() + 300), &mut w);
         assert!(!d.is_restarted());
         assert_eq!(d.stats(), Some(before));
         assert_eq!(d.len(), 11);
         // ...and the next ones are learned as usual.
-        d.heartbeat(&c, Instant(resumed.as_millis() + 1300));
+        d.heartbeat(&c, Instant(resumed.as_millis() + 1300), &mut w);
         assert_eq!(d.len(), 12);
     }
 
     #[test]
     fn detection_time_follows_the_history() {
         let c = DetectorConfig::new();
-        let mut d = Detector::<100>::new();
+        let mut w = [0u8; 100];
+        let mut d = Detector::new();
         let mut t = 0;
         for _ in 0..100 {
-            d.heartbeat(&c, Instant(t));
+            d.heartbeat(&c, Instant(t), &mut w);
             t += 1000;
         }
         let timeout = d.timeout(&c).expect("timeout");

@@ -39,6 +39,7 @@ use crate::counters::bump;
 use crate::engine::{Engine, LOCAL};
 use crate::event::{Event, Observer};
 use crate::id::{GENERATION_MARGIN, NodeId};
+use crate::memory::Memory;
 use crate::time::Instant;
 
 /// Gossip intervals within which a third refutation of a rival generation
@@ -66,7 +67,7 @@ impl Refutation {
     };
 }
 
-impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E, B, W> {
+impl<M: Memory> Engine<M> {
     /// Whether a received `generation` for a node named `name` is one an
     /// owner could still exceed: at most [`GENERATION_MARGIN`] above the
     /// generation held for the name here, or for a new name above ours.
@@ -167,9 +168,10 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E
             generation,
             ..old.clone()
         };
-        if !self.nodes.reidentify(LOCAL, new) {
+        if !self.nodes.reidentify(LOCAL, new.clone()) {
             return;
         }
+        self.id = new;
         self.refute.last = Some(now);
         bump(&mut self.counters.refutations);
         observer.on_event(&Event::Refuted {

@@ -44,6 +44,7 @@ use core::time::Duration;
 
 use crate::counters::bump;
 use crate::engine::{Engine, LOCAL};
+use crate::memory::Memory;
 use crate::nodes::NodeStatus;
 use crate::time::{Instant, duration_millis};
 
@@ -87,16 +88,13 @@ pub fn stall_bound(gossip_interval: Duration) -> Duration {
     gossip_interval.saturating_mul(STALL_INTERVALS)
 }
 
-impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E, B, W> {
+impl<M: Memory> Engine<M> {
     /// Notes the time brought by a call (the engine's latest time, `now`,
     /// never goes back); if it reveals a local stall,
     /// counts it and restarts the silence of the live peers (see the module
     /// documentation).
     pub(crate) fn note_time(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        if !self.ready {
-            return;
-        }
         let Some(prev) = self.stall.last_call else {
             self.stall.last_call = Some(now);
             return;
@@ -161,9 +159,9 @@ mod tests {
     use crate::config::Config;
     use crate::event::{Event, Observer};
     use crate::id::NodeId;
-    use crate::testkit::{Recorder, TestRng};
+    use crate::testkit::{Recorder, TestEngine, TestRng, build, capacity_w};
 
-    type Small = Engine<8, 64, 4096, 32>;
+    type Small = TestEngine;
 
     /// Membership events by node name.
     #[derive(Default)]
@@ -186,14 +184,12 @@ mod tests {
     }
 
     fn engine(name: &str, port: u16) -> std::boxed::Box<Small> {
-        let mut e = std::boxed::Box::new(Small::new());
         let config = Config {
             gossip_interval: Duration::from_millis(100),
             ..Config::new()
         };
-        e.init(NodeId::new(name, 1, addr(port)).expect("id"), config)
-            .expect("init");
-        e
+        let id = NodeId::new(name, 1, addr(port)).expect("id");
+        build(capacity_w::<8, 64, 4096, 32>(), id, config).expect("engine")
     }
 
     /// Delivers datagrams between `a` and `b` until both are quiet;

@@ -1,7 +1,7 @@
 //! Entry storage: every key of every node, indexed two ways.
 //!
-//! Entries live in a fixed table of `E` slots with their keys and values in a
-//! shared [`Arena`] of `B` bytes. Each node's entries form a doubly linked list
+//! Entries live in a fixed table of slots with their keys and values in a
+//! shared [`Arena`]. Each node's entries form a doubly linked list
 //! in ascending version order, so "everything newer than version v" is found by
 //! walking back from the tail: answering a digest costs what is sent, not
 //! what is stored. A chained hash index over `(node, key)` serves point
@@ -10,6 +10,7 @@
 
 use crate::arena::{Arena, BLOCK_HEADER};
 use crate::id::fnv1a32;
+use crate::memory::Memory;
 
 /// Sentinel for "no slot" in links.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -76,7 +77,7 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    const FREE: Slot = Slot {
+    pub(crate) const FREE: Slot = Slot {
         version: 0,
         deadline: 0,
         off: 0,
@@ -129,16 +130,18 @@ impl EntryList {
 pub(crate) struct StoreFull;
 
 /// All entries of all nodes.
-pub(crate) struct Store<const E: usize, const B: usize> {
-    slots: [Slot; E],
-    buckets: [u32; E],
+pub(crate) struct Store<M: Memory> {
+    slots: M::Buf<Slot>,
+    buckets: M::Buf<u32>,
     free_head: u32,
     used: usize,
-    arena: Arena<B>,
+    arena: Arena<M>,
 }
 
-fn bucket_of<const E: usize>(h: u32) -> usize {
-    (h as usize).checked_rem(E).unwrap_or(0)
+/// The hash bucket of a key hash, among `buckets` buckets.
+#[inline]
+fn bucket_of(h: u32, buckets: usize) -> usize {
+    (h as usize).checked_rem(buckets).unwrap_or(0)
 }
 
 fn key_hash(node: u16, key: &[u8]) -> u32 {
@@ -151,21 +154,41 @@ fn key_hash(node: u16, key: &[u8]) -> u32 {
     h
 }
 
-impl<const E: usize, const B: usize> Store<E, B> {
-    pub(crate) const fn new() -> Self {
-        Store {
-            slots: [Slot::FREE; E],
-            buckets: [NIL; E],
+impl<M: Memory> Store<M> {
+    /// An empty store in the given buffers (`buckets` as long as `slots`).
+    pub(crate) fn new(slots: M::Buf<Slot>, buckets: M::Buf<u32>, arena: M::Buf<u8>) -> Self {
+        let mut store = Store {
+            slots,
+            buckets,
             free_head: NIL,
             used: 0,
-            arena: Arena::new(),
-        }
+            arena: Arena::new(arena),
+        };
+        store.clear();
+        store
+    }
+
+    /// The buffers back: slots, buckets, arena.
+    pub(crate) fn into_bufs(self) -> (M::Buf<Slot>, M::Buf<u32>, M::Buf<u8>) {
+        (self.slots, self.buckets, self.arena.into_buf())
+    }
+
+    /// Entry slots in all.
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.as_ref().len()
+    }
+
+    #[inline]
+    fn bucket(&self, h: u32) -> usize {
+        bucket_of(h, self.buckets.as_ref().len())
     }
 
     /// Empties the store and threads every slot onto the free list.
-    pub(crate) fn clear(&mut self) {
-        let last = E.saturating_sub(1);
-        for (i, s) in self.slots.iter_mut().enumerate() {
+    fn clear(&mut self) {
+        let e = self.capacity();
+        let last = e.saturating_sub(1);
+        for (i, s) in self.slots.as_mut().iter_mut().enumerate() {
             *s = Slot::FREE;
             s.next = if i == last {
                 NIL
@@ -173,24 +196,24 @@ impl<const E: usize, const B: usize> Store<E, B> {
                 i.saturating_add(1) as u32
             };
         }
-        self.buckets.iter_mut().for_each(|b| *b = NIL);
-        self.free_head = if E == 0 { NIL } else { 0 };
+        self.buckets.as_mut().fill(NIL);
+        self.free_head = if e == 0 { NIL } else { 0 };
         self.used = 0;
         self.arena.clear();
     }
 
     #[inline]
     pub(crate) fn slot(&self, idx: u32) -> Option<&Slot> {
-        self.slots.get(idx as usize)
+        self.slots.as_ref().get(idx as usize)
     }
 
     fn slot_mut(&mut self, idx: u32) -> Option<&mut Slot> {
-        self.slots.get_mut(idx as usize)
+        self.slots.as_mut().get_mut(idx as usize)
     }
 
     /// Free entry slots.
     pub(crate) fn free_slots(&self) -> usize {
-        E.saturating_sub(self.used)
+        self.capacity().saturating_sub(self.used)
     }
 
     /// Entries stored.
@@ -242,11 +265,11 @@ impl<const E: usize, const B: usize> Store<E, B> {
 
     /// Finds the entry of `node` for `key`.
     pub(crate) fn find(&self, node: u16, key: &str) -> Option<u32> {
-        if E == 0 {
+        if self.capacity() == 0 {
             return None;
         }
         let h = key_hash(node, key.as_bytes());
-        let mut cur = *self.buckets.get(bucket_of::<E>(h))?;
+        let mut cur = *self.buckets.as_ref().get(self.bucket(h))?;
         while let Some(s) = self.slot(cur) {
             if s.khash == h && s.node == node && self.key(cur) == key {
                 return Some(cur);
@@ -269,7 +292,7 @@ impl<const E: usize, const B: usize> Store<E, B> {
         status: EntryStatus,
         deadline: u64,
     ) -> Result<u32, StoreFull> {
-        if E == 0 || key.len() > usize::from(u8::MAX) {
+        if self.capacity() == 0 || key.len() > usize::from(u8::MAX) {
             return Err(StoreFull);
         }
         let len = key.len().saturating_add(value.len());
@@ -279,7 +302,12 @@ impl<const E: usize, const B: usize> Store<E, B> {
         }
         let off = self.alloc(idx, len)?;
         let h = key_hash(node, key.as_bytes());
-        let bucket = self.buckets.get(bucket_of::<E>(h)).copied().unwrap_or(NIL);
+        let bucket = self
+            .buckets
+            .as_ref()
+            .get(self.bucket(h))
+            .copied()
+            .unwrap_or(NIL);
         let s = self.slot_mut(idx).ok_or(StoreFull)?;
         let next_free = s.next;
         *s = Slot {
@@ -299,7 +327,8 @@ impl<const E: usize, const B: usize> Store<E, B> {
         };
         self.free_head = next_free;
         self.used = self.used.saturating_add(1);
-        if let Some(b) = self.buckets.get_mut(bucket_of::<E>(h)) {
+        let b = self.bucket(h);
+        if let Some(b) = self.buckets.as_mut().get_mut(b) {
             *b = idx;
         }
         let dst = self.arena.get_mut(off, len);
@@ -424,17 +453,17 @@ impl<const E: usize, const B: usize> Store<E, B> {
             .bytes
             .saturating_sub(u32::from(s.key_len).saturating_add(s.val_len));
         // Unhook from the hash chain.
-        if E > 0 {
-            let b = bucket_of::<E>(s.khash);
+        if self.capacity() > 0 {
+            let b = self.bucket(s.khash);
             let mut prev = NIL;
-            let mut cur = self.buckets.get(b).copied().unwrap_or(NIL);
+            let mut cur = self.buckets.as_ref().get(b).copied().unwrap_or(NIL);
             while cur != NIL && cur != idx {
                 prev = cur;
                 cur = self.slot(cur).map_or(NIL, |c| c.hnext);
             }
             if cur == idx {
                 if prev == NIL {
-                    if let Some(head) = self.buckets.get_mut(b) {
+                    if let Some(head) = self.buckets.as_mut().get_mut(b) {
                         *head = s.hnext;
                     }
                 } else if let Some(p) = self.slot_mut(prev) {
@@ -470,7 +499,7 @@ impl<const E: usize, const B: usize> Store<E, B> {
     }
 
     fn compact(&mut self) {
-        let slots = &mut self.slots;
+        let slots = self.slots.as_mut();
         self.arena.compact(|owner, old, new| {
             let s = slots
                 .get_mut(owner as usize)

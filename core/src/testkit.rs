@@ -7,6 +7,10 @@ use std::vec::Vec;
 use crate::config::Config;
 use crate::engine::{Engine, Transmit};
 use crate::id::NodeId;
+use crate::memory::{Buffers, Capacity, DEFAULT_WINDOW, Heap};
+
+/// The engine type of the unit tests: tables on the heap.
+pub(crate) type TestEngine = Engine<Heap>;
 
 /// A deterministic RNG (splitmix64) for tests.
 pub(crate) struct TestRng(pub u64);
@@ -55,15 +59,46 @@ pub(crate) fn addr(i: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7000 + i))
 }
 
-/// An initialised engine on the heap, named `name`, generation 1, at
-/// [`addr`]`(i)`.
+/// The capacity of `N` nodes, `E` entries and `B` state bytes, with the
+/// default detector window.
+pub(crate) const fn capacity<const N: usize, const E: usize, const B: usize>() -> Capacity {
+    Capacity {
+        nodes: N,
+        entries: E,
+        state_bytes: B,
+        window: DEFAULT_WINDOW,
+    }
+}
+
+/// An engine of `capacity` on the heap; errors as [`Engine::new`] does.
+pub(crate) fn build(
+    capacity: Capacity,
+    id: NodeId,
+    config: Config,
+) -> Result<Box<TestEngine>, crate::config::ConfigError> {
+    let buffers = Buffers::allocate(capacity)?;
+    Engine::new(buffers, id, config).map(Box::new)
+}
+
+/// [`capacity`] with a detector window of `W` intervals.
+pub(crate) const fn capacity_w<const N: usize, const E: usize, const B: usize, const W: usize>()
+-> Capacity {
+    Capacity {
+        nodes: N,
+        entries: E,
+        state_bytes: B,
+        window: W,
+    }
+}
+
+/// An engine of `N` nodes, `E` entries and `B` state bytes (default
+/// window) named `name`, generation 1, at [`addr`]`(i)`.
 pub(crate) fn engine<const N: usize, const E: usize, const B: usize>(
     name: &str,
     i: u16,
     config: Config,
-) -> Box<Engine<N, E, B>> {
-    let mut e = Box::new(Engine::<N, E, B>::new());
-    e.init(NodeId::new(name, 1, addr(i)).expect("id"), config)
-        .expect("init");
-    e
+) -> Box<TestEngine> {
+    let id = NodeId::new(name, 1, addr(i)).expect("id");
+    let buffers = Buffers::allocate(capacity::<N, E, B>()).expect("buffers");
+    Box::new(Engine::new(buffers, id, config).expect("engine"))
 }

@@ -1,6 +1,6 @@
 //! Bare-metal link check for hearsay-core (see Cargo.toml).
 //!
-//! Builds an engine, initialises it, writes a key and encodes a Syn into a
+//! Builds an engine in storage it lends, writes a key and encodes a Syn into a
 //! fixed buffer, all reachable from the entry point so the linker keeps
 //! hearsay-core's code. There is deliberately no `#[global_allocator]`: if
 //! `alloc` (or `std`) ever enters hearsay-core's dependency graph, this crate
@@ -13,7 +13,7 @@ use core::hint::black_box;
 use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use core::panic::PanicInfo;
 
-use hearsay_core::{Config, Engine, NodeId, Transmit};
+use hearsay_core::{Config, Engine, NodeId, Storage, Transmit};
 
 /// Largest datagram the check encodes; matches the default mtu.
 const MTU: usize = 1400;
@@ -46,10 +46,11 @@ fn exercise(generation: u64) -> Option<usize> {
     let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 7000));
     let peer = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 7000));
 
-    // 4 nodes, 16 entries, 1 KiB arena: small enough for an MCU stack.
-    let mut engine = Engine::<4, 16, 1024>::new();
+    // 4 nodes, 16 entries, 1 KiB of state, a 16-interval window: small
+    // enough for an MCU stack (a larger one would be a `static`).
+    let mut storage = Storage::<4, 16, 1024, 16>::new();
     let id = NodeId::new("mcu", generation, addr).ok()?;
-    engine.init(id, Config::new()).ok()?;
+    let mut engine = Engine::new(storage.buffers(), id, Config::new()).ok()?;
     engine.set("fw", b"1.0.0").ok()?;
 
     let mut tx = Buffer {

@@ -23,6 +23,7 @@
 use super::{Engine, LEAVING, LOCAL, STATUS_KEY};
 use crate::arena::BLOCK_HEADER;
 use crate::config::Config;
+use crate::memory::{Capacity, Memory};
 use crate::wire::Piece;
 
 /// Why a write or a piece does not fit.
@@ -49,16 +50,16 @@ fn arena_cost(entries: usize, bytes: usize) -> usize {
     bytes.saturating_add(entries.saturating_mul(BLOCK_HEADER))
 }
 
-impl<const N: usize, const E: usize, const B: usize, const W: usize> Engine<N, E, B, W> {
-    /// Whether an engine of this size can hold `config`'s local reserve and
-    /// the leave entry, so that the reserve is a promise it can keep.
-    pub(crate) fn reserve_fits(config: &Config) -> bool {
-        let entries = config.local_reserve_entries.saturating_add(1);
-        let bytes = arena_cost(config.local_reserve_entries, config.local_reserve_bytes)
-            .saturating_add(arena_cost(1, LEAVE_LEN));
-        entries <= E && bytes <= B
-    }
+/// Whether an engine of `capacity` can hold `config`'s local reserve and
+/// the leave entry, so that the reserve is a promise it can keep.
+pub(crate) fn reserve_fits(config: &Config, capacity: Capacity) -> bool {
+    let entries = config.local_reserve_entries.saturating_add(1);
+    let bytes = arena_cost(config.local_reserve_entries, config.local_reserve_bytes)
+        .saturating_add(arena_cost(1, LEAVE_LEN));
+    entries <= capacity.entries && bytes <= capacity.state_bytes
+}
 
+impl<M: Memory> Engine<M> {
     /// Room kept for the leave entry until it is written.
     fn leave_room(&self) -> Keep {
         if self.store.find(LOCAL, STATUS_KEY).is_some() {

@@ -14,7 +14,9 @@ use super::*;
 use crate::testkit::TestRng;
 use crate::wire::{self, MessageKind};
 
-type Small = Engine<16, 512, 65_536>;
+type Small = TestEngine;
+/// Their capacity.
+const SMALL: Capacity = capacity::<16, 512, 65_536>();
 
 /// Settings for engines too small for the default local reserve.
 fn tight() -> Config {
@@ -26,7 +28,8 @@ fn tight() -> Config {
 
 mod peers;
 
-use crate::testkit::{addr, engine};
+use crate::memory::Capacity;
+use crate::testkit::{TestEngine, addr, build, capacity, engine};
 
 /// Records every datagram sent (the crate's one test recorder).
 type Sink = crate::testkit::Recorder;
@@ -73,16 +76,9 @@ impl Observer for Log {
 /// Runs one exchange initiated by `a` towards `b`, delivering datagrams in
 /// order; `drop(i)` says whether the i-th datagram (0-based, over the whole
 /// exchange) is lost. Returns the datagrams in order of sending.
-fn exchange<
-    const N: usize,
-    const E: usize,
-    const B: usize,
-    const N2: usize,
-    const E2: usize,
-    const B2: usize,
->(
-    a: &mut Engine<N, E, B>,
-    b: &mut Engine<N2, E2, B2>,
+fn exchange(
+    a: &mut TestEngine,
+    b: &mut TestEngine,
     log_a: &mut Log,
     log_b: &mut Log,
     mut drop: impl FnMut(usize) -> bool,
@@ -116,24 +112,11 @@ fn exchange<
     seen
 }
 
-fn sync<
-    const N: usize,
-    const E: usize,
-    const B: usize,
-    const N2: usize,
-    const E2: usize,
-    const B2: usize,
->(
-    a: &mut Engine<N, E, B>,
-    b: &mut Engine<N2, E2, B2>,
-) {
+fn sync(a: &mut TestEngine, b: &mut TestEngine) {
     exchange(a, b, &mut Log::default(), &mut Log::default(), |_| false);
 }
 
-fn live<const N: usize, const E: usize, const B: usize>(
-    e: &Engine<N, E, B>,
-    name: &str,
-) -> Vec<(String, Vec<u8>)> {
+fn live(e: &TestEngine, name: &str) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = e
         .node(name)
         .map(|n| {
@@ -195,12 +178,6 @@ fn prefix_iteration() {
 
 #[test]
 fn bad_writes_are_refused_with_clear_errors() {
-    let mut fresh = Box::new(Small::new());
-    assert_eq!(fresh.set("k", b"v"), Err(WriteError::NotInitialized));
-    assert_eq!(
-        fresh.start_exchange(addr(9), &mut Sink::default()),
-        Err(SendError::NotInitialized)
-    );
     let mut a = engine::<16, 512, 65_536>("a", 1, Config::new());
     assert_eq!(a.set("", b"v"), Err(WriteError::EmptyKey));
     assert_eq!(a.set(&"k".repeat(256), b"v"), Err(WriteError::KeyTooLong));
@@ -411,9 +388,8 @@ fn newer_generation_replaces_at_once_and_older_is_ignored() {
     sync(&mut a1, &mut b);
     assert_eq!(live(&b, "a"), [("old".to_string(), b"1".to_vec())]);
     // Restart: same name, same address, higher generation.
-    let mut a2 = Box::new(Small::new());
-    a2.init(NodeId::new("a", 2, addr(1)).expect("id"), Config::new())
-        .expect("init");
+    let a2_id = NodeId::new("a", 2, addr(1)).expect("id");
+    let mut a2 = build(SMALL, a2_id, Config::new()).expect("engine");
     a2.set("new", b"2").expect("set");
     let (mut la, mut lb) = (Log::default(), Log::default());
     exchange(&mut a2, &mut b, &mut la, &mut lb, |_| false);
@@ -433,13 +409,13 @@ fn newer_generation_replaces_at_once_and_older_is_ignored() {
 #[test]
 fn full_node_table_refuses_and_counts_without_evicting() {
     let mut small = engine::<2, 64, 4096>("s", 0, Config::new());
-    let mut others: Vec<Box<Engine<2, 64, 4096>>> = (1..4)
-        .map(|i| engine(&format!("n{i}"), i, Config::new()))
+    let mut others: Vec<Box<TestEngine>> = (1..4)
+        .map(|i| engine::<16, 512, 65_536>(&format!("n{i}"), i, Config::new()))
         .collect();
-    sync(&mut *others[0], &mut small);
+    sync(&mut others[0], &mut small);
     assert_eq!(small.node_count(), 2);
     for o in others.iter_mut().skip(1) {
-        sync(&mut **o, &mut small);
+        sync(o, &mut small);
     }
     assert_eq!(small.node_count(), 2);
     assert!(small.node("n1").is_some(), "the known member stays");
@@ -473,9 +449,9 @@ fn syn_pieces_tile_the_ring_and_respect_the_mtu() {
     for i in 1..=100u16 {
         let mut n = engine::<128, 128, 8192>(&format!("node-{i:03}.example"), i, config.clone());
         n.set("k", b"v").expect("set");
-        sync(&mut *n, &mut a);
+        sync(&mut n, &mut a);
         // Seen alive, so that `a` introduces it to others.
-        beat_and_push(&mut *n, &mut a, Instant::ZERO);
+        beat_and_push(&mut n, &mut a, Instant::ZERO);
     }
     assert_eq!(a.node_count(), 101);
     let mut sink = Sink::default();
@@ -526,14 +502,14 @@ fn a_small_budget_still_moves_every_node_forward() {
     for i in 0..300 {
         heavy.set(&format!("k{i:03}"), &[b'h'; 100]).expect("set");
     }
-    sync(&mut *heavy, &mut hub);
-    beat_and_push(&mut *heavy, &mut hub, Instant::ZERO);
+    sync(&mut heavy, &mut hub);
+    beat_and_push(&mut heavy, &mut hub, Instant::ZERO);
     let mut light = Vec::new();
     for i in 0..4u16 {
         let mut l = engine::<16, 512, 65_536>(&format!("light{i}"), 10 + i, share.clone());
         l.set("fresh", b"1").expect("set");
-        sync(&mut *l, &mut hub);
-        beat_and_push(&mut *l, &mut hub, Instant::ZERO);
+        sync(&mut l, &mut hub);
+        beat_and_push(&mut l, &mut hub, Instant::ZERO);
         light.push(l);
     }
     assert_eq!(live(&hub, "heavy").len(), 300);
@@ -674,25 +650,27 @@ fn stale_and_duplicate_pieces_change_nothing() {
 
 #[test]
 fn memory_footprint_stays_within_its_documented_budget() {
-    use core::mem::size_of;
-    let base = size_of::<Engine<16, 128, 8192, 100>>();
-    let per_entry = (size_of::<Engine<16, 256, 8192, 100>>() - base) / 128;
-    let per_node = (size_of::<Engine<32, 128, 8192, 100>>() - base) / 16;
+    let cap = |nodes, entries, window| Capacity {
+        nodes,
+        entries,
+        state_bytes: 8192,
+        window,
+    };
+    let base = cap(16, 128, 100).memory_bytes();
+    let per_entry = (cap(16, 256, 100).memory_bytes() - base) / 128;
+    let per_node = (cap(32, 128, 100).memory_bytes() - base) / 16;
     assert!(per_entry <= 52, "entry slot grew to {per_entry} bytes");
     assert!(
         per_node <= 330 + 100,
         "node slot grew to {per_node} bytes with a 100-byte window"
     );
-    assert!(
-        size_of::<Engine>() <= 3_270_000,
-        "default engine is {} bytes",
-        size_of::<Engine>()
-    );
-    assert!(
-        size_of::<Engine<16, 128, 8192, 64>>() <= 23_000,
-        "small engine is {} bytes",
-        size_of::<Engine<16, 128, 8192, 64>>()
-    );
+    let default = Capacity::DEFAULT.memory_bytes();
+    assert!(default <= 3_270_000, "default engine is {default} bytes");
+    let small = cap(16, 128, 64).memory_bytes();
+    assert!(small <= 23_000, "small engine is {small} bytes");
+    // The engine value beside its tables stays small.
+    let value = core::mem::size_of::<TestEngine>();
+    assert!(value <= 2_304, "engine value is {value} bytes");
 }
 
 /// Two node names whose ids share the top 32 bits of their ring hashes.
@@ -713,17 +691,15 @@ fn prefix_twins() -> (NodeId, NodeId) {
 fn nodes_sharing_a_hash_prefix_are_told_apart() {
     let (x_id, y_id) = prefix_twins();
     assert_ne!(x_id.ring_hash(), y_id.ring_hash());
-    let mut x = Box::new(Small::new());
-    x.init(x_id, Config::new()).expect("init");
-    let mut y = Box::new(Small::new());
-    y.init(y_id, Config::new()).expect("init");
+    let mut x = build(SMALL, x_id, Config::new()).expect("engine");
+    let mut y = build(SMALL, y_id, Config::new()).expect("engine");
     x.set("who", b"x").expect("set");
     y.set("who", b"y").expect("set");
     let mut r = engine::<16, 512, 65_536>("r", 1, Config::new());
     let mut s = engine::<16, 512, 65_536>("s", 2, Config::new());
     // r learns both twins; s learns only x.
-    sync(&mut *x, &mut r);
-    sync(&mut *y, &mut r);
+    sync(&mut x, &mut r);
+    sync(&mut y, &mut r);
     // Seen alive at r, so that r introduces them (a whole exchange: r
     // learns the twins' heartbeats by asking for them by full hash).
     for twin in [&mut x, &mut y] {
@@ -733,9 +709,9 @@ fn nodes_sharing_a_hash_prefix_are_told_apart() {
             &mut Sink::default(),
             &mut Log::default(),
         );
-        sync(&mut **twin, &mut r);
+        sync(twin, &mut r);
     }
-    sync(&mut *x, &mut s);
+    sync(&mut x, &mut s);
     // y named itself by the shared prefix; r, holding two nodes under it,
     // still got y's state by asking for both.
     assert_eq!(
@@ -770,7 +746,7 @@ fn nodes_sharing_a_hash_prefix_are_told_apart() {
     assert_eq!(twins.len(), 2);
     assert!(twins.iter().all(|l| l.full.is_some()));
     y.set("who", b"y2").expect("set");
-    sync(&mut *y, &mut s);
+    sync(&mut y, &mut s);
     sync(&mut r, &mut s);
     assert_eq!(
         r.node(yname.as_str()).and_then(|n| n.get("who")),
@@ -783,11 +759,7 @@ fn nodes_sharing_a_hash_prefix_are_told_apart() {
 }
 
 /// `x` beats once at `now` and sends its Syn to `r`, which takes it.
-fn beat_and_push<const N: usize, const E: usize, const B: usize>(
-    x: &mut Engine<N, E, B>,
-    r: &mut Engine<N, E, B>,
-    now: Instant,
-) {
+fn beat_and_push(x: &mut TestEngine, r: &mut TestEngine, now: Instant) {
     x.tick(
         now,
         &mut TestRng(1),
@@ -907,9 +879,9 @@ fn a_heartbeat_alone_names_its_node_by_prefix() {
     let mut x = engine::<16, 512, 65_536>("x", 1, Config::new());
     let mut r = engine::<16, 512, 65_536>("r", 2, Config::new());
     let mut i = engine::<16, 512, 65_536>("i", 3, Config::new());
-    sync(&mut *x, &mut r);
+    sync(&mut x, &mut r);
     // Seen alive at r, so that r introduces it.
-    beat_and_push(&mut *x, &mut r, Instant::ZERO);
+    beat_and_push(&mut x, &mut r, Instant::ZERO);
     sync(&mut i, &mut r);
     assert!(i.node("x").is_some());
     // r hears x's heartbeat move on; i does not.
@@ -921,7 +893,7 @@ fn a_heartbeat_alone_names_its_node_by_prefix() {
             &mut Log::default(),
         );
     }
-    sync(&mut *x, &mut r);
+    sync(&mut x, &mut r);
     let before = i.node("x").map(|n| n.heartbeat()).expect("known");
     let fresh = r.node("x").map(|n| n.heartbeat()).expect("known");
     assert!(fresh > before);

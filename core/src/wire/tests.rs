@@ -24,8 +24,9 @@ use serde::ser::SerializeTuple;
 
 use super::*;
 use crate::config::{ClusterId, Config};
-use crate::engine::Engine;
 use crate::event::Event;
+use crate::memory::Capacity;
+use crate::testkit::{TestEngine, build, capacity};
 use crate::time::Instant;
 
 /// Datagrams a peer inside the cluster could forge, and what they may not do.
@@ -35,7 +36,9 @@ mod hostile;
 // Shared helpers.
 
 /// Small engines: 8 nodes, 64 entries, 4 KiB of keys and values.
-type Eng = Engine<8, 64, 4096>;
+type Eng = TestEngine;
+/// Their capacity.
+const CAPACITY: Capacity = capacity::<8, 64, 4096>();
 
 const NOW: Instant = Instant::from_millis(0);
 
@@ -71,9 +74,7 @@ fn r_id() -> NodeId {
 }
 
 fn engine_with(id: NodeId, config: Config) -> Box<Eng> {
-    let mut e = Box::new(Eng::new());
-    e.init(id, config).expect("init");
-    e
+    build(CAPACITY, id, config).expect("engine")
 }
 
 fn engine(id: NodeId) -> Box<Eng> {

@@ -1,28 +1,16 @@
 //! Capacity: accounting that matches what is stored, pieces stored whole or
 //! refused whole, the local reserve and the per-node share.
 
-use std::boxed::Box;
 use std::format;
 use std::string::String;
 use std::vec::Vec;
 
 use crate::engine::*;
-use crate::testkit::{Recorder, addr, engine};
+use crate::testkit::{Recorder, TestEngine, addr, build, capacity, engine};
 
 /// One complete exchange opened by `a` towards `b`, nothing lost; `log_a`
 /// records `a`'s key events.
-fn sync<
-    const N: usize,
-    const E: usize,
-    const B: usize,
-    const N2: usize,
-    const E2: usize,
-    const B2: usize,
->(
-    a: &mut Engine<N, E, B>,
-    b: &mut Engine<N2, E2, B2>,
-    log_a: &mut Vec<String>,
-) {
+fn sync(a: &mut TestEngine, b: &mut TestEngine, log_a: &mut Vec<String>) {
     let (a_addr, b_addr) = (a.id().addr, b.id().addr);
     let mut net = Recorder::default();
     a.start_exchange(b_addr, &mut net).expect("start");
@@ -47,10 +35,7 @@ fn sync<
 }
 
 /// `name`'s set keys as held by `e`, sorted.
-fn live<const N: usize, const E: usize, const B: usize>(
-    e: &Engine<N, E, B>,
-    name: &str,
-) -> Vec<(String, Vec<u8>)> {
+fn live(e: &TestEngine, name: &str) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = e
         .node(name)
         .map(|n| {
@@ -92,12 +77,12 @@ fn a_relay_short_of_room_never_advances_over_a_hole() {
     let mut third = engine::<4, 32, 4096>("third", 3, Config::new());
     let mut log = Vec::new();
     owner.set("a", &[1; 1000]).expect("set");
-    sync(&mut *relay, &mut *owner, &mut log);
+    sync(&mut relay, &mut owner, &mut log);
     assert_eq!(live(&relay, "owner"), live(&owner, "owner"));
     owner.set("b", &[2; 1100]).expect("set");
     owner.set("a", b"x").expect("set");
     log.clear();
-    sync(&mut *relay, &mut *owner, &mut log);
+    sync(&mut relay, &mut owner, &mut log);
     assert_eq!(
         relay.node("owner").map(|n| n.max_version()),
         Some(3),
@@ -125,8 +110,8 @@ fn a_relay_short_of_room_never_advances_over_a_hole() {
         &mut crate::testkit::Recorder::default(),
         &mut (),
     );
-    sync(&mut *relay, &mut *owner, &mut Vec::new());
-    sync(&mut *third, &mut *relay, &mut Vec::new());
+    sync(&mut relay, &mut owner, &mut Vec::new());
+    sync(&mut third, &mut relay, &mut Vec::new());
     assert_eq!(live(&third, "owner"), live(&owner, "owner"));
     assert_eq!(third.node("owner").map(|n| n.max_version()), Some(3));
 }
@@ -144,7 +129,7 @@ fn remote_state_leaves_the_local_reserve_and_the_leave_entry() {
     {
         let mut other = engine::<4, 16, 2048>(&format!("o{i}"), 1 + i as u16, config.clone());
         other.set("k", &std::vec![1; size]).expect("set");
-        sync(&mut *local, &mut *other, &mut Vec::new());
+        sync(&mut local, &mut other, &mut Vec::new());
     }
     assert!(
         local.counters().refused_pieces > 0,
@@ -196,12 +181,12 @@ fn a_node_beyond_the_share_is_refused_whole_and_stays_frozen() {
     for i in 0..4 {
         owner.set(&format!("k{i}"), b"v").expect("set");
     }
-    sync(&mut *peer, &mut *owner, &mut Vec::new());
+    sync(&mut peer, &mut owner, &mut Vec::new());
     assert_eq!(live(&peer, "owner").len(), 4);
     for i in 4..12 {
         owner.set(&format!("k{i}"), b"v").expect("set");
     }
-    sync(&mut *peer, &mut *owner, &mut Vec::new());
+    sync(&mut peer, &mut owner, &mut Vec::new());
     assert_eq!(peer.counters().oversized_namespaces, 1);
     assert_eq!(peer.counters().refused_pieces, 0, "not a capacity problem");
     let frozen = peer.node("owner").expect("known");
@@ -220,27 +205,27 @@ fn a_node_beyond_the_share_is_refused_whole_and_stays_frozen() {
         &mut (),
     );
     assert_eq!(owner.local_node().map(|n| n.all_entries().count()), Some(4));
-    sync(&mut *peer, &mut *owner, &mut Vec::new());
+    sync(&mut peer, &mut owner, &mut Vec::new());
     assert_eq!(live(&peer, "owner"), live(&owner, "owner"));
 }
 
 #[test]
 fn a_reserve_the_engine_cannot_hold_is_refused() {
-    let mut e = Box::new(Engine::<4, 8, 1024>::new());
+    let cap = capacity::<4, 8, 1024>();
     let id = NodeId::new("a", 1, addr(1)).expect("id");
     let mut config = Config::new();
     assert_eq!(
-        e.init(id.clone(), config.clone()),
-        Err(ConfigError::ReserveTooLarge)
+        build(cap, id.clone(), config.clone()).err(),
+        Some(ConfigError::ReserveTooLarge)
     );
     config.local_reserve_entries = 7;
     config.local_reserve_bytes = 1024 - 7 * 8 - 22 + 1;
     assert_eq!(
-        e.init(id.clone(), config.clone()),
-        Err(ConfigError::ReserveTooLarge)
+        build(cap, id.clone(), config.clone()).err(),
+        Some(ConfigError::ReserveTooLarge)
     );
     config.local_reserve_bytes -= 1;
-    assert_eq!(e.init(id, config), Ok(()));
+    assert!(build(cap, id, config).is_ok());
 }
 
 /// Local writes, TTL expiry and tombstone collection against a plain map.
@@ -428,10 +413,8 @@ mod model {
         config.tombstone_grace = core::time::Duration::from_millis(GRACE_MS);
         config.max_node_entries = max_entries;
         config.max_node_bytes = max_bytes;
-        let mut engine = Box::new(Engine::<4, E, B>::new());
-        engine
-            .init(NodeId::new("m", 1, addr(0)).expect("id"), config)
-            .expect("init");
+        let id = NodeId::new("m", 1, addr(0)).expect("id");
+        let mut engine = build(capacity::<4, E, B>(), id, config).expect("engine");
         let mut model = Model {
             map: BTreeMap::new(),
             max_version: 0,
@@ -559,7 +542,7 @@ fn an_owner_at_its_share_that_collects_tombstones_is_not_refused() {
     }
     owner.delete("k1", Instant::ZERO).expect("delete");
     owner.delete("k2", Instant::ZERO).expect("delete");
-    sync(&mut *peer, &mut *owner, &mut Vec::new());
+    sync(&mut peer, &mut owner, &mut Vec::new());
     assert_eq!(peer.node("owner").map(|n| n.all_entries().count()), Some(3));
     // The owner collects both tombstones and uses the room again.
     owner.tick(
@@ -572,7 +555,7 @@ fn an_owner_at_its_share_that_collects_tombstones_is_not_refused() {
     owner.set("k5", b"v").expect("set");
     // The peer holds the tombstones until the piece that brings k4 and k5
     // tells it they are collected: that piece is within the share.
-    sync(&mut *peer, &mut *owner, &mut Vec::new());
+    sync(&mut peer, &mut owner, &mut Vec::new());
     assert_eq!(peer.counters().oversized_namespaces, 0);
     assert_eq!(live(&peer, "owner"), live(&owner, "owner"));
     assert_eq!(peer.node("owner").map(|n| n.all_entries().count()), Some(3));
@@ -613,10 +596,7 @@ mod relay_model {
 
     /// The copy of `owner` in `e` holds, for every key whose version at
     /// the owner is at most the copy's max version, exactly that entry.
-    fn exact_up_to_max<const N: usize, const E: usize, const B: usize>(
-        owner: &Engine<4, 64, 8192>,
-        e: &Engine<N, E, B>,
-    ) -> Result<(), TestCaseError> {
+    fn exact_up_to_max(owner: &TestEngine, e: &TestEngine) -> Result<(), TestCaseError> {
         let Some(copy) = e.node("owner") else {
             return Ok(());
         };
@@ -657,8 +637,8 @@ mod relay_model {
                     Step::Delete { key } => {
                         owner.delete(&format!("k{key}"), Instant::ZERO).expect("delete");
                     }
-                    Step::RelayPulls => sync(&mut *relay, &mut *owner, &mut Vec::new()),
-                    Step::ThirdPulls => sync(&mut *third, &mut *relay, &mut Vec::new()),
+                    Step::RelayPulls => sync(&mut relay, &mut owner, &mut Vec::new()),
+                    Step::ThirdPulls => sync(&mut third, &mut relay, &mut Vec::new()),
                 }
                 exact_up_to_max(&owner, &relay)?;
                 exact_up_to_max(&owner, &third)?;

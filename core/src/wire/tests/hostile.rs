@@ -377,13 +377,12 @@ fn two_live_processes_with_one_name_stop_flapping() {
 /// Receivers accept that, and refuse beyond it.
 #[test]
 fn a_copy_cut_short_may_hold_up_to_twice_the_byte_share() {
-    let mut rx = Box::new(Engine::<8, 64, 131_072>::new());
-    rx.init(r_id(), Config::new()).expect("init");
+    let mut rx = build(capacity::<8, 64, 131_072>(), r_id(), Config::new()).expect("engine");
     let share = Config::new().max_node_bytes;
     let old = vec![b'o'; share - 100];
     let new = vec![b'n'; share - 100];
     let from = sa("10.0.0.1:7001");
-    let send = |rx: &mut Engine<8, 64, 131_072>, from_v: u64, key: &str, value: &[u8]| {
+    let send = |rx: &mut TestEngine, from_v: u64, key: &str, value: &[u8]| {
         let u = upd(
             WireNodeRef::Full(a_wire()),
             3,

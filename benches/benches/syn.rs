@@ -7,9 +7,10 @@
 use std::hint::black_box;
 use std::time::Instant as WallClock;
 
-use benches::{CountingSink, Report, STACK_SIZE, Scenario, entry_slot_bytes, node_slot_bytes};
+use benches::{Report, STACK_SIZE, Scenario, entry_slot_bytes, node_slot_bytes};
 use criterion::{BenchmarkId, Criterion};
 use hearsay_core::Engine;
+use hearsay_testkit::CountingSink;
 
 const SIZES: [usize; 3] = [10, 100, 1000];
 

@@ -11,7 +11,8 @@
 //! The collected total covers the twenty answers (`verify` answers by
 //! `handle_datagram` directly, outside the toggle).
 
-use benches::{CountingSink, STACK_SIZE, Scenario};
+use benches::{STACK_SIZE, Scenario};
+use hearsay_testkit::CountingSink;
 
 fn main() {
     let n: usize = std::env::args()

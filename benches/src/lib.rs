@@ -15,8 +15,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use hearsay_core::{Config, Engine, EntryRef, Instant, NodeId, Transmit};
-use hearsay_sim::SimRng;
+use hearsay_core::{Config, Engine, EntryRef, Instant, NodeId};
+use hearsay_testkit::{CountingSink, Recorder, SimRng};
 
 /// The engine of R and I: default capacities (1024 nodes, 16 Ki entries,
 /// 1 MiB arena).
@@ -80,77 +80,18 @@ pub fn value(node: usize, key: usize, rev: u32) -> [u8; VALUE_LEN] {
     v
 }
 
-/// A sink that keeps every datagram (setup and verification only: it
-/// allocates).
-#[derive(Default)]
-pub struct Outbox {
-    buf: Vec<u8>,
-    /// Datagrams in the order sent, with their destination.
-    pub sent: Vec<(SocketAddr, Vec<u8>)>,
-}
-
-impl Transmit for Outbox {
-    fn buffer(&mut self) -> &mut [u8] {
-        self.buf.resize(Config::new().mtu, 0);
-        &mut self.buf
-    }
-
-    fn send(&mut self, to: SocketAddr, len: usize) {
-        self.sent.push((to, self.buf[..len].to_vec()));
-    }
-}
-
-/// The measured sink: encodes into one reusable buffer and only counts
-/// datagrams and bytes, without allocating.
-pub struct CountingSink {
-    buf: Box<[u8]>,
-    /// Datagrams sent through the sink.
-    pub datagrams: u64,
-    /// Bytes sent through the sink.
-    pub bytes: u64,
-}
-
-impl CountingSink {
-    /// A sink with an mtu-sized buffer.
-    pub fn new() -> Self {
-        CountingSink {
-            buf: vec![0; Config::new().mtu].into_boxed_slice(),
-            datagrams: 0,
-            bytes: 0,
-        }
-    }
-}
-
-impl Default for CountingSink {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Transmit for CountingSink {
-    fn buffer(&mut self) -> &mut [u8] {
-        &mut self.buf
-    }
-
-    fn send(&mut self, _to: SocketAddr, len: usize) {
-        std::hint::black_box(&self.buf[..len]);
-        self.datagrams += 1;
-        self.bytes += len as u64;
-    }
-}
-
 /// Anything datagrams can be delivered to during setup.
 trait Peer {
-    fn start(&mut self, to: SocketAddr, out: &mut Outbox);
-    fn recv(&mut self, from: SocketAddr, datagram: &[u8], out: &mut Outbox);
+    fn start(&mut self, to: SocketAddr, out: &mut Recorder);
+    fn recv(&mut self, from: SocketAddr, datagram: &[u8], out: &mut Recorder);
 }
 
 impl<const N: usize, const E: usize, const B: usize> Peer for Engine<N, E, B> {
-    fn start(&mut self, to: SocketAddr, out: &mut Outbox) {
+    fn start(&mut self, to: SocketAddr, out: &mut Recorder) {
         self.start_exchange(to, out).expect("start_exchange");
     }
 
-    fn recv(&mut self, from: SocketAddr, datagram: &[u8], out: &mut Outbox) {
+    fn recv(&mut self, from: SocketAddr, datagram: &[u8], out: &mut Recorder) {
         self.handle_datagram(from, datagram, NOW, out, &mut ())
             .expect("datagram rejected");
     }
@@ -165,28 +106,28 @@ struct Mirrored<'a> {
 }
 
 impl Peer for Mirrored<'_> {
-    fn start(&mut self, to: SocketAddr, out: &mut Outbox) {
+    fn start(&mut self, to: SocketAddr, out: &mut Recorder) {
         self.main.start(to, out);
-        self.shadow.start(to, &mut Outbox::default());
+        self.shadow.start(to, &mut Recorder::default());
     }
 
-    fn recv(&mut self, from: SocketAddr, datagram: &[u8], out: &mut Outbox) {
+    fn recv(&mut self, from: SocketAddr, datagram: &[u8], out: &mut Recorder) {
         self.main.recv(from, datagram, out);
-        self.shadow.recv(from, datagram, &mut Outbox::default());
+        self.shadow.recv(from, datagram, &mut Recorder::default());
     }
 }
 
 /// Runs one exchange opened by `a` towards `b` until no datagram is left.
 /// Returns the number of datagrams delivered.
 fn exchange(a: &mut dyn Peer, a_addr: SocketAddr, b: &mut dyn Peer, b_addr: SocketAddr) -> usize {
-    let mut out = Outbox::default();
+    let mut out = Recorder::default();
     a.start(b_addr, &mut out);
     let mut delivered = 0;
     for _hop in 0..8 {
         if out.sent.is_empty() {
             return delivered;
         }
-        let mut next = Outbox::default();
+        let mut next = Recorder::default();
         for (to, dg) in out.sent.drain(..) {
             delivered += 1;
             if to == b_addr {
@@ -305,7 +246,7 @@ impl Scenario {
             s.tick(
                 NOW,
                 &mut SimRng::new(*k as u64),
-                &mut Outbox::default(),
+                &mut Recorder::default(),
                 &mut (),
             );
             exchange(&mut **s, node_addr(*k), &mut *r, r_addr);
@@ -342,7 +283,7 @@ impl Scenario {
             }
             // The round's heartbeat; its gossip datagrams are dropped (as if
             // lost): only the exchange with R below is delivered.
-            s.tick(NOW, &mut rng, &mut Outbox::default(), &mut ());
+            s.tick(NOW, &mut rng, &mut Recorder::default(), &mut ());
             exchange(&mut **s, node_addr(*k), &mut *r, r_addr);
             let name = node_name(*k);
             let own = s.local_node().expect("local").max_version();
@@ -353,9 +294,9 @@ impl Scenario {
         drop(sources);
 
         // The Syn I sends (and the shadow would send: same bytes).
-        let mut out = Outbox::default();
+        let mut out = Recorder::default();
         i.start_exchange(r_addr, &mut out).expect("syn");
-        let mut shadow_out = Outbox::default();
+        let mut shadow_out = Recorder::default();
         shadow.start_exchange(r_addr, &mut shadow_out).expect("syn");
         assert_eq!(out.sent, shadow_out.sent, "shadow mirrors I");
         assert!(out.sent.iter().all(|(to, _)| *to == r_addr));
@@ -397,7 +338,7 @@ impl Scenario {
     /// changed (only its counters and its fairness rotation move).
     pub fn verify(&mut self) -> Report {
         let r = &mut *self.responder;
-        let mut reply = Outbox::default();
+        let mut reply = Recorder::default();
         for dg in &self.syns {
             r.handle_datagram(self.i_addr, dg, NOW, &mut reply, &mut ())
                 .expect("Syn accepted");
@@ -418,7 +359,7 @@ impl Scenario {
             .iter()
             .map(|name| max_version(&self.shadow, name))
             .collect();
-        let mut acks = Outbox::default();
+        let mut acks = Recorder::default();
         for (_, dg) in &reply.sent {
             self.shadow
                 .handle_datagram(self.r_addr, dg, NOW, &mut acks, &mut ())

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hearsay_core::{Config, EntryStatus};
+use hearsay_testkit::{Cluster, Faults};
 use proptest::prelude::*;
-use tests::{Cluster, Faults};
 
 const KEYS: [&str; 6] = ["a", "b", "svc/port", "svc/host", "load", "zone"];
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hearsay_core::{Config, Instant, NodeStatus};
-use tests::{Cluster, Faults};
+use hearsay_testkit::{Cluster, Faults};
 
 const SECOND: u64 = 1000;
 

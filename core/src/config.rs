@@ -219,6 +219,32 @@ impl Config {
     }
 }
 
+// The detector's settings are checked here, beside every other setting
+// and the error that names them, so that `phi` stays free of `config`.
+impl DetectorConfig {
+    /// Checks each setting against its documented range; the error names
+    /// the first one outside it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.threshold.is_finite() && self.threshold > 0.0) {
+            return Err(ConfigError::InvalidDetector);
+        }
+        let ms = Duration::from_millis(1);
+        if self.min_std_deviation > Self::MAX_DURATION {
+            return Err(ConfigError::MinStdDeviationOutOfRange);
+        }
+        if self.acceptable_heartbeat_pause > Self::MAX_DURATION {
+            return Err(ConfigError::HeartbeatPauseOutOfRange);
+        }
+        if !(ms..=Self::MAX_INTERVAL).contains(&self.max_interval) {
+            return Err(ConfigError::MaxIntervalOutOfRange);
+        }
+        if !(ms..=self.max_interval).contains(&self.first_heartbeat_estimate) {
+            return Err(ConfigError::FirstHeartbeatEstimateOutOfRange);
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config::new()
@@ -266,7 +292,7 @@ pub enum ConfigError {
     /// 1..=65,535 ([`crate::Capacity::validate`]).
     CapacityUnusable,
     /// The memory for the engine's tables could not be allocated
-    /// ([`crate::memory::Buffers::allocate`]).
+    /// ([`crate::capacity::Buffers::allocate`]).
     OutOfMemory,
     /// `max_node_entries` is below 2 or `max_node_bytes` below 15: a node
     /// could not hold one key besides the entry that announces its leave.

@@ -14,10 +14,11 @@ use core::net::SocketAddr;
 use crate::config::{Config, ConfigError};
 use crate::counters::{Counters, bump};
 use crate::event::{Event, Observer};
-use crate::exchange::{Ask, PlanItem};
+use crate::plan::{Ask, PlanItem};
 use crate::fixed::FixedVec;
 use crate::id::NodeId;
-use crate::memory::{Buffers, Capacity, Memory};
+use crate::capacity::{Buffers, Capacity};
+use crate::memory::Memory;
 use crate::nodes::{NodeSlot, NodeStatus, NodeTable};
 use crate::refute::Refutation;
 use crate::store::{EntryStatus, NIL, Store};
@@ -125,7 +126,7 @@ impl fmt::Display for SendError {
 /// ([`Capacity`]: nodes, entries, state bytes, detector window) and that
 /// live in memory of kind `M` ([`crate::memory`]): the heap
 /// ([`crate::memory::Heap`], feature `alloc`, sized at run time) or
-/// static storage lent by the caller ([`crate::memory::Storage`], for
+/// static storage lent by the caller ([`crate::capacity::Storage`], for
 /// targets without an allocator). [`Engine::new`] is the one constructor
 /// and returns a working engine; nothing is allocated after it.
 ///
@@ -178,8 +179,8 @@ pub struct Engine<M: Memory> {
 
 impl<M: Memory> Engine<M> {
     /// A working engine for node `id` with `config`, in `buffers` (made by
-    /// [`Buffers::allocate`](crate::memory::Buffers::allocate) or lent by
-    /// [`Storage::buffers`](crate::memory::Storage::buffers)). Whatever the
+    /// [`Buffers::allocate`](crate::capacity::Buffers::allocate) or lent by
+    /// [`Storage::buffers`](crate::capacity::Storage::buffers)). Whatever the
     /// buffers held before is forgotten.
     ///
     /// The first gossip round is due at once ([`Engine::poll_timeout`]).

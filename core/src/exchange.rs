@@ -47,6 +47,7 @@ use core::net::SocketAddr;
 use crate::counters::bump;
 use crate::engine::{Engine, LOCAL, SendError, Transmit};
 use crate::event::Observer;
+use crate::plan::{Ask, PlanItem};
 use crate::id::NodeId;
 use crate::memory::Memory;
 use crate::nodes::NodeSlot;
@@ -56,52 +57,6 @@ use crate::wire::{
     self, DecodeError, Encoder, Full, HEADER_LEN, MessageKind, SeqMark, SynMsg, UpdateMsg,
     varint_len,
 };
-
-/// One node to send in a reply, and how far its sending got.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PlanItem {
-    slot: u16,
-    /// Send the full id (the peer does not know the node).
-    intro: bool,
-    /// The peer named the node by its hash prefix alone, so a heartbeat
-    /// sent alone may name it so too.
-    by_prefix: bool,
-    /// Send entries: the peer holds the node up to `from`.
-    data: bool,
-    from: u64,
-    done: bool,
-}
-
-impl PlanItem {
-    /// Filler for unused scratch.
-    pub(crate) const EMPTY: PlanItem = PlanItem {
-        slot: 0,
-        intro: false,
-        by_prefix: false,
-        data: false,
-        from: 0,
-        done: false,
-    };
-}
-
-/// One node to ask the peer for.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ask {
-    hash: u64,
-    known: bool,
-    max_version: u64,
-    last_gc: u64,
-}
-
-impl Ask {
-    /// Filler for unused scratch.
-    pub(crate) const EMPTY: Ask = Ask {
-        hash: 0,
-        known: false,
-        max_version: 0,
-        last_gc: 0,
-    };
-}
 
 /// From which version a sender holding `(max, gc)` can update a receiver
 /// holding `(their_max, their_gc)`: `Some(their_max)` for a delta, `Some(0)`

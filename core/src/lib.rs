@@ -68,9 +68,10 @@
 //! - [`phi`]: the failure detector; [`stall`]: noticing that this node was
 //!   itself paused, so that it does not convict its peers for its own
 //!   silence.
-//! - [`memory`]: how much an engine holds ([`Capacity`]) and where its
-//!   tables live (static [`Storage`] lent to it, or the heap with feature
-//!   `alloc`).
+//! - [`capacity`]: how much an engine holds ([`Capacity`]) and the buffers
+//!   it is built in (static [`Storage`] lent to it, or the heap);
+//!   [`memory`]: where those buffers live ([`Borrowed`], or `Heap` with
+//!   feature `alloc`).
 //! - `store`, `arena`, `nodes`, `fixed`: the fixed-capacity tables behind
 //!   the engine.
 //! - [`config`], [`counters`], [`event`], [`time`]: settings, counters,
@@ -96,6 +97,7 @@ extern crate alloc;
 extern crate std;
 
 mod arena;
+pub mod capacity;
 pub mod config;
 pub mod counters;
 pub mod deadline;
@@ -106,6 +108,7 @@ mod fixed;
 pub mod id;
 pub mod memory;
 mod nodes;
+mod plan;
 pub mod phi;
 mod refute;
 pub mod stall;
@@ -115,6 +118,9 @@ mod testkit;
 pub mod time;
 pub mod wire;
 
+pub use capacity::{
+    Buffers, Capacity, DEFAULT_ENTRIES, DEFAULT_NODES, DEFAULT_STATE_BYTES, DEFAULT_WINDOW, Storage,
+};
 pub use config::{ClusterId, Config, ConfigError, MIN_NODE_BYTES, MIN_NODE_ENTRIES};
 pub use counters::Counters;
 pub use engine::{
@@ -124,10 +130,7 @@ pub use event::{Event, Observer};
 pub use id::{NameError, NodeId, NodeName};
 #[cfg(feature = "alloc")]
 pub use memory::Heap;
-pub use memory::{
-    Allocate, Borrowed, Buffers, Capacity, DEFAULT_ENTRIES, DEFAULT_NODES, DEFAULT_STATE_BYTES,
-    DEFAULT_WINDOW, Memory, Storage,
-};
+pub use memory::{Allocate, Borrowed, Memory};
 pub use nodes::NodeStatus;
 pub use phi::{DetectorConfig, PhiModel};
 pub use stall::LocalStall;

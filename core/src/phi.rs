@@ -35,7 +35,6 @@
 
 use core::time::Duration;
 
-use crate::config::ConfigError;
 use crate::time::{Instant, duration_millis};
 
 /// Which distribution heartbeat intervals are assumed to follow.
@@ -95,28 +94,6 @@ impl DetectorConfig {
     /// says what is wrong).
     pub fn is_valid(&self) -> bool {
         self.validate().is_ok()
-    }
-
-    /// Checks each setting against its documented range; the error names
-    /// the first one outside it.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.threshold.is_finite() && self.threshold > 0.0) {
-            return Err(ConfigError::InvalidDetector);
-        }
-        let ms = Duration::from_millis(1);
-        if self.min_std_deviation > Self::MAX_DURATION {
-            return Err(ConfigError::MinStdDeviationOutOfRange);
-        }
-        if self.acceptable_heartbeat_pause > Self::MAX_DURATION {
-            return Err(ConfigError::HeartbeatPauseOutOfRange);
-        }
-        if !(ms..=Self::MAX_INTERVAL).contains(&self.max_interval) {
-            return Err(ConfigError::MaxIntervalOutOfRange);
-        }
-        if !(ms..=self.max_interval).contains(&self.first_heartbeat_estimate) {
-            return Err(ConfigError::FirstHeartbeatEstimateOutOfRange);
-        }
-        Ok(())
     }
 
     /// Milliseconds one stored unit stands for.

@@ -7,7 +7,8 @@ use std::vec::Vec;
 use crate::config::Config;
 use crate::engine::{Engine, Transmit};
 use crate::id::NodeId;
-use crate::memory::{Buffers, Capacity, DEFAULT_WINDOW, Heap};
+use crate::capacity::{Buffers, Capacity, DEFAULT_WINDOW};
+use crate::memory::Heap;
 
 /// The engine type of the unit tests: tables on the heap.
 pub(crate) type TestEngine = Engine<Heap>;

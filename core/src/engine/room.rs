@@ -23,7 +23,8 @@
 use super::{Engine, LEAVING, LOCAL, STATUS_KEY};
 use crate::arena::BLOCK_HEADER;
 use crate::config::Config;
-use crate::memory::{Capacity, Memory};
+use crate::capacity::Capacity;
+use crate::memory::Memory;
 use crate::wire::Piece;
 
 /// Why a write or a piece does not fit.

@@ -28,7 +28,7 @@ fn tight() -> Config {
 
 mod peers;
 
-use crate::memory::Capacity;
+use crate::capacity::Capacity;
 use crate::testkit::{TestEngine, addr, build, capacity, engine};
 
 /// Records every datagram sent (the crate's one test recorder).

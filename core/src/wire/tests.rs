@@ -25,7 +25,7 @@ use serde::ser::SerializeTuple;
 use super::*;
 use crate::config::{ClusterId, Config};
 use crate::event::Event;
-use crate::memory::Capacity;
+use crate::capacity::Capacity;
 use crate::testkit::{TestEngine, build, capacity};
 use crate::time::Instant;
 

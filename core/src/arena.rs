@@ -19,6 +19,11 @@ use crate::memory::Memory;
 /// Bytes of the header in front of every block: owner `u32` + capacity `u32`.
 pub(crate) const BLOCK_HEADER: usize = 8;
 
+/// Arena bytes `entries` entries of `bytes` key and value bytes in all use.
+pub(crate) fn arena_cost(entries: usize, bytes: usize) -> usize {
+    bytes.saturating_add(entries.saturating_mul(BLOCK_HEADER))
+}
+
 /// Fixed-capacity byte storage: the length of its buffer.
 pub(crate) struct Arena<M: Memory> {
     bytes: M::Buf<u8>,

@@ -12,7 +12,7 @@
 //!   engine at a time, as `Buffers<`[`Borrowed`]`>`.
 //! - **The heap**, sized at run time (feature `alloc`): [`Buffers::allocate`]
 //!   with a [`Capacity`] makes every table once, as
-//!   [`Heap`](crate::memory::Heap) boxes the engine owns.
+//!   `Heap` (`crate::memory::Heap`) boxes the engine owns.
 //!
 //! Either way [`crate::Engine::new`] turns the buffers into a working
 //! engine, and [`crate::Engine::into_buffers`] hands them back so the same

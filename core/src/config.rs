@@ -1,4 +1,4 @@
-//! Runtime settings of an engine, validated once at [`crate::Engine::init`].
+//! Runtime settings of an engine, validated once at [`crate::Engine::new`].
 
 use core::fmt;
 use core::time::Duration;
@@ -45,7 +45,7 @@ pub const MIN_NODE_ENTRIES: usize = 2;
 pub const MIN_NODE_BYTES: usize = 15;
 
 /// Settings of one engine. Build with [`Config::new`] (or `Default`) and adjust
-/// the public fields; [`crate::Engine::init`] rejects inconsistent values.
+/// the public fields; [`crate::Engine::new`] rejects inconsistent values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Which cluster this node belongs to. Default: `ClusterId::new("hearsay")`.
@@ -110,7 +110,7 @@ pub struct Config {
     /// takes the last `local_reserve_entries` slots minus those the local
     /// node already uses, so local writes within the reserve never fail
     /// because of remote state. The entry [`crate::Engine::leave`] writes
-    /// has room kept on top of this. Default 8; [`crate::Engine::init`]
+    /// has room kept on top of this. Default 8; [`crate::Engine::new`]
     /// refuses a reserve the engine's capacity cannot hold.
     pub local_reserve_entries: usize,
     /// Key and value bytes kept for the local node, like

@@ -6,7 +6,7 @@
 
 use crate::wire::DecodeError;
 
-/// Monotonic counters since [`crate::Engine::init`].
+/// Monotonic counters since [`crate::Engine::new`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Counters {
     /// Datagrams handed to [`crate::Engine::handle_datagram`].

@@ -11,7 +11,7 @@
 //! is quinn-proto's `poll_timeout` / `handle_timeout` contract.
 //!
 //! **Rounds.** The first gossip round is due at once after
-//! [`Engine::init`]; each round schedules the next at
+//! [`Engine::new`]; each round schedules the next at
 //! `now + gossip_interval ± 10 %` ([`ROUND_JITTER_DIVISOR`]), the jitter
 //! drawn from the caller's rng, so nodes started together drift out of step
 //! instead of all gossiping at the same instant. [`Engine::leave`] makes the
@@ -23,7 +23,7 @@
 //! still called at least that often, well inside the stall bound of two
 //! intervals; a longer gap means the caller did not run.
 
-use crate::engine::{Engine, Transmit};
+use crate::engine::{Engine, LOCAL, Transmit};
 use crate::event::Observer;
 use crate::memory::Memory;
 use crate::time::{Instant, duration_millis};
@@ -102,6 +102,60 @@ impl<M: Memory> Engine<M> {
             .unwrap_or(0);
         let ms = interval.saturating_sub(spread).saturating_add(draw);
         core::time::Duration::from_millis(ms.max(1))
+    }
+}
+
+impl<M: Memory> Engine<M> {
+    /// Runs one gossip round now, outside the engine's schedule.
+    ///
+    /// Lower-level than the deadline API: a runtime calls
+    /// [`Engine::poll_timeout`] and [`Engine::handle_timeout`], which run
+    /// rounds when they are due (with jitter) and everything else on time.
+    /// `tick` neither reads nor moves that schedule; it suits tests and
+    /// callers that keep their own clock of rounds (then call it every
+    /// `gossip_interval`).
+    ///
+    /// In order: advances this node's heartbeat by one; expires TTL keys and
+    /// collects tombstones past their grace; re-evaluates every node's
+    /// liveness (phi against the threshold, and the dead grace); then opens
+    /// exchanges with `fanout` live peers chosen at random, among those that
+    /// answer first (a live peer that left 3 exchanges unanswered, or whose
+    /// heartbeat has not moved for a quarter of its timeout, is only probed
+    /// now and then) — plus a seed when no peer is live, or, now and then,
+    /// when none of the chosen peers is a seed; plus, now and then, a dead
+    /// node, to notice it coming back.
+    /// After [`Engine::leave`] and its linger time, it does nothing.
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        rng: &mut impl rand_core::RngCore,
+        tx: &mut impl Transmit,
+        observer: &mut impl Observer,
+    ) {
+        self.note_time(now);
+        if self.has_left(now) {
+            return;
+        }
+        self.round(now, rng, tx, observer);
+    }
+
+    /// The body of a gossip round (see [`Engine::tick`]), once the time has
+    /// been noted.
+    pub(crate) fn round(
+        &mut self,
+        now: Instant,
+        rng: &mut impl rand_core::RngCore,
+        tx: &mut impl Transmit,
+        observer: &mut impl Observer,
+    ) {
+        if let Some(local) = self.nodes.get_mut(LOCAL) {
+            local.heartbeat = local.heartbeat.saturating_add(1);
+        }
+        if now.as_millis() >= self.next_deadline {
+            self.expire_and_collect(now, observer);
+        }
+        self.update_liveness(now, observer);
+        self.gossip(rng, tx);
     }
 }
 

@@ -47,33 +47,17 @@ use core::net::SocketAddr;
 use crate::counters::bump;
 use crate::engine::{Engine, LOCAL, SendError, Transmit};
 use crate::event::Observer;
-use crate::plan::{Ask, PlanItem};
 use crate::id::NodeId;
 use crate::memory::Memory;
 use crate::nodes::NodeSlot;
+use crate::plan::{Ask, PlanItem};
+use crate::replica::send_from;
 use crate::store::NIL;
 use crate::time::{Instant, duration_millis};
 use crate::wire::{
     self, DecodeError, Encoder, Full, HEADER_LEN, MessageKind, SeqMark, SynMsg, UpdateMsg,
     varint_len,
 };
-
-/// From which version a sender holding `(max, gc)` can update a receiver
-/// holding `(their_max, their_gc)`: `Some(their_max)` for a delta, `Some(0)`
-/// for a reset, `None` when it has nothing usable to send.
-fn send_from(max: u64, gc: u64, their_max: u64, their_gc: u64) -> Option<u64> {
-    if their_max >= max {
-        None
-    } else if (their_max >= gc && their_max >= their_gc) || their_gc == gc {
-        Some(their_max)
-    } else if their_gc < gc {
-        Some(0)
-    } else {
-        // The receiver's copy was rebuilt at a later collection point than
-        // ours: only a fresher source can serve it.
-        None
-    }
-}
 
 /// Fixed part of a Syn piece before its digest lines (piece count taken at
 /// its widest so both planning passes agree).

@@ -106,11 +106,19 @@ pub mod event;
 pub mod exchange;
 mod fixed;
 pub mod id;
+mod liveness;
+mod local;
+mod membership;
 pub mod memory;
 mod nodes;
-mod plan;
+mod peers;
 pub mod phi;
+mod plan;
+pub mod read;
+mod receive;
 mod refute;
+mod replica;
+mod room;
 pub mod stall;
 mod store;
 #[cfg(test)]
@@ -123,9 +131,7 @@ pub use capacity::{
 };
 pub use config::{ClusterId, Config, ConfigError, MIN_NODE_BYTES, MIN_NODE_ENTRIES};
 pub use counters::Counters;
-pub use engine::{
-    Engine, EntryRef, MAX_SEEDS, NodeView, RESERVED_KEY_PREFIX, SendError, Transmit, WriteError,
-};
+pub use engine::{Engine, MAX_SEEDS, RESERVED_KEY_PREFIX, SendError, Transmit, WriteError};
 pub use event::{Event, Observer};
 pub use id::{NameError, NodeId, NodeName};
 #[cfg(feature = "alloc")]
@@ -133,6 +139,7 @@ pub use memory::Heap;
 pub use memory::{Allocate, Borrowed, Memory};
 pub use nodes::NodeStatus;
 pub use phi::{DetectorConfig, PhiModel};
+pub use read::{Entries, EntryRef, NodeView};
 pub use stall::LocalStall;
 pub use store::EntryStatus;
 pub use time::Instant;

@@ -6,7 +6,7 @@
 //!
 //! - [`Borrowed`]: lent by the caller for a lifetime, from a static
 //!   [`crate::capacity::Storage`] (`no_std`, no allocator);
-//! - [`Heap`] (feature `alloc`, which hearsay-std turns on): boxed slices the
+//! - `Heap` (feature `alloc`, which hearsay-std turns on): boxed slices the
 //!   engine owns, made once at run time ([`Allocate`]).
 
 use core::marker::PhantomData;
@@ -15,7 +15,7 @@ use core::marker::PhantomData;
 /// fixed length that the engine reads and writes but never resizes.
 ///
 /// Implemented by [`Borrowed`] (slices lent from a [`crate::capacity::Storage`]) and, with
-/// the `alloc` feature, by [`Heap`] (boxed slices the engine owns).
+/// the `alloc` feature, by `Heap` (boxed slices the engine owns).
 pub trait Memory {
     /// One table of `T`s.
     type Buf<T: 'static>: AsRef<[T]> + AsMut<[T]>;

@@ -35,12 +35,11 @@
 //! peers keep the higher generation, so one process stays unreachable by
 //! name until the conflict is resolved by its operator.
 
-use crate::counters::bump;
-use crate::engine::{Engine, LOCAL};
-use crate::event::{Event, Observer};
-use crate::id::{GENERATION_MARGIN, NodeId};
-use crate::memory::Memory;
+use core::time::Duration;
+
 use crate::time::Instant;
+#[cfg(doc)]
+use crate::{event::Event, id::GENERATION_MARGIN};
 
 /// Gossip intervals within which a third refutation of a rival generation
 /// means another live process holds the name. One honest restart needs one
@@ -59,124 +58,57 @@ pub(crate) struct Refutation {
     parked_until: Option<Instant>,
 }
 
+/// What hearing of a rival generation of our name calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rival {
+    /// Take a generation above it.
+    Refute,
+    /// The third rival within the window: another live process holds the
+    /// name; rivals are no longer refuted for a while.
+    Conflict,
+}
+
 impl Refutation {
     pub(crate) const NEW: Refutation = Refutation {
         last: None,
         rivals: [None, None],
         parked_until: None,
     };
-}
 
-impl<M: Memory> Engine<M> {
-    /// Whether a received `generation` for a node named `name` is one an
-    /// owner could still exceed: at most [`GENERATION_MARGIN`] above the
-    /// generation held for the name here, or for a new name above ours.
-    pub(crate) fn plausible_generation(&self, known: Option<u64>, generation: u64) -> bool {
-        let base = known.unwrap_or(self.id().generation);
-        generation <= base.saturating_add(GENERATION_MARGIN)
+    /// Whether a refutation may happen at `now`: at most one per `interval`
+    /// (the gossip interval), so that a burst of stale lines about us costs
+    /// one generation.
+    pub(crate) fn may_refute(&self, now: Instant, interval: Duration) -> bool {
+        self.last
+            .is_none_or(|t| now.saturating_since(t) >= interval)
     }
 
-    /// We heard of an id with our name: our own (then `heartbeat` may show
-    /// our namespace ahead of us), an older incarnation (ignored), or a
-    /// rival — a higher generation, or ours at another address.
-    pub(crate) fn heard_own_name(
+    /// Whether rivals are set aside at `now`, after a name conflict.
+    pub(crate) fn is_parked(&self, now: Instant) -> bool {
+        self.parked_until.is_some_and(|t| now < t)
+    }
+
+    /// Notes a rival heard at `now`: a conflict if the rival before the last
+    /// one was less than `window` ago (then rivals are parked for
+    /// `park_for`), else a rival to refute.
+    pub(crate) fn rival_heard(
         &mut self,
-        id: &NodeId,
-        heartbeat: Option<u64>,
         now: Instant,
-        observer: &mut impl Observer,
-    ) {
-        let own = self.id().clone();
-        if *id == own {
-            let held = self.local().map_or(0, |n| n.heartbeat);
-            if heartbeat.is_some_and(|h| h > held) {
-                self.heard_own_state_ahead(now, observer);
-            }
-            return;
-        }
-        if id.generation < own.generation {
-            return;
-        }
-        // Our answer is `id.generation + 1`, which every peer must accept.
-        let answer_fits = id
-            .generation
-            .checked_add(1)
-            .is_some_and(|g| self.plausible_generation(Some(own.generation), g));
-        if !answer_fits {
-            bump(&mut self.counters.implausible_generations);
-            return;
-        }
-        if !self.may_refute(now) || self.refute.parked_until.is_some_and(|t| now < t) {
-            return;
-        }
-        let window = self
-            .config
-            .gossip_interval
-            .saturating_mul(CONFLICT_WINDOW_ROUNDS);
-        let [oldest, newest] = self.refute.rivals;
+        window: Duration,
+        park_for: Duration,
+    ) -> Rival {
+        let [oldest, newest] = self.rivals;
         if oldest.is_some_and(|t| now.saturating_since(t) < window) {
-            bump(&mut self.counters.name_conflicts);
-            self.refute.rivals = [None, None];
-            self.refute.parked_until = Some(now.saturating_add(self.config.dead_grace));
-            observer.on_event(&Event::NameConflict {
-                local: &own,
-                other: id,
-            });
-            return;
+            self.rivals = [None, None];
+            self.parked_until = Some(now.saturating_add(park_for));
+            return Rival::Conflict;
         }
-        self.refute.rivals = [newest, Some(now)];
-        self.refute_above(id.generation, now, observer);
+        self.rivals = [newest, Some(now)];
+        Rival::Refute
     }
 
-    /// Someone holds our own id at a higher version, heartbeat or
-    /// collection point than we do: we restarted with the same generation,
-    /// or a forged piece or heartbeat made it so.
-    pub(crate) fn heard_own_state_ahead(&mut self, now: Instant, observer: &mut impl Observer) {
-        if self.may_refute(now) {
-            let own = self.id().generation;
-            self.refute_above(own, now, observer);
-        }
-    }
-
-    /// Whether the local node (its id, heartbeat, versions and collection
-    /// point) is behind the `heartbeat`, `max_version` and `last_gc` that a
-    /// peer holds for it.
-    pub(crate) fn own_state_behind(&self, heartbeat: u64, max_version: u64, last_gc: u64) -> bool {
-        self.local().is_some_and(|n| {
-            heartbeat > n.heartbeat || max_version > n.max_version || last_gc > n.last_gc
-        })
-    }
-
-    /// Not while leaving (the departure must go out under the id peers
-    /// know), and at most once per gossip interval.
-    fn may_refute(&self, now: Instant) -> bool {
-        !self.is_leaving()
-            && self
-                .refute
-                .last
-                .is_none_or(|t| now.saturating_since(t) >= self.config.gossip_interval)
-    }
-
-    /// Takes the generation `above + 1` (and at least ours + 1).
-    fn refute_above(&mut self, above: u64, now: Instant, observer: &mut impl Observer) {
-        let old = self.id().clone();
-        let Some(generation) = above.max(old.generation).checked_add(1) else {
-            bump(&mut self.counters.implausible_generations);
-            return;
-        };
-        let new = NodeId {
-            generation,
-            ..old.clone()
-        };
-        if !self.nodes.reidentify(LOCAL, new.clone()) {
-            return;
-        }
-        self.id = new;
-        self.refute.last = Some(now);
-        bump(&mut self.counters.refutations);
-        observer.on_event(&Event::Refuted {
-            old: &old,
-            new: self.id(),
-        });
+    /// Notes that a refutation happened at `now`.
+    pub(crate) fn refuted(&mut self, now: Instant) {
+        self.last = Some(now);
     }
 }

@@ -21,7 +21,7 @@
 //! stall*. A round late by up to most of an interval (a loaded, slow, but
 //! running machine) is not a stall. Pauses up to two intervals are left to
 //! the detector, whose acceptable pause is two intervals at the default and
-//! scaled settings. The first call after [`crate::Engine::init`] only starts the
+//! scaled settings. The first call after [`crate::Engine::new`] only starts the
 //! watch; a clock that goes back is never a stall.
 //!
 //! **What a stall does.** It is counted ([`crate::Counters::local_stalls`])
@@ -42,10 +42,6 @@
 
 use core::time::Duration;
 
-use crate::counters::bump;
-use crate::engine::{Engine, LOCAL};
-use crate::memory::Memory;
-use crate::nodes::NodeStatus;
 use crate::time::{Instant, duration_millis};
 
 /// A call that brings the time more than this many gossip intervals after
@@ -68,7 +64,7 @@ pub struct LocalStall {
 /// What the engine remembers to notice stalls.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StallWatch {
-    /// The latest time a call brought since [`Engine::init`].
+    /// The latest time a call brought since [`crate::Engine::new`].
     last_call: Option<Instant>,
     /// The most recent stall.
     latest: Option<LocalStall>,
@@ -80,74 +76,36 @@ impl StallWatch {
         last_call: None,
         latest: None,
     };
+
+    /// Notes the time `now` brought by a call. When it comes more than
+    /// `bound` after the latest time noted before, the node was stalled:
+    /// returns that time (when the engine last ran) and the gap. The first
+    /// call only starts the watch; a time that goes back is never a stall.
+    pub(crate) fn note(&mut self, now: Instant, bound: Duration) -> Option<(Instant, Duration)> {
+        let Some(prev) = self.last_call else {
+            self.last_call = Some(now);
+            return None;
+        };
+        self.last_call = Some(prev.max(now));
+        let gap = now.saturating_since(prev);
+        (duration_millis(gap) > duration_millis(bound)).then_some((prev, gap))
+    }
+
+    /// Remembers `stall` as the most recent one.
+    pub(crate) fn record(&mut self, stall: LocalStall) {
+        self.latest = Some(stall);
+    }
+
+    /// The most recent stall, if any.
+    pub(crate) fn latest(&self) -> Option<LocalStall> {
+        self.latest
+    }
 }
 
 /// The longest gap between two calls that bring the time which is not a
 /// stall: [`STALL_INTERVALS`] gossip intervals.
 pub fn stall_bound(gossip_interval: Duration) -> Duration {
     gossip_interval.saturating_mul(STALL_INTERVALS)
-}
-
-impl<M: Memory> Engine<M> {
-    /// Notes the time brought by a call (the engine's latest time, `now`,
-    /// never goes back); if it reveals a local stall,
-    /// counts it and restarts the silence of the live peers (see the module
-    /// documentation).
-    pub(crate) fn note_time(&mut self, now: Instant) {
-        self.now = self.now.max(now);
-        let Some(prev) = self.stall.last_call else {
-            self.stall.last_call = Some(now);
-            return;
-        };
-        self.stall.last_call = Some(prev.max(now));
-        let gap = now.saturating_since(prev);
-        if duration_millis(gap) <= duration_millis(stall_bound(self.config.gossip_interval)) {
-            return;
-        }
-        let restarted_peers = self.restart_silences(prev, now);
-        bump(&mut self.counters.local_stalls);
-        self.stall.latest = Some(LocalStall {
-            noticed_at: now,
-            length: gap,
-            restarted_peers,
-        });
-    }
-
-    /// Restarts at `now` the silence of every live peer whose deadline had
-    /// not passed at `running_until` (the last time the engine ran before
-    /// the stall) and was not restarted already; returns how many.
-    fn restart_silences(&mut self, running_until: Instant, now: Instant) -> u32 {
-        let detector = self.config.detector;
-        let mut restarted = 0u32;
-        let mut pos = 0usize;
-        while let Some((slot, n)) = self.nodes.at(pos) {
-            pos = pos.saturating_add(1);
-            if slot == LOCAL || n.status != NodeStatus::Alive || n.deadline <= running_until {
-                continue;
-            }
-            let Some(d) = self.nodes.detector_mut(slot) else {
-                continue;
-            };
-            if d.is_restarted() {
-                continue;
-            }
-            d.restart(now);
-            let timeout = d.timeout(&detector);
-            if let Some(n) = self.nodes.get_mut(slot) {
-                // Deadlines only move later here, so the sweep's earliest
-                // due time stays a lower bound and needs no update.
-                n.set_deadlines(now, timeout);
-                restarted = restarted.saturating_add(1);
-            }
-        }
-        restarted
-    }
-
-    /// The most recent local stall since [`Engine::init`], if any; their
-    /// number is [`crate::Counters::local_stalls`]. Runtimes log it.
-    pub fn last_stall(&self) -> Option<LocalStall> {
-        self.stall.latest
-    }
 }
 
 #[cfg(test)]
@@ -158,6 +116,8 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::event::{Event, Observer};
+    use crate::nodes::NodeStatus;
+
     use crate::id::NodeId;
     use crate::testkit::{Recorder, TestEngine, TestRng, build, capacity_w};
 

@@ -4,10 +4,10 @@ use core::net::SocketAddr;
 use std::boxed::Box;
 use std::vec::Vec;
 
+use crate::capacity::{Buffers, Capacity, DEFAULT_WINDOW};
 use crate::config::Config;
 use crate::engine::{Engine, Transmit};
 use crate::id::NodeId;
-use crate::capacity::{Buffers, Capacity, DEFAULT_WINDOW};
 use crate::memory::Heap;
 
 /// The engine type of the unit tests: tables on the heap.

@@ -1186,5 +1186,21 @@ pub(crate) fn entry_len(version_step: u64, key_len: usize, value_len: usize) -> 
 /// Upper bound of a piece header (option byte + three varints + count).
 pub(crate) const PIECE_HEAD_MAX: usize = 1 + 3 * 10 + SEQ_COUNT_RESERVE;
 
+/// Largest encoded node id: name (1 + 64) + generation (10) + IPv6 address
+/// (1 + 16 + 3).
+pub(crate) const MAX_NODE_ID_LEN: usize = 1 + MAX_NAME_LEN + 10 + 1 + 16 + 3;
+
+/// Whether an entry of `key_len` and `value_len` bytes can always be sent
+/// in a datagram of `mtu` bytes: in an Ack or SynAck with the longest
+/// possible ids, a piece head and the entry itself.
+pub(crate) fn entry_always_fits(mtu: usize, key_len: usize, value_len: usize) -> bool {
+    // header + sender id + piece count + two sequence counts
+    let fixed = HEADER_LEN + MAX_NODE_ID_LEN + 3 * SEQ_COUNT_RESERVE;
+    // update: tag + full id + heartbeat + piece head
+    let update = 1 + MAX_NODE_ID_LEN + 10 + PIECE_HEAD_MAX;
+    let entry = entry_len(u64::MAX, key_len, value_len);
+    fixed.saturating_add(update).saturating_add(entry) <= mtu
+}
+
 #[cfg(test)]
 mod tests;

@@ -7,10 +7,23 @@ use std::string::{String, ToString};
 use std::vec;
 use std::vec::Vec;
 
+#[allow(unused_imports)]
+use crate::{
+    config::{Config, ConfigError},
+    counters::Counters,
+    engine::*,
+    event::{Event, Observer},
+    id::NodeId,
+    nodes::NodeStatus,
+    peers::UNANSWERED_LIMIT,
+    room::NoRoom,
+    store::{EntryStatus, NIL},
+    time::Instant,
+    wire::Piece,
+};
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use super::*;
 use crate::testkit::TestRng;
 use crate::wire::{self, MessageKind};
 

@@ -23,9 +23,9 @@ use serde::Serialize;
 use serde::ser::SerializeTuple;
 
 use super::*;
+use crate::capacity::Capacity;
 use crate::config::{ClusterId, Config};
 use crate::event::Event;
-use crate::capacity::Capacity;
 use crate::testkit::{TestEngine, build, capacity};
 use crate::time::Instant;
 

@@ -20,10 +20,8 @@
 //! piece, which no honest sender produces) counts as a fresh insert, which
 //! never needs less room than what applying it really takes.
 
-use super::{Engine, LEAVING, LOCAL, STATUS_KEY};
-use crate::arena::BLOCK_HEADER;
-use crate::config::Config;
-use crate::capacity::Capacity;
+use crate::arena::{BLOCK_HEADER, arena_cost};
+use crate::engine::{Engine, LEAVE_LEN, LOCAL, STATUS_KEY};
 use crate::memory::Memory;
 use crate::wire::Piece;
 
@@ -41,23 +39,6 @@ pub(crate) enum NoRoom {
 struct Keep {
     entries: usize,
     bytes: usize,
-}
-
-/// Key and value bytes of the leave entry.
-const LEAVE_LEN: usize = STATUS_KEY.len() + LEAVING.len();
-
-/// Arena bytes `entries` entries of `bytes` key and value bytes in all use.
-fn arena_cost(entries: usize, bytes: usize) -> usize {
-    bytes.saturating_add(entries.saturating_mul(BLOCK_HEADER))
-}
-
-/// Whether an engine of `capacity` can hold `config`'s local reserve and
-/// the leave entry, so that the reserve is a promise it can keep.
-pub(crate) fn reserve_fits(config: &Config, capacity: Capacity) -> bool {
-    let entries = config.local_reserve_entries.saturating_add(1);
-    let bytes = arena_cost(config.local_reserve_entries, config.local_reserve_bytes)
-        .saturating_add(arena_cost(1, LEAVE_LEN));
-    entries <= capacity.entries && bytes <= capacity.state_bytes
 }
 
 impl<M: Memory> Engine<M> {

@@ -1,0 +1,93 @@
+//! The datagram entry point: header checks, the sender's identity, and
+//! dispatch to the exchange ([`crate::exchange`]) or the replica
+//! ([`crate::replica`]).
+//!
+//! Every message is decoded and validated whole before anything changes.
+
+use core::net::SocketAddr;
+
+use crate::counters::bump;
+use crate::engine::*;
+use crate::event::Observer;
+use crate::memory::Memory;
+use crate::time::Instant;
+use crate::wire::{self, DecodeError, MessageKind, UpdateMsg, WireNodeId};
+
+impl<M: Memory> Engine<M> {
+    /// Handles one received datagram from `from`: validates it completely,
+    /// then applies what it carries and sends any reply through `tx`.
+    ///
+    /// A rejected datagram changes nothing but its counter.
+    pub fn handle_datagram(
+        &mut self,
+        from: SocketAddr,
+        datagram: &[u8],
+        now: Instant,
+        tx: &mut impl Transmit,
+        observer: &mut impl Observer,
+    ) -> Result<(), DecodeError> {
+        bump(&mut self.counters.datagrams_in);
+        self.counters.bytes_in = self.counters.bytes_in.saturating_add(datagram.len() as u64);
+        let result = self.dispatch(from, datagram, now, tx, observer);
+        if let Err(e) = result {
+            self.counters.reject(e);
+        }
+        result
+    }
+
+    pub(crate) fn dispatch(
+        &mut self,
+        from: SocketAddr,
+        datagram: &[u8],
+        now: Instant,
+        tx: &mut impl Transmit,
+        observer: &mut impl Observer,
+    ) -> Result<(), DecodeError> {
+        self.note_time(now);
+        let (kind, cluster, body) = wire::read_header(datagram)?;
+        if cluster != self.config.cluster_id.fingerprint() {
+            return Err(DecodeError::ForeignCluster);
+        }
+        match kind {
+            MessageKind::Syn => {
+                // The digest lines are validated while the reply is planned,
+                // before anything changes; see `answer_syn`.
+                let msg = wire::parse_syn_head(body)?;
+                self.check_not_self(&msg.sender)?;
+                self.answer_syn(from, &msg, datagram.len(), now, tx, observer)?;
+            }
+            MessageKind::SynAck => {
+                let msg = wire::parse_synack(body)?;
+                self.check_not_self(&msg.sender)?;
+                self.learn_sender(&msg.sender, now, observer);
+                self.apply_updates(&msg, now, observer);
+                if self.requests_show_us_ahead(&msg) {
+                    self.heard_own_state_ahead(now, observer);
+                }
+                self.answer_requests(from, &msg, tx);
+            }
+            MessageKind::Ack => {
+                let msg = wire::parse_ack(body)?;
+                self.check_not_self(&msg.sender)?;
+                self.learn_sender(&msg.sender, now, observer);
+                self.apply_updates(&msg, now, observer);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a SynAck asks for our own id holding it ahead of us.
+    pub(crate) fn requests_show_us_ahead(&self, msg: &UpdateMsg<'_>) -> bool {
+        let own = self.local().map_or(0, |n| n.hash);
+        msg.requests().map_while(Result::ok).any(|(hash, q)| {
+            q.known && hash == own && self.own_state_behind(0, q.max_version, q.last_gc)
+        })
+    }
+
+    pub(crate) fn check_not_self(&self, sender: &WireNodeId<'_>) -> Result<(), DecodeError> {
+        if sender.name == self.id().name.as_str() {
+            return Err(DecodeError::FromSelf);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,477 @@
+//! The replica: this node's copy of every node's namespace, and the rules
+//! that keep copies exact.
+//!
+//! The piece rule has two halves, kept side by side here: what a sender
+//! holding a node up to `(max, gc)` may send a receiver holding it up to
+//! `(their_max, their_gc)` ([`send_from`]: a delta from `their_max`, a reset
+//! from 0, or nothing), and how a receiver applies what arrives
+//! (`apply_piece`: a delta extends a copy only if it starts at or below
+//! what the copy holds; a reset rebuilds the copy and removes every key it
+//! does not carry). A copy is therefore always exact up to its max version,
+//! and a deleted key can never survive a reset cut short. The owner's side:
+//! TTL expiry and the collection of tombstones past their grace.
+
+use crate::counters::bump;
+use crate::engine::*;
+use crate::event::{Event, Observer};
+use crate::memory::Memory;
+use crate::nodes::NodeStatus;
+use crate::room::NoRoom;
+use crate::store::{EntryStatus, NIL};
+use crate::time::{Instant, duration_millis};
+use crate::wire::{self, Piece, UpdateMsg, WireNodeRef};
+
+impl<M: Memory> Engine<M> {
+    pub(crate) fn expire_and_collect(&mut self, now: Instant, observer: &mut impl Observer) {
+        let now_ms = now.as_millis();
+        let grace_ms = duration_millis(self.config.tombstone_grace);
+        let mut next_deadline = u64::MAX;
+        let Some(mut list) = self.nodes.get(LOCAL).map(|n| n.entries) else {
+            return;
+        };
+        let Some(mut max_version) = self.nodes.get(LOCAL).map(|n| n.max_version) else {
+            return;
+        };
+        let mut last_gc = self.nodes.get(LOCAL).map_or(0, |n| n.last_gc);
+        let mut still_collecting = true;
+        let mut cur = list.head;
+        // Entries whose status changes move to the tail; stop at the first
+        // entry written by this pass.
+        let first_new_version = max_version.saturating_add(1);
+        while cur != NIL {
+            let Some(s) = self.store.slot(cur).copied() else {
+                break;
+            };
+            if s.version >= first_new_version {
+                break;
+            }
+            let next = self.store.next(cur);
+            match s.status() {
+                EntryStatus::Deleted => {
+                    // Tombstone deadlines grow with versions, so collectable
+                    // tombstones form a prefix of the tombstones in version
+                    // order; collecting exactly that prefix keeps
+                    // `last_gc_version` meaning "every tombstone up to here is
+                    // gone".
+                    if still_collecting && s.deadline <= now_ms {
+                        last_gc = s.version;
+                        self.store.remove(&mut list, cur);
+                    } else {
+                        still_collecting = false;
+                        next_deadline = next_deadline.min(s.deadline);
+                    }
+                }
+                EntryStatus::SetWithTtl if s.deadline <= now_ms => {
+                    let Some(version) = max_version
+                        .checked_add(1)
+                        .filter(|v| *v <= wire::MAX_VERSION)
+                    else {
+                        break;
+                    };
+                    let deadline = now_ms.saturating_add(grace_ms);
+                    if let Some(local) = self.nodes.get(LOCAL) {
+                        observer.on_event(&Event::KeyExpired {
+                            node: &local.id,
+                            key: self.store.key(cur),
+                            value: self.store.value(cur),
+                            version,
+                        });
+                    }
+                    if self
+                        .store
+                        .update(&mut list, cur, &[], version, EntryStatus::Deleted, deadline)
+                        .is_ok()
+                    {
+                        max_version = version;
+                        next_deadline = next_deadline.min(deadline);
+                    }
+                }
+                EntryStatus::SetWithTtl => next_deadline = next_deadline.min(s.deadline),
+                EntryStatus::Set => {}
+            }
+            cur = next;
+        }
+        if let Some(local) = self.nodes.get_mut(LOCAL) {
+            local.entries = list;
+            local.max_version = max_version;
+            local.last_gc = last_gc;
+        }
+        self.next_deadline = next_deadline;
+    }
+
+    pub(crate) fn apply_updates(
+        &mut self,
+        msg: &UpdateMsg<'_>,
+        now: Instant,
+        observer: &mut impl Observer,
+    ) {
+        for update in msg.updates().map_while(Result::ok) {
+            let slot = match update.node {
+                WireNodeRef::Prefix(p) => {
+                    // A heartbeat alone, about a node we named by this
+                    // prefix: applied only if it is ours alone (and, as
+                    // every heartbeat below, only if plausible).
+                    let prefix = u32::from_be_bytes(p);
+                    match self.nodes.unique_prefix(prefix) {
+                        Some(slot) => slot,
+                        None => {
+                            bump(&mut self.counters.unknown_nodes);
+                            continue;
+                        }
+                    }
+                }
+                WireNodeRef::Hash(h) => match self.nodes.find_hash(wire::hash_from_wire(h)) {
+                    Some(s) => s,
+                    None => {
+                        bump(&mut self.counters.unknown_nodes);
+                        continue;
+                    }
+                },
+                WireNodeRef::Full(id) => {
+                    let Some(id) = id.to_id() else {
+                        continue;
+                    };
+                    if id == *self.id() {
+                        LOCAL
+                    } else {
+                        match self.learn(id, Some(update.heartbeat), now, observer) {
+                            Some(s) => s,
+                            None => continue,
+                        }
+                    }
+                }
+            };
+            if slot == LOCAL {
+                // About us: anything ahead of what we hold is refuted.
+                let (to, gc) = update.piece.map_or((0, 0), |p| (p.head.to, p.head.last_gc));
+                if self.own_state_behind(update.heartbeat, to, gc) {
+                    self.heard_own_state_ahead(now, observer);
+                }
+                continue;
+            }
+            // However the node is named, a heartbeat no honest node could
+            // have reached since we last heard from it is set aside: one
+            // forged line must not convict a node for good.
+            let held = self.nodes.get(slot).map_or(0, |n| n.heartbeat);
+            if update.heartbeat > held && !self.plausible_beat(slot, held, update.heartbeat, now) {
+                bump(&mut self.counters.implausible_heartbeats);
+            } else {
+                self.observe_heartbeat(slot, update.heartbeat, now, observer);
+            }
+            if let Some(piece) = update.piece {
+                self.apply_piece(slot, &piece, observer);
+            }
+        }
+    }
+
+    /// Applies one piece `(from, to]` of a node's entries if the rules allow.
+    ///
+    /// With `m`/`r` our max and last-gc versions and `g` the sender's
+    /// last-gc version, a piece is usable as a *delta* when it brings
+    /// something new (`to > m`), starts at or below `m`, and either `m ≥ g`
+    /// and `m ≥ r` (our copy is complete up to `m`, and every tombstone the
+    /// sender dropped was already seen here) or `r = g` (our copy is being
+    /// rebuilt, or was, at that very collection point). Otherwise, if
+    /// we are behind the sender's collection point (`m < g`, `r < g`), a
+    /// piece starting at 0 is a *reset*: our copy is rebuilt from it, even
+    /// if it ends below `m` — the copy then holds the node up to `to` only,
+    /// and later pieces continue from there.
+    pub(crate) fn apply_piece(
+        &mut self,
+        slot: u16,
+        piece: &Piece<'_>,
+        observer: &mut impl Observer,
+    ) {
+        let Some(n) = self.nodes.get(slot) else {
+            return;
+        };
+        let (m, r) = (n.max_version, n.last_gc);
+        let head = piece.head;
+        let g = head.last_gc;
+        let as_reset = head.from == 0 && m < g && r < g;
+        // A copy mid-reset (`m < r`) only continues from sources at the same
+        // collection point: an older source could bring back a key deleted
+        // between its collection point and ours.
+        let complete = m >= r && m >= g;
+        let as_delta = !as_reset && head.from <= m && (complete || r == g);
+        let fits = if as_reset {
+            self.piece_fits(slot, piece, 0, true)
+        } else if head.to <= m {
+            bump(&mut self.counters.stale_pieces);
+            return;
+        } else if as_delta {
+            self.piece_fits(slot, piece, m, false)
+        } else {
+            bump(&mut self.counters.unusable_pieces);
+            return;
+        };
+        // Stored whole or refused whole: a piece partly applied with the
+        // max advanced would leave a hole that every peer pulling from us
+        // inherits.
+        match fits {
+            Ok(()) => {}
+            Err(NoRoom::Store) => {
+                bump(&mut self.counters.refused_pieces);
+                return;
+            }
+            Err(NoRoom::Namespace) => {
+                bump(&mut self.counters.oversized_namespaces);
+                return;
+            }
+        }
+        let held_to = if as_reset {
+            self.apply_reset(slot, piece, observer)
+        } else {
+            self.apply_delta(slot, piece, m, observer)
+        };
+        bump(&mut self.counters.pieces_applied);
+        if g > r {
+            self.drop_collected_tombstones(slot, g);
+        }
+        if let Some(n) = self.nodes.get_mut(slot) {
+            n.max_version = held_to;
+            n.last_gc = n.last_gc.max(g);
+        }
+    }
+
+    /// Applies the entries of a piece that passed [`Engine::piece_fits`]
+    /// above `m`; returns the version the copy now holds the node up to.
+    pub(crate) fn apply_delta(
+        &mut self,
+        slot: u16,
+        piece: &Piece<'_>,
+        m: u64,
+        observer: &mut impl Observer,
+    ) -> u64 {
+        // Shrinks first, so that what grows or joins finds the room they
+        // free whatever the order of the piece; then everything in version
+        // order, moving the shrunk entries into place.
+        self.shrink_ahead(slot, piece, m);
+        let mut held_to = piece.head.to;
+        for e in piece.entries().map_while(Result::ok) {
+            if e.version <= m {
+                continue;
+            }
+            let early = self.store.find(slot, e.key).and_then(|idx| {
+                let was_live = self.store.early(idx)?;
+                let this_one = self.store.slot(idx)?.version == e.version;
+                this_one.then_some((idx, was_live))
+            });
+            if let Some((idx, was_live)) = early {
+                self.store.set_early(idx, None);
+                if let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) {
+                    self.store.move_to_tail(&mut list, idx);
+                    if let Some(n) = self.nodes.get_mut(slot) {
+                        n.entries = list;
+                    }
+                }
+                self.announce(slot, idx, e.value, e.status, e.version, was_live, observer);
+            } else if held_to == piece.head.to
+                && !self.put_remote(slot, e.key, e.value, e.version, e.status, observer)
+            {
+                // The fit check is exact, so this is not expected; if it
+                // happens anyway, the copy is exact below this entry only
+                // (the loop goes on only to put shrunk entries in order).
+                held_to = e.version.saturating_sub(1);
+            }
+        }
+        held_to
+    }
+
+    /// Rebuilds a copy from a piece that passed [`Engine::piece_fits`];
+    /// returns the version the copy now holds the node up to.
+    pub(crate) fn apply_reset(
+        &mut self,
+        slot: u16,
+        piece: &Piece<'_>,
+        observer: &mut impl Observer,
+    ) -> u64 {
+        // Keep entries the piece carries unchanged (no event, no copy).
+        // Everything else we hold for the node predates the sender's
+        // collection point: it is superseded, deleted, or newer than the
+        // piece — and then it comes back with the following pieces.
+        for e in piece.entries().map_while(Result::ok) {
+            if let Some(idx) = self.store.find(slot, e.key)
+                && self.store.slot(idx).is_some_and(|s| s.version == e.version)
+            {
+                self.store.set_mark(idx, true);
+            }
+        }
+        let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) else {
+            return 0;
+        };
+        let mut cur = list.head;
+        while cur != NIL {
+            let next = self.store.next(cur);
+            if self.store.marked(cur) {
+                self.store.set_mark(cur, false);
+            } else {
+                let live = self.store.slot(cur).is_some_and(|s| s.status().is_live())
+                    && !is_reserved(self.store.key(cur));
+                if live && let Some(n) = self.nodes.get(slot) {
+                    observer.on_event(&Event::KeyDeleted {
+                        node: &n.id,
+                        key: self.store.key(cur),
+                        version: piece.head.to,
+                    });
+                }
+                self.store.remove(&mut list, cur);
+            }
+            cur = next;
+        }
+        if let Some(n) = self.nodes.get_mut(slot) {
+            n.entries = list;
+        }
+        let mut held_to = piece.head.to;
+        for e in piece.entries().map_while(Result::ok) {
+            if !self.put_remote(slot, e.key, e.value, e.version, e.status, observer) {
+                // Not expected after the fit check; the rebuilt copy is
+                // exact below this entry only.
+                held_to = e.version.saturating_sub(1);
+                break;
+            }
+        }
+        bump(&mut self.counters.resets_applied);
+        if let Some(n) = self.nodes.get(slot) {
+            observer.on_event(&Event::ResetApplied { node: &n.id });
+        }
+        held_to
+    }
+
+    /// Stores one received entry if it is newer than what we hold. False
+    /// only if the store had no room for it.
+    pub(crate) fn put_remote(
+        &mut self,
+        slot: u16,
+        key: &str,
+        value: &[u8],
+        version: u64,
+        status: EntryStatus,
+        observer: &mut impl Observer,
+    ) -> bool {
+        let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) else {
+            return false;
+        };
+        let existing = self.store.find(slot, key);
+        let was_live = existing
+            .and_then(|i| self.store.slot(i))
+            .map(|s| (s.version, s.status().is_live()));
+        let result = match (existing, was_live) {
+            (Some(_), Some((v, _))) if v >= version => return true,
+            (Some(idx), _) => self
+                .store
+                .update(&mut list, idx, value, version, status, 0)
+                .map(|_| idx),
+            (None, _) => self
+                .store
+                .insert(&mut list, slot, key, value, version, status, 0),
+        };
+        if let Some(n) = self.nodes.get_mut(slot) {
+            n.entries = list;
+        }
+        let Ok(idx) = result else {
+            return false;
+        };
+        let was_live = was_live.is_some_and(|(_, live)| live);
+        self.announce(slot, idx, value, status, version, was_live, observer);
+        true
+    }
+
+    /// Reports the change of a remote entry `idx` (and acts on reserved keys).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn announce(
+        &mut self,
+        slot: u16,
+        idx: u32,
+        value: &[u8],
+        status: EntryStatus,
+        version: u64,
+        was_live: bool,
+        observer: &mut impl Observer,
+    ) {
+        let key = self.store.key(idx);
+        if is_reserved(key) {
+            let status_key = key == STATUS_KEY;
+            self.apply_reserved(slot, status_key, value, status, observer);
+            return;
+        }
+        let Some(n) = self.nodes.get(slot) else {
+            return;
+        };
+        if status.is_live() {
+            observer.on_event(&Event::KeySet {
+                node: &n.id,
+                key,
+                value: self.store.value(idx),
+                version,
+            });
+        } else if was_live {
+            observer.on_event(&Event::KeyDeleted {
+                node: &n.id,
+                key,
+                version,
+            });
+        }
+    }
+
+    /// Acts on a change of one of a node's reserved keys.
+    pub(crate) fn apply_reserved(
+        &mut self,
+        slot: u16,
+        status_key: bool,
+        value: &[u8],
+        status: EntryStatus,
+        observer: &mut impl Observer,
+    ) {
+        let leaving = status_key && status.is_live() && value == LEAVING;
+        let now = self.now;
+        let Some(n) = self.nodes.get_mut(slot) else {
+            return;
+        };
+        if leaving && n.status != NodeStatus::Left {
+            n.status = NodeStatus::Left;
+            n.since = now;
+            n.hidden = false;
+            observer.on_event(&Event::NodeLeft { node: &n.id });
+        }
+        self.due_check(slot);
+    }
+
+    /// A relay drops the tombstones its owner has collected.
+    pub(crate) fn drop_collected_tombstones(&mut self, slot: u16, last_gc: u64) {
+        let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) else {
+            return;
+        };
+        let mut cur = list.head;
+        while let Some(s) = self.store.slot(cur).copied() {
+            if s.version > last_gc {
+                break;
+            }
+            let next = self.store.next(cur);
+            if !s.status().is_live() {
+                self.store.remove(&mut list, cur);
+            }
+            cur = next;
+        }
+        if let Some(n) = self.nodes.get_mut(slot) {
+            n.entries = list;
+        }
+    }
+}
+
+/// From which version a sender holding `(max, gc)` can update a receiver
+/// holding `(their_max, their_gc)`: `Some(their_max)` for a delta, `Some(0)`
+/// for a reset, `None` when it has nothing usable to send.
+pub(crate) fn send_from(max: u64, gc: u64, their_max: u64, their_gc: u64) -> Option<u64> {
+    if their_max >= max {
+        None
+    } else if (their_max >= gc && their_max >= their_gc) || their_gc == gc {
+        Some(their_max)
+    } else if their_gc < gc {
+        Some(0)
+    } else {
+        // The receiver's copy was rebuilt at a later collection point than
+        // ours: only a fresher source can serve it.
+        None
+    }
+}

@@ -55,14 +55,15 @@ use crate::replica::send_from;
 use crate::store::NIL;
 use crate::time::{Instant, duration_millis};
 use crate::wire::{
-    self, DecodeError, Encoder, Full, HEADER_LEN, MessageKind, SeqMark, SynMsg, UpdateMsg,
-    varint_len,
+    self, DecodeError, Encoder, Full, MessageKind, SEQ_COUNT_RESERVE, SeqMark, SynMsg, UpdateMsg,
+    UpdateNode,
 };
 
 /// Fixed part of a Syn piece before its digest lines (piece count taken at
 /// its widest so both planning passes agree).
 fn syn_head_len(own: &NodeId) -> usize {
-    wire::node_id_len(own).saturating_add(HEADER_LEN + 3 + 8 + 8 + 3)
+    // The piece count is not known yet: room for the largest.
+    wire::syn_head_len(own, u16::MAX)
 }
 
 /// `total` split in `parts` equal shares (all of it for zero parts).
@@ -105,9 +106,6 @@ struct Out<'t, T: Transmit> {
     exhausted: bool,
 }
 
-/// Room kept free while writing requests, for the update list's count.
-const UPDATE_SEQ_RESERVE: usize = 3;
-
 impl<'t, T: Transmit> Out<'t, T> {
     fn items(&self) -> usize {
         self.req_count.saturating_add(self.upd_count)
@@ -140,14 +138,8 @@ impl<'t, T: Transmit> Out<'t, T> {
         self.upd_count = 0;
         let (kind, cluster, piece_count) = (self.kind, self.cluster, self.piece_count);
         let sender = self.sender.clone();
-        let opened = self.write(|enc| {
-            enc.header(kind, cluster)?;
-            enc.node_id(&sender)?;
-            if kind == MessageKind::SynAck {
-                enc.varint(u64::from(piece_count))?;
-            }
-            enc.begin_seq()
-        });
+        let answered = (kind == MessageKind::SynAck).then_some(piece_count);
+        let opened = self.write(|enc| enc.reply_head(kind, cluster, &sender, answered));
         match opened {
             Ok(mark) if kind == MessageKind::SynAck => {
                 self.req_mark = Some(mark);
@@ -167,7 +159,7 @@ impl<'t, T: Transmit> Out<'t, T> {
     }
 
     /// Closes the request list of the open datagram and starts its update
-    /// list. Cannot run out of room: requests leave [`UPDATE_SEQ_RESERVE`].
+    /// list. Cannot run out of room: requests leave [`SEQ_COUNT_RESERVE`].
     fn begin_updates(&mut self) -> Result<(), Full> {
         if self.upd_mark.is_some() {
             return Ok(());
@@ -184,10 +176,7 @@ impl<'t, T: Transmit> Out<'t, T> {
     }
 
     fn push_request(&mut self, ask: &Ask) {
-        let len = 9usize
-            .saturating_add(varint_len(ask.max_version))
-            .saturating_add(varint_len(ask.last_gc))
-            .saturating_add(UPDATE_SEQ_RESERVE);
+        let len = wire::request_len(ask.max_version, ask.last_gc).saturating_add(SEQ_COUNT_RESERVE);
         for _ in 0..2 {
             if !self.ensure_open() {
                 return;
@@ -304,12 +293,7 @@ impl<M: Memory> Engine<M> {
             };
             let mut enc = Encoder::new(tx.buffer(), limit);
             let written = (|| {
-                enc.header(MessageKind::Syn, cluster)?;
-                enc.node_id(&own)?;
-                enc.varint(u64::from(piece_count))?;
-                enc.hash(ring_start)?;
-                enc.hash(ring_end)?;
-                let mark = enc.begin_seq()?;
+                let mark = enc.syn_head(cluster, &own, piece_count, ring_start, ring_end)?;
                 let ring = self.nodes.ring();
                 let mut n = 0usize;
                 for pos in start..end {
@@ -444,15 +428,9 @@ impl<M: Memory> Engine<M> {
         let cluster = self.config.cluster_id.fingerprint();
         let limit = syn_len.min(self.config.mtu).min(tx.buffer().len());
         let mut enc = Encoder::new(tx.buffer(), limit);
-        let written = (|| {
-            enc.header(MessageKind::SynAck, cluster)?;
-            enc.node_id(&own)?;
-            enc.varint(u64::from(piece_count))?;
-            // No requests, no updates.
-            enc.varint(0)?;
-            enc.varint(0)?;
-            Ok::<usize, Full>(enc.pos())
-        })();
+        let written = enc
+            .empty_synack(cluster, &own, piece_count)
+            .map(|()| enc.pos());
         let Ok(len) = written else {
             return;
         };
@@ -788,21 +766,25 @@ impl<M: Memory> Engine<M> {
                 continue;
             }
             let wants_data = item.data && item.from < node.max_version;
-            let ref_len = if item.intro {
-                1usize.saturating_add(wire::node_id_len(&node.id))
+            let name = if item.intro {
+                UpdateNode::Intro(&node.id)
             } else if item.by_prefix && !wants_data {
-                5
+                UpdateNode::Prefix(wire::prefix_of(node.hash))
             } else {
-                9
+                UpdateNode::Hash(node.hash)
             };
-            let head_len = ref_len
-                .saturating_add(varint_len(node.heartbeat))
-                .saturating_add(1);
-            let piece_head = 3usize
-                .saturating_add(varint_len(node.last_gc))
-                .saturating_add(varint_len(item.from))
-                .saturating_add(varint_len(node.max_version))
-                .saturating_add(3);
+            // The update's head and its option byte (no piece, or a piece).
+            let head_len = wire::update_head_len(name, node.heartbeat).saturating_add(1);
+            // The rest of a piece's head at most: its end is at most the
+            // node's max version, its count takes at most a full sequence
+            // reserve; plus two bytes of slack the planner has always kept.
+            let piece_head = wire::piece_head_len(
+                node.last_gc,
+                item.from,
+                node.max_version,
+                wire::MAX_SEQ_COUNT,
+            )
+            .saturating_add(2);
             let room = out.room();
             let fresh = out.items() == 0;
             if head_len > room {
@@ -905,26 +887,19 @@ impl<M: Memory> Engine<M> {
     ) -> Result<(), Full> {
         let store = &self.store;
         out.write(|enc| {
-            if item.intro {
-                enc.byte(1)?;
-                enc.node_id(&node.id)?;
+            let name = if item.intro {
+                UpdateNode::Intro(&node.id)
             } else if item.by_prefix && piece.is_none() {
-                enc.byte(2)?;
-                enc.raw(&wire::prefix_of(node.hash).to_be_bytes())?;
+                UpdateNode::Prefix(wire::prefix_of(node.hash))
             } else {
-                enc.byte(0)?;
-                enc.hash(node.hash)?;
-            }
-            enc.varint(node.heartbeat)?;
-            let Some(cut) = piece else {
-                return enc.byte(0);
+                UpdateNode::Hash(node.hash)
             };
-            enc.byte(1)?;
-            enc.varint(node.last_gc)?;
-            enc.varint(item.from)?;
-            enc.varint(cut.to)?;
+            enc.update_head(name, node.heartbeat)?;
+            let Some(cut) = piece else {
+                return enc.no_piece();
+            };
             // The count is known: no reserve to close afterwards.
-            enc.varint(cut.count as u64)?;
+            enc.piece_head(node.last_gc, item.from, cut.to, cut.count)?;
             let mut cur = cut.first;
             let mut prev = item.from;
             for _ in 0..cut.count {
@@ -944,33 +919,5 @@ impl<M: Memory> Engine<M> {
         })?;
         out.count_update();
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::send_from;
-
-    #[test]
-    fn send_rules() {
-        // Receiver up to date: nothing.
-        assert_eq!(send_from(10, 0, 10, 0), None);
-        // Plain delta.
-        assert_eq!(send_from(10, 0, 4, 0), Some(4));
-        // Receiver past our collection point: delta.
-        assert_eq!(send_from(10, 5, 6, 0), Some(6));
-        // Receiver below it: reset from 0.
-        assert_eq!(send_from(10, 5, 4, 0), Some(0));
-        // Receiver mid-reset at the same collection point: continue.
-        assert_eq!(send_from(10, 5, 3, 5), Some(3));
-        // Receiver rebuilt at a later collection point than ours: we cannot help.
-        assert_eq!(send_from(10, 5, 3, 7), None);
-        // Receiver mid-reset (max below its own collection point): only a
-        // source at that same point may continue it, even if the receiver
-        // is past our collection point.
-        assert_eq!(send_from(10, 0, 3, 5), None);
-        assert_eq!(send_from(10, 2, 3, 5), None);
-        // A complete receiver past both points takes a delta from anyone.
-        assert_eq!(send_from(10, 2, 6, 5), Some(6));
     }
 }

@@ -186,24 +186,23 @@ impl<M: Memory> Engine<M> {
             return;
         };
         let (m, r) = (n.max_version, n.last_gc);
-        let head = piece.head;
-        let g = head.last_gc;
-        let as_reset = head.from == 0 && m < g && r < g;
-        // A copy mid-reset (`m < r`) only continues from sources at the same
-        // collection point: an older source could bring back a key deleted
-        // between its collection point and ours.
-        let complete = m >= r && m >= g;
-        let as_delta = !as_reset && head.from <= m && (complete || r == g);
+        let g = piece.head.last_gc;
+        let as_reset = match take(m, r, piece.head.from, piece.head.to, g) {
+            Take::Reset => true,
+            Take::Delta => false,
+            Take::Stale => {
+                bump(&mut self.counters.stale_pieces);
+                return;
+            }
+            Take::Unusable => {
+                bump(&mut self.counters.unusable_pieces);
+                return;
+            }
+        };
         let fits = if as_reset {
             self.piece_fits(slot, piece, 0, true)
-        } else if head.to <= m {
-            bump(&mut self.counters.stale_pieces);
-            return;
-        } else if as_delta {
-            self.piece_fits(slot, piece, m, false)
         } else {
-            bump(&mut self.counters.unusable_pieces);
-            return;
+            self.piece_fits(slot, piece, m, false)
         };
         // Stored whole or refused whole: a piece partly applied with the
         // max advanced would leave a hole that every peer pulling from us
@@ -459,6 +458,42 @@ impl<M: Memory> Engine<M> {
     }
 }
 
+/// How a receiver takes a piece `(from, to]` sent at collection point
+/// `gc`, given that it holds the node up to `held` at collection point
+/// `held_gc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// Rebuild the copy from the piece: the receiver is below the sender's
+    /// collection point and the piece starts at 0.
+    Reset,
+    /// Extend the copy: the piece starts at or below what it holds.
+    Delta,
+    /// Nothing new: the piece ends at or below what it holds.
+    Stale,
+    /// A gap (the piece starts above what it holds), or a collection point
+    /// that does not allow it.
+    Unusable,
+}
+
+/// The receiver's half of the piece rule ([`send_from`] is the sender's).
+pub(crate) fn take(held: u64, held_gc: u64, from: u64, to: u64, gc: u64) -> Take {
+    if from == 0 && held < gc && held_gc < gc {
+        return Take::Reset;
+    }
+    if to <= held {
+        return Take::Stale;
+    }
+    // A copy mid-reset (`held < held_gc`) only continues from sources at the
+    // same collection point: an older source could bring back a key deleted
+    // between its collection point and ours.
+    let complete = held >= held_gc && held >= gc;
+    if from <= held && (complete || held_gc == gc) {
+        Take::Delta
+    } else {
+        Take::Unusable
+    }
+}
+
 /// From which version a sender holding `(max, gc)` can update a receiver
 /// holding `(their_max, their_gc)`: `Some(their_max)` for a delta, `Some(0)`
 /// for a reset, `None` when it has nothing usable to send.
@@ -473,5 +508,83 @@ pub(crate) fn send_from(max: u64, gc: u64, their_max: u64, their_gc: u64) -> Opt
         // The receiver's copy was rebuilt at a later collection point than
         // ours: only a fresher source can serve it.
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{Take, send_from, take};
+
+    #[test]
+    fn send_rules() {
+        // Receiver up to date: nothing.
+        assert_eq!(send_from(10, 0, 10, 0), None);
+        // Plain delta.
+        assert_eq!(send_from(10, 0, 4, 0), Some(4));
+        // Receiver past our collection point: delta.
+        assert_eq!(send_from(10, 5, 6, 0), Some(6));
+        // Receiver below it: reset from 0.
+        assert_eq!(send_from(10, 5, 4, 0), Some(0));
+        // Receiver mid-reset at the same collection point: continue.
+        assert_eq!(send_from(10, 5, 3, 5), Some(3));
+        // Receiver rebuilt at a later collection point than ours: we cannot help.
+        assert_eq!(send_from(10, 5, 3, 7), None);
+        // Receiver mid-reset (max below its own collection point): only a
+        // source at that same point may continue it, even if the receiver
+        // is past our collection point.
+        assert_eq!(send_from(10, 0, 3, 5), None);
+        assert_eq!(send_from(10, 2, 3, 5), None);
+        // A complete receiver past both points takes a delta from anyone.
+        assert_eq!(send_from(10, 2, 6, 5), Some(6));
+    }
+
+    /// A copy of one node's namespace as an honest engine can hold it:
+    /// complete up to `max` at collection point `gc <= max`, or mid-reset
+    /// (`max < gc`: rebuilt from version 0 up to `max` so far).
+    fn honest_copy() -> impl Strategy<Value = (u64, u64)> {
+        (0u64..40, 0u64..40)
+    }
+
+    proptest! {
+        /// Whatever an honest sender chooses to send, an honest receiver
+        /// accepts: from the version `send_from` names, up to any cut the
+        /// sender makes at or below what it holds, the receiver's rule
+        /// takes the piece as a reset or a delta, never as stale or
+        /// unusable.
+        #[test]
+        fn what_an_honest_sender_sends_an_honest_receiver_takes(
+            (max, gc) in honest_copy(),
+            (held, held_gc) in honest_copy(),
+            cut in 0u64..40,
+        ) {
+            if let Some(from) = send_from(max, gc, held, held_gc) {
+                // The sender sends at least one version past `from`, up to
+                // what it holds.
+                prop_assert!(from < max);
+                let to = from + 1 + cut % (max - from);
+                let taken = take(held, held_gc, from, to, gc);
+                prop_assert!(
+                    matches!(taken, Take::Reset | Take::Delta),
+                    "sender ({max}, gc {gc}) sent ({from}, {to}] to ({held}, gc {held_gc}): {taken:?}"
+                );
+                // A reset is only sent, and only taken, from version 0.
+                prop_assert_eq!(taken == Take::Reset, from == 0 && held < gc && held_gc < gc);
+            }
+        }
+
+        /// And the receiver never takes as a delta what no honest sender
+        /// sends: a piece starting above what it holds (a gap).
+        #[test]
+        fn a_piece_past_what_is_held_is_never_taken_as_a_delta(
+            (held, held_gc) in honest_copy(),
+            gap in 1u64..10,
+            len in 1u64..10,
+            gc in 0u64..40,
+        ) {
+            let from = held + gap;
+            prop_assert_ne!(take(held, held_gc, from, from + len, gc), Take::Delta);
+        }
     }
 }

@@ -29,23 +29,6 @@ pub enum EntryStatus {
 }
 
 impl EntryStatus {
-    pub(crate) fn from_wire(b: u8) -> Option<Self> {
-        match b {
-            0 => Some(EntryStatus::Set),
-            1 => Some(EntryStatus::Deleted),
-            2 => Some(EntryStatus::SetWithTtl),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn to_wire(self) -> u8 {
-        match self {
-            EntryStatus::Set => 0,
-            EntryStatus::Deleted => 1,
-            EntryStatus::SetWithTtl => 2,
-        }
-    }
-
     /// Whether the key currently holds a value.
     pub fn is_live(self) -> bool {
         self != EntryStatus::Deleted

@@ -102,7 +102,9 @@ pub const MAX_KEY_LEN: usize = 255;
 
 /// Room reserved for a sequence count before its items are written: three
 /// varint bytes count up to 2 097 151 items, more than any datagram holds.
-const SEQ_COUNT_RESERVE: usize = 3;
+pub(crate) const SEQ_COUNT_RESERVE: usize = 3;
+/// The largest count a sequence reserve holds.
+pub(crate) const MAX_SEQ_COUNT: usize = (1 << 21) - 1;
 
 /// Smallest encoding of a digest line: prefix + two one-byte varints.
 const MIN_DIGEST_LEN: usize = 6;
@@ -355,6 +357,26 @@ pub(crate) enum WireNodeRef<'a> {
     Prefix([u8; 4]),
 }
 
+/// Postcard's variant indexes of [`WireNodeRef`] and of `Option`, which the
+/// hand-written encoder writes as tag bytes.
+const TAG_BY_HASH: u8 = 0;
+const TAG_INTRO: u8 = 1;
+const TAG_BY_PREFIX: u8 = 2;
+const TAG_NONE: u8 = 0;
+const TAG_SOME: u8 = 1;
+
+/// How an update being encoded names its node (see [`WireNodeRef`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum UpdateNode<'a> {
+    /// By ring hash: the receiver knows the node.
+    Hash(u64),
+    /// The full id: an introduction.
+    Intro(&'a NodeId),
+    /// By the top 32 bits of its ring hash: a heartbeat alone, about a node
+    /// the receiver named so.
+    Prefix(u32),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct WirePieceHead {
     pub last_gc: u64,
@@ -378,6 +400,27 @@ struct WireEntry<'a> {
     key: &'a str,
     #[serde(borrow)]
     value: &'a [u8],
+}
+
+impl EntryStatus {
+    /// The status from its wire code.
+    pub(crate) fn from_wire(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(EntryStatus::Set),
+            1 => Some(EntryStatus::Deleted),
+            2 => Some(EntryStatus::SetWithTtl),
+            _ => None,
+        }
+    }
+
+    /// The status's wire code.
+    pub(crate) fn to_wire(self) -> u8 {
+        match self {
+            EntryStatus::Set => 0,
+            EntryStatus::Deleted => 1,
+            EntryStatus::SetWithTtl => 2,
+        }
+    }
 }
 
 /// A ring hash from its 8 wire bytes.
@@ -1006,7 +1049,7 @@ impl<'b> Encoder<'b> {
     }
 
     #[inline]
-    pub(crate) fn raw(&mut self, bytes: &[u8]) -> Result<(), Full> {
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), Full> {
         let end = self.pos.checked_add(bytes.len()).ok_or(Full)?;
         self.buf
             .get_mut(self.pos..end)
@@ -1017,11 +1060,11 @@ impl<'b> Encoder<'b> {
     }
 
     #[inline]
-    pub(crate) fn byte(&mut self, b: u8) -> Result<(), Full> {
+    fn byte(&mut self, b: u8) -> Result<(), Full> {
         self.raw(&[b])
     }
 
-    pub(crate) fn varint(&mut self, mut v: u64) -> Result<(), Full> {
+    fn varint(&mut self, mut v: u64) -> Result<(), Full> {
         if v < 0x80 {
             return self.byte(v as u8);
         }
@@ -1041,24 +1084,24 @@ impl<'b> Encoder<'b> {
     }
 
     #[inline]
-    pub(crate) fn bytes(&mut self, b: &[u8]) -> Result<(), Full> {
+    fn bytes(&mut self, b: &[u8]) -> Result<(), Full> {
         self.varint(b.len() as u64)?;
         self.raw(b)
     }
 
     #[inline]
-    pub(crate) fn hash(&mut self, h: u64) -> Result<(), Full> {
+    fn hash(&mut self, h: u64) -> Result<(), Full> {
         self.raw(&h.to_be_bytes())
     }
 
-    pub(crate) fn header(&mut self, kind: MessageKind, cluster: u32) -> Result<(), Full> {
+    fn header(&mut self, kind: MessageKind, cluster: u32) -> Result<(), Full> {
         self.raw(&MAGIC)?;
         self.byte(PROTOCOL_VERSION)?;
         self.byte(kind as u8)?;
         self.raw(&cluster.to_le_bytes())
     }
 
-    pub(crate) fn node_id(&mut self, id: &NodeId) -> Result<(), Full> {
+    fn node_id(&mut self, id: &NodeId) -> Result<(), Full> {
         self.bytes(id.name.as_str().as_bytes())?;
         self.varint(id.generation)?;
         match id.addr {
@@ -1084,7 +1127,7 @@ impl<'b> Encoder<'b> {
     /// Writes the count at `mark` and closes the unused part of the reserve.
     pub(crate) fn end_seq(&mut self, mark: SeqMark, count: usize) {
         let mut tmp = [0u8; SEQ_COUNT_RESERVE];
-        let count = count.min((1 << 21) - 1) as u64;
+        let count = count.min(MAX_SEQ_COUNT) as u64;
         let n = varint_len(count);
         let mut v = count;
         for (i, slot) in tmp.iter_mut().enumerate().take(n) {
@@ -1146,6 +1189,96 @@ impl<'b> Encoder<'b> {
         self.varint(last_gc)
     }
 
+    /// Opens a Syn piece: header, sender, piece count, the ring range it
+    /// covers, and the reserve of its digest line count.
+    pub(crate) fn syn_head(
+        &mut self,
+        cluster: u32,
+        own: &NodeId,
+        piece_count: u16,
+        ring_start: u64,
+        ring_end: u64,
+    ) -> Result<SeqMark, Full> {
+        self.header(MessageKind::Syn, cluster)?;
+        self.node_id(own)?;
+        self.varint(u64::from(piece_count))?;
+        self.hash(ring_start)?;
+        self.hash(ring_end)?;
+        self.begin_seq()
+    }
+
+    /// Opens a reply: header, sender, the piece count it answers (SynAck
+    /// only: `Some`), and the reserve of its first list's count (requests
+    /// in a SynAck, updates in an Ack).
+    pub(crate) fn reply_head(
+        &mut self,
+        kind: MessageKind,
+        cluster: u32,
+        sender: &NodeId,
+        piece_count: Option<u16>,
+    ) -> Result<SeqMark, Full> {
+        self.header(kind, cluster)?;
+        self.node_id(sender)?;
+        if let Some(count) = piece_count {
+            self.varint(u64::from(count))?;
+        }
+        self.begin_seq()
+    }
+
+    /// A whole SynAck with no requests and no updates.
+    pub(crate) fn empty_synack(
+        &mut self,
+        cluster: u32,
+        sender: &NodeId,
+        piece_count: u16,
+    ) -> Result<(), Full> {
+        self.header(MessageKind::SynAck, cluster)?;
+        self.node_id(sender)?;
+        self.varint(u64::from(piece_count))?;
+        self.varint(0)?;
+        self.varint(0)
+    }
+
+    /// The head of an update: how it names its node, and the heartbeat.
+    pub(crate) fn update_head(&mut self, node: UpdateNode<'_>, heartbeat: u64) -> Result<(), Full> {
+        match node {
+            UpdateNode::Hash(h) => {
+                self.byte(TAG_BY_HASH)?;
+                self.hash(h)?;
+            }
+            UpdateNode::Intro(id) => {
+                self.byte(TAG_INTRO)?;
+                self.node_id(id)?;
+            }
+            UpdateNode::Prefix(p) => {
+                self.byte(TAG_BY_PREFIX)?;
+                self.raw(&p.to_be_bytes())?;
+            }
+        }
+        self.varint(heartbeat)
+    }
+
+    /// Ends an update that carries no piece.
+    pub(crate) fn no_piece(&mut self) -> Result<(), Full> {
+        self.byte(TAG_NONE)
+    }
+
+    /// The head of a piece `(from, to]` at collection point `last_gc`, with
+    /// its `count` entries to follow.
+    pub(crate) fn piece_head(
+        &mut self,
+        last_gc: u64,
+        from: u64,
+        to: u64,
+        count: usize,
+    ) -> Result<(), Full> {
+        self.byte(TAG_SOME)?;
+        self.varint(last_gc)?;
+        self.varint(from)?;
+        self.varint(to)?;
+        self.varint(count as u64)
+    }
+
     #[inline]
     pub(crate) fn entry(
         &mut self,
@@ -1181,6 +1314,41 @@ pub(crate) fn entry_len(version_step: u64, key_len: usize, value_len: usize) -> 
         .saturating_add(key_len)
         .saturating_add(varint_len(value_len as u64))
         .saturating_add(value_len)
+}
+
+/// Bytes [`Encoder::syn_head`] writes.
+pub(crate) fn syn_head_len(own: &NodeId, piece_count: u16) -> usize {
+    (HEADER_LEN + 16 + SEQ_COUNT_RESERVE)
+        .saturating_add(node_id_len(own))
+        .saturating_add(varint_len(u64::from(piece_count)))
+}
+
+/// Bytes [`Encoder::request`] writes.
+pub(crate) fn request_len(max_version: u64, last_gc: u64) -> usize {
+    9usize
+        .saturating_add(varint_len(max_version))
+        .saturating_add(varint_len(last_gc))
+}
+
+/// Bytes [`Encoder::update_head`] writes.
+pub(crate) fn update_head_len(node: UpdateNode<'_>, heartbeat: u64) -> usize {
+    let name = match node {
+        UpdateNode::Hash(_) => 8,
+        UpdateNode::Intro(id) => node_id_len(id),
+        UpdateNode::Prefix(_) => 4,
+    };
+    1usize
+        .saturating_add(name)
+        .saturating_add(varint_len(heartbeat))
+}
+
+/// Bytes [`Encoder::piece_head`] writes.
+pub(crate) fn piece_head_len(last_gc: u64, from: u64, to: u64, count: usize) -> usize {
+    1usize
+        .saturating_add(varint_len(last_gc))
+        .saturating_add(varint_len(from))
+        .saturating_add(varint_len(to))
+        .saturating_add(varint_len(count as u64))
 }
 
 /// Upper bound of a piece header (option byte + three varints + count).

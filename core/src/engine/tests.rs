@@ -798,12 +798,8 @@ fn syn_with_line(sender: &NodeId, hash: u64, heartbeat: u64, max_version: u64) -
     let mut buf = vec![0u8; 1400];
     let mut enc = wire::Encoder::new(&mut buf, 1400);
     let res: Result<(), wire::Full> = (|| {
-        enc.header(MessageKind::Syn, Config::new().cluster_id.fingerprint())?;
-        enc.node_id(sender)?;
-        enc.varint(1)?;
-        enc.hash(0)?;
-        enc.hash(u64::MAX)?;
-        let mark = enc.begin_seq()?;
+        let cluster = Config::new().cluster_id.fingerprint();
+        let mark = enc.syn_head(cluster, sender, 1, 0, u64::MAX)?;
         enc.digest_line(hash, false, heartbeat, 0, max_version)?;
         enc.end_seq(mark, 1);
         Ok(())

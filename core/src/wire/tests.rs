@@ -1932,3 +1932,99 @@ proptest! {
         check_datagram(&d)?;
     }
 }
+
+/// Every length the engine plans with, predicted for a wire element, is
+/// exactly what the encoder writes for it: planning never overfills a
+/// datagram nor leaves room it thought was used.
+mod predicted_lengths {
+    use super::*;
+    use core::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+
+    fn any_id() -> impl Strategy<Value = NodeId> {
+        (
+            "[a-z0-9.-]{1,64}",
+            any::<u64>(),
+            any::<bool>(),
+            any::<u32>(),
+            any::<u128>(),
+            any::<u16>(),
+        )
+            .prop_map(|(name, generation, v6, v4, ip6, port)| {
+                let addr = if v6 {
+                    SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip6), port, 0, 0))
+                } else {
+                    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(v4), port))
+                };
+                NodeId::new(&name, generation, addr).expect("valid id")
+            })
+    }
+
+    /// Bytes `write` makes the encoder write into an empty datagram.
+    fn written(write: impl FnOnce(&mut Encoder<'_>) -> Result<(), Full>) -> usize {
+        let mut buf = vec![0u8; MAX_DATAGRAM_LEN];
+        let mut enc = Encoder::new(&mut buf, MAX_DATAGRAM_LEN);
+        write(&mut enc).expect("fits in a datagram");
+        enc.pos()
+    }
+
+    fn varint_sized() -> impl Strategy<Value = u64> {
+        // Every varint length, 1 to 10 bytes, equally likely.
+        (0u32..64, any::<u64>()).prop_map(|(bits, v)| v >> bits)
+    }
+
+    proptest! {
+        #[test]
+        fn every_predicted_length_equals_the_bytes_written(
+            id in any_id(),
+            piece_count in any::<u16>(),
+            hash in any::<u64>(),
+            full in any::<bool>(),
+            known in any::<bool>(),
+            heartbeat in varint_sized(),
+            last_gc in varint_sized(),
+            max_version in varint_sized(),
+            from in varint_sized(),
+            count in 0..=MAX_SEQ_COUNT,
+            step in varint_sized(),
+            status in prop_oneof![
+                Just(EntryStatus::Set),
+                Just(EntryStatus::Deleted),
+                Just(EntryStatus::SetWithTtl),
+            ],
+            key in "[a-z]{0,255}",
+            value in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            prop_assert_eq!(written(|e| e.node_id(&id)), node_id_len(&id));
+            prop_assert_eq!(
+                written(|e| e.syn_head(7, &id, piece_count, hash, hash).map(|_| ())),
+                syn_head_len(&id, piece_count)
+            );
+            prop_assert_eq!(
+                written(|e| e.digest_line(hash, full, heartbeat, last_gc, max_version)),
+                digest_len(full, heartbeat, last_gc, max_version)
+            );
+            prop_assert_eq!(
+                written(|e| e.request(hash, known, max_version, last_gc)),
+                request_len(max_version, last_gc)
+            );
+            let prefix = prefix_of(hash);
+            for name in [UpdateNode::Hash(hash), UpdateNode::Intro(&id), UpdateNode::Prefix(prefix)] {
+                prop_assert_eq!(
+                    written(|e| e.update_head(name, heartbeat)),
+                    update_head_len(name, heartbeat)
+                );
+            }
+            prop_assert_eq!(written(|e| e.no_piece()), 1);
+            prop_assert_eq!(
+                written(|e| e.piece_head(last_gc, from, max_version, count)),
+                piece_head_len(last_gc, from, max_version, count)
+            );
+            prop_assert!(piece_head_len(last_gc, from, max_version, count) <= PIECE_HEAD_MAX);
+            prop_assert_eq!(
+                written(|e| e.entry(step, status, key.as_bytes(), &value)),
+                entry_len(step, key.len(), value.len())
+            );
+            prop_assert!(node_id_len(&id) <= MAX_NODE_ID_LEN);
+        }
+    }
+}

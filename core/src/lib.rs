@@ -60,22 +60,27 @@
 //!
 //! ## Module map
 //!
-//! - [`id`]: node identity and the ring hash.
-//! - [`engine`]: the [`Engine`], local writes, maintenance, applying state;
-//!   [`deadline`]: its schedule (`poll_timeout` / `handle_timeout`).
-//! - [`exchange`]: the gossip exchange, mtu splitting, budget and fairness.
-//! - [`wire`]: datagram framing and the allocation-free codec.
+//! - [`engine`]: the [`Engine`] façade (state, the one constructor,
+//!   shared types). Its behaviour lives in one module per concept: local
+//!   writes (`local`), membership and identity (`membership`), liveness
+//!   (`liveness`), peer selection (`peers`), the replica and its piece rule
+//!   (`replica`), the exchange ([`exchange`]: Syn/SynAck/Ack, mtu
+//!   splitting, budget and fairness), the datagram entry point (`receive`),
+//!   the schedule ([`deadline`]: `poll_timeout` / `handle_timeout`) and the
+//!   read API ([`read`]).
+//! - [`wire`]: datagram framing and the allocation-free codec, the only
+//!   owner of the format.
 //! - [`phi`]: the failure detector; [`stall`]: noticing that this node was
 //!   itself paused, so that it does not convict its peers for its own
-//!   silence.
+//!   silence; `refute`: when a node takes a new generation.
 //! - [`capacity`]: how much an engine holds ([`Capacity`]) and the buffers
 //!   it is built in (static [`Storage`] lent to it, or the heap);
 //!   [`memory`]: where those buffers live ([`Borrowed`], or `Heap` with
 //!   feature `alloc`).
-//! - `store`, `arena`, `nodes`, `fixed`: the fixed-capacity tables behind
-//!   the engine.
-//! - [`config`], [`counters`], [`event`], [`time`]: settings, counters,
-//!   events, caller time.
+//! - `store`, `arena`, `nodes`, `fixed`, `plan`, `room`: the fixed-capacity
+//!   tables behind the engine, and whether state fits them.
+//! - [`id`], [`config`], [`counters`], [`event`], [`time`]: identity,
+//!   settings, counters, events, caller time.
 
 #![no_std]
 #![forbid(unsafe_code)]

@@ -256,12 +256,14 @@ impl Builder {
     /// [`Builder::start`] allocates the engine's tables once, and nothing
     /// after: [`Capacity::memory_bytes`] =
     /// `max_nodes × bytes_per_node + max_entries × bytes_per_entry +
-    /// max_state_bytes`, where [`Capacity::bytes_per_node`] is about 330
-    /// bytes plus the [`Builder::detector_window`] (one byte per interval,
-    /// 1000 by default) and [`Capacity::bytes_per_entry`] is 52 bytes.
-    /// The defaults (1024 nodes, 16,384 entries, 1 MiB, window 1000) come
-    /// to about 3.1 MiB; 5000 nodes with 16 keys each (80,000 entries) and
-    /// 5 MiB of state, about 15 MiB.
+    /// max_state_bytes`, where [`Capacity::bytes_per_node`] is 326 bytes
+    /// (on 64-bit targets) plus the [`Builder::detector_window`] (one byte
+    /// per interval, 1000 by default) and [`Capacity::bytes_per_entry`] is
+    /// 52 bytes. The defaults (1024 nodes, 16,384 entries, 1 MiB, window
+    /// 1000) come to 3,258,368 bytes (3.1 MiB); `max_nodes(5000)` alone to
+    /// 8.1 MiB; 5000 nodes with 16 keys each (80,000 entries) and 5 MiB of
+    /// state, about 15 MiB. Besides the tables, `start` allocates about
+    /// 100 KiB (mostly the slots of the bounded channels).
     pub fn max_nodes(mut self, nodes: usize) -> Self {
         self.capacity.nodes = nodes;
         self
@@ -380,8 +382,13 @@ impl Builder {
         sub
     }
 
-    /// Validates the settings, binds the socket and starts the node's
-    /// threads. The node starts gossiping with its seeds at once.
+    /// Validates the settings, binds the socket, allocates the engine's
+    /// tables (once, at the capacity set by [`Builder::max_nodes`] and its
+    /// siblings) and starts the node's threads. The node starts gossiping
+    /// with its seeds at once. A capacity that cannot work is
+    /// [`Error::InvalidConfig`] (`CapacityUnusable`, or `ReserveTooLarge`
+    /// when it cannot hold the local reserve); one the system has no memory
+    /// for is [`Error::OutOfMemory`].
     pub fn start(mut self) -> Result<Node, Error> {
         NodeName::new(&self.name)?;
         self.config.pending_timeout = self.pending_timeout.unwrap_or_else(|| {
@@ -861,6 +868,21 @@ mod tests {
             capacity_error(ConfigError::CapacityUnusable, cap),
             Error::InvalidConfig(ConfigError::CapacityUnusable)
         ));
+    }
+
+    /// The figures [`Builder::max_nodes`] documents.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_documented_memory_figures_hold() {
+        let default = Capacity::DEFAULT;
+        assert_eq!(default.bytes_per_node(), 326 + 1000);
+        assert_eq!(Capacity::bytes_per_entry(), 52);
+        assert_eq!(default.memory_bytes(), 3_258_368);
+        let big = Capacity {
+            nodes: 5000,
+            ..default
+        };
+        assert_eq!(big.memory_bytes(), 8_530_544);
     }
 
     #[test]

@@ -175,9 +175,9 @@ fn start_rejects_bad_options_with_invalid_argument() {
 
 #[test]
 fn a_custom_capacity_reaches_the_engine() {
-    // Room for 16 entries: the local reserve (8), the leave entry, and
-    // the rest, so a few keys fit and then the store is full. The default
-    // capacity (16,384 entries) takes all 20 writes.
+    // Room for 16 entries: 15 keys and the entry a leave writes, then the
+    // store is full. The default capacity (16,384 entries) takes all 20
+    // writes.
     let mut o = options(c"small");
     o.max_nodes = 4;
     o.max_entries = 16;

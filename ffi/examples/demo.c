@@ -159,6 +159,34 @@ int main(void) {
         CHECK_STATUS(hearsay_start(&bad, &none), HEARSAY_INVALID_ARGUMENT);
     }
 
+    /* Capacity is chosen at start: beyond its range is refused; a small
+     * one is allocated once and fills. */
+    {
+        hearsay_options opts;
+        hearsay_node *node = NULL;
+        hearsay_options_init(&opts);
+        opts.name = "sized";
+        opts.max_nodes = 70000; /* at most 65535 */
+        CHECK_STATUS(hearsay_start(&opts, &node), HEARSAY_INVALID_ARGUMENT);
+        CHECK(node == NULL);
+        opts.max_nodes = 16;
+        opts.max_entries = 16; /* 15 keys + room for the leave entry */
+        opts.max_state_bytes = 4096;
+        opts.detector_window = 64;
+        CHECK_OK(hearsay_start(&opts, &node));
+        hearsay_status st = HEARSAY_OK;
+        int written = 0;
+        for (; written < 20 && st == HEARSAY_OK; written++) {
+            char key[8];
+            snprintf(key, sizeof key, "k%d", written);
+            st = hearsay_set(node, key, (const uint8_t *)"v", 1);
+        }
+        CHECK(st == HEARSAY_CAPACITY_FULL);
+        printf("demo: a 16-entry node took %d keys, then: %s\n", written - 1,
+               hearsay_status_str(st));
+        hearsay_free(node);
+    }
+
     /* Three nodes: a first, then b and c with a as their seed. */
     hearsay_node *a = start_node("a", NULL);
     CHECK_OK(hearsay_local_addr(a, a_addr, sizeof a_addr));

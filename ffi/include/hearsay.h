@@ -97,6 +97,10 @@ typedef enum hearsay_status {
   // The write would take the node's namespace beyond the per-node share
   // (`max_node_entries`, `max_node_bytes` in `hearsay_options`).
   HEARSAY_NAMESPACE_FULL = 10,
+  // `hearsay_start` could not allocate the engine's tables at the
+  // capacity asked for (`max_nodes`, `max_entries`, `max_state_bytes`,
+  // `detector_window` in `hearsay_options`).
+  HEARSAY_OUT_OF_MEMORY = 11,
 } hearsay_status;
 
 // Where a member stands, as this node sees it.
@@ -203,6 +207,26 @@ typedef struct hearsay_options {
   // gossip intervals, and at least 10000. From two gossip intervals to a
   // year; outside that is `HEARSAY_INVALID_ARGUMENT`.
   uint32_t pending_timeout_ms;
+  // Most nodes the node holds, itself included; nodes beyond it are not
+  // learned. 0: 1024, for clusters of up to about a thousand nodes. At
+  // most 65535; more is `HEARSAY_INVALID_ARGUMENT`. Memory for every
+  // table is allocated once by `hearsay_start` and never again: about
+  // `max_nodes * (330 + detector_window) + max_entries * 52 +
+  // max_state_bytes` bytes, 3.1 MiB with the defaults;
+  // `HEARSAY_OUT_OF_MEMORY` when the system refuses it.
+  uint32_t max_nodes;
+  // Most entries (keys, tombstones included) over all nodes. 0: 16384.
+  // Below 4294967295; a capacity too small for the local reserve is
+  // `HEARSAY_INVALID_ARGUMENT`.
+  uint32_t max_entries;
+  // Bytes of keys and values over all nodes, with an 8-byte header per
+  // entry. 0: 1048576 (1 MiB). Below 4294967295; too small for the local
+  // reserve is `HEARSAY_INVALID_ARGUMENT`.
+  uint32_t max_state_bytes;
+  // Heartbeat intervals the failure detector remembers per node, one
+  // byte each. 0: 1000. At most 65535; more is
+  // `HEARSAY_INVALID_ARGUMENT`.
+  uint32_t detector_window;
 } hearsay_options;
 
 // One node of the cluster, as this node saw it when the call was made.
@@ -281,7 +305,9 @@ void hearsay_options_init(struct hearsay_options *options);
 // `*out` (NULL on failure). Release it with `hearsay_free`.
 //
 // `HEARSAY_INVALID_ARGUMENT` for a bad option (see `hearsay_status`),
-// `HEARSAY_BIND_FAILED` when the socket cannot be bound.
+// `HEARSAY_BIND_FAILED` when the socket cannot be bound,
+// `HEARSAY_OUT_OF_MEMORY` when the tables for the capacity asked for
+// cannot be allocated.
 //
 // Events are recorded from this moment on (see `hearsay_next_event`).
 //

@@ -75,6 +75,26 @@ pub struct hearsay_options {
     /// gossip intervals, and at least 10000. From two gossip intervals to a
     /// year; outside that is `HEARSAY_INVALID_ARGUMENT`.
     pub pending_timeout_ms: u32,
+    /// Most nodes the node holds, itself included; nodes beyond it are not
+    /// learned. 0: 1024, for clusters of up to about a thousand nodes. At
+    /// most 65535; more is `HEARSAY_INVALID_ARGUMENT`. Memory for every
+    /// table is allocated once by `hearsay_start` and never again: about
+    /// `max_nodes * (330 + detector_window) + max_entries * 52 +
+    /// max_state_bytes` bytes, 3.1 MiB with the defaults;
+    /// `HEARSAY_OUT_OF_MEMORY` when the system refuses it.
+    pub max_nodes: u32,
+    /// Most entries (keys, tombstones included) over all nodes. 0: 16384.
+    /// Below 4294967295; a capacity too small for the local reserve is
+    /// `HEARSAY_INVALID_ARGUMENT`.
+    pub max_entries: u32,
+    /// Bytes of keys and values over all nodes, with an 8-byte header per
+    /// entry. 0: 1048576 (1 MiB). Below 4294967295; too small for the local
+    /// reserve is `HEARSAY_INVALID_ARGUMENT`.
+    pub max_state_bytes: u32,
+    /// Heartbeat intervals the failure detector remembers per node, one
+    /// byte each. 0: 1000. At most 65535; more is
+    /// `HEARSAY_INVALID_ARGUMENT`.
+    pub detector_window: u32,
 }
 
 /// Fills `*options` with the defaults: every pointer NULL, every number 0.
@@ -103,6 +123,10 @@ pub unsafe extern "C" fn hearsay_options_init(options: *mut hearsay_options) {
             local_reserve_entries: 0,
             local_reserve_bytes: 0,
             pending_timeout_ms: 0,
+            max_nodes: 0,
+            max_entries: 0,
+            max_state_bytes: 0,
+            detector_window: 0,
         };
         // SAFETY: not NULL, writable by the caller's contract; `write` does
         // not read the old contents.
@@ -115,7 +139,9 @@ pub unsafe extern "C" fn hearsay_options_init(options: *mut hearsay_options) {
 /// `*out` (NULL on failure). Release it with `hearsay_free`.
 ///
 /// `HEARSAY_INVALID_ARGUMENT` for a bad option (see `hearsay_status`),
-/// `HEARSAY_BIND_FAILED` when the socket cannot be bound.
+/// `HEARSAY_BIND_FAILED` when the socket cannot be bound,
+/// `HEARSAY_OUT_OF_MEMORY` when the tables for the capacity asked for
+/// cannot be allocated.
 ///
 /// Events are recorded from this moment on (see `hearsay_next_event`).
 ///
@@ -204,7 +230,8 @@ unsafe fn start(o: &hearsay_options) -> Outcome<hearsay_node> {
     Ok(hearsay_node::new(node, membership, keys))
 }
 
-/// The per-node share and the local reserve, where not 0 (the default).
+/// The per-node share, the local reserve and the engine's capacity, where
+/// not 0 (the default); the builder range-checks them at start.
 fn capacity_options(mut b: Builder, o: &hearsay_options) -> Builder {
     let set = |v: u32| usize::try_from(v).ok().filter(|v| *v > 0);
     if let Some(v) = set(o.max_node_entries) {
@@ -218,6 +245,18 @@ fn capacity_options(mut b: Builder, o: &hearsay_options) -> Builder {
     }
     if let Some(v) = set(o.local_reserve_bytes) {
         b = b.local_reserve_bytes(v);
+    }
+    if let Some(v) = set(o.max_nodes) {
+        b = b.max_nodes(v);
+    }
+    if let Some(v) = set(o.max_entries) {
+        b = b.max_entries(v);
+    }
+    if let Some(v) = set(o.max_state_bytes) {
+        b = b.max_state_bytes(v);
+    }
+    if let Some(v) = set(o.detector_window) {
+        b = b.detector_window(v);
     }
     b
 }

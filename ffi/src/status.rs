@@ -46,6 +46,10 @@ pub enum hearsay_status {
     /// The write would take the node's namespace beyond the per-node share
     /// (`max_node_entries`, `max_node_bytes` in `hearsay_options`).
     HEARSAY_NAMESPACE_FULL = 10,
+    /// `hearsay_start` could not allocate the engine's tables at the
+    /// capacity asked for (`max_nodes`, `max_entries`, `max_state_bytes`,
+    /// `detector_window` in `hearsay_options`).
+    HEARSAY_OUT_OF_MEMORY = 11,
 }
 
 impl From<Error> for hearsay_status {
@@ -62,6 +66,7 @@ impl From<Error> for hearsay_status {
             Error::Bind { .. } | Error::Socket(_) => hearsay_status::HEARSAY_BIND_FAILED,
             Error::CapacityFull => hearsay_status::HEARSAY_CAPACITY_FULL,
             Error::NamespaceFull => hearsay_status::HEARSAY_NAMESPACE_FULL,
+            Error::OutOfMemory { .. } => hearsay_status::HEARSAY_OUT_OF_MEMORY,
             Error::Left => hearsay_status::HEARSAY_LEFT,
             Error::ShutDown => hearsay_status::HEARSAY_SHUT_DOWN,
             Error::Timeout => hearsay_status::HEARSAY_TIMEOUT,
@@ -89,7 +94,7 @@ pub extern "C" fn hearsay_status_str(status: hearsay_status_arg) -> *const c_cha
 
 fn describe(status: c_int) -> &'static std::ffi::CStr {
     use hearsay_status::*;
-    const ALL: [hearsay_status; 11] = [
+    const ALL: [hearsay_status; 12] = [
         HEARSAY_OK,
         HEARSAY_INVALID_ARGUMENT,
         HEARSAY_BIND_FAILED,
@@ -101,6 +106,7 @@ fn describe(status: c_int) -> &'static std::ffi::CStr {
         HEARSAY_TIMEOUT,
         HEARSAY_LEFT,
         HEARSAY_NAMESPACE_FULL,
+        HEARSAY_OUT_OF_MEMORY,
     ];
     let Some(known) = ALL.into_iter().find(|&s| s as c_int == status) else {
         return c"unknown status";
@@ -117,6 +123,7 @@ fn describe(status: c_int) -> &'static std::ffi::CStr {
         HEARSAY_TIMEOUT => c"timed out",
         HEARSAY_LEFT => c"node has left the cluster",
         HEARSAY_NAMESPACE_FULL => c"namespace beyond the per-node share",
+        HEARSAY_OUT_OF_MEMORY => c"not enough memory for the node's capacity",
     }
 }
 
@@ -135,11 +142,11 @@ mod tests {
 
     #[test]
     fn every_status_has_its_own_name() {
-        let names: Vec<String> = (0..11).map(str_of).collect();
+        let names: Vec<String> = (0..12).map(str_of).collect();
         let mut unique = names.clone();
         unique.sort();
         unique.dedup();
-        assert_eq!(unique.len(), 11, "{names:?}");
+        assert_eq!(unique.len(), 12, "{names:?}");
         assert!(!names.iter().any(|n| n == "unknown status"));
         assert_eq!(names[0], "ok");
         assert_eq!(names[5], "buffer too small");
@@ -147,7 +154,7 @@ mod tests {
 
     #[test]
     fn any_other_int_is_an_unknown_status() {
-        for v in [-1, 11, 1000, c_int::MIN, c_int::MAX] {
+        for v in [-1, 12, 1000, c_int::MIN, c_int::MAX] {
             assert_eq!(str_of(v), "unknown status");
         }
     }
@@ -177,6 +184,7 @@ mod tests {
             (Error::Socket(io()), HEARSAY_BIND_FAILED),
             (Error::CapacityFull, HEARSAY_CAPACITY_FULL),
             (Error::NamespaceFull, HEARSAY_NAMESPACE_FULL),
+            (Error::OutOfMemory { bytes: 1 << 40 }, HEARSAY_OUT_OF_MEMORY),
             (Error::Left, HEARSAY_LEFT),
             (Error::ShutDown, HEARSAY_SHUT_DOWN),
             (Error::Timeout, HEARSAY_TIMEOUT),

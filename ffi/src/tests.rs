@@ -174,6 +174,56 @@ fn start_rejects_bad_options_with_invalid_argument() {
 }
 
 #[test]
+fn a_custom_capacity_reaches_the_engine() {
+    // Room for 16 entries: 15 keys and the entry a leave writes, then the
+    // store is full. The default capacity (16,384 entries) takes all 20
+    // writes.
+    let mut o = options(c"small");
+    o.max_nodes = 4;
+    o.max_entries = 16;
+    o.max_state_bytes = 4096;
+    o.detector_window = 16;
+    let small = start_with(&o).expect("starts");
+    let big = start(c"big");
+    let mut small_full = None;
+    for i in 0..20 {
+        let key = CString::new(format!("k{i}")).unwrap();
+        assert_eq!(set(big, &key, b"v"), HEARSAY_OK, "default capacity");
+        let status = set(small, &key, b"v");
+        if status != HEARSAY_OK {
+            small_full = Some((i, status));
+            break;
+        }
+    }
+    assert_eq!(
+        small_full.map(|(_, s)| s),
+        Some(HEARSAY_CAPACITY_FULL),
+        "the 16-entry store fills: {small_full:?}"
+    );
+    free(small);
+    free(big);
+}
+
+#[test]
+fn a_bad_capacity_is_an_invalid_argument() {
+    type Set = fn(&mut hearsay_options);
+    let cases: [(&str, Set); 6] = [
+        ("65536 nodes", |o| o.max_nodes = 65_536),
+        ("u32::MAX nodes", |o| o.max_nodes = u32::MAX),
+        ("window 65536", |o| o.detector_window = 65_536),
+        ("u32::MAX entries", |o| o.max_entries = u32::MAX),
+        ("u32::MAX state bytes", |o| o.max_state_bytes = u32::MAX),
+        // Smaller than the local reserve (8 entries + the leave entry).
+        ("3 entries", |o| o.max_entries = 3),
+    ];
+    for (what, set) in cases {
+        let mut o = options(c"a");
+        set(&mut o);
+        assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT), "{what}");
+    }
+}
+
+#[test]
 fn a_port_in_use_is_a_bind_failure() {
     let a = start(c"a");
     let addr = local_addr(a);

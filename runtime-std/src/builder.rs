@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hearsay_core::{ClusterId, Config, DetectorConfig, NodeId, NodeName};
+use hearsay_core::{
+    Buffers, Capacity, ClusterId, Config, ConfigError, DetectorConfig, Heap, NodeId, NodeName,
+};
 
 use crate::counters::Stats;
 use crate::engine_loop::{Clock, CoreEngine, EngineLoop, Inputs};
@@ -61,6 +63,8 @@ pub struct Builder {
     advertise: Option<SocketAddr>,
     seeds: Vec<String>,
     config: Config,
+    /// The engine's tables, allocated once by `start`.
+    capacity: Capacity,
     /// Set by [`Builder::pending_timeout`]; otherwise derived from the
     /// gossip interval at start.
     pending_timeout: Option<Duration>,
@@ -86,6 +90,7 @@ impl Builder {
             advertise: None,
             seeds: Vec::new(),
             config: Config::new(),
+            capacity: Capacity::DEFAULT,
             pending_timeout: None,
             generation: None,
             keys: Vec::new(),
@@ -240,6 +245,56 @@ impl Builder {
         self
     }
 
+    /// Most nodes the engine holds, this one included (1 to 65,535).
+    /// Default 1024, for clusters of up to about a thousand nodes. A node
+    /// beyond it is not learned (counted in
+    /// [`hearsay_core::Counters::refused_nodes`]); size it above the
+    /// largest cluster expected.
+    ///
+    /// # Memory
+    ///
+    /// [`Builder::start`] allocates the engine's tables once, and nothing
+    /// after: [`Capacity::memory_bytes`] =
+    /// `max_nodes × bytes_per_node + max_entries × bytes_per_entry +
+    /// max_state_bytes`, where [`Capacity::bytes_per_node`] is 326 bytes
+    /// (on 64-bit targets) plus the [`Builder::detector_window`] (one byte
+    /// per interval, 1000 by default) and [`Capacity::bytes_per_entry`] is
+    /// 52 bytes. The defaults (1024 nodes, 16,384 entries, 1 MiB, window
+    /// 1000) come to 3,258,368 bytes (3.1 MiB); `max_nodes(5000)` alone to
+    /// 8.1 MiB; 5000 nodes with 16 keys each (80,000 entries) and 5 MiB of
+    /// state, about 15 MiB. Besides the tables, `start` allocates about
+    /// 100 KiB (mostly the slots of the bounded channels).
+    pub fn max_nodes(mut self, nodes: usize) -> Self {
+        self.capacity.nodes = nodes;
+        self
+    }
+
+    /// Most entries the engine holds over all nodes, tombstones included
+    /// (1 to 2³² − 2). Default 16,384: 16 keys for each of 1024 nodes. A
+    /// full table makes local writes fail with [`Error::CapacityFull`] and
+    /// remote state be refused. 52 bytes each (see [`Builder::max_nodes`]).
+    pub fn max_entries(mut self, entries: usize) -> Self {
+        self.capacity.entries = entries;
+        self
+    }
+
+    /// Bytes of keys and values the engine holds over all nodes, with an
+    /// 8-byte header per entry (below 2³² − 1). Default 1 MiB. Allocated
+    /// as is (see [`Builder::max_nodes`]).
+    pub fn max_state_bytes(mut self, bytes: usize) -> Self {
+        self.capacity.state_bytes = bytes;
+        self
+    }
+
+    /// Heartbeat intervals the failure detector remembers per node, one
+    /// byte each (1 to 65,535). Default 1000. A longer window adapts more
+    /// slowly to a change in a peer's rhythm and costs one byte per node
+    /// per interval (see [`Builder::max_nodes`]).
+    pub fn detector_window(mut self, intervals: usize) -> Self {
+        self.capacity.window = intervals;
+        self
+    }
+
     /// Replaces the whole engine configuration (the setters above change
     /// single fields of it).
     pub fn config(mut self, config: Config) -> Self {
@@ -327,8 +382,13 @@ impl Builder {
         sub
     }
 
-    /// Validates the settings, binds the socket and starts the node's
-    /// threads. The node starts gossiping with its seeds at once.
+    /// Validates the settings, binds the socket, allocates the engine's
+    /// tables (once, at the capacity set by [`Builder::max_nodes`] and its
+    /// siblings) and starts the node's threads. The node starts gossiping
+    /// with its seeds at once. A capacity that cannot work is
+    /// [`Error::InvalidConfig`] (`CapacityUnusable`, or `ReserveTooLarge`
+    /// when it cannot hold the local reserve); one the system has no memory
+    /// for is [`Error::OutOfMemory`].
     pub fn start(mut self) -> Result<Node, Error> {
         NodeName::new(&self.name)?;
         self.config.pending_timeout = self.pending_timeout.unwrap_or_else(|| {
@@ -336,6 +396,7 @@ impl Builder {
             Config::new().pending_timeout.max(ten_rounds)
         });
         self.config.validate()?;
+        self.capacity.validate()?;
         if !(MIN_SEED_RESOLVE_INTERVAL..=MAX_SEED_RESOLVE_INTERVAL)
             .contains(&self.seed_resolve_interval)
         {
@@ -369,6 +430,7 @@ impl Builder {
         };
         let generation = self.generation.unwrap_or_else(default_generation);
         let id = NodeId::new(&self.name, generation, advertise)?;
+        let engine = build_engine(self.capacity, id.clone(), self.config.clone(), &self.keys)?;
 
         let stats = Arc::new(Stats::default());
         let (inbound_tx, inbound_rx) = crossbeam_channel::bounded(self.inbound_capacity);
@@ -399,10 +461,8 @@ impl Builder {
             .collect();
         let identity = Arc::new(Identity::new(id.clone()));
         let initial = Initial {
-            id: id.clone(),
+            engine,
             identity: Arc::clone(&identity),
-            config: self.config,
-            keys: self.keys,
             seeds: literal_seeds,
             subscribers: self.early,
         };
@@ -431,6 +491,7 @@ impl Builder {
             id: identity,
             name: self.name.clone(),
             local_addr,
+            capacity: self.capacity,
             subscription_capacity: self.subscription_capacity,
             leave_bound,
             shut_down: AtomicBool::new(false),
@@ -513,47 +574,47 @@ pub fn scaled_detector(interval: Duration) -> DetectorConfig {
     d
 }
 
-/// Stack for the thread that builds the engine: room for a few copies of
-/// it plus ordinary use (see [`new_engine`]).
-const BUILD_STACK: usize = 4 * std::mem::size_of::<CoreEngine>() + (1 << 20);
-
-/// A new, uninitialised engine on the heap.
-///
-/// The engine is one ~3.1 MiB value, and `Box::new(CoreEngine::new())`
-/// builds it on the stack before moving it to the heap: measured with Rust
-/// 1.95, a release build needs about 4.5 MiB of stack for that and a debug
-/// build about 9 MiB (`new`'s temporaries are copies too), so it overflows
-/// a default 2 MiB thread stack, and in debug even the 8 MiB main thread.
-/// It is therefore built on a short-lived thread whose stack holds four
-/// copies plus 1 MiB. The engine thread itself keeps an ordinary stack:
-/// stack pages, once touched, stay resident for a thread's life, and this
-/// way the 3 to 9 MiB touched while building are returned at once instead
-/// of being kept by every node.
-fn new_engine(name: &str) -> Result<Box<CoreEngine>, Error> {
-    std::thread::Builder::new()
-        .name(format!("hs-new-{name}"))
-        .stack_size(BUILD_STACK)
-        .spawn(|| Box::new(CoreEngine::new()))
-        .map_err(Error::Spawn)?
-        .join()
-        .map_err(|_| Error::ThreadPanicked("engine construction"))
+/// The node's engine, working and holding its initial keys: its tables are
+/// allocated here, once, at `capacity` ([`Capacity::memory_bytes`]), and
+/// never again. The engine value itself is small (about 2 KiB): the tables
+/// are boxes, so nothing large passes through a stack.
+fn build_engine(
+    capacity: Capacity,
+    id: NodeId,
+    config: Config,
+    keys: &[(String, Vec<u8>)],
+) -> Result<CoreEngine, Error> {
+    let buffers = Buffers::<Heap>::allocate(capacity).map_err(|e| capacity_error(e, capacity))?;
+    let mut engine = CoreEngine::new(buffers, id, config)?;
+    for (key, value) in keys {
+        engine.set(key, value).map_err(Error::from_write)?;
+    }
+    Ok(engine)
 }
 
-/// What the engine starts with.
+/// The runtime's error for a capacity the engine's memory could not be
+/// made for.
+fn capacity_error(e: ConfigError, capacity: Capacity) -> Error {
+    match e {
+        ConfigError::OutOfMemory => Error::OutOfMemory {
+            bytes: capacity.memory_bytes(),
+        },
+        other => Error::InvalidConfig(other),
+    }
+}
+
+/// What the engine thread starts with.
 struct Initial {
-    id: NodeId,
+    engine: CoreEngine,
     /// Where the engine thread publishes the id when it changes.
     identity: Arc<Identity>,
-    config: Config,
-    keys: Vec<(String, Vec<u8>)>,
     /// Seeds that needed no resolving.
     seeds: Vec<SocketAddr>,
     /// Subscriptions made on the builder.
     subscribers: Subscribers,
 }
 
-/// Builds the engine, then spawns the engine thread, which initialises and
-/// drives it; returns once the engine is initialised (or failed to be).
+/// Spawns the engine thread, which drives the engine until shutdown.
 fn spawn_engine(
     initial: Initial,
     tx: SocketTx,
@@ -561,47 +622,19 @@ fn spawn_engine(
     inputs: Inputs,
 ) -> Result<std::thread::JoinHandle<()>, Error> {
     let Initial {
-        id,
+        mut engine,
         identity,
-        config,
-        keys,
         seeds,
         subscribers,
     } = initial;
-    let name = id.name.as_str().to_owned();
-    let mut engine = new_engine(&name)?;
-    let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), Error>>(1);
-    let handle = std::thread::Builder::new()
+    let name = engine.id().name.as_str().to_owned();
+    engine.set_seeds(&seeds);
+    std::thread::Builder::new()
         .name(format!("hs-eng-{name}"))
         .spawn(move || {
-            // `init` works in place: the engine never moves out of its box.
-            if let Err(e) = engine.init(id, config) {
-                let _ = ready_tx.send(Err(e.into()));
-                return;
-            }
-            for (key, value) in &keys {
-                if let Err(e) = engine.set(key, value) {
-                    let _ = ready_tx.send(Err(Error::from_write(e)));
-                    return;
-                }
-            }
-            engine.set_seeds(&seeds);
-            let _ = ready_tx.send(Ok(()));
             EngineLoop::new(engine, tx, Clock::start(), stats, subscribers, identity).run(inputs);
         })
-        .map_err(Error::Spawn)?;
-    match ready_rx.recv() {
-        Ok(Ok(())) => Ok(handle),
-        Ok(Err(e)) => {
-            let _ = handle.join();
-            Err(e)
-        }
-        // The thread ended without a word: it panicked.
-        Err(_) => {
-            let _ = handle.join();
-            Err(Error::ThreadPanicked("engine"))
-        }
-    }
+        .map_err(Error::Spawn)
 }
 
 /// Milliseconds since the UNIX epoch, but strictly above any generation
@@ -787,6 +820,92 @@ mod tests {
         assert!(matches!(node.set("k3", "v"), Err(Error::NamespaceFull)));
         assert!(matches!(node.set("k1", [0; 60]), Err(Error::NamespaceFull)));
         node.shutdown().expect("shutdown");
+    }
+
+    #[test]
+    fn unusable_capacities_fail_at_start_before_any_socket() {
+        for b in [
+            Builder::new("a").max_nodes(0),
+            Builder::new("a").max_nodes(65_536),
+            Builder::new("a").max_entries(u32::MAX as usize),
+            Builder::new("a").max_state_bytes(u32::MAX as usize),
+            Builder::new("a").detector_window(0),
+            Builder::new("a").detector_window(65_536),
+        ] {
+            // A port in use would fail the bind: capacity is checked first.
+            let r = b.listen("127.0.0.1:1".parse().unwrap()).start();
+            assert!(
+                matches!(r, Err(Error::InvalidConfig(ConfigError::CapacityUnusable))),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_capacity_too_small_for_the_reserve_fails_at_start() {
+        for b in [
+            Builder::new("a").max_entries(4),
+            Builder::new("a").max_state_bytes(256),
+        ] {
+            let r = b.start();
+            assert!(
+                matches!(r, Err(Error::InvalidConfig(ConfigError::ReserveTooLarge))),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn out_of_memory_names_the_bytes_asked_for() {
+        let cap = Capacity {
+            entries: 1 << 30,
+            ..Capacity::DEFAULT
+        };
+        let e = capacity_error(ConfigError::OutOfMemory, cap);
+        assert!(matches!(e, Error::OutOfMemory { bytes } if bytes == cap.memory_bytes()));
+        assert!(e.to_string().contains(&cap.memory_bytes().to_string()));
+        assert!(matches!(
+            capacity_error(ConfigError::CapacityUnusable, cap),
+            Error::InvalidConfig(ConfigError::CapacityUnusable)
+        ));
+    }
+
+    /// The figures [`Builder::max_nodes`] documents.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_documented_memory_figures_hold() {
+        let default = Capacity::DEFAULT;
+        assert_eq!(default.bytes_per_node(), 326 + 1000);
+        assert_eq!(Capacity::bytes_per_entry(), 52);
+        assert_eq!(default.memory_bytes(), 3_258_368);
+        let big = Capacity {
+            nodes: 5000,
+            ..default
+        };
+        assert_eq!(big.memory_bytes(), 8_530_544);
+    }
+
+    #[test]
+    fn the_node_runs_with_the_capacity_it_was_built_with() {
+        let want = Capacity {
+            nodes: 10,
+            entries: 64,
+            state_bytes: 4096,
+            window: 50,
+        };
+        let node = Builder::new("a")
+            .max_nodes(10)
+            .max_entries(64)
+            .max_state_bytes(4096)
+            .detector_window(50)
+            .start()
+            .expect("start");
+        assert_eq!(node.capacity(), want);
+        node.set("k", "v").expect("a write within the capacity");
+        node.shutdown().expect("shutdown");
+        let default = Builder::new("b").start().expect("start");
+        assert_eq!(default.capacity(), Capacity::DEFAULT);
+        default.shutdown().expect("shutdown");
     }
 
     #[test]

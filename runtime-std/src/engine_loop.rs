@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, select};
-use hearsay_core::{DecodeError, Engine, Event, Instant, Observer};
+use hearsay_core::{DecodeError, Engine, Event, Heap, Instant, Observer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -45,10 +45,9 @@ use crate::ratelimit::{LOG_PERIOD, RateLimiter, suppressed_note};
 use crate::socket::{Inbound, SocketTx};
 use crate::subscription::{KeyEvent, KeySink, MembershipEvent, MembershipSink, Subscribers};
 
-/// The engine this runtime drives: hearsay-core's default capacities (1024
-/// nodes, 16 Ki entries, 1 MiB of keys and values, 1000-interval detector
-/// windows; about 3 MiB).
-pub(crate) type CoreEngine = Engine;
+/// The engine this runtime drives: its tables are allocated once on the
+/// heap, at the capacity the builder chose ([`crate::Builder::max_nodes`]).
+pub(crate) type CoreEngine = Engine<Heap>;
 
 /// A request from a [`crate::Node`] handle to the engine thread.
 #[derive(Debug)]
@@ -124,7 +123,7 @@ pub(crate) struct Inputs {
 
 /// The engine thread's state besides the engine itself.
 pub(crate) struct EngineLoop {
-    engine: Box<CoreEngine>,
+    engine: CoreEngine,
     tx: SocketTx,
     clock: Clock,
     stats: Arc<Stats>,
@@ -154,9 +153,9 @@ impl std::fmt::Debug for EngineLoop {
 }
 
 impl EngineLoop {
-    /// Wraps an initialised engine.
+    /// Wraps a working engine.
     pub(crate) fn new(
-        engine: Box<CoreEngine>,
+        engine: CoreEngine,
         tx: SocketTx,
         clock: Clock,
         stats: Arc<Stats>,

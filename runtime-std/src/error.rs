@@ -28,6 +28,12 @@ pub enum Error {
         /// What its valid values are.
         reason: &'static str,
     },
+    /// The memory for the engine's tables could not be allocated at the
+    /// capacity asked for ([`crate::Builder::max_nodes`] and its siblings).
+    OutOfMemory {
+        /// The bytes the tables need ([`hearsay_core::Capacity::memory_bytes`]).
+        bytes: usize,
+    },
     /// An address given to the builder cannot be used.
     BadAddress {
         /// The address as given.
@@ -94,6 +100,10 @@ impl fmt::Display for Error {
             Error::InvalidName(e) => write!(f, "invalid node name: {e}"),
             Error::InvalidConfig(e) => write!(f, "invalid settings: {e}"),
             Error::InvalidSetting { setting, reason } => write!(f, "invalid {setting}: {reason}"),
+            Error::OutOfMemory { bytes } => write!(
+                f,
+                "cannot allocate {bytes} bytes for the engine's tables at this capacity"
+            ),
             Error::BadAddress { input, reason } => write!(f, "bad address {input:?}: {reason}"),
             Error::Bind { addr, source } => write!(f, "cannot bind UDP socket to {addr}: {source}"),
             Error::Socket(e) => write!(f, "cannot set up the UDP socket: {e}"),

@@ -57,10 +57,11 @@
 //! - The **receive thread** blocks in `recv_from` (read timeout 100 ms, so
 //!   shutdown is prompt) and passes datagrams of up to 65,507 bytes on; when
 //!   the engine is too busy to keep up they are dropped and counted.
-//! - The **engine thread** owns the [`hearsay_core::Engine`] (default
-//!   capacities, about 3.1 MiB, on the heap; a short-lived thread with a
-//!   large stack builds it, see `builder.rs`) and is the only thread that
-//!   touches it, so there is no lock around the protocol state.
+//! - The **engine thread** owns the [`hearsay_core::Engine`], whose tables
+//!   were allocated once on the heap by [`Builder::start`] at the capacity
+//!   the builder chose ([`Builder::max_nodes`]; about 3.1 MiB by default),
+//!   and is the only thread that touches it, so there is no lock around the
+//!   protocol state.
 //! - The **resolver thread** (only when there are seeds) re-resolves seed
 //!   names every 30 s; a name that does not resolve is logged and retried.
 //!   Shutdown does not wait for a lookup stuck in DNS: the thread is left
@@ -139,7 +140,7 @@ pub use builder::Builder;
 pub use counters::Counters;
 pub use error::Error;
 pub use hearsay_core::{
-    ClusterId, Config, DecodeError, DetectorConfig, NodeId, NodeStatus, PhiModel,
+    Capacity, ClusterId, Config, DecodeError, DetectorConfig, NodeId, NodeStatus, PhiModel,
 };
 pub use member::Member;
 pub use node::Node;

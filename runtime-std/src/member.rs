@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hearsay_core::{Engine, Instant, NodeId, NodeStatus, NodeView};
+use hearsay_core::{Engine, Instant, Memory, NodeId, NodeStatus, NodeView};
 
 /// One node of the cluster as this node saw it when the snapshot was taken.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,10 +54,7 @@ impl Member {
     }
 
     /// Copies what `view` shows at `now`.
-    pub(crate) fn snapshot<const N: usize, const E: usize, const B: usize, const W: usize>(
-        view: &NodeView<'_, N, E, B, W>,
-        now: Instant,
-    ) -> Member {
+    pub(crate) fn snapshot<M: Memory>(view: &NodeView<'_, M>, now: Instant) -> Member {
         let id = view.id();
         let is_local = view.is_local();
         Member {
@@ -84,9 +81,6 @@ impl Member {
 }
 
 /// Snapshots of every node `engine` knows, this one included, in ring order.
-pub(crate) fn all<const N: usize, const E: usize, const B: usize, const W: usize>(
-    engine: &Engine<N, E, B, W>,
-    now: Instant,
-) -> Vec<Member> {
+pub(crate) fn all<M: Memory>(engine: &Engine<M>, now: Instant) -> Vec<Member> {
     engine.nodes().map(|v| Member::snapshot(&v, now)).collect()
 }

@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use hearsay_core::{NodeId, NodeStatus};
+use hearsay_core::{Capacity, NodeId, NodeStatus};
 
 use crate::builder::Builder;
 use crate::counters::{Counters, Stats};
@@ -85,6 +85,8 @@ pub(crate) struct Inner {
     /// The name, which never changes.
     pub name: String,
     pub local_addr: SocketAddr,
+    /// What the engine's tables were allocated for; fixed for its life.
+    pub capacity: Capacity,
     pub subscription_capacity: usize,
     /// How long `leave` waits at most.
     pub leave_bound: Duration,
@@ -214,6 +216,13 @@ impl Node {
     /// the builder asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.local_addr
+    }
+
+    /// How much the engine holds (nodes, entries, state bytes, detector
+    /// window), as set on the [`crate::Builder`]; its tables were allocated
+    /// for it once at start ([`Capacity::memory_bytes`]).
+    pub fn capacity(&self) -> Capacity {
+        self.inner.capacity
     }
 
     /// Sets one of this node's keys. Setting the value a key already has is

@@ -1,5 +1,6 @@
-//! What every entry point does at the C boundary: catch panics, check the
-//! pointers and strings C passes in, copy results into C's buffers.
+//! What every entry point does at the C boundary: turn its outcome into a
+//! status (panics caught by [`crate::unwind`]), check the pointers and
+//! strings C passes in, copy results into C's buffers.
 //!
 //! Results are written through raw pointers (`ptr::write`,
 //! `copy_nonoverlapping`), never through `&mut` references made from C's
@@ -8,29 +9,12 @@
 //! reference to such memory would already be undefined behaviour.
 
 use std::ffi::{CStr, c_char};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::node::hearsay_node;
 use crate::status::hearsay_status;
+use crate::unwind::guard;
 
 /// The outcome of an entry point's body: the error is the status to return.
 pub(crate) type Outcome<T = ()> = Result<T, hearsay_status>;
-
-/// Runs an entry point's body; a panic becomes `on_panic`.
-///
-/// `AssertUnwindSafe`: after a panic the caller only gets an error code.
-/// What the body may have been touching is the node's `hearsay_std::Node`
-/// (channels and atomics, consistent at every step), the node's list of
-/// helper threads (behind a mutex whose poisoning is ignored: a list of
-/// join handles stays valid) and the caller's output buffers (which the
-/// error code tells the caller not to read).
-pub(crate) fn guard<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(|| {
-        test_hook::maybe_panic();
-        body()
-    }))
-    .unwrap_or(on_panic)
-}
 
 /// [`guard`] for the common shape: a body returning an [`Outcome`].
 pub(crate) fn guard_status(body: impl FnOnce() -> Outcome) -> hearsay_status {
@@ -38,6 +22,11 @@ pub(crate) fn guard_status(body: impl FnOnce() -> Outcome) -> hearsay_status {
         Ok(()) => hearsay_status::HEARSAY_OK,
         Err(status) => status,
     })
+}
+
+/// `NOT_FOUND` for `None`.
+pub(crate) fn found<T>(v: Option<T>) -> Outcome<T> {
+    v.ok_or(hearsay_status::HEARSAY_NOT_FOUND)
 }
 
 /// Checks a pointer C must not pass as NULL.
@@ -56,20 +45,6 @@ pub(crate) fn non_null_mut<T>(p: *mut T) -> Outcome<*mut T> {
     } else {
         Ok(p)
     }
-}
-
-/// The node behind a handle.
-///
-/// # Safety
-///
-/// `p` is NULL or a pointer returned by `hearsay_start` and not yet passed
-/// to `hearsay_free` (nor freed while the returned reference is used).
-pub(crate) unsafe fn node_arg<'a>(p: *const hearsay_node) -> Outcome<&'a hearsay_node> {
-    let p = non_null(p)?;
-    // SAFETY: not NULL; by the caller's contract it points to the live
-    // node `hearsay_start` boxed, and `hearsay_node` is `Sync`, so a shared
-    // reference is fine however many threads hold one.
-    Ok(unsafe { &*p })
 }
 
 /// A required string argument.
@@ -170,34 +145,6 @@ pub(crate) fn c_str_of(a: &[c_char]) -> String {
         .map(|&c| c as u8)
         .collect();
     String::from_utf8(bytes).expect("UTF-8")
-}
-
-/// A test-only way to make an entry point panic: the unit tests check that
-/// every entry point turns a panic into its error value. Outside tests
-/// `maybe_panic` is an empty inline function, so the shipped library has no
-/// panicking path added for the test.
-pub(crate) mod test_hook {
-    #[cfg(test)]
-    thread_local! {
-        static PANIC_NEXT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-
-    /// Makes the next guarded entry point called on this thread panic.
-    #[cfg(test)]
-    pub(crate) fn panic_next_call() {
-        PANIC_NEXT.with(|p| p.set(true));
-    }
-
-    #[cfg(test)]
-    pub(crate) fn maybe_panic() {
-        if PANIC_NEXT.with(|p| p.replace(false)) {
-            panic!("panic induced by a hearsay-ffi test");
-        }
-    }
-
-    #[cfg(not(test))]
-    #[inline(always)]
-    pub(crate) fn maybe_panic() {}
 }
 
 #[cfg(test)]

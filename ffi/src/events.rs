@@ -20,9 +20,9 @@ use hearsay_core::NodeId;
 use hearsay_core::wire::MAX_KEY_LEN;
 use hearsay_std::{KeyEvent, MembershipEvent};
 
-use crate::boundary::{Outcome, fill_c_str, guard_status, node_arg, non_null_mut};
+use crate::boundary::{Outcome, fill_c_str, guard_status, non_null_mut};
 use crate::members::{HEARSAY_ADDR_SIZE, HEARSAY_NAME_SIZE, fill_addr};
-use crate::node::hearsay_node;
+use crate::node::{hearsay_node, node_arg};
 use crate::status::hearsay_status;
 
 /// Size of a key buffer: keys are 1 to 255 bytes, plus the NUL.

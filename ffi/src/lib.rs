@@ -82,6 +82,7 @@
 #![allow(non_camel_case_types)]
 
 mod boundary;
+mod unwind;
 
 // The header presents the API in this order, which cbindgen takes from the
 // order of these declarations (one group each, so rustfmt keeps it).

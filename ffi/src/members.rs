@@ -14,9 +14,10 @@ use hearsay_core::NodeStatus;
 use hearsay_core::id::MAX_NAME_LEN;
 use hearsay_std::Member;
 
-use crate::boundary::{Outcome, fill_c_str, guard, guard_status, node_arg, non_null_mut, str_arg};
-use crate::node::hearsay_node;
+use crate::boundary::{fill_c_str, found, guard_status, non_null_mut, str_arg};
+use crate::node::{hearsay_node, node_arg};
 use crate::status::hearsay_status;
+use crate::unwind::guard;
 
 /// Size of a member name buffer: names are 1 to 64 bytes, plus the NUL.
 pub const HEARSAY_NAME_SIZE: usize = 65;
@@ -181,11 +182,6 @@ pub unsafe extern "C" fn hearsay_member_get(
         unsafe { out.write(hearsay_member::from_member(&member)) };
         Ok(())
     })
-}
-
-/// `NOT_FOUND` for `None`.
-pub(crate) fn found<T>(v: Option<T>) -> Outcome<T> {
-    v.ok_or(hearsay_status::HEARSAY_NOT_FOUND)
 }
 
 #[cfg(test)]

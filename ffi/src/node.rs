@@ -11,9 +11,11 @@ use std::time::Duration;
 use crossbeam_channel::RecvTimeoutError;
 use hearsay_std::{Error, KeyEvent, MembershipEvent, Node, Subscription};
 
-use crate::boundary::{bytes_arg, copy_out, guard, guard_status, node_arg, non_null_mut, str_arg};
-use crate::members::found;
+use crate::boundary::{
+    Outcome, bytes_arg, copy_out, found, guard_status, non_null, non_null_mut, str_arg,
+};
 use crate::status::hearsay_status;
+use crate::unwind::guard;
 
 /// A running hearsay node. Opaque: create it with `hearsay_start`, release
 /// it with `hearsay_free`. Every other function may be called on one node
@@ -371,4 +373,18 @@ pub unsafe extern "C" fn hearsay_free(node: *mut hearsay_node) {
         let _ = node.node.shutdown();
         drop(node);
     });
+}
+
+/// The node behind a handle.
+///
+/// # Safety
+///
+/// `p` is NULL or a pointer returned by `hearsay_start` and not yet passed
+/// to `hearsay_free` (nor freed while the returned reference is used).
+pub(crate) unsafe fn node_arg<'a>(p: *const hearsay_node) -> Outcome<&'a hearsay_node> {
+    let p = non_null(p)?;
+    // SAFETY: not NULL; by the caller's contract it points to the live
+    // node `hearsay_start` boxed, and `hearsay_node` is `Sync`, so a shared
+    // reference is fine however many threads hold one.
+    Ok(unsafe { &*p })
 }

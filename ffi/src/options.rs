@@ -16,9 +16,10 @@ use std::time::Duration;
 use hearsay_std::builder::scaled_detector;
 use hearsay_std::{Builder, Node};
 
-use crate::boundary::{Outcome, guard, guard_status, non_null, non_null_mut, opt_str_arg, str_arg};
+use crate::boundary::{Outcome, guard_status, non_null, non_null_mut, opt_str_arg, str_arg};
 use crate::node::hearsay_node;
 use crate::status::hearsay_status;
+use crate::unwind::guard;
 
 /// Settings of a node, for `hearsay_start`. Initialise with
 /// `hearsay_options_init`, then set the fields wanted; NULL and 0 mean the

@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_int};
 
 use hearsay_std::Error;
 
-use crate::boundary::guard;
+use crate::unwind::guard;
 
 /// What a hearsay function returns: `HEARSAY_OK` (0) or why it failed.
 /// `hearsay_status_str` names each.

@@ -7,8 +7,9 @@ use std::ffi::{CStr, CString, c_char};
 use std::ptr::{null, null_mut};
 use std::time::{Duration, Instant};
 
-use crate::boundary::{c_str_of, test_hook};
+use crate::boundary::c_str_of;
 use crate::hearsay_status::*;
+use crate::unwind::test_hook;
 use crate::*;
 
 /// How long an expected outcome may take before a test fails: a liveness

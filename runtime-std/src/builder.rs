@@ -79,6 +79,15 @@ pub struct Builder {
     early: Subscribers,
 }
 
+// `Node::builder` lives here, beside what it returns, so that `node` never
+// needs `builder` (which needs `node`): the modules form no import cycle.
+impl Node {
+    /// A builder for a node named `name`; see [`Builder`].
+    pub fn builder(name: impl Into<String>) -> Builder {
+        Builder::new(name)
+    }
+}
+
 impl Builder {
     /// A node named `name` (1 to 64 bytes, unique in the cluster), with
     /// hearsay-core's default [`Config`], listening on `127.0.0.1`, any free

@@ -22,7 +22,6 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use hearsay_core::{Capacity, NodeId, NodeStatus};
 
-use crate::builder::Builder;
 use crate::counters::{Counters, Stats};
 use crate::engine_loop::Command;
 use crate::error::Error;
@@ -152,11 +151,6 @@ impl Drop for Inner {
 }
 
 impl Node {
-    /// A builder for a node named `name`; see [`Builder`].
-    pub fn builder(name: impl Into<String>) -> Builder {
-        Builder::new(name)
-    }
-
     pub(crate) fn from_inner(inner: Inner) -> Self {
         Node {
             inner: Arc::new(inner),
@@ -305,7 +299,7 @@ impl Node {
     /// in every node's namespace, this one's included. Events that happen
     /// after this call returns are delivered; to start from the current
     /// state without a gap, subscribe first, then read, or subscribe on
-    /// the [`Builder`] to get every event from the node's start.
+    /// the [`crate::Builder`] to get every event from the node's start.
     pub fn subscribe_keys(&self, prefix: &str) -> Result<Subscription<KeyEvent>, Error> {
         let (sink, sub) = key_subscription(prefix.to_owned(), self.inner.subscription_capacity);
         self.request(|reply| Command::SubscribeKeys { sink, reply })?;
@@ -313,7 +307,7 @@ impl Node {
     }
 
     /// Subscribes to membership changes (joined, dead, alive again, left,
-    /// replaced, removed) from now on ([`Builder::subscribe_membership`]:
+    /// replaced, removed) from now on ([`crate::Builder::subscribe_membership`]:
     /// from the start).
     pub fn subscribe_membership(&self) -> Result<Subscription<MembershipEvent>, Error> {
         let (sink, sub) = membership_subscription(self.inner.subscription_capacity);

@@ -380,6 +380,13 @@ impl Sim {
         self.spare.len()
     }
 
+    /// Forgets the spare engine memory, so the next engine built gets
+    /// fresh memory (to compare reused memory with fresh).
+    #[cfg(test)]
+    pub(crate) fn drop_spare_buffers(&mut self) {
+        self.spare.clear();
+    }
+
     /// Node `i`'s engine.
     pub fn engine(&self, i: usize) -> &Engine<Heap> {
         &self.engines[i]

@@ -381,3 +381,44 @@ fn nodes_past_the_old_1024_limit_are_reached_through_the_network() {
     assert!(sim.engine(1090).node("node-0000").is_some());
     assert_eq!(sim.metrics().net.unroutable, 0);
 }
+
+/// Restarts and a late join on a lossy network; with `reuse`, each new
+/// engine is built in the memory of one that held a full state, else in
+/// fresh memory.
+fn restarts_run(reuse: bool) -> Outcome {
+    let mut config = SimConfig::new(13);
+    config.record_keys = true;
+    config.network.loss = 0.1;
+    let mut sim = small(config);
+    sim.add_nodes(6);
+    for i in 0..6 {
+        sim.set(i, "role", std::format!("r{i}").as_bytes())
+            .expect("set");
+    }
+    sim.run_for(secs(10));
+    for k in [2, 3, 2, 5] {
+        if !reuse {
+            sim.drop_spare_buffers();
+        }
+        sim.restart(k);
+        sim.set(k, "again", b"yes").expect("set");
+        sim.run_for(secs(5));
+    }
+    if !reuse {
+        sim.drop_spare_buffers();
+    }
+    sim.add_node();
+    sim.run_for(secs(30));
+    Outcome {
+        hash: sim.trace_hash(),
+        logs: (0..sim.len()).map(|i| sim.log(i).to_vec()).collect(),
+        metrics: sim.metrics(),
+        detections: sim.detections(),
+        false_positives: sim.false_positives().to_vec(),
+    }
+}
+
+#[test]
+fn an_engine_in_reused_memory_runs_exactly_as_in_fresh_memory() {
+    assert_eq!(restarts_run(true), restarts_run(false));
+}

@@ -38,11 +38,7 @@ fn sim(seed: u64) -> Sim {
 
 /// Whether every running node other than `i` holds `i` at its current
 /// generation, alive, with `key = value`.
-fn everyone_sees(s: &Sim,
-    i: usize,
-    key: &str,
-    value: &[u8],
-) -> bool {
+fn everyone_sees(s: &Sim, i: usize, key: &str, value: &[u8]) -> bool {
     let name = s.name(i).to_string();
     let generation = s.generation(i);
     s.running().into_iter().filter(|&j| j != i).all(|j| {

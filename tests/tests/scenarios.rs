@@ -52,8 +52,7 @@ fn sim_config(seed: u64, loss: f64, engine: Config) -> SimConfig {
 /// Checks every observer's membership events against the lifecycle, per
 /// observing and observed incarnation: joined (from unknown or removed), dead only when alive,
 /// alive again only when dead.
-fn assert_lifecycle(sim: &Sim,
-) {
+fn assert_lifecycle(sim: &Sim) {
     #[derive(Clone, Copy, PartialEq, Debug)]
     enum S {
         Unknown,
@@ -106,8 +105,7 @@ fn assert_lifecycle(sim: &Sim,
 }
 
 /// Every `dead` event any observer recorded, as (observer, subject, time).
-fn dead_reports(sim: &Sim,
-) -> Vec<(usize, Subject, Duration)> {
+fn dead_reports(sim: &Sim) -> Vec<(usize, Subject, Duration)> {
     (0..sim.len())
         .flat_map(|o| {
             sim.log(o).iter().filter_map(move |r| match r.event {

@@ -7,26 +7,14 @@
 use std::hint::black_box;
 use std::time::Instant as WallClock;
 
-use benches::{Report, STACK_SIZE, Scenario, entry_slot_bytes, node_slot_bytes};
+use benches::{Report, Scenario, entry_slot_bytes, node_slot_bytes};
 use criterion::{BenchmarkId, Criterion};
-use hearsay_core::Engine;
+use hearsay_core::{Capacity, Engine, Heap};
 use hearsay_testkit::CountingSink;
 
 const SIZES: [usize; 3] = [10, 100, 1000];
 
 fn main() {
-    // The engines are ~3 MiB each: build and run everything on a thread
-    // with a large stack.
-    std::thread::Builder::new()
-        .name("syn-bench".into())
-        .stack_size(STACK_SIZE)
-        .spawn(run)
-        .expect("spawn bench thread")
-        .join()
-        .expect("bench thread panicked");
-}
-
-fn run() {
     let mut scenarios = Vec::new();
     let mut reports = Vec::new();
     for n in SIZES {
@@ -98,17 +86,19 @@ fn summary(reports: &[Report]) {
     }
     eprintln!();
     eprintln!("== memory ==");
+    let tables = Capacity::DEFAULT.memory_bytes();
+    let value = size_of::<Engine<Heap>>();
     eprintln!(
-        "size_of::<Engine>() at defaults (1024 nodes, 16384 entries, 1 MiB arena): {} bytes ({:.2} MiB)",
-        size_of::<Engine>(),
-        size_of::<Engine>() as f64 / (1024.0 * 1024.0)
+        "engine memory at Capacity::DEFAULT (1024 nodes, 16384 entries, 1 MiB arena, 1000-interval window): {} bytes ({:.2} MiB) = tables {tables} + engine value {value}",
+        tables + value,
+        (tables + value) as f64 / (1024.0 * 1024.0)
     );
     eprintln!(
-        "per entry slot (size_of difference over E = 16384 -> 32768): {:.2} bytes",
+        "per entry slot (memory_bytes difference over entries = 16384 -> 32768): {:.2} bytes",
         entry_slot_bytes()
     );
     eprintln!(
-        "per node slot (size_of difference over N = 1024 -> 2048): {:.2} bytes",
+        "per node slot (memory_bytes difference over nodes = 1024 -> 2048): {:.2} bytes",
         node_slot_bytes()
     );
     for r in reports {

@@ -11,7 +11,7 @@
 //! The collected total covers the twenty answers (`verify` answers by
 //! `handle_datagram` directly, outside the toggle).
 
-use benches::{STACK_SIZE, Scenario};
+use benches::Scenario;
 use hearsay_testkit::CountingSink;
 
 fn main() {
@@ -19,20 +19,10 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1000);
-    let run = move || {
-        let mut s = Scenario::build(n);
-        let _ = s.verify();
-        let mut sink = CountingSink::new();
-        for _ in 0..20 {
-            s.answer_syn(std::hint::black_box(&mut sink));
-        }
-    };
-    let joined = std::thread::Builder::new()
-        .stack_size(STACK_SIZE)
-        .spawn(run)
-        .map(|h| h.join());
-    if !matches!(joined, Ok(Ok(()))) {
-        eprintln!("the scenario thread failed");
-        std::process::exit(1);
+    let mut s = Scenario::build(n);
+    let _ = s.verify();
+    let mut sink = CountingSink::new();
+    for _ in 0..20 {
+        s.answer_syn(std::hint::black_box(&mut sink));
     }
 }

@@ -9,23 +9,28 @@
 //! versions on every source node. The Syn datagrams I then sends to R are
 //! what the `syn` benchmark feeds to R.
 //!
-//! The big engines (default capacities, about 3 MiB each) are boxed, but
-//! `Box::new(Engine::new())` may build the value on the stack first: call
-//! [`Scenario::build`] on a thread with a large stack (see [`STACK_SIZE`]).
+//! R and I have the default capacities ([`Capacity::DEFAULT`], about 3 MiB
+//! of tables each), the sources [`SMALL`]; every engine's tables are
+//! allocated on the heap ([`Buffers::allocate`]), so no stack holds them.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use hearsay_core::{Config, Engine, EntryRef, Instant, NodeId};
+use hearsay_core::{
+    Buffers, Capacity, Config, DEFAULT_WINDOW, Engine, EntryRef, Heap, Instant, NodeId,
+};
 use hearsay_testkit::{CountingSink, Recorder, SimRng};
 
-/// The engine of R and I: default capacities (1024 nodes, 16 Ki entries,
-/// 1 MiB arena).
-pub type Big = Engine;
-/// A source node's engine: room for a few nodes and its own keys.
-pub type Small = Engine<4, 16, 1024>;
+/// Every engine of the scenario: R and I of [`Capacity::DEFAULT`] (1024
+/// nodes, 16 Ki entries, 1 MiB arena), the sources of [`SMALL`].
+pub type Big = Engine<Heap>;
 
-/// Stack size for threads that build scenarios.
-pub const STACK_SIZE: usize = 64 << 20;
+/// A source node's capacity: room for a few nodes and its own keys.
+pub const SMALL: Capacity = Capacity {
+    nodes: 4,
+    entries: 16,
+    state_bytes: 1024,
+    window: DEFAULT_WINDOW,
+};
 
 /// Every node's keys (8 to 16 bytes each).
 pub const KEYS: [&str; 10] = [
@@ -86,7 +91,7 @@ trait Peer {
     fn recv(&mut self, from: SocketAddr, datagram: &[u8], out: &mut Recorder);
 }
 
-impl<const N: usize, const E: usize, const B: usize> Peer for Engine<N, E, B> {
+impl Peer for Engine<Heap> {
     fn start(&mut self, to: SocketAddr, out: &mut Recorder) {
         self.start_exchange(to, out).expect("start_exchange");
     }
@@ -159,16 +164,17 @@ fn max_version(e: &Big, name: &str) -> u64 {
     e.node(name).map_or(0, |n| n.max_version())
 }
 
-fn set_keys<const N: usize, const E: usize, const B: usize>(e: &mut Engine<N, E, B>, i: usize) {
+fn set_keys(e: &mut Engine<Heap>, i: usize) {
     for (k, key) in KEYS.iter().enumerate() {
         e.set(key, &value(i, k, 0)).expect("set");
     }
 }
 
-fn boxed_big(i: usize) -> Box<Big> {
-    let mut e = Box::new(Big::new());
-    e.init(node_id(i), Config::new()).expect("init");
-    set_keys(&mut *e, i);
+/// Node `i`'s engine of `capacity`, with its keys set.
+fn engine(i: usize, capacity: Capacity) -> Engine<Heap> {
+    let buffers = Buffers::<Heap>::allocate(capacity).expect("allocate");
+    let mut e = Engine::new(buffers, node_id(i), Config::new()).expect("engine");
+    set_keys(&mut e, i);
     e
 }
 
@@ -206,11 +212,11 @@ pub struct Scenario {
     /// Nodes in the cluster.
     pub n: usize,
     /// The responder R.
-    pub responder: Box<Big>,
+    pub responder: Big,
     /// The initiator I, lagging 1–2 versions on every source node.
-    pub initiator: Box<Big>,
+    pub initiator: Big,
     /// An exact copy of I's state, used to verify replies.
-    shadow: Box<Big>,
+    shadow: Big,
     /// The Syn datagrams I sends to R.
     pub syns: Vec<Vec<u8>>,
     /// R's address.
@@ -222,24 +228,18 @@ pub struct Scenario {
 
 impl Scenario {
     /// Builds the scenario for a cluster of `n ≥ 3` nodes through the
-    /// protocol, asserting every step. Needs a large stack ([`STACK_SIZE`]).
+    /// protocol, asserting every step.
     pub fn build(n: usize) -> Scenario {
         assert!(n >= 3, "need R, I and at least one source");
         let (r_addr, i_addr) = (node_addr(0), node_addr(1));
-        let mut r = boxed_big(0);
-        let mut i = boxed_big(1);
-        let mut shadow = boxed_big(1);
+        let mut r = engine(0, Capacity::DEFAULT);
+        let mut i = engine(1, Capacity::DEFAULT);
+        let mut shadow = engine(1, Capacity::DEFAULT);
 
-        let mut sources: Vec<(usize, Box<Small>)> = (2..n)
-            .map(|k| {
-                let mut s = Box::new(Small::new());
-                s.init(node_id(k), Config::new()).expect("init source");
-                set_keys(&mut *s, k);
-                (k, s)
-            })
-            .collect();
+        let mut sources: Vec<(usize, Engine<Heap>)> =
+            (2..n).map(|k| (k, engine(k, SMALL))).collect();
         for (k, s) in sources.iter_mut() {
-            exchange(&mut **s, node_addr(*k), &mut *r, r_addr);
+            exchange(s, node_addr(*k), &mut r, r_addr);
             assert_eq!(max_version(&r, &node_name(*k)), KEYS.len() as u64);
             // R sees the source's heartbeat move, so holds it alive and
             // introduces it to I (pending nodes are not introduced).
@@ -249,7 +249,7 @@ impl Scenario {
                 &mut Recorder::default(),
                 &mut (),
             );
-            exchange(&mut **s, node_addr(*k), &mut *r, r_addr);
+            exchange(s, node_addr(*k), &mut r, r_addr);
         }
         assert_eq!(r.node_count(), n - 1, "R knows every source");
 
@@ -264,9 +264,9 @@ impl Scenario {
                 setup_rounds += 1;
                 assert!(setup_rounds <= 1000, "R and I do not converge");
                 if setup_rounds % 2 == 1 {
-                    exchange(&mut mi, i_addr, &mut *r, r_addr);
+                    exchange(&mut mi, i_addr, &mut r, r_addr);
                 } else {
-                    exchange(&mut *r, r_addr, &mut mi, i_addr);
+                    exchange(&mut r, r_addr, &mut mi, i_addr);
                 }
             }
         }
@@ -284,7 +284,7 @@ impl Scenario {
             // The round's heartbeat; its gossip datagrams are dropped (as if
             // lost): only the exchange with R below is delivered.
             s.tick(NOW, &mut rng, &mut Recorder::default(), &mut ());
-            exchange(&mut **s, node_addr(*k), &mut *r, r_addr);
+            exchange(s, node_addr(*k), &mut r, r_addr);
             let name = node_name(*k);
             let own = s.local_node().expect("local").max_version();
             assert_eq!(max_version(&r, &name), own, "R is up to date");
@@ -337,7 +337,7 @@ impl Scenario {
     /// exchanges the copy needs to catch up completely. R's data is not
     /// changed (only its counters and its fairness rotation move).
     pub fn verify(&mut self) -> Report {
-        let r = &mut *self.responder;
+        let r = &mut self.responder;
         let mut reply = Recorder::default();
         for dg in &self.syns {
             r.handle_datagram(self.i_addr, dg, NOW, &mut reply, &mut ())
@@ -393,7 +393,7 @@ impl Scenario {
         while !same_view(r, &self.shadow) {
             exchanges += 1;
             assert!(exchanges <= 100, "the copy of I does not catch up");
-            exchange(&mut *self.shadow, self.i_addr, r, self.r_addr);
+            exchange(&mut self.shadow, self.i_addr, r, self.r_addr);
         }
 
         Report {
@@ -413,55 +413,57 @@ impl Scenario {
     }
 }
 
-/// Per-slot cost of the entry table: the size difference of two engines that
-/// differ only in `E`, divided by the difference.
+/// Per-slot cost of the entry table: the difference in
+/// [`Capacity::memory_bytes`] of two capacities that differ only in
+/// `entries`, divided by the difference.
 pub fn entry_slot_bytes() -> f64 {
     const E1: usize = 16 * 1024;
     const E2: usize = 32 * 1024;
-    let small = size_of::<Engine<1024, E1, 1_048_576>>();
-    let large = size_of::<Engine<1024, E2, 1_048_576>>();
-    (large - small) as f64 / (E2 - E1) as f64
+    let small = Capacity {
+        entries: E1,
+        ..Capacity::DEFAULT
+    };
+    let large = Capacity {
+        entries: E2,
+        ..Capacity::DEFAULT
+    };
+    (large.memory_bytes() - small.memory_bytes()) as f64 / (E2 - E1) as f64
 }
 
-/// Per-node cost of the node table and the reply scratch: the size
-/// difference of two engines that differ only in `N`, divided by the
-/// difference.
+/// Per-node cost of the node table (its detector window included) and the
+/// reply scratch: the difference in [`Capacity::memory_bytes`] of two
+/// capacities that differ only in `nodes`, divided by the difference.
 pub fn node_slot_bytes() -> f64 {
     const N1: usize = 1024;
     const N2: usize = 2048;
-    let small = size_of::<Engine<N1, 16_384, 1_048_576>>();
-    let large = size_of::<Engine<N2, 16_384, 1_048_576>>();
-    (large - small) as f64 / (N2 - N1) as f64
+    let small = Capacity {
+        nodes: N1,
+        ..Capacity::DEFAULT
+    };
+    let large = Capacity {
+        nodes: N2,
+        ..Capacity::DEFAULT
+    };
+    (large.memory_bytes() - small.memory_bytes()) as f64 / (N2 - N1) as f64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn on_big_stack(f: impl FnOnce() + Send + 'static) {
-        std::thread::Builder::new()
-            .stack_size(STACK_SIZE)
-            .spawn(f)
-            .expect("spawn")
-            .join()
-            .expect("scenario thread");
-    }
-
     #[test]
     fn small_cluster_scenario_holds() {
-        on_big_stack(|| {
-            let mut s = Scenario::build(10);
-            let rep = s.verify();
-            assert_eq!(rep.stale_nodes, 8);
-            assert_eq!(rep.nodes_updated, 8, "everything fits the budget");
-            assert_eq!(rep.exchanges_to_catch_up, 1);
-            assert_eq!(rep.entries, 10 * KEYS.len());
-            let mut sink = CountingSink::new();
-            s.answer_syn(&mut sink);
-            assert_eq!(sink.datagrams as usize, rep.synack_datagrams);
-            assert_eq!(sink.bytes as usize, rep.synack_bytes);
-            assert_eq!(s.start_exchange(&mut sink), rep.syn_datagrams);
-        });
+        let mut s = Scenario::build(10);
+        let rep = s.verify();
+        assert_eq!(rep.stale_nodes, 8);
+        assert_eq!(rep.nodes_updated, 8, "everything fits the budget");
+        assert_eq!(rep.exchanges_to_catch_up, 1);
+        assert_eq!(rep.entries, 10 * KEYS.len());
+        let mut sink = CountingSink::new();
+        s.answer_syn(&mut sink);
+        assert_eq!(sink.datagrams as usize, rep.synack_datagrams);
+        assert_eq!(sink.bytes as usize, rep.synack_bytes);
+        assert_eq!(s.start_exchange(&mut sink), rep.syn_datagrams);
     }
 
     #[test]

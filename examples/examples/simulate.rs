@@ -7,10 +7,28 @@
 //! cargo run --release -p examples --example simulate -- --nodes 100 --loss 0 --seed 1 --json
 //! ```
 //!
-//! Options: `--nodes N` (2..=1024, default 100), `--loss P` (0 ≤ P < 1,
+//! Options: `--nodes N` (at least 2, default 100), `--loss P` (0 ≤ P < 1,
 //! default 0), `--seed S` (default 1), `--rounds R` (steady-state rounds
 //! measured, at least 20, default 60), `--json` (print exactly one JSON
 //! object instead of the readable report).
+//!
+//! Every engine's capacity ([`Capacity`]) can be set too; the defaults
+//! follow the node count:
+//!
+//! - `--max-nodes M` — node slots, at least `N` (at most 65,535). Default
+//!   128 for up to 128 nodes, 1024 for up to 1024, beyond that `N` rounded
+//!   up to a multiple of 256 (1500 nodes: 1536 slots).
+//! - `--max-entries E` — entry slots, default 12 per node slot (10 keys
+//!   and room to spare).
+//! - `--max-state-bytes B` — bytes of keys and values, default 640 per node
+//!   slot (10 keys of 6 + 32 bytes plus 8-byte block headers, and room to
+//!   spare).
+//! - `--window W` — detector intervals per node (1..=65,535), default 1000.
+//!
+//! Memory grows with the square of the cluster size: every node holds a
+//! slot, a detector window and the entries of every other node. At 1000
+//! nodes the defaults take 2.53 MiB per node, 2.7 GB in all; at 1500,
+//! 3.80 MiB per node, 6.0 GB (a 1500-node run peaked at 5.6 GiB RSS).
 //!
 //! Conditions: mtu 1400, gossip interval 1 s, fanout 3, every other setting
 //! at its default (phi threshold 8, detector window 1000 intervals); 10 keys
@@ -35,14 +53,16 @@
 //!
 //! `false_positives` counts `NodeDead` reports about nodes that were
 //! running and reachable, over the whole run (`false_positives_warmup`
-//! counts those of phase 1 alone). `memory_bytes_per_node` is the size of
-//! the engine type used, which is the whole state of a node: node table,
-//! detector windows, entries and arena.
+//! counts those of phase 1 alone). `memory_bytes_per_node` is the whole
+//! state of a node: its engine's tables ([`Capacity::memory_bytes`]: node
+//! table, detector windows, entries and arena) plus the engine value
+//! (`engine_value_bytes`); `max_nodes`, `max_entries`, `max_state_bytes`
+//! and `window` are the capacity used.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use hearsay_core::Engine;
+use hearsay_core::Capacity;
 use hearsay_sim::{Latency, Sim, SimConfig, SimRng};
 
 /// Keys each node writes.
@@ -64,9 +84,36 @@ struct Args {
     seed: u64,
     rounds: u32,
     json: bool,
+    capacity: Capacity,
 }
 
-const USAGE: &str = "usage: simulate [--nodes N] [--loss P] [--seed S] [--rounds R] [--json]";
+const USAGE: &str = "\
+usage: simulate [--nodes N] [--loss P] [--seed S] [--rounds R] [--json]
+                [--max-nodes M] [--max-entries E] [--max-state-bytes B] [--window W]
+
+  --nodes N            cluster size, at least 2 (default 100)
+  --loss P             independent loss per datagram, 0 <= P < 1 (default 0)
+  --seed S             seed of the run (default 1)
+  --rounds R           steady-state rounds measured, at least 20 (default 60)
+  --json               print one JSON object instead of the report
+  --max-nodes M        node slots per engine, N..=65535 (default: 128 up to
+                       128 nodes, 1024 up to 1024, else N rounded up to a
+                       multiple of 256)
+  --max-entries E      entry slots per engine (default 12 per node slot)
+  --max-state-bytes B  bytes of keys and values per engine, 8 per entry
+                       included (default 640 per node slot)
+  --window W           detector intervals per node, 1..=65535 (default 1000)";
+
+/// Node slots for a cluster of `nodes` when `--max-nodes` is not given:
+/// the two sizes this example always used, then the cluster rounded up to
+/// a multiple of 256.
+fn default_max_nodes(nodes: usize) -> usize {
+    match nodes {
+        0..=128 => 128,
+        129..=1024 => 1024,
+        _ => nodes.div_ceil(256).saturating_mul(256),
+    }
+}
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -75,7 +122,10 @@ fn parse_args() -> Result<Args, String> {
         seed: 1,
         rounds: 60,
         json: false,
+        capacity: Capacity::DEFAULT,
     };
+    let (mut max_nodes, mut max_entries, mut max_state_bytes) = (None, None, None);
+    let mut window = 1000;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -100,13 +150,62 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--rounds: {e}"))?;
             }
+            "--max-nodes" => {
+                max_nodes = Some(
+                    value("--max-nodes")?
+                        .parse::<usize>()
+                        .map_err(|e| format!("--max-nodes: {e}"))?,
+                );
+            }
+            "--max-entries" => {
+                max_entries = Some(
+                    value("--max-entries")?
+                        .parse::<usize>()
+                        .map_err(|e| format!("--max-entries: {e}"))?,
+                );
+            }
+            "--max-state-bytes" => {
+                max_state_bytes = Some(
+                    value("--max-state-bytes")?
+                        .parse::<usize>()
+                        .map_err(|e| format!("--max-state-bytes: {e}"))?,
+                );
+            }
+            "--window" => {
+                window = value("--window")?
+                    .parse()
+                    .map_err(|e| format!("--window: {e}"))?;
+            }
             "--json" => args.json = true,
-            "-h" | "--help" => return Err(USAGE.to_string()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    if !(2..=1024).contains(&args.nodes) {
-        return Err("--nodes must be between 2 and 1024".into());
+    if args.nodes < 2 {
+        return Err("--nodes must be at least 2".into());
+    }
+    let slots = max_nodes.unwrap_or_else(|| default_max_nodes(args.nodes));
+    if slots < args.nodes {
+        return Err(format!(
+            "--max-nodes ({slots}) must be at least --nodes ({})",
+            args.nodes
+        ));
+    }
+    args.capacity = Capacity {
+        nodes: slots,
+        entries: max_entries.unwrap_or(slots.saturating_mul(12)),
+        state_bytes: max_state_bytes.unwrap_or(slots.saturating_mul(640)),
+        window,
+    };
+    if args.capacity.validate().is_err() {
+        return Err(format!(
+            "unusable capacity {:?}: --max-nodes and --window must be 1 to 65535, \
+             --max-entries and --max-state-bytes below 4294967295",
+            args.capacity
+        ));
     }
     if !(0.0..1.0).contains(&args.loss) {
         return Err("--loss must be at least 0 and below 1".into());
@@ -156,8 +255,11 @@ fn median(v: &mut [f64]) -> Option<f64> {
 
 /// What one run measured.
 struct Report {
-    engine: String,
+    capacity: Capacity,
+    /// The engine's tables plus the engine value.
     memory_bytes_per_node: usize,
+    /// The engine value alone.
+    engine_value_bytes: usize,
     converged_seconds: Option<f64>,
     false_positives_warmup: usize,
     rounds: u32,
@@ -182,9 +284,7 @@ struct Report {
 }
 
 /// Every node lists every other as alive and holds all their entries.
-fn settled<const N: usize, const E: usize, const B: usize, const W: usize>(
-    sim: &Sim<N, E, B, W>,
-) -> bool {
+fn settled(sim: &Sim) -> bool {
     sim.converged()
         && (0..sim.len()).all(|o| {
             (0..sim.len()).all(|owner| {
@@ -195,9 +295,10 @@ fn settled<const N: usize, const E: usize, const B: usize, const W: usize>(
         })
 }
 
-fn run<const N: usize, const E: usize, const B: usize, const W: usize>(args: &Args) -> Report {
+fn run(args: &Args) -> Result<Report, String> {
     let wall = Instant::now();
     let mut config = SimConfig::new(args.seed);
+    config.capacity = args.capacity;
     config.engine.mtu = 1400;
     config.engine.gossip_interval = Duration::from_secs(1);
     config.engine.fanout = 3;
@@ -214,7 +315,7 @@ fn run<const N: usize, const E: usize, const B: usize, const W: usize>(args: &Ar
     // thousand nodes' membership logs would hold a million joins.
     config.record_membership = false;
     let interval = config.engine.gossip_interval;
-    let mut sim = Sim::<N, E, B, W>::new(config);
+    let mut sim = Sim::try_new(config).map_err(|e| format!("cannot build the engines: {e}"))?;
     // The workload's own choices, separate from the simulation's RNG.
     let mut rng = SimRng::new(args.seed ^ 0x5eed_f10a);
 
@@ -223,7 +324,9 @@ fn run<const N: usize, const E: usize, const B: usize, const W: usize>(args: &Ar
     for i in 0..args.nodes {
         for k in 0..KEYS {
             sim.set(i, &format!("key-{k:02}"), &value(&mut rng))
-                .expect("the engine capacities hold the workload");
+                .map_err(|e| {
+                    format!("node {i} cannot write its keys ({e}): raise --max-entries or --max-state-bytes")
+                })?;
         }
     }
     let check_every = if args.nodes > 200 {
@@ -249,7 +352,7 @@ fn run<const N: usize, const E: usize, const B: usize, const W: usize>(args: &Ar
         let key = format!("key-{:02}", rng.below(KEYS as u64));
         let id = sim
             .set_tracked(node, &key, &value(&mut rng))
-            .expect("an update fits");
+            .map_err(|e| format!("node {node} cannot update {key}: {e}"))?;
         tracked.push(id);
     }
     sim.run_until(start + window);
@@ -298,9 +401,11 @@ fn run<const N: usize, const E: usize, const B: usize, const W: usize>(args: &Ar
     let detection_median = median(&mut times);
     let detection_max = times.last().copied();
 
-    Report {
-        engine: format!("Engine<{N}, {E}, {B}, {W}>"),
-        memory_bytes_per_node: core::mem::size_of::<Engine<N, E, B, W>>(),
+    let engine_value_bytes = size_of_val(sim.engine(0));
+    Ok(Report {
+        capacity: args.capacity,
+        memory_bytes_per_node: args.capacity.memory_bytes() + engine_value_bytes,
+        engine_value_bytes,
         converged_seconds: converged.map(|d| d.as_secs_f64()),
         false_positives_warmup,
         rounds: args.rounds,
@@ -334,7 +439,7 @@ fn run<const N: usize, const E: usize, const B: usize, const W: usize>(args: &Ar
         wall_total: wall.elapsed(),
         wall_per_round,
         cpu_per_round,
-    }
+    })
 }
 
 /// A JSON number, or `null` for a missing or non-finite value.
@@ -361,7 +466,10 @@ fn print_json(args: &Args, r: &Report) {
         ("loss", num(Some(args.loss))),
         ("seed", args.seed.to_string()),
         ("rounds", r.rounds.to_string()),
-        ("engine", string(&r.engine)),
+        ("max_nodes", r.capacity.nodes.to_string()),
+        ("max_entries", r.capacity.entries.to_string()),
+        ("max_state_bytes", r.capacity.state_bytes.to_string()),
+        ("window", r.capacity.window.to_string()),
         ("mtu", "1400".into()),
         ("gossip_interval_ms", "1000".into()),
         ("fanout", "3".into()),
@@ -395,6 +503,7 @@ fn print_json(args: &Args, r: &Report) {
             r.false_positives_warmup.to_string(),
         ),
         ("memory_bytes_per_node", r.memory_bytes_per_node.to_string()),
+        ("engine_value_bytes", r.engine_value_bytes.to_string()),
         ("wall_seconds", num(Some(r.wall_total.as_secs_f64()))),
         (
             "wall_ms_per_round",
@@ -423,9 +532,13 @@ fn print_report(args: &Args, r: &Report) {
         args.loss * 100.0,
         args.seed
     );
+    let c = r.capacity;
     println!(
-        "  engine            {} = {:.2} MiB per node",
-        r.engine,
+        "  capacity          {} nodes, {} entries, {} state bytes, {}-interval window = {:.2} MiB per node",
+        c.nodes,
+        c.entries,
+        c.state_bytes,
+        c.window,
         r.memory_bytes_per_node as f64 / 1048576.0
     );
     println!(
@@ -484,13 +597,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Capacities: node slots for the cluster, 12 entry slots and 640 arena
-    // bytes per node slot (10 keys of 6 + 32 bytes plus block headers, and
-    // room for restarts), the default 1000-interval detector window.
-    let report = if args.nodes <= 128 {
-        run::<128, 1536, 81920, 1000>(&args)
-    } else {
-        run::<1024, 12288, 655360, 1000>(&args)
+    let report = match run(&args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
     };
     if args.json {
         print_json(&args, &report);

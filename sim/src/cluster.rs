@@ -1,24 +1,23 @@
 //! The driver: a cluster of engines on the virtual clock and the network.
 
-use std::boxed::Box;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::string::String;
 use std::time::Duration;
 use std::vec::Vec;
 
-use hearsay_core::Config;
 use hearsay_core::Instant;
 use hearsay_core::NodeId;
 use hearsay_core::NodeStatus;
 use hearsay_core::wire::MAX_DATAGRAM_LEN;
+use hearsay_core::{Buffers, Capacity, Config, ConfigError, Heap};
 use hearsay_core::{Engine, SendError, Transmit, WriteError};
 
 use super::metrics::{
     CrashTracker, Detection, FalsePositive, Metrics, NetStats, PropTracker, Propagation, TrackId,
     Traffic,
 };
-use super::network::{LinkModel, Network, PartitionId, node_addr, node_index};
+use super::network::{LinkModel, MAX_NODES, Network, PartitionId, node_addr, node_index};
 use super::observe::{Ledger, Tap};
 use super::queue::{Micros, Queue, micros};
 use super::record::{Record, Subject};
@@ -56,6 +55,11 @@ pub struct SimConfig {
     /// The engine settings every node uses; `gossip_interval` is also the
     /// tick period. Default [`Config::new`].
     pub engine: Config,
+    /// What every node's engine can hold (node slots, entries, state bytes,
+    /// detector window); each engine's tables are allocated once at this
+    /// size, [`Capacity::memory_bytes`]. Default [`Capacity::DEFAULT`]
+    /// (about 3.1 MiB per node): small simulations run faster with less.
+    pub capacity: Capacity,
     /// How every link behaves unless overridden with [`Sim::set_link`].
     /// Default [`LinkModel::new`].
     pub network: LinkModel,
@@ -93,6 +97,7 @@ impl SimConfig {
         SimConfig {
             seed,
             engine: Config::new(),
+            capacity: Capacity::DEFAULT,
             network: LinkModel::new(),
             seeds: 3,
             name: default_name,
@@ -168,45 +173,25 @@ mod tag {
     pub(super) const ACTION: u64 = 0xac;
 }
 
-/// Heap-allocates `count` engines without building them on the caller's
-/// stack: in debug builds `Box::new(Engine::new())` copies the value through
-/// the stack several times, which overflows small stacks for large engines.
-/// Large engines are therefore built on a helper thread whose stack is sized
-/// for them.
-fn boxed_engines<const N: usize, const E: usize, const B: usize, const W: usize>(
-    count: usize,
-) -> Vec<Box<Engine<N, E, B, W>>> {
-    let size = core::mem::size_of::<Engine<N, E, B, W>>();
-    let build = move || {
-        (0..count)
-            .map(|_| Box::new(Engine::<N, E, B, W>::new()))
-            .collect::<Vec<_>>()
-    };
-    if size <= 64 * 1024 {
-        return build();
-    }
-    std::thread::Builder::new()
-        .name("hearsay-sim-alloc".into())
-        .stack_size(size.saturating_mul(8).saturating_add(1 << 20))
-        .spawn(build)
-        .expect("spawn the engine allocation thread")
-        .join()
-        .expect("engine allocation thread")
-}
-
-/// A simulated cluster of `Engine<N, E, B, W>` nodes on a virtual clock.
+/// A simulated cluster of engines, all of [`SimConfig::capacity`], on a
+/// virtual clock.
 ///
 /// See the [module documentation](super) for an overview and an example.
 /// Nodes are numbered from 0 in the order they are added; node `i` has the
 /// address [`node_addr`]`(i)` for its whole life, whatever restarts.
 /// Methods taking a node index panic if it is out of range.
-pub struct Sim<const N: usize, const E: usize, const B: usize, const W: usize> {
+pub struct Sim {
     engine_config: Config,
+    capacity: Capacity,
     seeds: usize,
     name_of: fn(usize) -> String,
     first_generation: u64,
     interval: Micros,
-    engines: Vec<Box<Engine<N, E, B, W>>>,
+    engines: Vec<Engine<Heap>>,
+    /// Memory of engines that were replaced (restarts), and of the engine
+    /// [`Sim::try_new`] built to check the configuration: the next engine
+    /// built takes it before allocating.
+    spare: Vec<Buffers<Heap>>,
     names: Vec<String>,
     /// Each node's queued timeout: its stamp (a queued timeout with an
     /// older one is stale) and when it is due, if one is queued.
@@ -222,18 +207,33 @@ pub struct Sim<const N: usize, const E: usize, const B: usize, const W: usize> {
     sink: Sink,
 }
 
-impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B, W> {
+impl Sim {
     /// An empty simulation at virtual time zero.
     ///
     /// # Panics
     ///
-    /// If `config.engine` is invalid ([`Config::validate`]).
+    /// If [`Sim::try_new`] would return an error.
     pub fn new(config: SimConfig) -> Self {
-        if let Err(e) = config.engine.validate() {
-            panic!("invalid engine config for the simulation: {e}");
+        match Sim::try_new(config) {
+            Ok(sim) => sim,
+            Err(e) => panic!("invalid engine settings for the simulation: {e}"),
         }
+    }
+
+    /// An empty simulation at virtual time zero, or why its engines could
+    /// not be built: `config.engine` is invalid ([`Config::validate`]),
+    /// `config.capacity` is unusable ([`Capacity::validate`]) or too small
+    /// for the engine settings' local reserve, or its memory cannot be had.
+    /// One engine is built here to check, so that adding nodes later cannot
+    /// fail for these reasons.
+    pub fn try_new(config: SimConfig) -> Result<Self, ConfigError> {
+        let buffers = Buffers::<Heap>::allocate(config.capacity)?;
+        let probe = NodeId::new("probe", 1, node_addr(0)).expect("\"probe\" is a valid node name");
+        let spare = Engine::new(buffers, probe, config.engine.clone())?.into_buffers();
         let interval = micros(config.engine.gossip_interval).max(1);
-        Sim {
+        Ok(Sim {
+            capacity: config.capacity,
+            spare: std::vec![spare],
             seeds: config.seeds,
             name_of: config.name,
             first_generation: config.first_generation,
@@ -259,7 +259,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
                 pool: Vec::new(),
             },
             engine_config: config.engine,
-        }
+        })
     }
 
     // -----------------------------------------------------------------------
@@ -273,19 +273,29 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
 
     /// Adds `count` nodes; each starts ticking at its own random phase
     /// within one gossip interval. Returns their indices.
+    ///
+    /// # Panics
+    ///
+    /// If the simulation would hold more than [`MAX_NODES`] nodes (the
+    /// addresses [`node_addr`] gives run out), or an engine's memory cannot
+    /// be allocated.
     pub fn add_nodes(&mut self, count: usize) -> Range<usize> {
         let first = self.engines.len();
-        for engine in boxed_engines::<N, E, B, W>(count) {
-            self.install(engine);
+        assert!(
+            count <= MAX_NODES - first,
+            "a simulation holds at most {MAX_NODES} nodes ({first} + {count} asked)"
+        );
+        for _ in 0..count {
+            self.install();
         }
         first..self.engines.len()
     }
 
-    fn install(&mut self, mut engine: Box<Engine<N, E, B, W>>) {
+    fn install(&mut self) {
         let i = self.engines.len();
         let generation = self.fresh_generation(0);
         self.names.push((self.name_of)(i));
-        self.init_engine(&mut engine, i, generation);
+        let engine = self.build_engine(i, generation);
         self.engines.push(engine);
         self.timers.push(Timer::default());
         self.traffic.push(Traffic::default());
@@ -299,14 +309,22 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         at.max(previous + 1)
     }
 
-    fn init_engine(&self, engine: &mut Engine<N, E, B, W>, i: usize, generation: u64) {
+    /// A new engine for node `i` at `generation`, in spare memory if a
+    /// replaced engine left some, else in memory allocated now.
+    fn build_engine(&mut self, i: usize, generation: u64) -> Engine<Heap> {
+        let buffers = match self.spare.pop() {
+            Some(b) => b,
+            None => Buffers::<Heap>::allocate(self.capacity)
+                .unwrap_or_else(|e| panic!("engine memory for node {i}: {e}")),
+        };
         let id = NodeId::new(&self.names[i], generation, node_addr(i))
             .expect("node names are 1 to 64 bytes");
-        engine
-            .init(id, self.engine_config.clone())
-            .expect("the engine capacities hold at least the local node");
+        // `try_new` built an engine with these settings and this capacity.
+        let mut engine = Engine::new(buffers, id, self.engine_config.clone())
+            .unwrap_or_else(|e| panic!("engine for node {i}: {e}"));
         let seeds: Vec<SocketAddr> = (0..self.seeds).map(node_addr).collect();
         engine.set_seeds(&seeds);
+        engine
     }
 
     /// A fresh engine's first round is due at once; the process it stands
@@ -356,14 +374,27 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         self.engines.is_empty()
     }
 
+    /// Sets of engine memory kept for the next engine built.
+    #[cfg(test)]
+    pub(crate) fn spare_buffers(&self) -> usize {
+        self.spare.len()
+    }
+
+    /// Forgets the spare engine memory, so the next engine built gets
+    /// fresh memory (to compare reused memory with fresh).
+    #[cfg(test)]
+    pub(crate) fn drop_spare_buffers(&mut self) {
+        self.spare.clear();
+    }
+
     /// Node `i`'s engine.
-    pub fn engine(&self, i: usize) -> &Engine<N, E, B, W> {
+    pub fn engine(&self, i: usize) -> &Engine<Heap> {
         &self.engines[i]
     }
 
     /// Node `i`'s engine, for local writes or anything the simulator does not
     /// wrap. Datagrams sent through another sink bypass the network.
-    pub fn engine_mut(&mut self, i: usize) -> &mut Engine<N, E, B, W> {
+    pub fn engine_mut(&mut self, i: usize) -> &mut Engine<Heap> {
         &mut self.engines[i]
     }
 
@@ -437,6 +468,11 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
     /// The engine settings every node uses.
     pub fn engine_config(&self) -> &Config {
         &self.engine_config
+    }
+
+    /// What every node's engine can hold ([`SimConfig::capacity`]).
+    pub fn capacity(&self) -> Capacity {
+        self.capacity
     }
 
     /// The gossip interval: every running node ticks once per interval.
@@ -526,7 +562,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
         h.u64(tag::TIMEOUT);
         h.u64(self.now);
         h.u64(i as u64);
-        let beat = |e: &Engine<N, E, B, W>| e.local_node().map(|n| n.heartbeat());
+        let beat = |e: &Engine<Heap>| e.local_node().map(|n| n.heartbeat());
         let before = beat(&self.engines[i]);
         let mut tap = Tap {
             observer: i,
@@ -841,11 +877,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Sim<N, E, B
     /// [`Sim::restart`] with a chosen generation (a lower one than before
     /// makes a stale incarnation, which peers should ignore).
     pub fn restart_with_generation(&mut self, i: usize, generation: u64) {
-        let mut engine = boxed_engines::<N, E, B, W>(1)
-            .pop()
-            .expect("one engine was built");
-        self.init_engine(&mut engine, i, generation);
-        self.engines[i] = engine;
+        let engine = self.build_engine(i, generation);
+        let old = core::mem::replace(&mut self.engines[i], engine);
+        self.spare.push(old.into_buffers());
         self.set_timer(i, None);
         let info = &mut self.ledger.nodes[i];
         info.state = NodeState::Running;

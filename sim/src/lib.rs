@@ -43,20 +43,20 @@
 //!
 //! ```
 //! use std::time::Duration;
+//! use hearsay_core::Capacity;
 //! use hearsay_sim::{Latency, Sim, SimConfig};
 //!
+//! let mut config = SimConfig::new(7); // the seed
 //! // Engine capacities: 32 nodes, 512 entries, 32 KiB of keys and values,
 //! // 64-interval detector windows (about 72 KiB per node).
-//! type Cluster = Sim<32, 512, 32768, 64>;
-//!
-//! let mut config = SimConfig::new(7); // the seed
+//! config.capacity = Capacity { nodes: 32, entries: 512, state_bytes: 32768, window: 64 };
 //! config.network.loss = 0.10;
 //! config.network.latency = Latency::Normal {
 //!     mean: Duration::from_millis(2),
 //!     std_dev: Duration::from_millis(1),
 //!     min: Duration::from_micros(200),
 //! };
-//! let mut sim = Cluster::new(config);
+//! let mut sim = Sim::new(config);
 //! sim.add_nodes(16); // nodes 0, 1 and 2 are the seeds
 //!
 //! // Everyone lists everyone as alive within a minute of virtual time.
@@ -87,14 +87,17 @@
 //!
 //! # Sizing a deployment with it
 //!
-//! - **Capacities.** `Sim<N, E, B, W>` runs `Engine<N, E, B, W>`: `N` node
+//! - **Capacities.** [`SimConfig::capacity`] is the
+//!   [`Capacity`](hearsay_core::Capacity) of every node's engine: `nodes`
 //!   slots (the cluster size with room for restarts: a replaced generation
-//!   frees its slot at once, dead ones only after `dead_grace`), `E` entry
+//!   frees its slot at once, dead ones only after `dead_grace`), `entries`
 //!   slots over all nodes (keys per node × nodes, plus tombstones kept for
-//!   `tombstone_grace`), `B` arena bytes (keys + values + 8 bytes per
-//!   entry), `W` detector intervals per node. Each node's memory is
-//!   `size_of::<Engine<N, E, B, W>>()`; a run needs that times the node
-//!   count. Capacity problems show in the engines' counters
+//!   `tombstone_grace`), `state_bytes` (keys + values + 8 bytes per
+//!   entry), `window` detector intervals per node. Each engine's tables are
+//!   allocated once, [`Capacity::memory_bytes`](hearsay_core::Capacity::memory_bytes)
+//!   of them (plus about 2 KiB for the engine value); a run needs that times
+//!   the node count. A restarted node's new engine reuses the memory of the
+//!   one it replaces. Capacity problems show in the engines' counters
 //!   ([`Engine::counters`](hearsay_core::Engine::counters): `refused_nodes`,
 //!   `refused_pieces`).
 //! - **Settings.** [`SimConfig::engine`] is the [`Config`](hearsay_core::Config)
@@ -102,19 +105,23 @@
 //!   and graces against your network ([`SimConfig::network`],
 //!   [`Sim::set_link`]) and read bandwidth, propagation rounds, detection
 //!   times and false positives.
-//! - **Scale.** Large engines are built on a helper thread with a large
-//!   stack, so even debug builds do not overflow; but simulate hundreds of
-//!   nodes in release mode (debug builds are about 25 times slower). The
+//! - **Scale.** Engines live on the heap, so even debug builds never
+//!   build one on the stack; but simulate hundreds of nodes in release
+//!   mode (debug builds are about 25 times slower). A simulation holds up
+//!   to [`MAX_NODES`] nodes (one address each in `10.0.0.0/8`); an engine
+//!   up to 65,535 node slots. The
 //!   cost of a round grows with the square of the cluster size (every
 //!   exchange carries a digest of every node) and is almost all spent in the
 //!   engines: about 3 ms of CPU for 100 nodes and 0.6 s for 1000 nodes on
 //!   the machine this was written on (`examples/simulate.rs` prints its
 //!   own). Memory is the engines' size times the node count (2.6 GB for
-//!   1000 default-window engines sized for 1000 nodes). Record key events
+//!   1000 default-window engines sized for 1000 nodes), so it too grows
+//!   with the square of the cluster size when node slots follow it. Record key events
 //!   ([`SimConfig::record_keys`]) only in small runs.
 //!
 //! The simulator is test infrastructure: it allocates, and it panics on
-//! misuse (a node index out of range, an invalid configuration).
+//! misuse (a node index out of range, an invalid configuration:
+//! [`Sim::try_new`] returns that as an error instead).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -131,6 +138,6 @@ mod tests;
 
 pub use cluster::{NodeState, Sim, SimConfig};
 pub use metrics::{Detection, FalsePositive, Metrics, NetStats, Propagation, TrackId, Traffic};
-pub use network::{Latency, LinkModel, PartitionId, SIM_PORT, node_addr, node_index};
+pub use network::{Latency, LinkModel, MAX_NODES, PartitionId, SIM_PORT, node_addr, node_index};
 pub use record::{Record, SimEvent, Subject};
 pub use rng::SimRng;

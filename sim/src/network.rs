@@ -21,11 +21,26 @@ pub const SIM_PORT: u16 = 7946;
 /// First address of the simulated nodes (node 0 is `10.0.0.1`).
 const BASE_IP: u32 = 0x0a00_0001;
 
+/// Most nodes one simulation holds: every address from `10.0.0.1` to
+/// `10.255.255.255` ([`node_addr`]), 16,777,215 of them.
+pub const MAX_NODES: usize = 0x00ff_ffff;
+
 /// The address of simulated node `index`: `10.0.0.1:7946` for node 0, then
 /// counting up through `10.0.0.0/8`.
+///
+/// # Panics
+///
+/// If `index` is not below [`MAX_NODES`]: past it, addresses would leave
+/// `10.0.0.0/8` and could not be told apart by [`node_index`].
 pub fn node_addr(index: usize) -> SocketAddr {
-    let ip = BASE_IP.wrapping_add(u32::try_from(index).unwrap_or(u32::MAX));
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), SIM_PORT))
+    let offset = u32::try_from(index)
+        .ok()
+        .filter(|&i| (i as usize) < MAX_NODES)
+        .unwrap_or_else(|| panic!("node {index}: a simulation has at most {MAX_NODES} nodes"));
+    SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::from(BASE_IP + offset),
+        SIM_PORT,
+    ))
 }
 
 /// The simulated node at `addr`, if the address is one [`node_addr`] gives.
@@ -34,7 +49,7 @@ pub fn node_index(addr: SocketAddr) -> Option<usize> {
         SocketAddr::V4(a) if a.port() == SIM_PORT => {
             let ip = u32::from(*a.ip());
             ip.checked_sub(BASE_IP)
-                .filter(|i| *i < 0x00ff_ffff)
+                .filter(|&i| (i as usize) < MAX_NODES)
                 .map(|i| i as usize)
         }
         _ => None,

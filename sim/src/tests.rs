@@ -6,10 +6,21 @@ use std::time::Duration;
 use std::vec::Vec;
 
 use super::*;
-use hearsay_core::NodeStatus;
+use hearsay_core::{Capacity, ConfigError, NodeStatus};
 
 /// 16 node slots, 256 entries, 16 KiB arena, 32-interval windows.
-type Small = Sim<16, 256, 16384, 32>;
+const SMALL: Capacity = Capacity {
+    nodes: 16,
+    entries: 256,
+    state_bytes: 16384,
+    window: 32,
+};
+
+/// A simulation of [`SMALL`] engines.
+fn small(mut config: SimConfig) -> Sim {
+    config.capacity = SMALL;
+    Sim::new(config)
+}
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -42,7 +53,7 @@ fn eventful_run(seed: u64) -> Outcome {
         reorder: 0.1,
         reorder_delay: Duration::from_millis(30),
     };
-    let mut sim = Small::new(config);
+    let mut sim = small(config);
     sim.add_nodes(10);
     for i in 0..10 {
         sim.set(i, "role", std::format!("r{i}").as_bytes())
@@ -97,7 +108,7 @@ fn same_seed_same_run_bit_for_bit() {
 
 #[test]
 fn a_small_cluster_converges_and_spreads_a_key() {
-    let mut sim = Small::new(SimConfig::new(1));
+    let mut sim = small(SimConfig::new(1));
     sim.add_nodes(8);
     let took = sim.wait_for(secs(30), secs(1), |s| s.converged());
     assert!(took.is_some_and(|t| t <= secs(10)), "{took:?}");
@@ -127,13 +138,13 @@ fn a_small_cluster_converges_and_spreads_a_key() {
 
 #[test]
 fn partitions_cut_and_heal_in_the_directions_given() {
-    let mut sim = Small::new(SimConfig::new(2));
+    let mut sim = small(SimConfig::new(2));
     sim.add_nodes(4);
     assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
     let cut = sim.partition(&[0, 1], &[2, 3]);
     assert!(sim.is_blocked(0, 2) && sim.is_blocked(3, 1) && !sim.is_blocked(0, 1));
     sim.run_for(secs(15));
-    let status = |s: &Small, o: usize, n: &str| s.engine(o).node(n).map(|v| v.status());
+    let status = |s: &Sim, o: usize, n: &str| s.engine(o).node(n).map(|v| v.status());
     assert_eq!(status(&sim, 0, "node-0002"), Some(NodeStatus::Dead));
     assert_eq!(status(&sim, 3, "node-0001"), Some(NodeStatus::Dead));
     assert_eq!(status(&sim, 0, "node-0001"), Some(NodeStatus::Alive));
@@ -159,7 +170,7 @@ fn partitions_cut_and_heal_in_the_directions_given() {
 fn crash_resume_restart_and_leave() {
     let mut config = SimConfig::new(3);
     config.engine.leave_linger = secs(2);
-    let mut sim = Small::new(config);
+    let mut sim = small(config);
     sim.add_nodes(5);
     assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
 
@@ -208,7 +219,7 @@ fn every_datagram_is_accounted_for() {
     let mut config = SimConfig::new(4);
     config.network.loss = 0.2;
     config.network.duplicate = 0.1;
-    let mut sim = Small::new(config);
+    let mut sim = small(config);
     sim.add_nodes(6);
     sim.run_for(secs(10));
     sim.partition(&[0], &[5]);
@@ -239,9 +250,11 @@ fn every_datagram_is_accounted_for() {
 }
 
 #[test]
-fn large_engines_are_built_off_the_test_thread_stack() {
-    // The default engine is about 3 MiB, more than a test thread's stack.
-    let mut sim: Sim<1024, 16384, { 1024 * 1024 }, 1000> = Sim::new(SimConfig::new(5));
+fn default_engines_run_on_a_test_thread() {
+    // The default engine's tables are about 3 MiB, more than a test
+    // thread's stack: they must never pass through it.
+    let mut sim = Sim::new(SimConfig::new(5));
+    assert_eq!(sim.capacity(), Capacity::DEFAULT);
     sim.add_nodes(2);
     sim.restart(1);
     assert!(sim.wait_for(secs(10), secs(1), |s| s.converged()).is_some());
@@ -250,7 +263,7 @@ fn large_engines_are_built_off_the_test_thread_stack() {
 
 #[test]
 fn exchanges_outside_ticks_go_through_the_network() {
-    let mut sim = Small::new(SimConfig::new(6));
+    let mut sim = small(SimConfig::new(6));
     sim.add_nodes(3);
     let cut = sim.partition_one_way(&[0], &[2]);
     // Before anyone ticks: 0 → 1 arrives, 0 → 2 is cut.
@@ -267,7 +280,7 @@ fn exchanges_outside_ticks_go_through_the_network() {
 fn a_crash_while_leaving_resumes_leaving() {
     let mut config = SimConfig::new(7);
     config.engine.leave_linger = secs(3);
-    let mut sim = Small::new(config);
+    let mut sim = small(config);
     sim.add_nodes(3);
     assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
     sim.leave(1).expect("leave");
@@ -287,7 +300,7 @@ fn a_crash_while_leaving_resumes_leaving() {
 fn a_ttl_expires_at_its_deadline_not_at_the_next_round() {
     let mut config = SimConfig::new(8);
     config.record_keys = true;
-    let mut sim = Small::new(config);
+    let mut sim = small(config);
     sim.add_nodes(2);
     // Off the millisecond grid: the engine's clock is in whole ms.
     sim.run_until(Duration::from_micros(5_000_700));
@@ -301,4 +314,111 @@ fn a_ttl_expires_at_its_deadline_not_at_the_next_round() {
         .map(|r| r.at)
         .collect();
     assert_eq!(expired, [Duration::from_millis(5_000 + 123)]);
+}
+
+#[test]
+fn settings_no_engine_can_use_are_an_error_before_any_node_exists() {
+    let mut config = SimConfig::new(9);
+    config.capacity.nodes = 0;
+    assert_eq!(
+        Sim::try_new(config).err(),
+        Some(ConfigError::CapacityUnusable)
+    );
+    // A capacity too small for the engine settings' local reserve.
+    let mut config = SimConfig::new(9);
+    config.capacity.entries = 1;
+    assert_eq!(
+        Sim::try_new(config).err(),
+        Some(ConfigError::ReserveTooLarge)
+    );
+    let mut config = SimConfig::new(9);
+    config.engine.fanout = 0;
+    assert!(Sim::try_new(config).is_err());
+}
+
+#[test]
+fn more_nodes_than_ever_fitted_in_a_u16_get_distinct_addresses() {
+    // Issue 12 simulates thousands of nodes: nothing may wrap at 2^16.
+    for i in [1023, 1024, 65_535, 65_536, 70_000, MAX_NODES - 1] {
+        assert_eq!(node_index(node_addr(i)), Some(i), "{i}");
+    }
+    assert_ne!(node_addr(65_536), node_addr(0));
+}
+
+#[test]
+#[should_panic(expected = "at most 16777215 nodes")]
+fn an_address_past_the_last_one_is_refused() {
+    let _ = node_addr(MAX_NODES);
+}
+
+#[test]
+fn a_restart_reuses_the_replaced_engines_memory() {
+    let mut sim = small(SimConfig::new(10));
+    sim.add_nodes(3);
+    assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+    for _ in 0..3 {
+        sim.restart(2);
+        assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+    }
+    // The first restart allocated (node 0 took the memory `try_new`
+    // checked with); each later one took the memory the one before freed,
+    // so one set is spare, not three.
+    assert_eq!(sim.spare_buffers(), 1);
+    assert_eq!(sim.engine(2).capacity(), SMALL);
+}
+
+#[test]
+fn nodes_past_the_old_1024_limit_are_reached_through_the_network() {
+    let mut sim = small(SimConfig::new(11));
+    let nodes = sim.add_nodes(1100);
+    assert_eq!(nodes, 0..1100);
+    assert_eq!(sim.addr(1099).to_string(), "10.0.4.76:7946");
+    // Before anyone ticks: 1099 → 1 and 0 → 1090 arrive.
+    assert_eq!(sim.start_exchange(1099, 1), Ok(1));
+    assert_eq!(sim.start_exchange(0, 1090), Ok(1));
+    sim.run_until(Duration::from_micros(1500));
+    assert!(sim.engine(1).node("node-1099").is_some());
+    assert!(sim.engine(1090).node("node-0000").is_some());
+    assert_eq!(sim.metrics().net.unroutable, 0);
+}
+
+/// Restarts and a late join on a lossy network; with `reuse`, each new
+/// engine is built in the memory of one that held a full state, else in
+/// fresh memory.
+fn restarts_run(reuse: bool) -> Outcome {
+    let mut config = SimConfig::new(13);
+    config.record_keys = true;
+    config.network.loss = 0.1;
+    let mut sim = small(config);
+    sim.add_nodes(6);
+    for i in 0..6 {
+        sim.set(i, "role", std::format!("r{i}").as_bytes())
+            .expect("set");
+    }
+    sim.run_for(secs(10));
+    for k in [2, 3, 2, 5] {
+        if !reuse {
+            sim.drop_spare_buffers();
+        }
+        sim.restart(k);
+        sim.set(k, "again", b"yes").expect("set");
+        sim.run_for(secs(5));
+    }
+    if !reuse {
+        sim.drop_spare_buffers();
+    }
+    sim.add_node();
+    sim.run_for(secs(30));
+    Outcome {
+        hash: sim.trace_hash(),
+        logs: (0..sim.len()).map(|i| sim.log(i).to_vec()).collect(),
+        metrics: sim.metrics(),
+        detections: sim.detections(),
+        false_positives: sim.false_positives().to_vec(),
+    }
+}
+
+#[test]
+fn an_engine_in_reused_memory_runs_exactly_as_in_fresh_memory() {
+    assert_eq!(restarts_run(true), restarts_run(false));
 }

@@ -8,27 +8,57 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use hearsay_core::{Config, ConfigError, Engine, EntryStatus, Event, Instant, NodeId, Observer};
+use hearsay_core::{
+    Buffers, Capacity, Config, ConfigError, DEFAULT_WINDOW, Engine, EntryStatus, Event, Heap,
+    Instant, NodeId, Observer,
+};
 use hearsay_sim::SimRng;
 
 use crate::sink::Recorder;
 
-/// The engine size used by multi-node tests: 8 nodes, 256 entries, 16 KiB.
-pub type TestEngine = Engine<8, 256, 16384>;
+/// The engine of multi-node tests: its tables on the heap, of
+/// [`TEST_CAPACITY`].
+pub type TestEngine = Engine<Heap>;
 
-/// Address of test node `i` (never opened; the network is simulated).
+/// The capacity of multi-node tests' engines: 8 nodes, 256 entries,
+/// 16 KiB, the default detector window.
+pub const TEST_CAPACITY: Capacity = Capacity {
+    nodes: 8,
+    entries: 256,
+    state_bytes: 16384,
+    window: DEFAULT_WINDOW,
+};
+
+/// Test node ports run from 20,000 up to this (excluded), then start again
+/// on the next loopback address.
+const PORTS_END: usize = 60_000;
+const FIRST_PORT: usize = 20_000;
+
+/// Address of test node `i` (never opened; the network is simulated):
+/// `127.0.0.1:20000` for node 0, counting up by port, then on through
+/// `127.0.0.0/8` — distinct for every index a test can hold.
+///
+/// # Panics
+///
+/// Past the last of them (over 670 million nodes).
 pub fn addr(i: usize) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 20_000 + i as u16))
+    let per_ip = PORTS_END - FIRST_PORT;
+    let port = u16::try_from(FIRST_PORT + i % per_ip).expect("ports end below 65,536");
+    let host = u32::try_from(i / per_ip)
+        .ok()
+        .filter(|&h| h < 0x00ff_fffe)
+        .unwrap_or_else(|| panic!("no loopback address left for test node {i}"));
+    let ip = std::net::Ipv4Addr::from(0x7f00_0001 + host);
+    SocketAddr::from((ip, port))
 }
 
-/// A test engine for `id`, initialised with `config`, on the heap.
+/// A test engine for `id` with `config`, its tables of [`TEST_CAPACITY`]
+/// allocated on the heap.
 ///
 /// Every engine the kit builds is built here, so how engines are
 /// constructed can change in one place.
-pub fn new_engine(id: NodeId, config: Config) -> Result<Box<TestEngine>, ConfigError> {
-    let mut e = Box::new(TestEngine::new());
-    e.init(id, config)?;
-    Ok(e)
+pub fn new_engine(id: NodeId, config: Config) -> Result<TestEngine, ConfigError> {
+    Engine::new(Buffers::<Heap>::allocate(TEST_CAPACITY)?, id, config)
 }
 
 /// A datagram in flight.
@@ -136,7 +166,7 @@ pub type View = BTreeMap<String, (u64, Vec<u8>)>;
 /// other, and added late.
 pub struct Cluster {
     /// The engines, node `i` at [`addr`]`(i)`.
-    pub nodes: Vec<Box<TestEngine>>,
+    pub nodes: Vec<TestEngine>,
     /// Datagrams sent and not yet delivered.
     pub in_flight: Vec<Datagram>,
     /// Events per node.
@@ -173,7 +203,7 @@ impl Cluster {
         c
     }
 
-    fn engine(&self, i: usize, generation: u64) -> Box<TestEngine> {
+    fn engine(&self, i: usize, generation: u64) -> TestEngine {
         let id = NodeId::new(&format!("node-{i}"), generation, addr(i)).expect("valid id");
         let mut e = new_engine(id, self.config.clone()).expect("valid config");
         // Nodes 0 and 1 are the seeds.
@@ -374,5 +404,24 @@ mod tests {
         assert_eq!(run(11), run(11));
         // The network's choices do depend on the seed.
         assert!((12..20).any(|seed| run(seed) != run(11)));
+    }
+
+    #[test]
+    fn every_node_index_gets_its_own_address() {
+        assert_eq!(addr(0).to_string(), "127.0.0.1:20000");
+        assert_eq!(addr(39_999).to_string(), "127.0.0.1:59999");
+        assert_eq!(addr(40_000).to_string(), "127.0.0.2:20000");
+        // A port counted past u16::MAX must not wrap onto another node's.
+        let picks = [0, 1, 45_535, 45_536, 65_535, 65_536, 100_000, 1 << 24];
+        let addrs: std::collections::BTreeSet<SocketAddr> =
+            picks.iter().map(|&i| addr(i)).collect();
+        assert_eq!(addrs.len(), picks.len());
+    }
+
+    #[test]
+    fn test_engines_have_the_test_capacity() {
+        let id = NodeId::new("n", 1, addr(0)).expect("id");
+        let e = new_engine(id, Config::new()).expect("engine");
+        assert_eq!(e.capacity(), TEST_CAPACITY);
     }
 }

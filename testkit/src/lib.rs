@@ -33,7 +33,8 @@ mod harness;
 mod sink;
 
 pub use harness::{
-    Cluster, Datagram, EventLog, Faults, Membership, TestEngine, View, addr, new_engine,
+    Cluster, Datagram, EventLog, Faults, Membership, TEST_CAPACITY, TestEngine, View, addr,
+    new_engine,
 };
 pub use hearsay_sim::SimRng;
 pub use sink::{CountingSink, Recorder};

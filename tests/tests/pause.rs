@@ -13,12 +13,17 @@
 
 use std::time::Duration;
 
-use hearsay_core::{Config, NodeStatus};
+use hearsay_core::{Capacity, Config, NodeStatus};
 use hearsay_sim::{Latency, Sim, SimConfig, SimEvent};
 use hearsay_std::builder::scaled_detector;
 
 /// 16 node slots, 256 entries, 16 KiB arena, 100-interval windows.
-type Small = Sim<16, 256, 16384, 100>;
+const SMALL: Capacity = Capacity {
+    nodes: 16,
+    entries: 256,
+    state_bytes: 16384,
+    window: 100,
+};
 
 const INTERVAL: Duration = Duration::from_millis(100);
 const PAUSED: usize = 4;
@@ -28,7 +33,7 @@ fn secs(s: u64) -> Duration {
 }
 
 /// 8 nodes at a 100 ms interval, converged.
-fn cluster(seed: u64) -> Small {
+fn cluster(seed: u64) -> Sim {
     let off: u64 = std::env::var("HEARSAY_SEED_OFFSET")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -44,7 +49,8 @@ fn cluster(seed: u64) -> Small {
         std_dev: Duration::from_micros(500),
         min: Duration::from_micros(100),
     };
-    let mut sim = Small::new(c);
+    c.capacity = SMALL;
+    let mut sim = Sim::new(c);
     sim.add_nodes(8);
     assert!(
         sim.wait_for(secs(20), INTERVAL, |s| s.converged())
@@ -55,7 +61,7 @@ fn cluster(seed: u64) -> Small {
 }
 
 /// The nodes `observer` reported dead at or after `since`, by index.
-fn dead_reported_by(sim: &Small, observer: usize, since: Duration) -> Vec<(usize, Duration)> {
+fn dead_reported_by(sim: &Sim, observer: usize, since: Duration) -> Vec<(usize, Duration)> {
     sim.log(observer)
         .iter()
         .filter(|r| r.at >= since)

@@ -4,21 +4,28 @@
 
 use std::time::Duration;
 
-use hearsay_core::{Config, NodeStatus};
+use hearsay_core::{Capacity, Config, NodeStatus};
 use hearsay_sim::{Latency, Sim, SimConfig, SimEvent};
 
-type Sim16 = Sim<16, 256, 16_384, 100>;
+/// 16 node slots, 256 entries, 16 KiB arena, 100-interval windows.
+const SIM16: Capacity = Capacity {
+    nodes: 16,
+    entries: 256,
+    state_bytes: 16_384,
+    window: 100,
+};
 
-fn sim(seed: u64) -> Sim16 {
+fn sim(seed: u64) -> Sim {
     let mut c = SimConfig::new(seed);
     c.engine = Config::new();
+    c.capacity = SIM16;
     c.network.loss = 0.05;
     c.network.latency = Latency::Normal {
         mean: Duration::from_millis(1),
         std_dev: Duration::from_micros(500),
         min: Duration::from_micros(100),
     };
-    let mut s = Sim16::new(c);
+    let mut s = Sim::new(c);
     s.add_nodes(10);
     assert!(
         s.wait_for(Duration::from_secs(60), Duration::from_secs(1), |s| s
@@ -31,12 +38,7 @@ fn sim(seed: u64) -> Sim16 {
 
 /// Whether every running node other than `i` holds `i` at its current
 /// generation, alive, with `key = value`.
-fn everyone_sees<const N: usize, const E: usize, const B: usize, const W: usize>(
-    s: &Sim<N, E, B, W>,
-    i: usize,
-    key: &str,
-    value: &[u8],
-) -> bool {
+fn everyone_sees(s: &Sim, i: usize, key: &str, value: &[u8]) -> bool {
     let name = s.name(i).to_string();
     let generation = s.generation(i);
     s.running().into_iter().filter(|&j| j != i).all(|j| {

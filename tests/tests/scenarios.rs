@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use hearsay_core::{Config, NodeStatus};
+use hearsay_core::{Capacity, Config, NodeStatus};
 use hearsay_sim::{Latency, NodeState, Sim, SimConfig, SimEvent, Subject};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -52,9 +52,7 @@ fn sim_config(seed: u64, loss: f64, engine: Config) -> SimConfig {
 /// Checks every observer's membership events against the lifecycle, per
 /// observing and observed incarnation: joined (from unknown or removed), dead only when alive,
 /// alive again only when dead.
-fn assert_lifecycle<const N: usize, const E: usize, const B: usize, const W: usize>(
-    sim: &Sim<N, E, B, W>,
-) {
+fn assert_lifecycle(sim: &Sim) {
     #[derive(Clone, Copy, PartialEq, Debug)]
     enum S {
         Unknown,
@@ -107,9 +105,7 @@ fn assert_lifecycle<const N: usize, const E: usize, const B: usize, const W: usi
 }
 
 /// Every `dead` event any observer recorded, as (observer, subject, time).
-fn dead_reports<const N: usize, const E: usize, const B: usize, const W: usize>(
-    sim: &Sim<N, E, B, W>,
-) -> Vec<(usize, Subject, Duration)> {
+fn dead_reports(sim: &Sim) -> Vec<(usize, Subject, Duration)> {
     (0..sim.len())
         .flat_map(|o| {
             sim.log(o).iter().filter_map(move |r| match r.event {
@@ -125,7 +121,18 @@ fn dead_reports<const N: usize, const E: usize, const B: usize, const W: usize>(
 
 /// 128 node slots, 1024 entries, 32 KiB arena, 100-interval windows
 /// (about 138 KiB per node).
-type Sim128 = Sim<128, 1024, 32768, 100>;
+const SIM128: Capacity = Capacity {
+    nodes: 128,
+    entries: 1024,
+    state_bytes: 32768,
+    window: 100,
+};
+
+/// A simulation of [`SIM128`] engines.
+fn sim128(mut config: SimConfig) -> Sim {
+    config.capacity = SIM128;
+    Sim::new(config)
+}
 
 /// Simulated length of the 100-node run: one hour in release (~9 s); in
 /// debug the 100-node hour would take ~210 s of CPU (measured: 3.5 s per
@@ -148,7 +155,7 @@ const S1_HOUR_NODES: usize = if cfg!(debug_assertions) { 30 } else { 100 };
 
 #[test]
 fn s1_hundred_nodes_converge_spread_a_key_and_detect_a_crash() {
-    let mut sim = Sim128::new(sim_config(101, 0.10, Config::new()));
+    let mut sim = sim128(sim_config(101, 0.10, Config::new()));
     sim.add_nodes(100);
 
     // Everyone lists everyone else as alive.
@@ -201,7 +208,7 @@ fn s1_hundred_nodes_converge_spread_a_key_and_detect_a_crash() {
 
 #[test]
 fn s1_one_hour_at_ten_percent_loss_without_false_positives() {
-    let mut sim = Sim128::new(sim_config(102, 0.10, Config::new()));
+    let mut sim = sim128(sim_config(102, 0.10, Config::new()));
     sim.add_nodes(S1_HOUR_NODES);
     assert!(sim.wait_for(secs(60), SECOND, |s| s.converged()).is_some());
     sim.run_until(secs(3600));
@@ -217,7 +224,18 @@ fn s1_one_hour_at_ten_percent_loss_without_false_positives() {
 
 /// 32 node slots, 512 entries, 32 KiB arena, 100-interval windows (about
 /// 73 KiB per node).
-type Sim32 = Sim<32, 512, 32768, 100>;
+const SIM32: Capacity = Capacity {
+    nodes: 32,
+    entries: 512,
+    state_bytes: 32768,
+    window: 100,
+};
+
+/// A simulation of [`SIM32`] engines.
+fn sim32(mut config: SimConfig) -> Sim {
+    config.capacity = SIM32;
+    Sim::new(config)
+}
 
 /// 20 nodes (10 | 10), 6 keys each, 5% loss; tombstone grace 30 s, dead
 /// grace 10 min (nobody is removed), partition 95 s, deletions 5 s into it.
@@ -232,7 +250,7 @@ fn s2_deletions_on_both_sides_of_a_long_partition_win_everywhere() {
     engine.dead_grace = secs(600);
     let mut config = sim_config(202, 0.05, engine);
     config.record_keys = true;
-    let mut sim = Sim32::new(config);
+    let mut sim = sim32(config);
     let n = 20;
     sim.add_nodes(n);
     let keys = ["k0", "k1", "k2", "k3", "k4", "k5"];
@@ -241,7 +259,7 @@ fn s2_deletions_on_both_sides_of_a_long_partition_win_everywhere() {
             sim.set(i, k, format!("{k}@{i}").as_bytes()).expect("set");
         }
     }
-    let everywhere = |s: &Sim32| {
+    let everywhere = |s: &Sim| {
         (0..n).all(|o| {
             (0..n).all(|owner| {
                 let node = s.engine(o).node(s.name(owner));
@@ -414,7 +432,7 @@ fn s2_deletions_on_both_sides_of_a_long_partition_win_everywhere() {
 fn s3_rolling_restart_never_reports_a_replaced_node_dead() {
     let mut engine = Config::new();
     engine.dead_grace = secs(60);
-    let mut sim = Sim32::new(sim_config(303, 0.05, engine));
+    let mut sim = sim32(sim_config(303, 0.05, engine));
     let n = 30;
     sim.add_nodes(n);
     for i in 0..n {
@@ -472,7 +490,7 @@ fn s3_rolling_restart_never_reports_a_replaced_node_dead() {
 fn s4_late_joiners_after_a_removal_do_not_resurrect_the_dead() {
     let mut engine = Config::new();
     engine.dead_grace = secs(60);
-    let mut sim = Sim32::new(sim_config(404, 0.05, engine));
+    let mut sim = sim32(sim_config(404, 0.05, engine));
     sim.add_nodes(8);
     assert!(sim.wait_for(secs(60), SECOND, |s| s.converged()).is_some());
     let (victim, sleeper) = (5, 7);
@@ -562,7 +580,7 @@ fn s4_late_joiners_after_a_removal_do_not_resurrect_the_dead() {
 fn s5_a_flapping_node_is_reported_dead_and_alive_in_order_by_everyone() {
     let mut engine = Config::new();
     engine.dead_grace = secs(600);
-    let mut sim = Sim32::new(sim_config(505, 0.05, engine));
+    let mut sim = sim32(sim_config(505, 0.05, engine));
     sim.add_nodes(10);
     assert!(sim.wait_for(secs(60), SECOND, |s| s.converged()).is_some());
     let flapper = 6;
@@ -640,7 +658,7 @@ fn s5_a_flapping_node_is_reported_dead_and_alive_in_order_by_everyone() {
 /// With `HEARSAY_SEED_OFFSET` 0 to 40, no run has such a report.
 #[test]
 fn a_joining_node_is_not_convicted_after_two_lost_datagrams() {
-    let mut sim = Sim128::new(sim_config(5101, 0.10, Config::new()));
+    let mut sim = sim128(sim_config(5101, 0.10, Config::new()));
     sim.add_nodes(100);
     sim.run_for(secs(6));
     let dead = dead_reports(&sim);
@@ -676,7 +694,7 @@ fn a_joining_node_is_not_convicted_after_two_lost_datagrams() {
 /// given peer about once in 30 rounds.
 #[test]
 fn a_partition_does_not_get_healthy_nodes_on_the_same_side_convicted() {
-    let mut sim = Sim128::new(sim_config(1, 0.0, Config::new()));
+    let mut sim = sim128(sim_config(1, 0.0, Config::new()));
     sim.add_nodes(100);
     assert!(sim.wait_for(secs(60), SECOND, |s| s.converged()).is_some());
     sim.run_for(secs(30));

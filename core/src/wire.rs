@@ -1191,6 +1191,7 @@ impl<'b> Encoder<'b> {
 
     /// Opens a Syn piece: header, sender, piece count, the ring range it
     /// covers, and the reserve of its digest line count.
+    #[inline]
     pub(crate) fn syn_head(
         &mut self,
         cluster: u32,
@@ -1210,6 +1211,7 @@ impl<'b> Encoder<'b> {
     /// Opens a reply: header, sender, the piece count it answers (SynAck
     /// only: `Some`), and the reserve of its first list's count (requests
     /// in a SynAck, updates in an Ack).
+    #[inline]
     pub(crate) fn reply_head(
         &mut self,
         kind: MessageKind,
@@ -1240,6 +1242,7 @@ impl<'b> Encoder<'b> {
     }
 
     /// The head of an update: how it names its node, and the heartbeat.
+    #[inline]
     pub(crate) fn update_head(&mut self, node: UpdateNode<'_>, heartbeat: u64) -> Result<(), Full> {
         match node {
             UpdateNode::Hash(h) => {
@@ -1259,12 +1262,14 @@ impl<'b> Encoder<'b> {
     }
 
     /// Ends an update that carries no piece.
+    #[inline]
     pub(crate) fn no_piece(&mut self) -> Result<(), Full> {
         self.byte(TAG_NONE)
     }
 
     /// The head of a piece `(from, to]` at collection point `last_gc`, with
     /// its `count` entries to follow.
+    #[inline]
     pub(crate) fn piece_head(
         &mut self,
         last_gc: u64,
@@ -1317,6 +1322,7 @@ pub(crate) fn entry_len(version_step: u64, key_len: usize, value_len: usize) -> 
 }
 
 /// Bytes [`Encoder::syn_head`] writes.
+#[inline]
 pub(crate) fn syn_head_len(own: &NodeId, piece_count: u16) -> usize {
     (HEADER_LEN + 16 + SEQ_COUNT_RESERVE)
         .saturating_add(node_id_len(own))
@@ -1324,6 +1330,7 @@ pub(crate) fn syn_head_len(own: &NodeId, piece_count: u16) -> usize {
 }
 
 /// Bytes [`Encoder::request`] writes.
+#[inline]
 pub(crate) fn request_len(max_version: u64, last_gc: u64) -> usize {
     9usize
         .saturating_add(varint_len(max_version))
@@ -1331,6 +1338,7 @@ pub(crate) fn request_len(max_version: u64, last_gc: u64) -> usize {
 }
 
 /// Bytes [`Encoder::update_head`] writes.
+#[inline]
 pub(crate) fn update_head_len(node: UpdateNode<'_>, heartbeat: u64) -> usize {
     let name = match node {
         UpdateNode::Hash(_) => 8,
@@ -1343,6 +1351,7 @@ pub(crate) fn update_head_len(node: UpdateNode<'_>, heartbeat: u64) -> usize {
 }
 
 /// Bytes [`Encoder::piece_head`] writes.
+#[inline]
 pub(crate) fn piece_head_len(last_gc: u64, from: u64, to: u64, count: usize) -> usize {
     1usize
         .saturating_add(varint_len(last_gc))

@@ -258,13 +258,22 @@ impl<M: Memory> Engine<M> {
     /// Sets the seed addresses: where to gossip when no peer is live. Our
     /// own address is skipped; at most [`MAX_SEEDS`] are kept. Returns how
     /// many were kept. Runtimes call it again when seed names re-resolve.
+    ///
+    /// When the list changes while no peer is live (typically at start,
+    /// when seed names took a moment to resolve), a gossip round becomes
+    /// due at once ([`Engine::poll_timeout`]) rather than up to an interval
+    /// later, so the node contacts a seed without delay.
     pub fn set_seeds(&mut self, seeds: &[SocketAddr]) -> usize {
         let own = self.id().addr;
-        self.seeds.clear();
+        let before = core::mem::take(&mut self.seeds);
         for s in seeds {
             if *s != own && !self.seeds.contains(s) && self.seeds.push(*s).is_err() {
                 break;
             }
+        }
+        let alone = self.live_nodes().next().is_none();
+        if alone && !self.seeds.is_empty() && self.seeds != before {
+            self.next_round = self.next_round.min(self.now);
         }
         self.seeds.len()
     }

@@ -35,7 +35,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, select};
 use hearsay_core::{DecodeError, Engine, Event, Heap, Instant, Observer};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 use crate::counters::Stats;
 use crate::error::Error;
@@ -216,23 +216,11 @@ impl EngineLoop {
     }
 
     /// Hands a freshly resolved seed list to the engine.
+    /// (With no peer live yet, the engine makes a round due at once, so a
+    /// seed is contacted without waiting for the schedule.)
     fn set_seeds(&mut self, list: &[SocketAddr]) {
-        let before = self.engine.seeds().to_vec();
         let kept = self.engine.set_seeds(list);
         log::debug!("hearsay {}: {kept} seed addresses: {list:?}", self.name);
-        // With nobody to gossip with yet (typically at start, when the seeds
-        // are names that took a moment to resolve), contact a seed now
-        // rather than at the next tick, up to one interval away. Like the
-        // tick does in that situation, one seed at random.
-        if kept > 0
-            && self.engine.seeds() != before.as_slice()
-            && self.engine.live_nodes().next().is_none()
-        {
-            let pick = self.rng.random_range(0..kept);
-            if let Some(&addr) = self.engine.seeds().get(pick) {
-                let _ = self.engine.start_exchange(addr, &mut self.tx);
-            }
-        }
     }
 
     /// A channel that fires at the engine's next deadline (never, once

@@ -234,3 +234,33 @@ fn a_late_timeout_is_a_local_stall_and_spares_live_peers() {
     );
     assert_eq!(a.node("b").map(|v| v.status()), Some(NodeStatus::Alive));
 }
+
+#[test]
+fn new_seeds_while_alone_make_a_round_due_at_once() {
+    let mut a = engine("a", 1);
+    let mut rng = TestRng(4);
+    at(&mut a, 0, &mut rng, &mut Log::default());
+    at(&mut a, 30, &mut rng, &mut Log::default());
+    let next = a.poll_timeout().expect("a round");
+    assert!(next.as_millis() >= 90, "{next:?}");
+    // Seeds arrive (resolved late) while no peer is live: due now, and the
+    // round contacts the seed.
+    a.set_seeds(&[addr(2)]);
+    assert_eq!(a.poll_timeout(), Some(Instant(30)));
+    let sent = at(&mut a, 30, &mut rng, &mut Log::default());
+    assert!(
+        sent.sent.iter().any(|(to, _)| *to == addr(2)),
+        "the seed is contacted"
+    );
+    // The same list again changes nothing.
+    let next = a.poll_timeout().expect("a round");
+    a.set_seeds(&[addr(2)]);
+    assert_eq!(a.poll_timeout(), Some(next));
+    // With a live peer, new seeds wait for the schedule.
+    let mut b = engine("b", 2);
+    run_pair(&mut a, &mut b, 3_000, &mut rng);
+    assert!(a.live_nodes().next().is_some());
+    let next = a.poll_timeout().expect("a round");
+    a.set_seeds(&[addr(2), addr(3)]);
+    assert_eq!(a.poll_timeout(), Some(next));
+}

@@ -91,7 +91,7 @@ impl Capacity {
     /// its place on the ring and in the memory of removed nodes, and the
     /// scratch lists replies are planned in.
     pub const fn bytes_per_node(&self) -> usize {
-        let fixed = size_of::<NodeSlot>()
+        let fixed = size_of::<Option<NodeSlot>>()
             .saturating_add(size_of::<Detector>())
             .saturating_add(size_of::<u16>()) // ring
             .saturating_add(size_of::<Removed>())
@@ -133,7 +133,7 @@ impl Default for Capacity {
 /// clears what it uses.
 pub struct Buffers<M: Memory> {
     pub(crate) capacity: Capacity,
-    pub(crate) node_slots: M::Buf<NodeSlot>,
+    pub(crate) node_slots: M::Buf<Option<NodeSlot>>,
     pub(crate) detectors: M::Buf<Detector>,
     pub(crate) windows: M::Buf<u8>,
     pub(crate) ring: M::Buf<u16>,
@@ -167,7 +167,7 @@ impl<M: Allocate> Buffers<M> {
         let windows = n.checked_mul(capacity.window).ok_or(oom)?;
         Ok(Buffers {
             capacity,
-            node_slots: M::allocate(n, NodeSlot::EMPTY).ok_or(oom)?,
+            node_slots: M::allocate(n, None).ok_or(oom)?,
             detectors: M::allocate(n, Detector::new()).ok_or(oom)?,
             windows: M::allocate(windows, 0u8).ok_or(oom)?,
             ring: M::allocate(n, 0u16).ok_or(oom)?,
@@ -194,7 +194,7 @@ impl<M: Allocate> Buffers<M> {
 /// [`Capacity::memory_bytes`] of [`Storage::CAPACITY`].
 pub struct Storage<const N: usize, const E: usize, const B: usize, const W: usize = DEFAULT_WINDOW>
 {
-    node_slots: [NodeSlot; N],
+    node_slots: [Option<NodeSlot>; N],
     detectors: [Detector; N],
     windows: [[u8; W]; N],
     ring: [u16; N],
@@ -221,7 +221,7 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Storage<N, 
     /// Empty storage; `const`, so it can initialise a `static`.
     pub const fn new() -> Self {
         Storage {
-            node_slots: [NodeSlot::EMPTY; N],
+            node_slots: [const { None }; N],
             detectors: [const { Detector::new() }; N],
             windows: [[0; W]; N],
             ring: [0; N],

@@ -43,11 +43,6 @@ impl fmt::Display for NameError {
 }
 
 impl NodeName {
-    /// An empty placeholder, only used for unoccupied slots.
-    pub(crate) const fn empty() -> Self {
-        NodeName(heapless::String::new())
-    }
-
     /// Validates and copies `name`.
     pub fn new(name: &str) -> Result<Self, NameError> {
         if name.is_empty() {
@@ -121,18 +116,6 @@ impl NodeId {
             generation,
             addr,
         })
-    }
-
-    /// Placeholder for unoccupied slots (never valid on the wire: empty name).
-    pub(crate) const fn placeholder() -> Self {
-        NodeId {
-            name: NodeName::empty(),
-            generation: 0,
-            addr: SocketAddr::V4(core::net::SocketAddrV4::new(
-                core::net::Ipv4Addr::UNSPECIFIED,
-                0,
-            )),
-        }
     }
 
     /// The node's position on the digest ring.

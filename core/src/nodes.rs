@@ -57,7 +57,6 @@ impl Removed {
 /// Everything the engine knows about one node besides its entries.
 #[derive(Clone)]
 pub(crate) struct NodeSlot {
-    pub in_use: bool,
     pub id: NodeId,
     pub hash: u64,
     pub name_hash: u64,
@@ -123,27 +122,30 @@ impl NodeSlot {
         !self.hidden && self.status == NodeStatus::Alive
     }
 
-    pub(crate) const EMPTY: NodeSlot = NodeSlot {
-        in_use: false,
-        id: NodeId::placeholder(),
-        hash: 0,
-        name_hash: 0,
-        heartbeat: 0,
-        max_version: 0,
-        last_gc: 0,
-        entries: EntryList::EMPTY,
-        status: NodeStatus::Pending,
-        since: Instant::ZERO,
-        hidden: false,
-        deadline: Instant(u64::MAX),
-        quiet_lead_ms: 0,
-        unanswered: 0,
-    };
+    /// A node just learned: `id`, pending since `now`, with no state yet.
+    fn new(id: NodeId, now: Instant) -> Self {
+        NodeSlot {
+            hash: id.ring_hash(),
+            name_hash: name_hash(id.name.as_str()),
+            id,
+            heartbeat: 0,
+            max_version: 0,
+            last_gc: 0,
+            entries: EntryList::EMPTY,
+            status: NodeStatus::Pending,
+            since: now,
+            hidden: false,
+            deadline: Instant(u64::MAX),
+            quiet_lead_ms: 0,
+            unanswered: 0,
+        }
+    }
 }
 
 /// Fixed-capacity table of nodes plus their ring order.
 pub(crate) struct NodeTable<M: Memory> {
-    slots: M::Buf<NodeSlot>,
+    /// `None` for a free slot.
+    slots: M::Buf<Option<NodeSlot>>,
     detectors: M::Buf<Detector>,
     /// Every detector's window, `window` bytes each, in slot order.
     windows: M::Buf<u8>,
@@ -160,14 +162,14 @@ impl<M: Memory> NodeTable<M> {
     /// An empty table in the given buffers (`windows` holds `window` bytes
     /// per slot).
     pub(crate) fn new(
-        mut slots: M::Buf<NodeSlot>,
+        mut slots: M::Buf<Option<NodeSlot>>,
         mut detectors: M::Buf<Detector>,
         windows: M::Buf<u8>,
         window: usize,
         ring: M::Buf<u16>,
         removed: M::Buf<Removed>,
     ) -> Self {
-        slots.as_mut().fill(NodeSlot::EMPTY);
+        slots.as_mut().fill(None);
         detectors.as_mut().fill(Detector::new());
         NodeTable {
             slots,
@@ -185,7 +187,7 @@ impl<M: Memory> NodeTable<M> {
     pub(crate) fn into_bufs(
         self,
     ) -> (
-        M::Buf<NodeSlot>,
+        M::Buf<Option<NodeSlot>>,
         M::Buf<Detector>,
         M::Buf<u8>,
         M::Buf<u16>,
@@ -279,17 +281,11 @@ impl<M: Memory> NodeTable<M> {
 
     #[inline]
     pub(crate) fn get(&self, slot: u16) -> Option<&NodeSlot> {
-        self.slots
-            .as_ref()
-            .get(usize::from(slot))
-            .filter(|s| s.in_use)
+        self.slots.as_ref().get(usize::from(slot))?.as_ref()
     }
 
     pub(crate) fn get_mut(&mut self, slot: u16) -> Option<&mut NodeSlot> {
-        self.slots
-            .as_mut()
-            .get_mut(usize::from(slot))
-            .filter(|s| s.in_use)
+        self.slots.as_mut().get_mut(usize::from(slot))?.as_mut()
     }
 
     /// Number of known nodes, the local one included.
@@ -305,8 +301,12 @@ impl<M: Memory> NodeTable<M> {
     /// Ring position of the first node whose hash is at least `hash`.
     pub(crate) fn ring_position(&self, hash: u64) -> usize {
         let slots = self.slots.as_ref();
-        self.ring
-            .partition_point(|&s| slots.get(usize::from(s)).is_some_and(|n| n.hash < hash))
+        self.ring.partition_point(|&s| {
+            slots
+                .get(usize::from(s))
+                .and_then(Option::as_ref)
+                .is_some_and(|n| n.hash < hash)
+        })
     }
 
     /// Hash of the node at ring position `pos`.
@@ -353,26 +353,19 @@ impl<M: Memory> NodeTable<M> {
     /// Puts `id` into slot `slot` (which must be free) with empty state,
     /// pending since `now`.
     pub(crate) fn insert_at(&mut self, slot: u16, id: NodeId, now: Instant) -> Option<u16> {
-        let hash = id.ring_hash();
-        let pos = self.ring_position(hash);
+        let node = NodeSlot::new(id, now);
+        let pos = self.ring_position(node.hash);
         let s = self.slots.as_mut().get_mut(usize::from(slot))?;
-        if s.in_use {
+        if s.is_some() {
             return None;
         }
-        *s = NodeSlot {
-            in_use: true,
-            hash,
-            name_hash: name_hash(id.name.as_str()),
-            id,
-            since: now,
-            ..NodeSlot::EMPTY
-        };
+        *s = Some(node);
         if let Some(d) = self.detectors.as_mut().get_mut(usize::from(slot)) {
             d.clear();
         }
         if self.ring.insert(pos, slot).is_err() {
             if let Some(s) = self.slots.as_mut().get_mut(usize::from(slot)) {
-                *s = NodeSlot::EMPTY;
+                *s = None;
             }
             return None;
         }
@@ -382,7 +375,7 @@ impl<M: Memory> NodeTable<M> {
 
     /// Puts `id` into the first free slot; `None` when the table is full.
     pub(crate) fn insert(&mut self, id: NodeId, now: Instant) -> Option<u16> {
-        let free = self.slots.as_ref().iter().position(|s| !s.in_use)?;
+        let free = self.slots.as_ref().iter().position(Option::is_none)?;
         self.insert_at(u16::try_from(free).ok()?, id, now)
     }
 
@@ -399,7 +392,7 @@ impl<M: Memory> NodeTable<M> {
         }
         let hash = id.ring_hash();
         let pos = self.ring_position(hash);
-        if let Some(s) = self.slots.as_mut().get_mut(usize::from(slot)) {
+        if let Some(s) = self.get_mut(slot) {
             s.hash = hash;
             s.name_hash = name_hash(id.name.as_str());
             s.id = id;
@@ -420,7 +413,7 @@ impl<M: Memory> NodeTable<M> {
             self.ring.remove(pos);
         }
         if let Some(s) = self.slots.as_mut().get_mut(usize::from(slot)) {
-            *s = NodeSlot::EMPTY;
+            *s = None;
         }
         self.epoch = self.epoch.wrapping_add(1);
     }

@@ -34,8 +34,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, select};
 use hearsay_core::{DecodeError, Engine, Event, Heap, Instant, Observer};
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 use crate::counters::Stats;
 use crate::error::Error;

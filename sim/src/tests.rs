@@ -36,6 +36,19 @@ struct Outcome {
     false_positives: Vec<FalsePositive>,
 }
 
+impl Outcome {
+    /// Everything observable about a finished run.
+    fn of(sim: &Sim) -> Self {
+        Outcome {
+            hash: sim.trace_hash(),
+            logs: (0..sim.len()).map(|i| sim.log(i).to_vec()).collect(),
+            metrics: sim.metrics(),
+            detections: sim.detections(),
+            false_positives: sim.false_positives().to_vec(),
+        }
+    }
+}
+
 /// Every fault and lifecycle operation, on a hostile network.
 fn eventful_run(seed: u64) -> Outcome {
     let mut config = SimConfig::new(seed);
@@ -85,13 +98,7 @@ fn eventful_run(seed: u64) -> Outcome {
     sim.add_node();
     sim.set_network(LinkModel::new());
     sim.run_for(secs(60));
-    Outcome {
-        hash: sim.trace_hash(),
-        logs: (0..sim.len()).map(|i| sim.log(i).to_vec()).collect(),
-        metrics: sim.metrics(),
-        detections: sim.detections(),
-        false_positives: sim.false_positives().to_vec(),
-    }
+    Outcome::of(&sim)
 }
 
 #[test]
@@ -409,13 +416,7 @@ fn restarts_run(reuse: bool) -> Outcome {
     }
     sim.add_node();
     sim.run_for(secs(30));
-    Outcome {
-        hash: sim.trace_hash(),
-        logs: (0..sim.len()).map(|i| sim.log(i).to_vec()).collect(),
-        metrics: sim.metrics(),
-        detections: sim.detections(),
-        false_positives: sim.false_positives().to_vec(),
-    }
+    Outcome::of(&sim)
 }
 
 #[test]

@@ -7,19 +7,15 @@ use std::string::{String, ToString};
 use std::vec;
 use std::vec::Vec;
 
-#[allow(unused_imports)]
 use crate::{
-    config::{Config, ConfigError},
-    counters::Counters,
+    config::Config,
     engine::*,
     event::{Event, Observer},
     id::NodeId,
     nodes::NodeStatus,
     peers::UNANSWERED_LIMIT,
-    room::NoRoom,
-    store::{EntryStatus, NIL},
+    store::EntryStatus,
     time::Instant,
-    wire::Piece,
 };
 use core::net::SocketAddr;
 use core::time::Duration;

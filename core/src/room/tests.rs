@@ -7,19 +7,12 @@ use std::vec::Vec;
 
 use crate::engine::*;
 use crate::testkit::{Recorder, TestEngine, addr, build, capacity, engine};
-#[allow(unused_imports)]
 use crate::{
     config::{Config, ConfigError},
-    counters::Counters,
-    engine::*,
-    event::{Event, Observer},
+    event::Event,
     id::NodeId,
-    nodes::NodeStatus,
-    peers::UNANSWERED_LIMIT,
-    room::NoRoom,
-    store::{EntryStatus, NIL},
+    store::EntryStatus,
     time::Instant,
-    wire::{self, Piece},
 };
 
 /// One complete exchange opened by `a` towards `b`, nothing lost; `log_a`

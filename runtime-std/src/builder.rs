@@ -594,7 +594,10 @@ fn build_engine(
     keys: &[(String, Vec<u8>)],
 ) -> Result<CoreEngine, Error> {
     let buffers = Buffers::<Heap>::allocate(capacity).map_err(|e| capacity_error(e, capacity))?;
-    let mut engine = CoreEngine::new(buffers, id, config)?;
+    // Where the engine's nonces start: from the OS, as the engine thread's
+    // rng is, so no two nodes or runs start alike.
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
+    let mut engine = CoreEngine::new(buffers, id, config, &mut rng)?;
     for (key, value) in keys {
         engine.set(key, value).map_err(Error::from_write)?;
     }

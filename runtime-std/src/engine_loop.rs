@@ -274,7 +274,7 @@ impl EngineLoop {
     }
 
     /// Hands one received datagram to the engine.
-    fn datagram(&mut self, d: Inbound) {
+    fn datagram(&mut self, mut d: Inbound) {
         let now = self.clock.now();
         let mut obs = Obs {
             subs: &mut self.subscribers,
@@ -284,7 +284,7 @@ impl EngineLoop {
         let oversized = self.engine.counters().oversized_namespaces;
         let result = self
             .engine
-            .handle_datagram(d.from, &d.bytes, now, &mut self.tx, &mut obs);
+            .handle_datagram(d.from, &mut d.bytes, now, &mut self.tx, &mut obs);
         let total = self.engine.counters().oversized_namespaces;
         if total > oversized
             && let Some(n) = self.oversized_log.allow(0, std::time::Instant::now())

@@ -7,8 +7,9 @@
 //! kind, cluster fingerprint) with [`SEALED_FLAG`] set in the kind byte,
 //! followed by one key-id byte, a 12-byte nonce, the usual body encrypted
 //! with ChaCha20-Poly1305, and the 16-byte tag: [`SEAL_OVERHEAD`] = 29
-//! bytes, memberlist's figure. The header as sent (flag included) is the
-//! AEAD's associated data, so none of it can be changed either. The key-id
+//! bytes, memberlist's figure. The header as sent (flag included) and the
+//! key-id byte are the AEAD's associated data, so none of them can be
+//! changed either. The key-id
 //! byte is the low byte of the key's [`KeyFingerprint`]: the receiver tries
 //! the key it names first, then the other installed keys (a datagram
 //! sealed with a key it does not hold fails them all: `UnknownKey`).
@@ -94,6 +95,8 @@ const KEY_ID_LEN: usize = 1;
 const SALT_LEN: usize = 4;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
+/// Header and key id: authenticated, in clear.
+const AAD_LEN: usize = HEADER_LEN + KEY_ID_LEN;
 /// Where the ciphertext starts in a sealed datagram.
 const BODY_AT: usize = HEADER_LEN + KEY_ID_LEN + NONCE_LEN;
 /// Where the encoder writes the unsealed header while sealing is on, so
@@ -360,7 +363,8 @@ impl<M: Memory> Engine<M> {
     /// sealed, opens it in place: afterwards `datagram[..len]` is the
     /// unsealed datagram (header with the flag cleared, then the body).
     /// Returns that length and, for a sealed datagram, its sequence.
-    /// Nothing in the engine changes; on failure the bytes may be moved.
+    /// Nothing in the engine changes (the datagram is counted once it is
+    /// accepted, [`Engine::note_sequence`]).
     pub(crate) fn open(
         &mut self,
         datagram: &mut [u8],
@@ -372,9 +376,6 @@ impl<M: Memory> Engine<M> {
         if kind & SEALED_FLAG == 0 {
             if ring.has_keys() && ring.mode == KeyMode::Required {
                 return Err(DecodeError::UnsealedRefused);
-            }
-            if ring.has_keys() {
-                crate::counters::bump(&mut self.counters.unsealed_in);
             }
             return Ok((datagram.len(), None));
         }
@@ -392,10 +393,10 @@ impl<M: Memory> Engine<M> {
         let (body, tag) = rest
             .split_at_mut_checked(body_len)
             .ok_or(DecodeError::SealedTruncated)?;
-        let (aad, envelope) = head
-            .split_first_chunk::<HEADER_LEN>()
+        let (aad, nonce) = head
+            .split_first_chunk::<AAD_LEN>()
             .ok_or(DecodeError::SealedTruncated)?;
-        let (&key_id, nonce) = envelope.split_first().ok_or(DecodeError::SealedTruncated)?;
+        let [.., key_id] = *aad;
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| DecodeError::SealedTruncated)?;
         let tag: [u8; TAG_LEN] = (&*tag)
             .try_into()
@@ -424,7 +425,6 @@ impl<M: Memory> Engine<M> {
         if let Some(k) = datagram.get_mut(3) {
             *k &= !SEALED_FLAG;
         }
-        crate::counters::bump(&mut self.counters.sealed_in);
         Ok((HEADER_LEN.saturating_add(body_len), Some(sequence)))
     }
 
@@ -450,9 +450,16 @@ impl<M: Memory> Engine<M> {
         }
     }
 
-    /// Records an accepted sealed datagram's `sequence` from `sender`.
+    /// Records an accepted datagram: its `sequence` from `sender` if it was
+    /// sealed, and the count of sealed or unsealed datagrams accepted.
     pub(crate) fn note_sequence(&mut self, sender: &WireNodeId<'_>, sequence: Option<u64>) {
-        let Some(sequence) = sequence else { return };
+        let Some(sequence) = sequence else {
+            if self.keyring.has_keys() {
+                crate::counters::bump(&mut self.counters.unsealed_in);
+            }
+            return;
+        };
+        crate::counters::bump(&mut self.counters.sealed_in);
         let Some(slot) = self.nodes.find_name(sender.name) else {
             return;
         };
@@ -599,18 +606,16 @@ impl<T: Transmit> Transmit for Sealing<'_, T> {
         let Some((head, rest)) = buf.split_at_mut_checked(BODY_AT) else {
             return;
         };
-        let Some((aad, envelope)) = head.split_first_chunk_mut::<HEADER_LEN>() else {
+        let Some((aad, nonce_out)) = head.split_first_chunk_mut::<AAD_LEN>() else {
             return;
         };
         aad[3] |= SEALED_FLAG;
+        aad[HEADER_LEN] = sealer.key_id;
         let mut nonce = [0; NONCE_LEN];
         let (salt, seq) = nonce.split_at_mut(SALT_LEN);
         salt.copy_from_slice(&sealer.salt);
         seq.copy_from_slice(&sequence.to_be_bytes());
-        if let Some((id, n)) = envelope.split_first_mut() {
-            *id = sealer.key_id;
-            n.copy_from_slice(&nonce);
-        }
+        nonce_out.copy_from_slice(&nonce);
         let Some((body, tail)) = rest.split_at_mut_checked(len.saturating_sub(HEADER_LEN)) else {
             return;
         };

@@ -120,10 +120,10 @@ impl ClusterKey {
         let mut bytes = bytes;
         let cipher = ChaCha20Poly1305::new(&bytes.into());
         bytes.zeroize();
-        // The tag of an empty message under a nonce no datagram uses
-        // (salt and sequence 0xff…: sequences stay below 2⁶³ + 2⁶³): a
-        // keyed function of the key that tells keys apart and reveals
-        // nothing about it.
+        // The tag of an empty message under a nonce no datagram uses (all
+        // 0xff: sequence u64::MAX is never sealed with, see `send`): a keyed
+        // function of the key that tells keys apart and reveals nothing
+        // about it.
         let nonce = Nonce::from([0xff; NONCE_LEN]);
         let tag = cipher
             .encrypt_in_place_detached(&nonce, b"hearsay key fingerprint", &mut [])

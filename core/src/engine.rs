@@ -125,7 +125,7 @@ impl fmt::Display for SendError {
 ///
 /// Memory is [`Capacity::memory_bytes`] for the tables (3.1 MiB at
 /// [`Capacity::DEFAULT`], about 21 KiB at 16 nodes, 128 entries, 8 KiB and
-/// a 64-interval window) plus about 2 KiB for the engine value itself.
+/// a 64-interval window) plus about 2.4 KiB for the engine value itself.
 pub struct Engine<M: Memory> {
     pub(crate) config: Config,
     /// This node's id (slot [`LOCAL`] holds the same; kept here too so the

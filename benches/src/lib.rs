@@ -97,7 +97,7 @@ impl Peer for Engine<Heap> {
     }
 
     fn recv(&mut self, from: SocketAddr, datagram: &[u8], out: &mut Recorder) {
-        self.handle_datagram(from, datagram, NOW, out, &mut ())
+        self.handle_datagram(from, &mut datagram.to_vec(), NOW, out, &mut ())
             .expect("datagram rejected");
     }
 }
@@ -173,7 +173,8 @@ fn set_keys(e: &mut Engine<Heap>, i: usize) {
 /// Node `i`'s engine of `capacity`, with its keys set.
 fn engine(i: usize, capacity: Capacity) -> Engine<Heap> {
     let buffers = Buffers::<Heap>::allocate(capacity).expect("allocate");
-    let mut e = Engine::new(buffers, node_id(i), Config::new()).expect("engine");
+    let mut rng = SimRng::new(0x6e6f_6e63_6500_0000 ^ i as u64);
+    let mut e = Engine::new(buffers, node_id(i), Config::new(), &mut rng).expect("engine");
     set_keys(&mut e, i);
     e
 }
@@ -316,7 +317,9 @@ impl Scenario {
 
     /// The measured routine: R answers every Syn datagram of I.
     pub fn answer_syn(&mut self, sink: &mut CountingSink) {
-        for dg in &self.syns {
+        // Unsealed datagrams are read in place, never changed, so the same
+        // Syns serve every iteration.
+        for dg in &mut self.syns {
             let r = self
                 .responder
                 .handle_datagram(self.i_addr, dg, NOW, sink, &mut ());
@@ -340,7 +343,7 @@ impl Scenario {
         let r = &mut self.responder;
         let mut reply = Recorder::default();
         for dg in &self.syns {
-            r.handle_datagram(self.i_addr, dg, NOW, &mut reply, &mut ())
+            r.handle_datagram(self.i_addr, &mut dg.clone(), NOW, &mut reply, &mut ())
                 .expect("Syn accepted");
         }
         assert!(reply.sent.iter().all(|(to, _)| *to == self.i_addr));
@@ -362,7 +365,7 @@ impl Scenario {
         let mut acks = Recorder::default();
         for (_, dg) in &reply.sent {
             self.shadow
-                .handle_datagram(self.r_addr, dg, NOW, &mut acks, &mut ())
+                .handle_datagram(self.r_addr, &mut dg.clone(), NOW, &mut acks, &mut ())
                 .expect("SynAck accepted");
         }
         assert!(acks.sent.is_empty(), "R asked for nothing: I is not ahead");

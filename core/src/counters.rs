@@ -73,6 +73,17 @@ pub struct Counters {
     /// a larger share than ours, or made-up state. That node's copy stays
     /// where it is here until its owner shrinks it.
     pub oversized_namespaces: u64,
+    /// Sealed datagrams opened with an installed key ([`crate::seal`]).
+    pub sealed_in: u64,
+    /// Unsealed datagrams accepted while this node has keys (in
+    /// [`crate::KeyMode::Listen`] or [`crate::KeyMode::Transitional`]):
+    /// when it stops moving on every node, every node seals.
+    pub unsealed_in: u64,
+    /// Datagrams this node sealed (`bytes_out` counts them sealed).
+    pub sealed_out: u64,
+    /// Datagrams not sent because this engine's nonce sequence ran out
+    /// (after 2⁶³ sealed datagrams: never in practice).
+    pub seal_failures: u64,
 }
 
 impl Counters {
@@ -101,6 +112,10 @@ impl Counters {
         name_conflicts: 0,
         local_stalls: 0,
         oversized_namespaces: 0,
+        sealed_in: 0,
+        unsealed_in: 0,
+        sealed_out: 0,
+        seal_failures: 0,
     };
 
     /// Datagrams rejected for `kind`.

@@ -79,7 +79,9 @@ impl<M: Memory> Engine<M> {
             return;
         }
         if now >= self.next_round {
-            self.round(now, rng, tx, observer);
+            let mut tx = self.sealing(tx);
+            self.round(now, rng, &mut tx, observer);
+            self.end_sealing(tx);
             self.next_round = now.saturating_add(self.round_gap(rng));
             return;
         }
@@ -136,7 +138,9 @@ impl<M: Memory> Engine<M> {
         if self.has_left(now) {
             return;
         }
-        self.round(now, rng, tx, observer);
+        let mut tx = self.sealing(tx);
+        self.round(now, rng, &mut tx, observer);
+        self.end_sealing(tx);
     }
 
     /// The body of a gossip round (see [`Engine::tick`]), once the time has

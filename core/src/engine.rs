@@ -125,7 +125,7 @@ impl fmt::Display for SendError {
 ///
 /// Memory is [`Capacity::memory_bytes`] for the tables (3.1 MiB at
 /// [`Capacity::DEFAULT`], about 21 KiB at 16 nodes, 128 entries, 8 KiB and
-/// a 64-interval window) plus about 2 KiB for the engine value itself.
+/// a 64-interval window) plus about 2.4 KiB for the engine value itself.
 pub struct Engine<M: Memory> {
     pub(crate) config: Config,
     /// This node's id (slot [`LOCAL`] holds the same; kept here too so the
@@ -168,6 +168,8 @@ pub struct Engine<M: Memory> {
     pub(crate) heard_ahead: bool,
     /// Notices local stalls from the times calls bring ([`crate::stall`]).
     pub(crate) stall: crate::stall::StallWatch,
+    /// Cluster keys and the nonce state for sealing ([`crate::seal`]).
+    pub(crate) keyring: crate::seal::Keyring,
 }
 
 impl<M: Memory> Engine<M> {
@@ -180,7 +182,17 @@ impl<M: Memory> Engine<M> {
     /// Errors when `config` is invalid ([`Config::validate`]), the capacity
     /// is unusable ([`Capacity::validate`]) or too small for the
     /// configured local reserve ([`ConfigError::ReserveTooLarge`]).
-    pub fn new(buffers: Buffers<M>, id: NodeId, config: Config) -> Result<Self, ConfigError> {
+    ///
+    /// `rng` draws where this engine's nonces start, so that datagrams it
+    /// seals never repeat a nonce another engine used ([`crate::seal`]):
+    /// give it a source that differs between runs and nodes. The engine
+    /// starts without keys ([`Engine::install_key`]).
+    pub fn new(
+        buffers: Buffers<M>,
+        id: NodeId,
+        config: Config,
+        rng: &mut impl rand_core::RngCore,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         let capacity = buffers.capacity;
         capacity.validate()?;
@@ -224,6 +236,7 @@ impl<M: Memory> Engine<M> {
             refute: Refutation::NEW,
             heard_ahead: false,
             stall: crate::stall::StallWatch::NEW,
+            keyring: crate::seal::Keyring::new(rng),
         })
     }
 

@@ -247,9 +247,8 @@ enum Emitted {
 }
 
 impl<M: Memory> Engine<M> {
-    /// Opens an exchange with the node at `peer` by sending it this node's
-    /// digest as Syn pieces. Returns the number of datagrams sent.
-    pub fn start_exchange(
+    /// [`Engine::start_exchange`] through a transmit that already seals.
+    pub(crate) fn open_exchange(
         &mut self,
         peer: SocketAddr,
         tx: &mut impl Transmit,

@@ -38,8 +38,17 @@
 //! let mut b_memory = Box::new(Storage::<8, 64, 4096, 64>::new());
 //! let a_id = NodeId::new("a", 1, a_addr).unwrap();
 //! let b_id = NodeId::new("b", 1, b_addr).unwrap();
-//! let mut a = Engine::new(a_memory.buffers(), a_id, Config::new()).unwrap();
-//! let mut b = Engine::new(b_memory.buffers(), b_id, Config::new()).unwrap();
+//! // Where each engine's nonces start, should it seal datagrams: any
+//! // `rand_core::RngCore` that differs between nodes and runs.
+//! # struct Rng(u64);
+//! # impl rand_core::RngCore for Rng {
+//! #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+//! #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); self.0 >> 11 }
+//! #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u64() as u8 } }
+//! # }
+//! # let mut rng = Rng(7);
+//! let mut a = Engine::new(a_memory.buffers(), a_id, Config::new(), &mut rng).unwrap();
+//! let mut b = Engine::new(b_memory.buffers(), b_id, Config::new(), &mut rng).unwrap();
 //! a.set("role", b"leader").unwrap();
 //!
 //! // a opens an exchange with b; deliver datagrams until the network is quiet.
@@ -48,9 +57,9 @@
 //! a.start_exchange(b_addr, &mut net).unwrap();
 //! while !net.sent.is_empty() {
 //!     let mut next = Outbox::default();
-//!     for (to, bytes) in net.sent.drain(..) {
+//!     for (to, mut bytes) in net.sent.drain(..) {
 //!         let (engine, from) = if to == b_addr { (&mut b, a_addr) } else { (&mut a, b_addr) };
-//!         engine.handle_datagram(from, &bytes, now, &mut next, &mut ()).unwrap();
+//!         engine.handle_datagram(from, &mut bytes, now, &mut next, &mut ()).unwrap();
 //!     }
 //!     net = next;
 //! }
@@ -124,6 +133,7 @@ mod receive;
 mod refute;
 mod replica;
 mod room;
+pub mod seal;
 pub mod stall;
 mod store;
 #[cfg(test)]
@@ -145,6 +155,7 @@ pub use memory::{Allocate, Borrowed, Memory};
 pub use nodes::NodeStatus;
 pub use phi::{DetectorConfig, PhiModel};
 pub use read::{Entries, EntryRef, NodeView};
+pub use seal::{ClusterKey, KeyError, KeyFingerprint, KeyMode};
 pub use stall::LocalStall;
 pub use store::EntryStatus;
 pub use time::Instant;

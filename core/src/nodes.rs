@@ -82,6 +82,8 @@ pub(crate) struct NodeSlot {
     /// it (any valid datagram with its id): peer selection sets aside live
     /// peers that stopped answering, see `Engine::gossip`.
     pub unanswered: u8,
+    /// Sealed sequences seen from this node ([`crate::seal`]).
+    pub replay: crate::seal::ReplayWindow,
 }
 
 impl NodeSlot {
@@ -138,6 +140,7 @@ impl NodeSlot {
             deadline: Instant(u64::MAX),
             quiet_lead_ms: 0,
             unanswered: 0,
+            replay: crate::seal::ReplayWindow::EMPTY,
         }
     }
 }

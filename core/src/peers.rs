@@ -87,7 +87,7 @@ impl<M: Memory> Engine<M> {
                     continue;
                 };
                 seed_picked |= self.seeds.contains(&addr);
-                if self.start_exchange(addr, tx).is_ok()
+                if self.open_exchange(addr, tx).is_ok()
                     && let Some(n) = self.nodes.get_mut(slot)
                 {
                     n.unanswered = n.unanswered.saturating_add(1);
@@ -116,7 +116,7 @@ impl<M: Memory> Engine<M> {
             order.swap(i, j.min(seeds.saturating_sub(1)));
             let k = order.get(i).copied().map_or(0, usize::from);
             if let Some(&addr) = self.seeds.get(k) {
-                let _ = self.start_exchange(addr, tx);
+                let _ = self.open_exchange(addr, tx);
             }
         }
         // A dead node with probability dead / (live + 1).
@@ -131,7 +131,7 @@ impl<M: Memory> Engine<M> {
                 .nth(k)
                 .map(|n| n.id.addr);
             if let Some(addr) = addr {
-                let _ = self.start_exchange(addr, tx);
+                let _ = self.open_exchange(addr, tx);
             }
         }
     }

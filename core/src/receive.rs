@@ -14,21 +14,26 @@ use crate::time::Instant;
 use crate::wire::{self, DecodeError, MessageKind, UpdateMsg, WireNodeId};
 
 impl<M: Memory> Engine<M> {
-    /// Handles one received datagram from `from`: validates it completely,
-    /// then applies what it carries and sends any reply through `tx`.
+    /// Handles one received datagram from `from`: opens it if it is sealed
+    /// ([`crate::seal`]), validates it completely, then applies what it
+    /// carries and sends any reply through `tx` (sealed when this node
+    /// seals).
     ///
-    /// A rejected datagram changes nothing but its counter.
+    /// A sealed datagram is opened in place, so `datagram`'s bytes are
+    /// overwritten. A rejected datagram changes nothing but its counter.
     pub fn handle_datagram(
         &mut self,
         from: SocketAddr,
-        datagram: &[u8],
+        datagram: &mut [u8],
         now: Instant,
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
     ) -> Result<(), DecodeError> {
         bump(&mut self.counters.datagrams_in);
         self.counters.bytes_in = self.counters.bytes_in.saturating_add(datagram.len() as u64);
-        let result = self.dispatch(from, datagram, now, tx, observer);
+        let mut tx = self.sealing(tx);
+        let result = self.dispatch(from, datagram, now, &mut tx, observer);
+        self.end_sealing(tx);
         if let Err(e) = result {
             self.counters.reject(e);
         }
@@ -38,12 +43,27 @@ impl<M: Memory> Engine<M> {
     pub(crate) fn dispatch(
         &mut self,
         from: SocketAddr,
-        datagram: &[u8],
+        datagram: &mut [u8],
         now: Instant,
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
     ) -> Result<(), DecodeError> {
         self.note_time(now);
+        if datagram.len() > wire::MAX_DATAGRAM_LEN {
+            return Err(DecodeError::Oversized);
+        }
+        // The header is checked before any key is tried: opening costs a
+        // pass over the datagram, and a foreign or malformed one needs none.
+        let mut head = *datagram
+            .first_chunk::<{ wire::HEADER_LEN }>()
+            .ok_or(DecodeError::TooShort)?;
+        head[3] &= !crate::seal::SEALED_FLAG;
+        let (_, cluster, _) = wire::read_header(&head)?;
+        if cluster != self.config.cluster_id.fingerprint() {
+            return Err(DecodeError::ForeignCluster);
+        }
+        let (len, sequence) = self.open(datagram)?;
+        let datagram: &[u8] = datagram.get(..len).ok_or(DecodeError::Truncated)?;
         let (kind, cluster, body) = wire::read_header(datagram)?;
         if cluster != self.config.cluster_id.fingerprint() {
             return Err(DecodeError::ForeignCluster);
@@ -54,23 +74,29 @@ impl<M: Memory> Engine<M> {
                 // before anything changes; see `answer_syn`.
                 let msg = wire::parse_syn_head(body)?;
                 self.check_not_self(&msg.sender)?;
+                self.check_replay(&msg.sender, sequence)?;
                 self.answer_syn(from, &msg, datagram.len(), now, tx, observer)?;
+                self.note_sequence(&msg.sender, sequence);
             }
             MessageKind::SynAck => {
                 let msg = wire::parse_synack(body)?;
                 self.check_not_self(&msg.sender)?;
+                self.check_replay(&msg.sender, sequence)?;
                 self.learn_sender(&msg.sender, now, observer);
                 self.apply_updates(&msg, now, observer);
                 if self.requests_show_us_ahead(&msg) {
                     self.heard_own_state_ahead(now, observer);
                 }
                 self.answer_requests(from, &msg, tx);
+                self.note_sequence(&msg.sender, sequence);
             }
             MessageKind::Ack => {
                 let msg = wire::parse_ack(body)?;
                 self.check_not_self(&msg.sender)?;
+                self.check_replay(&msg.sender, sequence)?;
                 self.learn_sender(&msg.sender, now, observer);
                 self.apply_updates(&msg, now, observer);
+                self.note_sequence(&msg.sender, sequence);
             }
         }
         Ok(())

@@ -167,9 +167,9 @@ mod tests {
         while let Some((by_a, d)) = queue.pop() {
             let mut out = Recorder::default();
             if by_a {
-                b.handle_datagram(addr(1), &d, now, &mut out, &mut Log::default())
+                b.handle_datagram(addr(1), &mut d.clone(), now, &mut out, &mut Log::default())
             } else {
-                a.handle_datagram(addr(2), &d, now, &mut out, log)
+                a.handle_datagram(addr(2), &mut d.clone(), now, &mut out, log)
             }
             .expect("valid datagram");
             queue.extend(out.sent.into_iter().map(|(_, d)| (!by_a, d)));
@@ -295,7 +295,7 @@ mod tests {
         let mut log = Log::default();
         let _ = a.handle_datagram(
             addr(9),
-            b"garbage",
+            &mut (b"garbage").to_vec(),
             Instant(13_000),
             &mut Recorder::default(),
             &mut log,

@@ -13,6 +13,13 @@ use crate::memory::Heap;
 /// The engine type of the unit tests: tables on the heap.
 pub(crate) type TestEngine = Engine<Heap>;
 
+/// A fresh [`TestRng`] for each engine the tests build, so that no two of
+/// them start their nonces alike ([`crate::seal`]).
+pub(crate) fn engine_rng() -> TestRng {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    TestRng(NEXT.fetch_add(0x1234_5678_9abc_def1, std::sync::atomic::Ordering::Relaxed))
+}
+
 /// A deterministic RNG (splitmix64) for tests.
 pub(crate) struct TestRng(pub u64);
 
@@ -78,7 +85,7 @@ pub(crate) fn build(
     config: Config,
 ) -> Result<Box<TestEngine>, crate::config::ConfigError> {
     let buffers = Buffers::allocate(capacity)?;
-    Engine::new(buffers, id, config).map(Box::new)
+    Engine::new(buffers, id, config, &mut engine_rng()).map(Box::new)
 }
 
 /// [`capacity`] with a detector window of `W` intervals.
@@ -101,5 +108,5 @@ pub(crate) fn engine<const N: usize, const E: usize, const B: usize>(
 ) -> Box<TestEngine> {
     let id = NodeId::new(name, 1, addr(i)).expect("id");
     let buffers = Buffers::allocate(capacity::<N, E, B>()).expect("buffers");
-    Box::new(Engine::new(buffers, id, config).expect("engine"))
+    Box::new(Engine::new(buffers, id, config, &mut engine_rng()).expect("engine"))
 }

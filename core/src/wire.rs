@@ -172,11 +172,26 @@ pub enum DecodeError {
     /// NUL in a name or (other than a reserved key's first byte) in a key,
     /// value on a tombstone, zero piece count, unknown entry status.
     InvalidField,
+    /// Sealed, but no installed key opens it: sealed with a key this node
+    /// does not hold, or changed on the way (header, nonce, body or tag).
+    UnknownKey,
+    /// Sealed, but shorter than the sealed envelope (header, key id, nonce
+    /// and tag).
+    SealedTruncated,
+    /// Unsealed, and this node requires sealed datagrams
+    /// ([`crate::KeyMode::Required`]).
+    UnsealedRefused,
+    /// Sealed, and this node has no keys: install the cluster key, or the
+    /// sender belongs to a keyed cluster.
+    SealedRefused,
+    /// Sealed, and its sender's sequence was already seen (a replayed or
+    /// duplicated datagram) or is too old for the replay window.
+    Replayed,
 }
 
 impl DecodeError {
     /// Number of kinds, for counter arrays.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 18;
 
     /// Every kind, in counter order.
     pub const ALL: [DecodeError; DecodeError::COUNT] = [
@@ -193,6 +208,11 @@ impl DecodeError {
         DecodeError::ImpossibleCount,
         DecodeError::OutOfOrder,
         DecodeError::InvalidField,
+        DecodeError::UnknownKey,
+        DecodeError::SealedTruncated,
+        DecodeError::UnsealedRefused,
+        DecodeError::SealedRefused,
+        DecodeError::Replayed,
     ];
 }
 
@@ -212,6 +232,15 @@ impl fmt::Display for DecodeError {
             DecodeError::ImpossibleCount => "count larger than the datagram can hold",
             DecodeError::OutOfOrder => "hashes or versions out of order",
             DecodeError::InvalidField => "field breaks a protocol rule",
+            DecodeError::UnknownKey => {
+                "sealed datagram that no installed key opens (other key, or tampered)"
+            }
+            DecodeError::SealedTruncated => "sealed datagram shorter than its envelope",
+            DecodeError::UnsealedRefused => "unsealed datagram refused: this node requires keys",
+            DecodeError::SealedRefused => {
+                "sealed datagram refused: this node has no keys (install the cluster key)"
+            }
+            DecodeError::Replayed => "sealed datagram already seen (replay)",
         })
     }
 }
@@ -1367,12 +1396,18 @@ pub(crate) const PIECE_HEAD_MAX: usize = 1 + 3 * 10 + SEQ_COUNT_RESERVE;
 /// (1 + 16 + 3).
 pub(crate) const MAX_NODE_ID_LEN: usize = 1 + MAX_NAME_LEN + 10 + 1 + 16 + 3;
 
+/// Bytes sealing adds to a datagram ([`crate::seal`]): key id, nonce and
+/// tag.
+pub const SEAL_OVERHEAD: usize = 29;
+
 /// Whether an entry of `key_len` and `value_len` bytes can always be sent
 /// in a datagram of `mtu` bytes: in an Ack or SynAck with the longest
-/// possible ids, a piece head and the entry itself.
+/// possible ids, a piece head and the entry itself, sealed. The seal's
+/// bytes are reserved whether keys are on or not, so that turning keys on
+/// never strands an entry accepted before.
 pub(crate) fn entry_always_fits(mtu: usize, key_len: usize, value_len: usize) -> bool {
-    // header + sender id + piece count + two sequence counts
-    let fixed = HEADER_LEN + MAX_NODE_ID_LEN + 3 * SEQ_COUNT_RESERVE;
+    // seal + header + sender id + piece count + two sequence counts
+    let fixed = SEAL_OVERHEAD + HEADER_LEN + MAX_NODE_ID_LEN + 3 * SEQ_COUNT_RESERVE;
     // update: tag + full id + heartbeat + piece head
     let update = 1 + MAX_NODE_ID_LEN + 10 + PIECE_HEAD_MAX;
     let entry = entry_len(u64::MAX, key_len, value_len);

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hearsay_core::{
-    Buffers, Capacity, ClusterId, Config, ConfigError, DetectorConfig, Heap, NodeId, NodeName,
+    Buffers, Capacity, ClusterId, ClusterKey, Config, ConfigError, DetectorConfig, Heap, KeyMode,
+    NodeId, NodeName,
 };
 
 use crate::counters::Stats;
@@ -70,6 +71,9 @@ pub struct Builder {
     pending_timeout: Option<Duration>,
     generation: Option<u64>,
     keys: Vec<(String, Vec<u8>)>,
+    /// Cluster keys to start with, the first one primary.
+    cluster_keys: Vec<ClusterKey>,
+    key_mode: KeyMode,
     recv_buffer_size: Option<usize>,
     seed_resolve_interval: Duration,
     resolver: SharedResolver,
@@ -103,6 +107,8 @@ impl Builder {
             pending_timeout: None,
             generation: None,
             keys: Vec::new(),
+            cluster_keys: Vec::new(),
+            key_mode: KeyMode::Required,
             recv_buffer_size: None,
             seed_resolve_interval: DEFAULT_SEED_RESOLVE_INTERVAL,
             resolver: SharedResolver::default(),
@@ -110,6 +116,31 @@ impl Builder {
             inbound_capacity: DEFAULT_INBOUND_CAPACITY,
             early: Subscribers::default(),
         }
+    }
+
+    /// Seals every datagram with `key` (ChaCha20-Poly1305) and accepts only
+    /// datagrams sealed with a key this node holds: every node of the
+    /// cluster needs it. It becomes the primary key, before any given to
+    /// [`Builder::keys`]. See `hearsay_core::seal` for what keys protect.
+    pub fn cluster_key(mut self, key: [u8; 32]) -> Self {
+        self.cluster_keys.insert(0, ClusterKey::new(key));
+        self
+    }
+
+    /// The cluster keys to start with (at most 4), replacing any given
+    /// before: the first is the one this node seals with, the others are
+    /// accepted too (a rotation in progress).
+    pub fn keys(mut self, keys: impl IntoIterator<Item = [u8; 32]>) -> Self {
+        self.cluster_keys = keys.into_iter().map(ClusterKey::new).collect();
+        self
+    }
+
+    /// What the node sends and accepts while it has keys (default
+    /// [`KeyMode::Required`]; see [`KeyMode`] for turning keys on in a
+    /// running cluster).
+    pub fn key_mode(mut self, mode: KeyMode) -> Self {
+        self.key_mode = mode;
+        self
     }
 
     /// Where to bind the gossip socket (IPv4 or IPv6; port 0 picks a free
@@ -265,12 +296,12 @@ impl Builder {
     /// [`Builder::start`] allocates the engine's tables once, and nothing
     /// after: [`Capacity::memory_bytes`] =
     /// `max_nodes × bytes_per_node + max_entries × bytes_per_entry +
-    /// max_state_bytes`, where [`Capacity::bytes_per_node`] is 326 bytes
+    /// max_state_bytes`, where [`Capacity::bytes_per_node`] is 350 bytes
     /// (on 64-bit targets) plus the [`Builder::detector_window`] (one byte
     /// per interval, 1000 by default) and [`Capacity::bytes_per_entry`] is
     /// 52 bytes. The defaults (1024 nodes, 16,384 entries, 1 MiB, window
-    /// 1000) come to 3,258,368 bytes (3.1 MiB); `max_nodes(5000)` alone to
-    /// 8.1 MiB; 5000 nodes with 16 keys each (80,000 entries) and 5 MiB of
+    /// 1000) come to 3,282,944 bytes (3.1 MiB); `max_nodes(5000)` alone to
+    /// 8.2 MiB; 5000 nodes with 16 keys each (80,000 entries) and 5 MiB of
     /// state, about 15 MiB. Besides the tables, `start` allocates about
     /// 100 KiB (mostly the slots of the bounded channels).
     pub fn max_nodes(mut self, nodes: usize) -> Self {
@@ -417,6 +448,12 @@ impl Builder {
         for s in &self.seeds {
             resolver::check_seed(s)?;
         }
+        if self.cluster_keys.len() > hearsay_core::seal::MAX_KEYS {
+            return Err(Error::InvalidSetting {
+                setting: "keys",
+                reason: "at most 4 cluster keys",
+            });
+        }
         if let Some(a) = self.advertise
             && (a.ip().is_unspecified() || a.port() == 0)
         {
@@ -439,7 +476,15 @@ impl Builder {
         };
         let generation = self.generation.unwrap_or_else(default_generation);
         let id = NodeId::new(&self.name, generation, advertise)?;
-        let engine = build_engine(self.capacity, id.clone(), self.config.clone(), &self.keys)?;
+        let mut engine = build_engine(self.capacity, id.clone(), self.config.clone(), &self.keys)?;
+        let primary = self.cluster_keys.first().map(ClusterKey::fingerprint);
+        for key in self.cluster_keys.drain(..) {
+            engine.install_key(key).map_err(Error::Key)?;
+        }
+        if let Some(fp) = primary {
+            engine.use_key(fp).map_err(Error::Key)?;
+        }
+        engine.set_key_mode(self.key_mode);
 
         let stats = Arc::new(Stats::default());
         let (inbound_tx, inbound_rx) = crossbeam_channel::bounded(self.inbound_capacity);
@@ -594,7 +639,10 @@ fn build_engine(
     keys: &[(String, Vec<u8>)],
 ) -> Result<CoreEngine, Error> {
     let buffers = Buffers::<Heap>::allocate(capacity).map_err(|e| capacity_error(e, capacity))?;
-    let mut engine = CoreEngine::new(buffers, id, config)?;
+    // Where the engine's nonces start: from the OS, as the engine thread's
+    // rng is, so no two nodes or runs start alike.
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
+    let mut engine = CoreEngine::new(buffers, id, config, &mut rng)?;
     for (key, value) in keys {
         engine.set(key, value).map_err(Error::from_write)?;
     }
@@ -884,14 +932,15 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn the_documented_memory_figures_hold() {
         let default = Capacity::DEFAULT;
-        assert_eq!(default.bytes_per_node(), 326 + 1000);
+        // 326 + 24 for the replay window of sealed datagrams.
+        assert_eq!(default.bytes_per_node(), 350 + 1000);
         assert_eq!(Capacity::bytes_per_entry(), 52);
-        assert_eq!(default.memory_bytes(), 3_258_368);
+        assert_eq!(default.memory_bytes(), 3_282_944);
         let big = Capacity {
             nodes: 5000,
             ..default
         };
-        assert_eq!(big.memory_bytes(), 8_530_544);
+        assert_eq!(big.memory_bytes(), 8_650_544);
     }
 
     #[test]

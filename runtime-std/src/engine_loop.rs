@@ -33,7 +33,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, select};
-use hearsay_core::{DecodeError, Engine, Event, Heap, Instant, Observer};
+use hearsay_core::{
+    ClusterKey, DecodeError, Engine, Event, Heap, Instant, KeyFingerprint, KeyMode, Observer,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -89,7 +91,33 @@ pub(crate) enum Command {
     Leave {
         reply: Sender<Result<(), Error>>,
     },
+    /// A keyring change (or none) and the keys afterwards.
+    Keys {
+        change: KeyChange,
+        reply: Sender<Result<Keys, Error>>,
+    },
     Shutdown,
+}
+
+/// What [`Command::Keys`] changes in the engine's keyring.
+#[derive(Debug)]
+pub(crate) enum KeyChange {
+    List,
+    Install(ClusterKey),
+    Use(KeyFingerprint),
+    Remove(KeyFingerprint),
+    Mode(KeyMode),
+}
+
+/// A node's cluster keys: fingerprints only, never key bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    /// Every installed key.
+    pub installed: Vec<KeyFingerprint>,
+    /// The key this node seals with (`None`: no keys).
+    pub primary: Option<KeyFingerprint>,
+    /// What the node sends and accepts while it has keys.
+    pub mode: KeyMode,
 }
 
 /// The engine thread's clock: milliseconds since the node started, on the
@@ -274,7 +302,7 @@ impl EngineLoop {
     }
 
     /// Hands one received datagram to the engine.
-    fn datagram(&mut self, d: Inbound) {
+    fn datagram(&mut self, mut d: Inbound) {
         let now = self.clock.now();
         let mut obs = Obs {
             subs: &mut self.subscribers,
@@ -284,7 +312,7 @@ impl EngineLoop {
         let oversized = self.engine.counters().oversized_namespaces;
         let result = self
             .engine
-            .handle_datagram(d.from, &d.bytes, now, &mut self.tx, &mut obs);
+            .handle_datagram(d.from, &mut d.bytes, now, &mut self.tx, &mut obs);
         let total = self.engine.counters().oversized_namespaces;
         if total > oversized
             && let Some(n) = self.oversized_log.allow(0, std::time::Instant::now())
@@ -303,7 +331,15 @@ impl EngineLoop {
             // Counted by the engine; logged here, at most once per kind per
             // period, since anyone can send us garbage.
             if let Some(n) = self.decode_log.allow(e as usize, std::time::Instant::now()) {
-                log::debug!(
+                // Key mismatches are configuration to fix, not noise.
+                let level = match e {
+                    DecodeError::SealedRefused
+                    | DecodeError::UnsealedRefused
+                    | DecodeError::UnknownKey => log::Level::Warn,
+                    _ => log::Level::Debug,
+                };
+                log::log!(
+                    level,
                     "hearsay {}: rejected {} bytes from {}: {e}{}",
                     self.name,
                     d.bytes.len(),
@@ -312,6 +348,25 @@ impl EngineLoop {
                 );
             }
         }
+    }
+
+    /// Applies a keyring change and lists the keys after it.
+    fn change_keys(&mut self, change: KeyChange) -> Result<Keys, Error> {
+        let e = &mut self.engine;
+        match change {
+            KeyChange::List => {}
+            KeyChange::Install(key) => {
+                e.install_key(key).map_err(Error::Key)?;
+            }
+            KeyChange::Use(fp) => e.use_key(fp).map_err(Error::Key)?,
+            KeyChange::Remove(fp) => e.remove_key(fp).map_err(Error::Key)?,
+            KeyChange::Mode(mode) => e.set_key_mode(mode),
+        }
+        Ok(Keys {
+            installed: e.keys().collect(),
+            primary: e.primary_key(),
+            mode: e.key_mode(),
+        })
     }
 
     /// Answers one command from a handle. A closed reply channel (the caller
@@ -351,6 +406,9 @@ impl EngineLoop {
             }
             Command::Counters { reply } => {
                 let _ = reply.send(self.engine.counters().clone());
+            }
+            Command::Keys { change, reply } => {
+                let _ = reply.send(self.change_keys(change));
             }
             Command::SubscribeKeys { sink, reply } => {
                 self.subscribers.add_keys(sink);

@@ -10,7 +10,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use hearsay_core::{ConfigError, NameError, WriteError};
+use hearsay_core::{ConfigError, KeyError, NameError, WriteError};
 
 /// Why a hearsay-std operation failed.
 #[derive(Debug)]
@@ -75,6 +75,9 @@ pub enum Error {
     Timeout,
     /// A runtime thread panicked; this is a bug in hearsay.
     ThreadPanicked(&'static str),
+    /// A cluster-key change was refused (keyring full, unknown key, or
+    /// removing the primary); the keyring is unchanged.
+    Key(KeyError),
 }
 
 impl Error {
@@ -119,6 +122,7 @@ impl fmt::Display for Error {
             Error::ShutDown => f.write_str("the node is shut down"),
             Error::Timeout => f.write_str("timed out"),
             Error::ThreadPanicked(which) => write!(f, "the {which} thread panicked"),
+            Error::Key(e) => write!(f, "cluster key: {e}"),
         }
     }
 }

@@ -138,9 +138,11 @@ pub mod subscription;
 
 pub use builder::Builder;
 pub use counters::Counters;
+pub use engine_loop::Keys;
 pub use error::Error;
 pub use hearsay_core::{
-    Capacity, ClusterId, Config, DecodeError, DetectorConfig, NodeId, NodeStatus, PhiModel,
+    Capacity, ClusterId, Config, DecodeError, DetectorConfig, KeyError, KeyFingerprint, KeyMode,
+    NodeId, NodeStatus, PhiModel,
 };
 pub use member::Member;
 pub use node::Node;

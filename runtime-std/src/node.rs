@@ -20,10 +20,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use hearsay_core::{Capacity, NodeId, NodeStatus};
+use hearsay_core::{Capacity, ClusterKey, KeyFingerprint, KeyMode, NodeId, NodeStatus};
 
 use crate::counters::{Counters, Stats};
-use crate::engine_loop::Command;
+use crate::engine_loop::{Command, KeyChange, Keys};
 use crate::error::Error;
 use crate::identity::Identity;
 use crate::member::Member;
@@ -313,6 +313,43 @@ impl Node {
         let (sink, sub) = membership_subscription(self.inner.subscription_capacity);
         self.request(|reply| Command::SubscribeMembership { sink, reply })?;
         Ok(sub)
+    }
+
+    /// Installs a cluster key: datagrams sealed with it are accepted from
+    /// now on (the first key also becomes the one this node seals with).
+    /// Serf's rotation: install the new key on every node, then
+    /// [`Node::use_key`] on every node, then [`Node::remove_key`] the old
+    /// one on every node. Returns the key's fingerprint.
+    pub fn install_key(&self, key: [u8; 32]) -> Result<KeyFingerprint, Error> {
+        let key = ClusterKey::new(key);
+        let fp = key.fingerprint();
+        self.keys_change(KeyChange::Install(key))?;
+        Ok(fp)
+    }
+
+    /// Makes the installed key `fp` the one this node seals with.
+    pub fn use_key(&self, fp: KeyFingerprint) -> Result<(), Error> {
+        self.keys_change(KeyChange::Use(fp)).map(drop)
+    }
+
+    /// Removes the installed key `fp` (not the one in use).
+    pub fn remove_key(&self, fp: KeyFingerprint) -> Result<(), Error> {
+        self.keys_change(KeyChange::Remove(fp)).map(drop)
+    }
+
+    /// Sets what this node sends and accepts while it has keys; see
+    /// [`KeyMode`] for turning keys on in a running cluster.
+    pub fn set_key_mode(&self, mode: KeyMode) -> Result<(), Error> {
+        self.keys_change(KeyChange::Mode(mode)).map(drop)
+    }
+
+    /// The node's cluster keys: fingerprints, never key bytes.
+    pub fn keys(&self) -> Result<Keys, Error> {
+        self.keys_change(KeyChange::List)
+    }
+
+    fn keys_change(&self, change: KeyChange) -> Result<Keys, Error> {
+        self.request(|reply| Command::Keys { change, reply })?
     }
 
     /// The node's counters (engine and runtime).

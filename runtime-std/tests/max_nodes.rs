@@ -100,7 +100,7 @@ impl Transmit for TinyTx<'_, '_> {
         if to == self.hub.id().addr {
             let _ = self.hub.handle_datagram(
                 self.from,
-                &self.buf[..len],
+                &mut self.buf[..len],
                 self.now,
                 self.hub_tx,
                 &mut (),
@@ -113,7 +113,7 @@ impl Transmit for TinyTx<'_, '_> {
 fn drain(socket: &UdpSocket, hub: &mut Engine<Heap>, tx: &mut HubTx<'_>, now: Instant) {
     let mut buf = vec![0u8; 65_536];
     while let Ok((len, from)) = socket.recv_from(&mut buf) {
-        let _ = hub.handle_datagram(from, &buf[..len], now, tx, &mut ());
+        let _ = hub.handle_datagram(from, &mut buf[..len], now, tx, &mut ());
     }
 }
 
@@ -159,6 +159,7 @@ fn max_nodes_5000_holds_5000_members_and_the_default_holds_1024() {
         Buffers::<Heap>::allocate(hub_capacity).expect("hub memory"),
         NodeId::new("hub", 1, hub_addr).unwrap(),
         config(hub_interval, 16 * 1024),
+        &mut StdRng::seed_from_u64(1),
     )
     .expect("hub");
     hub.set_seeds(&[big.local_addr(), default.local_addr()]);
@@ -178,7 +179,13 @@ fn max_nodes_5000_holds_5000_members_and_the_default_holds_1024() {
         .map(|i| {
             let buffers = Buffers::<Heap>::allocate(tiny_capacity).expect("tiny memory");
             let id = NodeId::new(&format!("t{i}"), 1, tiny_addr(i)).unwrap();
-            let mut e = Engine::new(buffers, id, config(tiny_interval, 1400)).expect("tiny");
+            let mut e = Engine::new(
+                buffers,
+                id,
+                config(tiny_interval, 1400),
+                &mut StdRng::seed_from_u64(100 + i as u64),
+            )
+            .expect("tiny");
             e.set_seeds(&[hub_addr]);
             e
         })

@@ -199,6 +199,9 @@ pub struct Sim {
     queue: Queue<Item>,
     now: Micros,
     rng: SimRng,
+    /// The run's seed: engines draw their nonce starts from streams seeded
+    /// with it, apart from `rng`.
+    seed: u64,
     net: Network,
     ledger: Ledger,
     traffic: Vec<Traffic>,
@@ -229,7 +232,8 @@ impl Sim {
     pub fn try_new(config: SimConfig) -> Result<Self, ConfigError> {
         let buffers = Buffers::<Heap>::allocate(config.capacity)?;
         let probe = NodeId::new("probe", 1, node_addr(0)).expect("\"probe\" is a valid node name");
-        let spare = Engine::new(buffers, probe, config.engine.clone())?.into_buffers();
+        let mut rng = SimRng::new(config.seed);
+        let spare = Engine::new(buffers, probe, config.engine.clone(), &mut rng)?.into_buffers();
         let interval = micros(config.engine.gossip_interval).max(1);
         Ok(Sim {
             capacity: config.capacity,
@@ -244,6 +248,7 @@ impl Sim {
             queue: Queue::new(),
             now: 0,
             rng: SimRng::new(config.seed),
+            seed: config.seed,
             net: Network::new(config.network),
             ledger: Ledger::new(
                 config.record_membership,
@@ -319,8 +324,14 @@ impl Sim {
         };
         let id = NodeId::new(&self.names[i], generation, node_addr(i))
             .expect("node names are 1 to 64 bytes");
+        // Construction draws from its own stream (run seed, node, generation),
+        // so the main rng's sequence, and every figure, is the same as
+        // before engines drew nonce starts.
+        let mut rng = SimRng::new(
+            self.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ generation.rotate_left(32),
+        );
         // `try_new` built an engine with these settings and this capacity.
-        let mut engine = Engine::new(buffers, id, self.engine_config.clone())
+        let mut engine = Engine::new(buffers, id, self.engine_config.clone(), &mut rng)
             .unwrap_or_else(|e| panic!("engine for node {i}: {e}"));
         let seeds: Vec<SocketAddr> = (0..self.seeds).map(node_addr).collect();
         engine.set_seeds(&seeds);
@@ -594,7 +605,7 @@ impl Sim {
         true
     }
 
-    fn on_deliver(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+    fn on_deliver(&mut self, from: usize, to: usize, mut bytes: Vec<u8>) {
         if !self.ledger.nodes[to].state.is_running() {
             self.stats.to_down += 1;
             self.sink.recycle(bytes);
@@ -624,7 +635,7 @@ impl Sim {
         };
         let result = self.engines[to].handle_datagram(
             node_addr(from),
-            &bytes,
+            &mut bytes,
             now,
             &mut self.sink,
             &mut tap,

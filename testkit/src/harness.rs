@@ -57,8 +57,20 @@ pub fn addr(i: usize) -> SocketAddr {
 ///
 /// Every engine the kit builds is built here, so how engines are
 /// constructed can change in one place.
+///
+/// Each engine gets its own rng stream for where its nonces start (seeded
+/// from a process-wide count), so that no two engines of a test, even with
+/// equal ids, seal with the same nonces.
 pub fn new_engine(id: NodeId, config: Config) -> Result<TestEngine, ConfigError> {
-    Engine::new(Buffers::<Heap>::allocate(TEST_CAPACITY)?, id, config)
+    static BUILT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut rng = SimRng::new(0x6e6f_6e63_6500_0000 ^ n);
+    Engine::new(
+        Buffers::<Heap>::allocate(TEST_CAPACITY)?,
+        id,
+        config,
+        &mut rng,
+    )
 }
 
 /// A datagram in flight.
@@ -270,7 +282,7 @@ impl Cluster {
         } else {
             0
         };
-        let d = self.in_flight.remove(i);
+        let mut d = self.in_flight.remove(i);
         if self.rng.chance(faults.loss) {
             return true;
         }
@@ -288,8 +300,13 @@ impl Cluster {
         };
         let mut sink = Recorder::new(self.mtu);
         let now = self.now;
-        let result =
-            self.nodes[to].handle_datagram(d.from, &d.bytes, now, &mut sink, &mut self.events[to]);
+        let result = self.nodes[to].handle_datagram(
+            d.from,
+            &mut d.bytes,
+            now,
+            &mut sink,
+            &mut self.events[to],
+        );
         assert!(result.is_ok(), "valid datagram rejected: {result:?}");
         self.post(to, sink);
         true

@@ -13,7 +13,7 @@ use core::hint::black_box;
 use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use core::panic::PanicInfo;
 
-use hearsay_core::{Config, Engine, NodeId, Storage, Transmit};
+use hearsay_core::{ClusterKey, Config, Engine, NodeId, Storage, Transmit};
 
 /// Largest datagram the check encodes; matches the default mtu.
 const MTU: usize = 1400;
@@ -39,6 +39,29 @@ impl Transmit for Buffer {
     }
 }
 
+/// A stand-in for a hardware RNG (xorshift64*): where the engine's nonces
+/// start.
+struct BoardRng(u64);
+
+impl rand_core::RngCore for BoardRng {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for b in dst {
+            *b = self.next_u64() as u8;
+        }
+    }
+}
+
 /// Exercises hearsay-core; returns the number of Syn datagrams sent, or
 /// `None` if any step failed.
 #[inline(never)]
@@ -50,7 +73,10 @@ fn exercise(generation: u64) -> Option<usize> {
     // enough for an MCU stack (a larger one would be a `static`).
     let mut storage = Storage::<4, 16, 1024, 16>::new();
     let id = NodeId::new("mcu", generation, addr).ok()?;
-    let mut engine = Engine::new(storage.buffers(), id, Config::new()).ok()?;
+    let mut rng = BoardRng(black_box(0x9e37_79b9_7f4a_7c15));
+    let mut engine = Engine::new(storage.buffers(), id, Config::new(), &mut rng).ok()?;
+    // Sealing (ChaCha20-Poly1305) links without `alloc` too.
+    engine.install_key(ClusterKey::new(black_box([7; 32]))).ok()?;
     engine.set("fw", b"1.0.0").ok()?;
 
     let mut tx = Buffer {

@@ -63,9 +63,9 @@ fn settle(a: &mut Small, b: &mut Small, by_a: bool, sent: Recorder, now: u64) {
         let mut out = Recorder::default();
         let now = Instant(now);
         if by_a {
-            b.handle_datagram(addr(1), &d, now, &mut out, &mut Log::default())
+            b.handle_datagram(addr(1), &mut d.clone(), now, &mut out, &mut Log::default())
         } else {
-            a.handle_datagram(addr(2), &d, now, &mut out, &mut Log::default())
+            a.handle_datagram(addr(2), &mut d.clone(), now, &mut out, &mut Log::default())
         }
         .expect("valid datagram");
         queue.extend(out.sent.into_iter().map(|(_, d)| (!by_a, d)));

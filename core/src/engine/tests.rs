@@ -109,10 +109,10 @@ fn exchange(
             }
             let now = Instant::ZERO;
             if to == b_addr {
-                b.handle_datagram(a_addr, &bytes, now, &mut next, log_b)
+                b.handle_datagram(a_addr, &mut bytes.clone(), now, &mut next, log_b)
                     .expect("valid");
             } else {
-                a.handle_datagram(b_addr, &bytes, now, &mut next, log_a)
+                a.handle_datagram(b_addr, &mut bytes.clone(), now, &mut next, log_a)
                     .expect("valid");
             }
         }
@@ -645,7 +645,7 @@ fn stale_and_duplicate_pieces_change_nothing() {
     let mut log = Log::default();
     b.handle_datagram(
         addr(1),
-        &synack,
+        &mut synack.clone(),
         Instant::ZERO,
         &mut Sink::default(),
         &mut log,
@@ -669,17 +669,19 @@ fn memory_footprint_stays_within_its_documented_budget() {
     let per_entry = (cap(16, 256, 100).memory_bytes() - base) / 128;
     let per_node = (cap(32, 128, 100).memory_bytes() - base) / 16;
     assert!(per_entry <= 52, "entry slot grew to {per_entry} bytes");
+    // 330 + the replay window of sealed datagrams (24, `seal`).
     assert!(
-        per_node <= 330 + 100,
+        per_node <= 354 + 100,
         "node slot grew to {per_node} bytes with a 100-byte window"
     );
     let default = Capacity::DEFAULT.memory_bytes();
-    assert!(default <= 3_270_000, "default engine is {default} bytes");
+    assert!(default <= 3_300_000, "default engine is {default} bytes");
     let small = cap(16, 128, 64).memory_bytes();
     assert!(small <= 23_000, "small engine is {small} bytes");
     // The engine value beside its tables stays small.
     let value = core::mem::size_of::<TestEngine>();
-    assert!(value <= 2_304, "engine value is {value} bytes");
+    // The keyring (4 keys, `seal`) is about 170 bytes of it.
+    assert!(value <= 2_560, "engine value is {value} bytes");
 }
 
 /// Two node names whose ids share the top 32 bits of their ring hashes.
@@ -780,7 +782,7 @@ fn beat_and_push(x: &mut TestEngine, r: &mut TestEngine, now: Instant) {
     for (_, d) in net.sent {
         r.handle_datagram(
             x.id().addr,
-            &d,
+            &mut d.clone(),
             now,
             &mut Sink::default(),
             &mut Log::default(),
@@ -823,7 +825,7 @@ fn implausible_digest_heartbeats_are_ignored() {
     let far = syn_with_line(&s_id, xh, held + 1000, 0);
     r.handle_datagram(
         addr(9),
-        &far,
+        &mut far.clone(),
         Instant(t),
         &mut Sink::default(),
         &mut Log::default(),
@@ -835,7 +837,7 @@ fn implausible_digest_heartbeats_are_ignored() {
     let near = syn_with_line(&s_id, xh, held + 3, 0);
     r.handle_datagram(
         addr(9),
-        &near,
+        &mut near.clone(),
         Instant(t),
         &mut Sink::default(),
         &mut Log::default(),
@@ -846,7 +848,7 @@ fn implausible_digest_heartbeats_are_ignored() {
     let later = syn_with_line(&s_id, xh, held + 1000, 0);
     r.handle_datagram(
         addr(9),
-        &later,
+        &mut later.clone(),
         Instant(t + 400_000),
         &mut Sink::default(),
         &mut Log::default(),

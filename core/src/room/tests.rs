@@ -30,11 +30,23 @@ fn sync(a: &mut TestEngine, b: &mut TestEngine, log_a: &mut Vec<String>) {
         let mut next = Recorder::default();
         for (to, bytes) in net.sent.drain(..) {
             if to == b_addr {
-                b.handle_datagram(a_addr, &bytes, Instant::ZERO, &mut next, &mut ())
-                    .expect("valid");
+                b.handle_datagram(
+                    a_addr,
+                    &mut bytes.clone(),
+                    Instant::ZERO,
+                    &mut next,
+                    &mut (),
+                )
+                .expect("valid");
             } else {
-                a.handle_datagram(b_addr, &bytes, Instant::ZERO, &mut next, &mut observe)
-                    .expect("valid");
+                a.handle_datagram(
+                    b_addr,
+                    &mut bytes.clone(),
+                    Instant::ZERO,
+                    &mut next,
+                    &mut observe,
+                )
+                .expect("valid");
             }
         }
         net = next;

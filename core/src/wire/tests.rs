@@ -301,9 +301,15 @@ struct Outcome {
 fn feed(rx: &mut Eng, from: SocketAddr, datagram: &[u8]) -> Outcome {
     let mut tx = Outbox::default();
     let mut events = 0usize;
-    let result = rx.handle_datagram(from, datagram, NOW, &mut tx, &mut |_: &Event<'_>| {
-        events += 1;
-    });
+    let result = rx.handle_datagram(
+        from,
+        &mut (datagram).to_vec(),
+        NOW,
+        &mut tx,
+        &mut |_: &Event<'_>| {
+            events += 1;
+        },
+    );
     Outcome {
         result,
         sent: tx.sent,
@@ -1193,11 +1199,15 @@ fn rejects_unsupported_version() {
 
 #[test]
 fn rejects_unknown_kind() {
-    for k in [0, 4, 0x81, 0xff] {
+    for k in [0, 4, 0x7f, 0xff] {
         let mut d = base_synack();
         d[3] = k;
         assert_rejected(&d, DecodeError::UnknownKind);
     }
+    // 0x81 is a Syn with the sealed flag: refused without keys.
+    let mut d = base_synack();
+    d[3] = 0x81;
+    assert_rejected(&d, DecodeError::SealedRefused);
 }
 
 #[test]

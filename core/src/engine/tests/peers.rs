@@ -31,7 +31,7 @@ fn deliver(
         nodes[to]
             .handle_datagram(
                 addr(from as u16),
-                &d,
+                &mut d.clone(),
                 now,
                 &mut replies,
                 &mut Log::default(),

@@ -114,7 +114,7 @@ fn feed_at(rx: &mut Eng, now: u64, datagram: &[u8]) -> Result<(), DecodeError> {
     let mut tx = Outbox::default();
     rx.handle_datagram(
         sa("10.0.0.1:7001"),
-        datagram,
+        &mut (datagram).to_vec(),
         Instant::from_millis(now),
         &mut tx,
         &mut (),
@@ -236,7 +236,7 @@ fn round_at(init: &mut Eng, resp: &mut Eng, now: u64) {
             let mut out = Outbox::default();
             // Replies to a stale sender may be refused as stale; that is
             // part of what these tests exercise.
-            let _ = rx.handle_datagram(from, &d, now, &mut out, &mut ());
+            let _ = rx.handle_datagram(from, &mut d.clone(), now, &mut out, &mut ());
             next.extend(out.sent.into_iter().map(|(_, r)| (back, r)));
         }
         queue = next;
@@ -390,7 +390,13 @@ fn a_copy_cut_short_may_hold_up_to_twice_the_byte_share() {
             vec![entry(1, 0, key, value)],
         );
         let mut tx = Outbox::default();
-        rx.handle_datagram(from, &ack_dg(a_wire(), &[u]), NOW, &mut tx, &mut ())
+        rx.handle_datagram(
+            from,
+            &mut (ack_dg(a_wire(), &[u])).to_vec(),
+            NOW,
+            &mut tx,
+            &mut (),
+        )
     };
     // v1: "old" nearly fills the share. The owner then wrote "new" (v2)
     // and shrank "old" (v3); the piece (1, 2] arrives alone.

@@ -1,10 +1,12 @@
 //! Support code shared by the example programs in `examples/examples/` and
-//! the `node` binary (`src/bin/node.rs`): a minimal logger and command-line
-//! helpers.
+//! the `node` binary (`src/bin/node.rs`): a minimal logger, command-line
+//! helpers, and reading cluster keys from a file ([`key_file`]).
 //!
 //! The examples avoid extra dependencies (no clap, no env_logger) so that
 //! what they show is hearsay, not a framework; these few helpers are what
 //! that costs.
+
+pub mod key_file;
 
 use std::io::Write;
 use std::str::FromStr;

@@ -145,7 +145,7 @@ static int all_see(hearsay_node *const *nodes, size_t n, size_t live) {
 
 /* Starts a node sealing its datagrams with the 32-byte `key`. */
 static hearsay_node *start_keyed(const char *name, const char *seed,
-                                 const uint8_t key[HEARSAY_KEY_LEN]) {
+                                 const uint8_t key[HEARSAY_CLUSTER_KEY_LEN]) {
     hearsay_options opts;
     hearsay_options_init(&opts);
     opts.name = name;
@@ -166,10 +166,10 @@ static hearsay_node *start_keyed(const char *name, const char *seed,
 
 /* The fingerprint of `node`'s primary key (the node has keys). */
 static uint32_t primary_key(hearsay_node *node) {
-    hearsay_key keys[HEARSAY_MAX_KEYS];
-    size_t count = HEARSAY_MAX_KEYS;
+    hearsay_cluster_key keys[HEARSAY_MAX_CLUSTER_KEYS];
+    size_t count = HEARSAY_MAX_CLUSTER_KEYS;
     uint32_t mode = 99;
-    CHECK_OK(hearsay_keys(node, keys, &count, &mode));
+    CHECK_OK(hearsay_cluster_keys(node, keys, &count, &mode));
     CHECK(mode == HEARSAY_KEY_MODE_REQUIRED);
     for (size_t i = 0; i < count; i++) {
         if (keys[i].primary) {
@@ -181,7 +181,7 @@ static uint32_t primary_key(hearsay_node *node) {
 }
 
 static void keyed_demo(void) {
-    uint8_t key_a[HEARSAY_KEY_LEN], key_b[HEARSAY_KEY_LEN], key_new[HEARSAY_KEY_LEN];
+    uint8_t key_a[HEARSAY_CLUSTER_KEY_LEN], key_b[HEARSAY_CLUSTER_KEY_LEN], key_new[HEARSAY_CLUSTER_KEY_LEN];
     memset(key_a, 0xa1, sizeof key_a);
     memset(key_b, 0xb2, sizeof key_b);
     memset(key_new, 0xc3, sizeof key_new);

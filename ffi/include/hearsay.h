@@ -44,11 +44,11 @@
 #include <stdint.h>
 
 // Length of a cluster key in bytes.
-#define HEARSAY_KEY_LEN 32
+#define HEARSAY_CLUSTER_KEY_LEN 32
 
 // Most keys a node holds at once (`key_count` in `hearsay_options`, and
 // `hearsay_install_key` beyond it is `HEARSAY_KEYRING_FULL`).
-#define HEARSAY_MAX_KEYS 4
+#define HEARSAY_MAX_CLUSTER_KEYS 4
 
 // Key mode (the default, 0): with keys, send sealed datagrams and accept
 // only sealed ones.
@@ -124,7 +124,7 @@ typedef enum hearsay_status {
   // capacity asked for (`max_nodes`, `max_entries`, `max_state_bytes`,
   // `detector_window` in `hearsay_options`).
   HEARSAY_OUT_OF_MEMORY = 11,
-  // The node already holds `HEARSAY_MAX_KEYS` cluster keys
+  // The node already holds `HEARSAY_MAX_CLUSTER_KEYS` cluster keys
   // (`hearsay_install_key`): remove one first.
   HEARSAY_KEYRING_FULL = 12,
   // No installed cluster key has this fingerprint (`hearsay_use_key`,
@@ -259,8 +259,8 @@ typedef struct hearsay_options {
   // byte each. 0: 1000. At most 65535; more is
   // `HEARSAY_INVALID_ARGUMENT`.
   uint32_t detector_window;
-  // `key_count` cluster keys of `HEARSAY_KEY_LEN` (32) bytes each, one
-  // after the other: every datagram is then sealed (ChaCha20-Poly1305)
+  // `key_count` cluster keys of `HEARSAY_CLUSTER_KEY_LEN` (32) bytes
+  // each, one after the other: every datagram is then sealed (ChaCha20-Poly1305)
   // with the first and datagrams sealed with any of them are accepted
   // (the others: a rotation in progress). Every node of the cluster
   // needs the key. NULL when `key_count` is 0 (no keys: datagrams are
@@ -268,8 +268,8 @@ typedef struct hearsay_options {
   // only; the library's own copies are wiped, the caller's are the
   // caller's to wipe.
   const uint8_t *keys;
-  // The number of keys at `keys`: at most `HEARSAY_MAX_KEYS` (4); more
-  // is `HEARSAY_INVALID_ARGUMENT`.
+  // The number of keys at `keys`: at most `HEARSAY_MAX_CLUSTER_KEYS` (4);
+  // more is `HEARSAY_INVALID_ARGUMENT`.
   size_t key_count;
   // What the node sends and accepts while it has keys: a
   // `HEARSAY_KEY_MODE_*` value. 0 is `HEARSAY_KEY_MODE_REQUIRED`; a
@@ -277,14 +277,15 @@ typedef struct hearsay_options {
   uint32_t key_mode;
 } hearsay_options;
 
-// One installed cluster key, as `hearsay_keys` lists it: never its bytes.
-typedef struct hearsay_key {
+// One installed cluster key, as `hearsay_cluster_keys` lists it: never
+// its bytes.
+typedef struct hearsay_cluster_key {
   // What identifies the key without revealing it (what
   // `hearsay_install_key` returned for it); print it as `%08x`.
   uint32_t fingerprint;
   // Whether this is the key the node seals its datagrams with.
   bool primary;
-} hearsay_key;
+} hearsay_cluster_key;
 
 // One node of the cluster, as this node saw it when the call was made.
 typedef struct hearsay_member {
@@ -373,8 +374,8 @@ void hearsay_options_init(struct hearsay_options *options);
 // `options` is NULL or points to a `hearsay_options` whose non-NULL
 // strings are NUL-terminated, whose `seeds`, if not NULL, points to
 // `seed_count` such strings and whose `keys`, if not NULL, points to
-// `key_count * HEARSAY_KEY_LEN` readable bytes; `out` is NULL or points
-// to a writable `hearsay_node *`.
+// `key_count * HEARSAY_CLUSTER_KEY_LEN` readable bytes; `out` is NULL or
+// points to a writable `hearsay_node *`.
 enum hearsay_status hearsay_start(const struct hearsay_options *options, struct hearsay_node **out);
 
 // Sets `key` of this node to the `len` bytes at `value` (any bytes; `value`
@@ -497,14 +498,14 @@ void hearsay_free(struct hearsay_node *node);
 // then `hearsay_use_key` it on every node, then `hearsay_remove_key` the
 // old one on every node.
 //
-// `HEARSAY_KEYRING_FULL` when the node holds `HEARSAY_MAX_KEYS` keys
+// `HEARSAY_KEYRING_FULL` when the node holds `HEARSAY_MAX_CLUSTER_KEYS` keys
 // already (remove one first).
 //
 // # Safety
 //
 // `node` is NULL or a live node from `hearsay_start`; `key` is NULL or
-// points to `HEARSAY_KEY_LEN` readable bytes; `fingerprint_out` is NULL or
-// points to a writable `uint32_t`.
+// points to `HEARSAY_CLUSTER_KEY_LEN` readable bytes; `fingerprint_out`
+// is NULL or points to a writable `uint32_t`.
 enum hearsay_status hearsay_install_key(struct hearsay_node *node,
                                         const uint8_t *key,
                                         uint32_t *fingerprint_out);
@@ -545,18 +546,19 @@ enum hearsay_status hearsay_set_key_mode(struct hearsay_node *node, uint32_t mod
 // `*count` is the array's length; on return it is the number of keys
 // (0 for a node without keys). `HEARSAY_BUFFER_TOO_SMALL` when they do
 // not all fit: `*count` is then the number needed and `out` is left
-// unspecified. An array of `HEARSAY_MAX_KEYS` always suffices; `out` may
-// be NULL when `*count` is 0, to ask for the number.
+// unspecified. An array of `HEARSAY_MAX_CLUSTER_KEYS` always suffices;
+// `out` may be NULL when `*count` is 0, to ask for the number.
 //
 // # Safety
 //
 // `node` is NULL or a live node from `hearsay_start`; `count` is NULL or
 // points to a `size_t`; `out` is NULL or points to `*count` writable
-// `hearsay_key`s; `mode_out` is NULL or points to a writable `uint32_t`.
-enum hearsay_status hearsay_keys(struct hearsay_node *node,
-                                 struct hearsay_key *out,
-                                 size_t *count,
-                                 uint32_t *mode_out);
+// `hearsay_cluster_key`s; `mode_out` is NULL or points to a writable
+// `uint32_t`.
+enum hearsay_status hearsay_cluster_keys(struct hearsay_node *node,
+                                         struct hearsay_cluster_key *out,
+                                         size_t *count,
+                                         uint32_t *mode_out);
 
 // The number of other nodes currently alive, as this node sees them.
 // Returns 0 as well when `node` is NULL or the call fails.

@@ -1,6 +1,6 @@
-//! Cluster keys: the key modes, [`hearsay_key`], and the keyring calls
-//! (`hearsay_install_key`, `hearsay_use_key`, `hearsay_remove_key`,
-//! `hearsay_set_key_mode`, `hearsay_keys`).
+//! Cluster keys: the key modes, [`hearsay_cluster_key`], and the keyring
+//! calls (`hearsay_install_key`, `hearsay_use_key`, `hearsay_remove_key`,
+//! `hearsay_set_key_mode`, `hearsay_cluster_keys`).
 //!
 //! Key bytes come from C memory and are read into a buffer that is wiped
 //! when dropped ([`zeroize::Zeroizing`]); the copy handed to hearsay-std
@@ -17,13 +17,13 @@ use crate::node::node_arg;
 use crate::status::hearsay_status;
 
 /// Length of a cluster key in bytes.
-pub const HEARSAY_KEY_LEN: usize = 32;
+pub const HEARSAY_CLUSTER_KEY_LEN: usize = 32;
 /// Most keys a node holds at once (`key_count` in `hearsay_options`, and
 /// `hearsay_install_key` beyond it is `HEARSAY_KEYRING_FULL`).
-pub const HEARSAY_MAX_KEYS: usize = 4;
+pub const HEARSAY_MAX_CLUSTER_KEYS: usize = 4;
 
-const _: () = assert!(HEARSAY_KEY_LEN == KEY_LEN);
-const _: () = assert!(HEARSAY_MAX_KEYS == MAX_KEYS);
+const _: () = assert!(HEARSAY_CLUSTER_KEY_LEN == KEY_LEN);
+const _: () = assert!(HEARSAY_MAX_CLUSTER_KEYS == MAX_KEYS);
 
 /// Key mode (the default, 0): with keys, send sealed datagrams and accept
 /// only sealed ones.
@@ -39,10 +39,11 @@ pub const HEARSAY_KEY_MODE_LISTEN: u32 = 1;
 /// turning keys on, while some nodes still send unsealed).
 pub const HEARSAY_KEY_MODE_TRANSITIONAL: u32 = 2;
 
-/// One installed cluster key, as `hearsay_keys` lists it: never its bytes.
+/// One installed cluster key, as `hearsay_cluster_keys` lists it: never
+/// its bytes.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct hearsay_key {
+pub struct hearsay_cluster_key {
     /// What identifies the key without revealing it (what
     /// `hearsay_install_key` returned for it); print it as `%08x`.
     pub fingerprint: u32,
@@ -73,7 +74,7 @@ fn mode_code(mode: KeyMode) -> u32 {
 ///
 /// # Safety
 ///
-/// `p` is NULL or points to `HEARSAY_KEY_LEN` readable bytes.
+/// `p` is NULL or points to `HEARSAY_CLUSTER_KEY_LEN` readable bytes.
 pub(crate) unsafe fn key_arg(p: *const u8) -> Outcome<Zeroizing<[u8; KEY_LEN]>> {
     let p = non_null(p)?;
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
@@ -85,12 +86,12 @@ pub(crate) unsafe fn key_arg(p: *const u8) -> Outcome<Zeroizing<[u8; KEY_LEN]>> 
 }
 
 /// Copies `count` consecutive 32-byte keys from `p` (the options' `keys`).
-/// More than `HEARSAY_MAX_KEYS`, or NULL with a non-zero count, is
+/// More than `HEARSAY_MAX_CLUSTER_KEYS`, or NULL with a non-zero count, is
 /// `INVALID_ARGUMENT`.
 ///
 /// # Safety
 ///
-/// `p` is NULL or points to `count * HEARSAY_KEY_LEN` readable bytes.
+/// `p` is NULL or points to `count * HEARSAY_CLUSTER_KEY_LEN` readable bytes.
 pub(crate) unsafe fn keys_arg(
     p: *const u8,
     count: usize,
@@ -121,14 +122,14 @@ pub(crate) unsafe fn keys_arg(
 /// then `hearsay_use_key` it on every node, then `hearsay_remove_key` the
 /// old one on every node.
 ///
-/// `HEARSAY_KEYRING_FULL` when the node holds `HEARSAY_MAX_KEYS` keys
+/// `HEARSAY_KEYRING_FULL` when the node holds `HEARSAY_MAX_CLUSTER_KEYS` keys
 /// already (remove one first).
 ///
 /// # Safety
 ///
 /// `node` is NULL or a live node from `hearsay_start`; `key` is NULL or
-/// points to `HEARSAY_KEY_LEN` readable bytes; `fingerprint_out` is NULL or
-/// points to a writable `uint32_t`.
+/// points to `HEARSAY_CLUSTER_KEY_LEN` readable bytes; `fingerprint_out`
+/// is NULL or points to a writable `uint32_t`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn hearsay_install_key(
     node: *mut hearsay_node,
@@ -216,18 +217,19 @@ pub unsafe extern "C" fn hearsay_set_key_mode(
 /// `*count` is the array's length; on return it is the number of keys
 /// (0 for a node without keys). `HEARSAY_BUFFER_TOO_SMALL` when they do
 /// not all fit: `*count` is then the number needed and `out` is left
-/// unspecified. An array of `HEARSAY_MAX_KEYS` always suffices; `out` may
-/// be NULL when `*count` is 0, to ask for the number.
+/// unspecified. An array of `HEARSAY_MAX_CLUSTER_KEYS` always suffices;
+/// `out` may be NULL when `*count` is 0, to ask for the number.
 ///
 /// # Safety
 ///
 /// `node` is NULL or a live node from `hearsay_start`; `count` is NULL or
 /// points to a `size_t`; `out` is NULL or points to `*count` writable
-/// `hearsay_key`s; `mode_out` is NULL or points to a writable `uint32_t`.
+/// `hearsay_cluster_key`s; `mode_out` is NULL or points to a writable
+/// `uint32_t`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn hearsay_keys(
+pub unsafe extern "C" fn hearsay_cluster_keys(
     node: *mut hearsay_node,
-    out: *mut hearsay_key,
+    out: *mut hearsay_cluster_key,
     count: *mut usize,
     mode_out: *mut u32,
 ) -> hearsay_status {
@@ -253,7 +255,7 @@ pub unsafe extern "C" fn hearsay_keys(
         }
         let out = non_null_mut(out)?;
         for (i, fp) in keys.installed.iter().enumerate() {
-            let key = hearsay_key {
+            let key = hearsay_cluster_key {
                 fingerprint: fp.0,
                 primary: keys.primary == Some(*fp),
             };

@@ -71,7 +71,7 @@
 //! - `options`: [`hearsay_options`] and `hearsay_start`.
 //! - `node`: [`hearsay_node`], keys, `hearsay_leave`, `hearsay_free`.
 //! - `keys`: cluster keys (sealed datagrams): the key modes,
-//!   [`hearsay_key`] and the keyring calls.
+//!   [`hearsay_cluster_key`] and the keyring calls.
 //! - `members`: [`hearsay_member`] and the membership reads.
 //! - `events`: [`hearsay_event`] and `hearsay_next_event`.
 
@@ -108,9 +108,10 @@ pub use events::{
     hearsay_next_event,
 };
 pub use keys::{
-    HEARSAY_KEY_LEN, HEARSAY_KEY_MODE_LISTEN, HEARSAY_KEY_MODE_REQUIRED,
-    HEARSAY_KEY_MODE_TRANSITIONAL, HEARSAY_MAX_KEYS, hearsay_install_key, hearsay_key,
-    hearsay_keys, hearsay_remove_key, hearsay_set_key_mode, hearsay_use_key,
+    HEARSAY_CLUSTER_KEY_LEN, HEARSAY_KEY_MODE_LISTEN, HEARSAY_KEY_MODE_REQUIRED,
+    HEARSAY_KEY_MODE_TRANSITIONAL, HEARSAY_MAX_CLUSTER_KEYS, hearsay_cluster_key,
+    hearsay_cluster_keys, hearsay_install_key, hearsay_remove_key, hearsay_set_key_mode,
+    hearsay_use_key,
 };
 pub use members::{
     HEARSAY_ADDR_SIZE, HEARSAY_NAME_SIZE, hearsay_live_count, hearsay_live_members, hearsay_member,

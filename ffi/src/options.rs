@@ -97,8 +97,8 @@ pub struct hearsay_options {
     /// byte each. 0: 1000. At most 65535; more is
     /// `HEARSAY_INVALID_ARGUMENT`.
     pub detector_window: u32,
-    /// `key_count` cluster keys of `HEARSAY_KEY_LEN` (32) bytes each, one
-    /// after the other: every datagram is then sealed (ChaCha20-Poly1305)
+    /// `key_count` cluster keys of `HEARSAY_CLUSTER_KEY_LEN` (32) bytes
+    /// each, one after the other: every datagram is then sealed (ChaCha20-Poly1305)
     /// with the first and datagrams sealed with any of them are accepted
     /// (the others: a rotation in progress). Every node of the cluster
     /// needs the key. NULL when `key_count` is 0 (no keys: datagrams are
@@ -106,8 +106,8 @@ pub struct hearsay_options {
     /// only; the library's own copies are wiped, the caller's are the
     /// caller's to wipe.
     pub keys: *const u8,
-    /// The number of keys at `keys`: at most `HEARSAY_MAX_KEYS` (4); more
-    /// is `HEARSAY_INVALID_ARGUMENT`.
+    /// The number of keys at `keys`: at most `HEARSAY_MAX_CLUSTER_KEYS` (4);
+    /// more is `HEARSAY_INVALID_ARGUMENT`.
     pub key_count: usize,
     /// What the node sends and accepts while it has keys: a
     /// `HEARSAY_KEY_MODE_*` value. 0 is `HEARSAY_KEY_MODE_REQUIRED`; a
@@ -171,8 +171,8 @@ pub unsafe extern "C" fn hearsay_options_init(options: *mut hearsay_options) {
 /// `options` is NULL or points to a `hearsay_options` whose non-NULL
 /// strings are NUL-terminated, whose `seeds`, if not NULL, points to
 /// `seed_count` such strings and whose `keys`, if not NULL, points to
-/// `key_count * HEARSAY_KEY_LEN` readable bytes; `out` is NULL or points
-/// to a writable `hearsay_node *`.
+/// `key_count * HEARSAY_CLUSTER_KEY_LEN` readable bytes; `out` is NULL or
+/// points to a writable `hearsay_node *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn hearsay_start(
     options: *const hearsay_options,

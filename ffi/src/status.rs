@@ -50,7 +50,7 @@ pub enum hearsay_status {
     /// capacity asked for (`max_nodes`, `max_entries`, `max_state_bytes`,
     /// `detector_window` in `hearsay_options`).
     HEARSAY_OUT_OF_MEMORY = 11,
-    /// The node already holds `HEARSAY_MAX_KEYS` cluster keys
+    /// The node already holds `HEARSAY_MAX_CLUSTER_KEYS` cluster keys
     /// (`hearsay_install_key`): remove one first.
     HEARSAY_KEYRING_FULL = 12,
     /// No installed cluster key has this fingerprint (`hearsay_use_key`,

@@ -746,7 +746,7 @@ fn a_panic_inside_any_entry_point_becomes_internal_error() {
             "keys",
             Box::new(move || {
                 // SAFETY: pointers valid for the call (made above).
-                unsafe { hearsay_keys(n, null_mut(), lenp, null_mut()) }
+                unsafe { hearsay_cluster_keys(n, null_mut(), lenp, null_mut()) }
             }),
         ),
         (
@@ -797,29 +797,29 @@ fn a_panic_inside_any_entry_point_becomes_internal_error() {
     );
 }
 
-const KEY_A: [u8; HEARSAY_KEY_LEN] = [0xa1; HEARSAY_KEY_LEN];
-const KEY_B: [u8; HEARSAY_KEY_LEN] = [0xb2; HEARSAY_KEY_LEN];
+const KEY_A: [u8; HEARSAY_CLUSTER_KEY_LEN] = [0xa1; HEARSAY_CLUSTER_KEY_LEN];
+const KEY_B: [u8; HEARSAY_CLUSTER_KEY_LEN] = [0xb2; HEARSAY_CLUSTER_KEY_LEN];
 
 /// The fingerprint hearsay gives `key`, computed independently of the C API.
-fn fingerprint(key: [u8; HEARSAY_KEY_LEN]) -> u32 {
+fn fingerprint(key: [u8; HEARSAY_CLUSTER_KEY_LEN]) -> u32 {
     hearsay_core::ClusterKey::new(key).fingerprint().0
 }
 
-/// `hearsay_keys` with room for every key: the keys and the mode.
-fn keys_of(node: *mut hearsay_node) -> (Vec<hearsay_key>, u32) {
-    let mut out = [hearsay_key {
+/// `hearsay_cluster_keys` with room for every key: the keys and the mode.
+fn keys_of(node: *mut hearsay_node) -> (Vec<hearsay_cluster_key>, u32) {
+    let mut out = [hearsay_cluster_key {
         fingerprint: 0,
         primary: false,
-    }; HEARSAY_MAX_KEYS];
+    }; HEARSAY_MAX_CLUSTER_KEYS];
     let mut count = out.len();
     let mut mode = u32::MAX;
     // SAFETY: a live node, `count` writable keys, a size_t and a uint32_t.
-    let status = unsafe { hearsay_keys(node, out.as_mut_ptr(), &mut count, &mut mode) };
+    let status = unsafe { hearsay_cluster_keys(node, out.as_mut_ptr(), &mut count, &mut mode) };
     assert_eq!(status, HEARSAY_OK);
     (out[..count].to_vec(), mode)
 }
 
-fn install(node: *mut hearsay_node, key: &[u8; HEARSAY_KEY_LEN]) -> (hearsay_status, u32) {
+fn install(node: *mut hearsay_node, key: &[u8; HEARSAY_CLUSTER_KEY_LEN]) -> (hearsay_status, u32) {
     let mut fp = 0;
     // SAFETY: a live node, 32 readable bytes, a writable uint32_t.
     let status = unsafe { hearsay_install_key(node, key.as_ptr(), &mut fp) };
@@ -857,7 +857,7 @@ fn start_takes_keys_and_a_key_mode() {
 
 #[test]
 fn start_rejects_bad_key_options() {
-    let five = [0x55u8; 5 * HEARSAY_KEY_LEN];
+    let five = [0x55u8; 5 * HEARSAY_CLUSTER_KEY_LEN];
     let mut o = options(c"k");
     o.keys = five.as_ptr();
     o.key_count = 5;
@@ -895,7 +895,7 @@ fn keyring_calls_report_each_error() {
     assert_eq!((status, a), (HEARSAY_OK, fingerprint(KEY_A)));
     assert_eq!(
         keys_of(n).0,
-        [hearsay_key {
+        [hearsay_cluster_key {
             fingerprint: a,
             primary: true
         }],
@@ -921,37 +921,40 @@ fn keyring_calls_report_each_error() {
     }
     assert_eq!(
         keys_of(n).0,
-        [hearsay_key {
+        [hearsay_cluster_key {
             fingerprint: b,
             primary: true
         }]
     );
 
     // A full keyring.
-    for fill in 1..HEARSAY_MAX_KEYS {
-        assert_eq!(install(n, &[fill as u8; HEARSAY_KEY_LEN]).0, HEARSAY_OK);
+    for fill in 1..HEARSAY_MAX_CLUSTER_KEYS {
+        assert_eq!(
+            install(n, &[fill as u8; HEARSAY_CLUSTER_KEY_LEN]).0,
+            HEARSAY_OK
+        );
     }
     assert_eq!(install(n, &KEY_A).0, HEARSAY_KEYRING_FULL);
-    assert_eq!(keys_of(n).0.len(), HEARSAY_MAX_KEYS);
+    assert_eq!(keys_of(n).0.len(), HEARSAY_MAX_CLUSTER_KEYS);
 
     // Listing into too small a buffer reports the number needed.
-    let mut one = [hearsay_key {
+    let mut one = [hearsay_cluster_key {
         fingerprint: 0,
         primary: false,
     }];
     let mut count = 1;
     // SAFETY: a live node, one writable key, a size_t; NULL mode_out.
-    let status = unsafe { hearsay_keys(n, one.as_mut_ptr(), &mut count, null_mut()) };
+    let status = unsafe { hearsay_cluster_keys(n, one.as_mut_ptr(), &mut count, null_mut()) };
     assert_eq!(
         (status, count),
-        (HEARSAY_BUFFER_TOO_SMALL, HEARSAY_MAX_KEYS)
+        (HEARSAY_BUFFER_TOO_SMALL, HEARSAY_MAX_CLUSTER_KEYS)
     );
     let mut count = 0;
     // SAFETY: a live node, NULL array with count 0.
-    let status = unsafe { hearsay_keys(n, null_mut(), &mut count, null_mut()) };
+    let status = unsafe { hearsay_cluster_keys(n, null_mut(), &mut count, null_mut()) };
     assert_eq!(
         (status, count),
-        (HEARSAY_BUFFER_TOO_SMALL, HEARSAY_MAX_KEYS)
+        (HEARSAY_BUFFER_TOO_SMALL, HEARSAY_MAX_CLUSTER_KEYS)
     );
 
     // Modes.
@@ -995,11 +998,11 @@ fn keyring_calls_reject_null_pointers() {
             HEARSAY_INVALID_ARGUMENT
         );
         assert_eq!(
-            hearsay_keys(null_mut(), null_mut(), &mut count, null_mut()),
+            hearsay_cluster_keys(null_mut(), null_mut(), &mut count, null_mut()),
             HEARSAY_INVALID_ARGUMENT
         );
         assert_eq!(
-            hearsay_keys(n, null_mut(), null_mut(), null_mut()),
+            hearsay_cluster_keys(n, null_mut(), null_mut(), null_mut()),
             HEARSAY_INVALID_ARGUMENT
         );
     }
@@ -1011,7 +1014,7 @@ fn keyring_calls_reject_null_pointers() {
 /// the first, never joins them.
 #[test]
 fn a_shared_key_joins_nodes_and_a_foreign_key_stays_out() {
-    let start_keyed = |name: &CStr, key: &[u8; HEARSAY_KEY_LEN], seed: Option<&CStr>| {
+    let start_keyed = |name: &CStr, key: &[u8; HEARSAY_CLUSTER_KEY_LEN], seed: Option<&CStr>| {
         let seeds = seed.map(|s| [s.as_ptr()]);
         let mut o = options(name);
         o.keys = key.as_ptr();

@@ -260,9 +260,9 @@ typedef struct hearsay_options {
   // `HEARSAY_INVALID_ARGUMENT`.
   uint32_t detector_window;
   // `key_count` cluster keys of `HEARSAY_CLUSTER_KEY_LEN` (32) bytes
-  // each, one after the other: every datagram is then sealed (ChaCha20-Poly1305)
-  // with the first and datagrams sealed with any of them are accepted
-  // (the others: a rotation in progress). Every node of the cluster
+  // each, one after the other: every datagram is then sealed
+  // (ChaCha20-Poly1305) with the first, and datagrams sealed with any of
+  // them are accepted (the others: a rotation in progress). Every node of the cluster
   // needs the key. NULL when `key_count` is 0 (no keys: datagrams are
   // sent in clear and sealed ones refused). Read during `hearsay_start`
   // only; the library's own copies are wiped, the caller's are the

@@ -43,6 +43,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Length of a cluster key in bytes.
+#define HEARSAY_CLUSTER_KEY_LEN 32
+
+// Most keys a node holds at once (`key_count` in `hearsay_options`, and
+// `hearsay_install_key` beyond it is `HEARSAY_KEYRING_FULL`).
+#define HEARSAY_MAX_CLUSTER_KEYS 4
+
+// Key mode (the default, 0): with keys, send sealed datagrams and accept
+// only sealed ones.
+#define HEARSAY_KEY_MODE_REQUIRED 0
+
+// Key mode: send unsealed, accept sealed and unsealed. The first step of
+// turning keys on in a running cluster: on every node in turn, install
+// the key in this mode; once all have it, switch every node to
+// `HEARSAY_KEY_MODE_TRANSITIONAL`; once all are transitional, switch every
+// node to `HEARSAY_KEY_MODE_REQUIRED`. At each step every node accepts
+// what every other node sends.
+#define HEARSAY_KEY_MODE_LISTEN 1
+
+// Key mode: send sealed, accept sealed and unsealed (the second step of
+// turning keys on, while some nodes still send unsealed).
+#define HEARSAY_KEY_MODE_TRANSITIONAL 2
+
 // Size of a member name buffer: names are 1 to 64 bytes, plus the NUL.
 #define HEARSAY_NAME_SIZE 65
 
@@ -101,6 +124,15 @@ typedef enum hearsay_status {
   // capacity asked for (`max_nodes`, `max_entries`, `max_state_bytes`,
   // `detector_window` in `hearsay_options`).
   HEARSAY_OUT_OF_MEMORY = 11,
+  // The node already holds `HEARSAY_MAX_CLUSTER_KEYS` cluster keys
+  // (`hearsay_install_key`): remove one first.
+  HEARSAY_KEYRING_FULL = 12,
+  // No installed cluster key has this fingerprint (`hearsay_use_key`,
+  // `hearsay_remove_key`).
+  HEARSAY_UNKNOWN_KEY = 13,
+  // The key is the one the node seals with and cannot be removed
+  // (`hearsay_remove_key`): `hearsay_use_key` another one first.
+  HEARSAY_PRIMARY_KEY = 14,
 } hearsay_status;
 
 // Where a member stands, as this node sees it.
@@ -227,7 +259,33 @@ typedef struct hearsay_options {
   // byte each. 0: 1000. At most 65535; more is
   // `HEARSAY_INVALID_ARGUMENT`.
   uint32_t detector_window;
+  // `key_count` cluster keys of `HEARSAY_CLUSTER_KEY_LEN` (32) bytes
+  // each, one after the other: every datagram is then sealed
+  // (ChaCha20-Poly1305) with the first, and datagrams sealed with any of
+  // them are accepted (the others: a rotation in progress). Every node of the cluster
+  // needs the key. NULL when `key_count` is 0 (no keys: datagrams are
+  // sent in clear and sealed ones refused). Read during `hearsay_start`
+  // only; the library's own copies are wiped, the caller's are the
+  // caller's to wipe.
+  const uint8_t *keys;
+  // The number of keys at `keys`: at most `HEARSAY_MAX_CLUSTER_KEYS` (4);
+  // more is `HEARSAY_INVALID_ARGUMENT`.
+  size_t key_count;
+  // What the node sends and accepts while it has keys: a
+  // `HEARSAY_KEY_MODE_*` value. 0 is `HEARSAY_KEY_MODE_REQUIRED`; a
+  // value that is none of them is `HEARSAY_INVALID_ARGUMENT`.
+  uint32_t key_mode;
 } hearsay_options;
+
+// One installed cluster key, as `hearsay_cluster_keys` lists it: never
+// its bytes.
+typedef struct hearsay_cluster_key {
+  // What identifies the key without revealing it (what
+  // `hearsay_install_key` returned for it); print it as `%08x`.
+  uint32_t fingerprint;
+  // Whether this is the key the node seals its datagrams with.
+  bool primary;
+} hearsay_cluster_key;
 
 // One node of the cluster, as this node saw it when the call was made.
 typedef struct hearsay_member {
@@ -314,9 +372,10 @@ void hearsay_options_init(struct hearsay_options *options);
 // # Safety
 //
 // `options` is NULL or points to a `hearsay_options` whose non-NULL
-// strings are NUL-terminated and whose `seeds`, if not NULL, points to
-// `seed_count` such strings; `out` is NULL or points to a writable
-// `hearsay_node *`.
+// strings are NUL-terminated, whose `seeds`, if not NULL, points to
+// `seed_count` such strings and whose `keys`, if not NULL, points to
+// `key_count * HEARSAY_CLUSTER_KEY_LEN` readable bytes; `out` is NULL or
+// points to a writable `hearsay_node *`.
 enum hearsay_status hearsay_start(const struct hearsay_options *options, struct hearsay_node **out);
 
 // Sets `key` of this node to the `len` bytes at `value` (any bytes; `value`
@@ -427,6 +486,79 @@ enum hearsay_status hearsay_leave(struct hearsay_node *node, uint32_t timeout_ms
 // `node` is NULL or a node from `hearsay_start` not yet freed, with no
 // other call on it in flight.
 void hearsay_free(struct hearsay_node *node);
+
+// Installs a 32-byte cluster key: datagrams sealed with it are accepted
+// from now on. The node's first key also becomes the one it seals with;
+// later ones do with `hearsay_use_key`. Installing a key already held
+// changes nothing. Stores the key's fingerprint in `*fingerprint_out`
+// unless it is NULL. The library keeps no copy of `key` beyond the
+// keyring (the copies it makes on the way are wiped).
+//
+// Rotation without downtime (Serf's): install the new key on every node,
+// then `hearsay_use_key` it on every node, then `hearsay_remove_key` the
+// old one on every node.
+//
+// `HEARSAY_KEYRING_FULL` when the node holds `HEARSAY_MAX_CLUSTER_KEYS` keys
+// already (remove one first).
+//
+// # Safety
+//
+// `node` is NULL or a live node from `hearsay_start`; `key` is NULL or
+// points to `HEARSAY_CLUSTER_KEY_LEN` readable bytes; `fingerprint_out`
+// is NULL or points to a writable `uint32_t`.
+enum hearsay_status hearsay_install_key(struct hearsay_node *node,
+                                        const uint8_t *key,
+                                        uint32_t *fingerprint_out);
+
+// Makes the installed key `fingerprint` the one this node seals its
+// datagrams with. Install it on every node before using it on any.
+// `HEARSAY_UNKNOWN_KEY` if no installed key has that fingerprint.
+//
+// # Safety
+//
+// `node` is NULL or a live node from `hearsay_start`.
+enum hearsay_status hearsay_use_key(struct hearsay_node *node, uint32_t fingerprint);
+
+// Removes the installed key `fingerprint`: datagrams sealed with it are
+// refused from now on. `HEARSAY_UNKNOWN_KEY` if no installed key has that
+// fingerprint; `HEARSAY_PRIMARY_KEY` if it is the key the node seals with
+// (use another one first).
+//
+// # Safety
+//
+// `node` is NULL or a live node from `hearsay_start`.
+enum hearsay_status hearsay_remove_key(struct hearsay_node *node, uint32_t fingerprint);
+
+// Sets what the node sends and accepts while it has keys: one of the
+// `HEARSAY_KEY_MODE_*` values (see `HEARSAY_KEY_MODE_LISTEN` for turning
+// keys on in a running cluster); anything else is
+// `HEARSAY_INVALID_ARGUMENT`. A node without keys sends unsealed
+// datagrams and refuses sealed ones whatever its mode.
+//
+// # Safety
+//
+// `node` is NULL or a live node from `hearsay_start`.
+enum hearsay_status hearsay_set_key_mode(struct hearsay_node *node, uint32_t mode);
+
+// Lists the node's installed keys (fingerprints, never key bytes) into
+// `out`, an array of `*count` keys, and stores its key mode (a
+// `HEARSAY_KEY_MODE_*` value) in `*mode_out` unless it is NULL. On entry
+// `*count` is the array's length; on return it is the number of keys
+// (0 for a node without keys). `HEARSAY_BUFFER_TOO_SMALL` when they do
+// not all fit: `*count` is then the number needed and `out` is left
+// unspecified. An array of `HEARSAY_MAX_CLUSTER_KEYS` always suffices;
+// `out` may be NULL when `*count` is 0, to ask for the number.
+//
+// # Safety
+//
+// `node` is NULL or a live node from `hearsay_start`; `count` is NULL or
+// points to a `size_t`; `out` is NULL or points to `*count` writable
+// `hearsay_cluster_key`s; `mode_out` is NULL or points to a writable
+// `uint32_t`.
+enum hearsay_status hearsay_cluster_keys(struct hearsay_node *node,
+                                         struct hearsay_cluster_key *out,
+                                         size_t *count,
+                                         uint32_t *mode_out);
 
 // The number of other nodes currently alive, as this node sees them.
 // Returns 0 as well when `node` is NULL or the call fails.

@@ -1,7 +1,8 @@
 //! # hearsay-ffi
 //!
 //! A C API over [`hearsay_std`]: C and C++ programs start a hearsay node,
-//! set and read keys, list live members and read membership and key events.
+//! set and read keys, list live members, read membership and key events,
+//! and manage the cluster keys that seal its datagrams.
 //! The crate builds a static library (`libhearsay_ffi.a`) and a shared one
 //! (`libhearsay_ffi.so`); the header is `include/hearsay.h`, generated from
 //! this crate by cbindgen (configuration in `cbindgen.toml`) and checked in.
@@ -58,6 +59,8 @@
 //! - `crossbeam-channel` (already in the build through hearsay-std): the
 //!   subscriptions are crossbeam receivers, and waiting on both at once with
 //!   a timeout needs its `Select`.
+//! - `zeroize` (already in the build through hearsay-core): the copies of
+//!   cluster keys read from C memory are wiped when dropped.
 //! - `cbindgen` (dev-dependency only): regenerates the header in a test.
 //!
 //! ## Module map
@@ -67,6 +70,8 @@
 //! - `status`: [`hearsay_status`] and `hearsay_status_str`.
 //! - `options`: [`hearsay_options`] and `hearsay_start`.
 //! - `node`: [`hearsay_node`], keys, `hearsay_leave`, `hearsay_free`.
+//! - `keys`: cluster keys (sealed datagrams): the key modes,
+//!   [`hearsay_cluster_key`] and the keyring calls.
 //! - `members`: [`hearsay_member`] and the membership reads.
 //! - `events`: [`hearsay_event`] and `hearsay_next_event`.
 
@@ -92,6 +97,8 @@ pub mod options;
 
 pub mod node;
 
+pub mod keys;
+
 pub mod members;
 
 pub mod events;
@@ -99,6 +106,12 @@ pub mod events;
 pub use events::{
     HEARSAY_EVENT_VALUE_SIZE, HEARSAY_KEY_SIZE, hearsay_event, hearsay_event_kind,
     hearsay_next_event,
+};
+pub use keys::{
+    HEARSAY_CLUSTER_KEY_LEN, HEARSAY_KEY_MODE_LISTEN, HEARSAY_KEY_MODE_REQUIRED,
+    HEARSAY_KEY_MODE_TRANSITIONAL, HEARSAY_MAX_CLUSTER_KEYS, hearsay_cluster_key,
+    hearsay_cluster_keys, hearsay_install_key, hearsay_remove_key, hearsay_set_key_mode,
+    hearsay_use_key,
 };
 pub use members::{
     HEARSAY_ADDR_SIZE, HEARSAY_NAME_SIZE, hearsay_live_count, hearsay_live_members, hearsay_member,

@@ -17,6 +17,7 @@ use hearsay_std::builder::scaled_detector;
 use hearsay_std::{Builder, Node};
 
 use crate::boundary::{Outcome, guard_status, non_null, non_null_mut, opt_str_arg, str_arg};
+use crate::keys::{keys_arg, mode_arg};
 use crate::node::hearsay_node;
 use crate::status::hearsay_status;
 use crate::unwind::guard;
@@ -96,6 +97,22 @@ pub struct hearsay_options {
     /// byte each. 0: 1000. At most 65535; more is
     /// `HEARSAY_INVALID_ARGUMENT`.
     pub detector_window: u32,
+    /// `key_count` cluster keys of `HEARSAY_CLUSTER_KEY_LEN` (32) bytes
+    /// each, one after the other: every datagram is then sealed
+    /// (ChaCha20-Poly1305) with the first, and datagrams sealed with any of
+    /// them are accepted (the others: a rotation in progress). Every node of the cluster
+    /// needs the key. NULL when `key_count` is 0 (no keys: datagrams are
+    /// sent in clear and sealed ones refused). Read during `hearsay_start`
+    /// only; the library's own copies are wiped, the caller's are the
+    /// caller's to wipe.
+    pub keys: *const u8,
+    /// The number of keys at `keys`: at most `HEARSAY_MAX_CLUSTER_KEYS` (4);
+    /// more is `HEARSAY_INVALID_ARGUMENT`.
+    pub key_count: usize,
+    /// What the node sends and accepts while it has keys: a
+    /// `HEARSAY_KEY_MODE_*` value. 0 is `HEARSAY_KEY_MODE_REQUIRED`; a
+    /// value that is none of them is `HEARSAY_INVALID_ARGUMENT`.
+    pub key_mode: u32,
 }
 
 /// Fills `*options` with the defaults: every pointer NULL, every number 0.
@@ -128,6 +145,9 @@ pub unsafe extern "C" fn hearsay_options_init(options: *mut hearsay_options) {
             max_entries: 0,
             max_state_bytes: 0,
             detector_window: 0,
+            keys: std::ptr::null(),
+            key_count: 0,
+            key_mode: 0,
         };
         // SAFETY: not NULL, writable by the caller's contract; `write` does
         // not read the old contents.
@@ -149,9 +169,10 @@ pub unsafe extern "C" fn hearsay_options_init(options: *mut hearsay_options) {
 /// # Safety
 ///
 /// `options` is NULL or points to a `hearsay_options` whose non-NULL
-/// strings are NUL-terminated and whose `seeds`, if not NULL, points to
-/// `seed_count` such strings; `out` is NULL or points to a writable
-/// `hearsay_node *`.
+/// strings are NUL-terminated, whose `seeds`, if not NULL, points to
+/// `seed_count` such strings and whose `keys`, if not NULL, points to
+/// `key_count * HEARSAY_CLUSTER_KEY_LEN` readable bytes; `out` is NULL or
+/// points to a writable `hearsay_node *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn hearsay_start(
     options: *const hearsay_options,
@@ -223,6 +244,13 @@ unsafe fn start(o: &hearsay_options) -> Outcome<hearsay_node> {
         b = b.pending_timeout(Duration::from_millis(u64::from(o.pending_timeout_ms)));
     }
     b = capacity_options(b, o);
+    // SAFETY: forwarded contract (`key_count` keys at `keys`).
+    let keys = unsafe { keys_arg(o.keys, o.key_count) }?;
+    // Each array handed over is wiped by `ClusterKey::new`; `keys` is
+    // wiped when dropped.
+    b = b
+        .keys(keys.iter().map(|k| **k))
+        .key_mode(mode_arg(o.key_mode)?);
     // On the builder, so that nothing between the start and the first
     // `hearsay_next_event` is missed.
     let membership = b.subscribe_membership();

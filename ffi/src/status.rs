@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_int};
 
-use hearsay_std::Error;
+use hearsay_std::{Error, KeyError};
 
 use crate::unwind::guard;
 
@@ -50,6 +50,15 @@ pub enum hearsay_status {
     /// capacity asked for (`max_nodes`, `max_entries`, `max_state_bytes`,
     /// `detector_window` in `hearsay_options`).
     HEARSAY_OUT_OF_MEMORY = 11,
+    /// The node already holds `HEARSAY_MAX_CLUSTER_KEYS` cluster keys
+    /// (`hearsay_install_key`): remove one first.
+    HEARSAY_KEYRING_FULL = 12,
+    /// No installed cluster key has this fingerprint (`hearsay_use_key`,
+    /// `hearsay_remove_key`).
+    HEARSAY_UNKNOWN_KEY = 13,
+    /// The key is the one the node seals with and cannot be removed
+    /// (`hearsay_remove_key`): `hearsay_use_key` another one first.
+    HEARSAY_PRIMARY_KEY = 14,
 }
 
 impl From<Error> for hearsay_status {
@@ -70,6 +79,9 @@ impl From<Error> for hearsay_status {
             Error::Left => hearsay_status::HEARSAY_LEFT,
             Error::ShutDown => hearsay_status::HEARSAY_SHUT_DOWN,
             Error::Timeout => hearsay_status::HEARSAY_TIMEOUT,
+            Error::Key(KeyError::Full) => hearsay_status::HEARSAY_KEYRING_FULL,
+            Error::Key(KeyError::Unknown) => hearsay_status::HEARSAY_UNKNOWN_KEY,
+            Error::Key(KeyError::Primary) => hearsay_status::HEARSAY_PRIMARY_KEY,
             // Spawn failures, panicked threads, an exhausted version
             // counter (2^62 writes), and whatever hearsay-std adds later.
             _ => hearsay_status::HEARSAY_INTERNAL_ERROR,
@@ -94,7 +106,7 @@ pub extern "C" fn hearsay_status_str(status: hearsay_status_arg) -> *const c_cha
 
 fn describe(status: c_int) -> &'static std::ffi::CStr {
     use hearsay_status::*;
-    const ALL: [hearsay_status; 12] = [
+    const ALL: [hearsay_status; 15] = [
         HEARSAY_OK,
         HEARSAY_INVALID_ARGUMENT,
         HEARSAY_BIND_FAILED,
@@ -107,6 +119,9 @@ fn describe(status: c_int) -> &'static std::ffi::CStr {
         HEARSAY_LEFT,
         HEARSAY_NAMESPACE_FULL,
         HEARSAY_OUT_OF_MEMORY,
+        HEARSAY_KEYRING_FULL,
+        HEARSAY_UNKNOWN_KEY,
+        HEARSAY_PRIMARY_KEY,
     ];
     let Some(known) = ALL.into_iter().find(|&s| s as c_int == status) else {
         return c"unknown status";
@@ -124,6 +139,9 @@ fn describe(status: c_int) -> &'static std::ffi::CStr {
         HEARSAY_LEFT => c"node has left the cluster",
         HEARSAY_NAMESPACE_FULL => c"namespace beyond the per-node share",
         HEARSAY_OUT_OF_MEMORY => c"not enough memory for the node's capacity",
+        HEARSAY_KEYRING_FULL => c"the keyring is full: remove a key first",
+        HEARSAY_UNKNOWN_KEY => c"no installed key has this fingerprint",
+        HEARSAY_PRIMARY_KEY => c"the primary key cannot be removed: use another key first",
     }
 }
 
@@ -142,11 +160,11 @@ mod tests {
 
     #[test]
     fn every_status_has_its_own_name() {
-        let names: Vec<String> = (0..12).map(str_of).collect();
+        let names: Vec<String> = (0..15).map(str_of).collect();
         let mut unique = names.clone();
         unique.sort();
         unique.dedup();
-        assert_eq!(unique.len(), 12, "{names:?}");
+        assert_eq!(unique.len(), 15, "{names:?}");
         assert!(!names.iter().any(|n| n == "unknown status"));
         assert_eq!(names[0], "ok");
         assert_eq!(names[5], "buffer too small");
@@ -154,7 +172,7 @@ mod tests {
 
     #[test]
     fn any_other_int_is_an_unknown_status() {
-        for v in [-1, 12, 1000, c_int::MIN, c_int::MAX] {
+        for v in [-1, 15, 1000, c_int::MIN, c_int::MAX] {
             assert_eq!(str_of(v), "unknown status");
         }
     }
@@ -190,6 +208,9 @@ mod tests {
             (Error::Timeout, HEARSAY_TIMEOUT),
             (Error::Spawn(io()), HEARSAY_INTERNAL_ERROR),
             (Error::ThreadPanicked("engine"), HEARSAY_INTERNAL_ERROR),
+            (Error::Key(KeyError::Full), HEARSAY_KEYRING_FULL),
+            (Error::Key(KeyError::Unknown), HEARSAY_UNKNOWN_KEY),
+            (Error::Key(KeyError::Primary), HEARSAY_PRIMARY_KEY),
         ];
         for (e, want) in cases {
             let shown = e.to_string();

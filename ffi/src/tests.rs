@@ -715,6 +715,41 @@ fn a_panic_inside_any_entry_point_becomes_internal_error() {
             }),
         ),
         (
+            "install_key",
+            Box::new(move || {
+                // SAFETY: pointers valid for the call (made above).
+                unsafe { hearsay_install_key(n, KEY_A.as_ptr(), null_mut()) }
+            }),
+        ),
+        (
+            "use_key",
+            Box::new(move || {
+                // SAFETY: a live node.
+                unsafe { hearsay_use_key(n, 1) }
+            }),
+        ),
+        (
+            "remove_key",
+            Box::new(move || {
+                // SAFETY: a live node.
+                unsafe { hearsay_remove_key(n, 1) }
+            }),
+        ),
+        (
+            "set_key_mode",
+            Box::new(move || {
+                // SAFETY: a live node.
+                unsafe { hearsay_set_key_mode(n, HEARSAY_KEY_MODE_LISTEN) }
+            }),
+        ),
+        (
+            "keys",
+            Box::new(move || {
+                // SAFETY: pointers valid for the call (made above).
+                unsafe { hearsay_cluster_keys(n, null_mut(), lenp, null_mut()) }
+            }),
+        ),
+        (
             "start",
             Box::new(move || {
                 let mut out = null_mut();
@@ -760,4 +795,255 @@ fn a_panic_inside_any_entry_point_becomes_internal_error() {
         rebound.is_ok(),
         "the node's socket was released: {rebound:?}"
     );
+}
+
+const KEY_A: [u8; HEARSAY_CLUSTER_KEY_LEN] = [0xa1; HEARSAY_CLUSTER_KEY_LEN];
+const KEY_B: [u8; HEARSAY_CLUSTER_KEY_LEN] = [0xb2; HEARSAY_CLUSTER_KEY_LEN];
+
+/// The fingerprint hearsay gives `key`, computed independently of the C API.
+fn fingerprint(key: [u8; HEARSAY_CLUSTER_KEY_LEN]) -> u32 {
+    hearsay_core::ClusterKey::new(key).fingerprint().0
+}
+
+/// `hearsay_cluster_keys` with room for every key: the keys and the mode.
+fn keys_of(node: *mut hearsay_node) -> (Vec<hearsay_cluster_key>, u32) {
+    let mut out = [hearsay_cluster_key {
+        fingerprint: 0,
+        primary: false,
+    }; HEARSAY_MAX_CLUSTER_KEYS];
+    let mut count = out.len();
+    let mut mode = u32::MAX;
+    // SAFETY: a live node, `count` writable keys, a size_t and a uint32_t.
+    let status = unsafe { hearsay_cluster_keys(node, out.as_mut_ptr(), &mut count, &mut mode) };
+    assert_eq!(status, HEARSAY_OK);
+    (out[..count].to_vec(), mode)
+}
+
+fn install(node: *mut hearsay_node, key: &[u8; HEARSAY_CLUSTER_KEY_LEN]) -> (hearsay_status, u32) {
+    let mut fp = 0;
+    // SAFETY: a live node, 32 readable bytes, a writable uint32_t.
+    let status = unsafe { hearsay_install_key(node, key.as_ptr(), &mut fp) };
+    (status, fp)
+}
+
+#[test]
+fn start_takes_keys_and_a_key_mode() {
+    let keys = [KEY_A, KEY_B].concat();
+    let mut o = options(c"keyed");
+    o.keys = keys.as_ptr();
+    o.key_count = 2;
+    o.key_mode = HEARSAY_KEY_MODE_TRANSITIONAL;
+    let n = start_with(&o).unwrap();
+    let (listed, mode) = keys_of(n);
+    assert_eq!(mode, HEARSAY_KEY_MODE_TRANSITIONAL);
+    let primary: Vec<u32> = listed
+        .iter()
+        .filter(|k| k.primary)
+        .map(|k| k.fingerprint)
+        .collect();
+    assert_eq!(primary, [fingerprint(KEY_A)], "the first key is primary");
+    let mut all: Vec<u32> = listed.iter().map(|k| k.fingerprint).collect();
+    all.sort_unstable();
+    let mut want = vec![fingerprint(KEY_A), fingerprint(KEY_B)];
+    want.sort_unstable();
+    assert_eq!(all, want);
+    free(n);
+
+    // The defaults: no keys, mode required.
+    let n = start(c"plain");
+    assert_eq!(keys_of(n), (vec![], HEARSAY_KEY_MODE_REQUIRED));
+    free(n);
+}
+
+#[test]
+fn start_rejects_bad_key_options() {
+    let five = [0x55u8; 5 * HEARSAY_CLUSTER_KEY_LEN];
+    let mut o = options(c"k");
+    o.keys = five.as_ptr();
+    o.key_count = 5;
+    assert_eq!(
+        start_with(&o),
+        Err(HEARSAY_INVALID_ARGUMENT),
+        "more than 4 keys"
+    );
+    o.key_count = 1;
+    o.keys = null();
+    assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT), "NULL keys");
+    o.keys = five.as_ptr();
+    for mode in [3, 4, u32::MAX] {
+        o.key_mode = mode;
+        assert_eq!(start_with(&o), Err(HEARSAY_INVALID_ARGUMENT), "mode {mode}");
+    }
+    // Four keys and each valid mode are fine.
+    o.key_count = 4;
+    for mode in [
+        HEARSAY_KEY_MODE_LISTEN,
+        HEARSAY_KEY_MODE_TRANSITIONAL,
+        HEARSAY_KEY_MODE_REQUIRED,
+    ] {
+        o.key_mode = mode;
+        let n = start_with(&o).unwrap();
+        assert_eq!(keys_of(n).1, mode);
+        free(n);
+    }
+}
+
+#[test]
+fn keyring_calls_report_each_error() {
+    let n = start(c"ring");
+    let (status, a) = install(n, &KEY_A);
+    assert_eq!((status, a), (HEARSAY_OK, fingerprint(KEY_A)));
+    assert_eq!(
+        keys_of(n).0,
+        [hearsay_cluster_key {
+            fingerprint: a,
+            primary: true
+        }],
+        "the first key installed is primary"
+    );
+    // Installing it again changes nothing; the fingerprint may be skipped.
+    assert_eq!(install(n, &KEY_A), (HEARSAY_OK, a));
+    // SAFETY: a live node, 32 readable bytes, NULL fingerprint_out.
+    let status = unsafe { hearsay_install_key(n, KEY_B.as_ptr(), null_mut()) };
+    assert_eq!(status, HEARSAY_OK);
+    let b = fingerprint(KEY_B);
+    assert_eq!(keys_of(n).0.len(), 2);
+
+    // SAFETY: in all calls below, a live node; pointers valid for each call.
+    unsafe {
+        assert_eq!(hearsay_remove_key(n, a), HEARSAY_PRIMARY_KEY);
+        let unknown = !(a | b);
+        assert_eq!(hearsay_use_key(n, unknown), HEARSAY_UNKNOWN_KEY);
+        assert_eq!(hearsay_remove_key(n, unknown), HEARSAY_UNKNOWN_KEY);
+        assert_eq!(hearsay_use_key(n, b), HEARSAY_OK);
+        assert_eq!(hearsay_remove_key(n, a), HEARSAY_OK);
+        assert_eq!(hearsay_remove_key(n, a), HEARSAY_UNKNOWN_KEY);
+    }
+    assert_eq!(
+        keys_of(n).0,
+        [hearsay_cluster_key {
+            fingerprint: b,
+            primary: true
+        }]
+    );
+
+    // A full keyring.
+    for fill in 1..HEARSAY_MAX_CLUSTER_KEYS {
+        assert_eq!(
+            install(n, &[fill as u8; HEARSAY_CLUSTER_KEY_LEN]).0,
+            HEARSAY_OK
+        );
+    }
+    assert_eq!(install(n, &KEY_A).0, HEARSAY_KEYRING_FULL);
+    assert_eq!(keys_of(n).0.len(), HEARSAY_MAX_CLUSTER_KEYS);
+
+    // Listing into too small a buffer reports the number needed.
+    let mut one = [hearsay_cluster_key {
+        fingerprint: 0,
+        primary: false,
+    }];
+    let mut count = 1;
+    // SAFETY: a live node, one writable key, a size_t; NULL mode_out.
+    let status = unsafe { hearsay_cluster_keys(n, one.as_mut_ptr(), &mut count, null_mut()) };
+    assert_eq!(
+        (status, count),
+        (HEARSAY_BUFFER_TOO_SMALL, HEARSAY_MAX_CLUSTER_KEYS)
+    );
+    let mut count = 0;
+    // SAFETY: a live node, NULL array with count 0.
+    let status = unsafe { hearsay_cluster_keys(n, null_mut(), &mut count, null_mut()) };
+    assert_eq!(
+        (status, count),
+        (HEARSAY_BUFFER_TOO_SMALL, HEARSAY_MAX_CLUSTER_KEYS)
+    );
+
+    // Modes.
+    for mode in [
+        HEARSAY_KEY_MODE_LISTEN,
+        HEARSAY_KEY_MODE_TRANSITIONAL,
+        HEARSAY_KEY_MODE_REQUIRED,
+    ] {
+        // SAFETY: a live node.
+        assert_eq!(unsafe { hearsay_set_key_mode(n, mode) }, HEARSAY_OK);
+        assert_eq!(keys_of(n).1, mode);
+    }
+    assert_eq!(
+        // SAFETY: a live node.
+        unsafe { hearsay_set_key_mode(n, 3) },
+        HEARSAY_INVALID_ARGUMENT
+    );
+    assert_eq!(keys_of(n).1, HEARSAY_KEY_MODE_REQUIRED, "unchanged");
+    free(n);
+}
+
+#[test]
+fn keyring_calls_reject_null_pointers() {
+    let n = start(c"nulls");
+    let mut count = 0usize;
+    let mut fp = 0u32;
+    // SAFETY: in all calls, NULL where the API checks for it, valid otherwise.
+    unsafe {
+        assert_eq!(
+            hearsay_install_key(null_mut(), KEY_A.as_ptr(), &mut fp),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_install_key(n, null(), &mut fp),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(hearsay_use_key(null_mut(), 1), HEARSAY_INVALID_ARGUMENT);
+        assert_eq!(hearsay_remove_key(null_mut(), 1), HEARSAY_INVALID_ARGUMENT);
+        assert_eq!(
+            hearsay_set_key_mode(null_mut(), HEARSAY_KEY_MODE_LISTEN),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_cluster_keys(null_mut(), null_mut(), &mut count, null_mut()),
+            HEARSAY_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            hearsay_cluster_keys(n, null_mut(), null_mut(), null_mut()),
+            HEARSAY_INVALID_ARGUMENT
+        );
+    }
+    assert_eq!(keys_of(n).0, [], "nothing was installed");
+    free(n);
+}
+
+/// Two nodes with one key converge; a third with another key, seeded with
+/// the first, never joins them.
+#[test]
+fn a_shared_key_joins_nodes_and_a_foreign_key_stays_out() {
+    let start_keyed = |name: &CStr, key: &[u8; HEARSAY_CLUSTER_KEY_LEN], seed: Option<&CStr>| {
+        let seeds = seed.map(|s| [s.as_ptr()]);
+        let mut o = options(name);
+        o.keys = key.as_ptr();
+        o.key_count = 1;
+        if let Some(s) = &seeds {
+            o.seeds = s.as_ptr();
+            o.seed_count = 1;
+        }
+        start_with(&o).unwrap()
+    };
+    let a = start_keyed(c"a", &KEY_A, None);
+    let seed = local_addr(a);
+    let b = start_keyed(c"b", &KEY_A, Some(&seed));
+    let c = start_keyed(c"c", &KEY_B, Some(&seed));
+    // SAFETY: only called on the live nodes below.
+    let count = |n| unsafe { hearsay_live_count(n) };
+    assert!(eventually(PATIENCE, || count(a) == 1 && count(b) == 1));
+    // c has sent its Syn to a every 50 ms all along; watch 40 more
+    // intervals: it must never be let in, nor let anyone in.
+    let end = Instant::now() + Duration::from_millis(2_000);
+    while Instant::now() < end {
+        assert_eq!((count(a), count(b), count(c)), (1, 1, 0));
+        let mut m = std::mem::MaybeUninit::<hearsay_member>::uninit();
+        // SAFETY: a live node, a C string, a writable member.
+        let status = unsafe { hearsay_member_get(a, c"c".as_ptr(), m.as_mut_ptr()) };
+        assert_eq!(status, HEARSAY_NOT_FOUND, "a never heard of c");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    free(c);
+    free(b);
+    free(a);
 }

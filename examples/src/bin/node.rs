@@ -21,19 +21,31 @@
 //! and a `stalled` line when the node notices that it was itself paused
 //! (a SIGSTOP, a suspended laptop) for over two gossip intervals.
 //!
+//! With `--key-file PATH` every datagram is sealed with the file's first
+//! key and datagrams sealed with any of its keys are accepted; nodes
+//! without one of those keys cannot join, read or change the cluster. The
+//! file holds one key per line, 64 hex digits (e.g. from
+//! `openssl rand -hex 32`), and must not be readable by other users
+//! (`chmod 600`). The node prints the keys' fingerprints at start, never
+//! their bytes. Rotation and turning keys on in a running cluster: the
+//! README's "Cluster keys" section.
+//!
 //! Ctrl-C (or SIGTERM) leaves gracefully: peers see the node *left* rather
 //! than waiting for the failure detector to declare it dead. A second
 //! Ctrl-C quits at once. Log lines go to stderr; set `HEARSAY_LOG=debug`
 //! for more.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::select;
+use examples::key_file::read_key_file;
 use examples::{init_logging, parse_flag};
 use hearsay_std::builder::scaled_detector;
-use hearsay_std::{KeyEvent, MembershipEvent, Node};
+use hearsay_std::{KeyEvent, KeyMode, Keys, MembershipEvent, Node};
+use zeroize::Zeroize;
 
 const USAGE: &str = "\
 usage: node --name NAME [options]
@@ -45,7 +57,21 @@ usage: node --name NAME [options]
   --set KEY=VALUE      a key this node holds (repeatable)
   --cluster NAME       cluster name (default \"hearsay\")
   --interval-ms M      gossip interval in milliseconds (default 1000; the
-                       failure detector's settings scale with it)";
+                       failure detector's settings scale with it)
+  --key-file PATH      cluster keys, one per line as 64 hex digits (e.g.
+                       `openssl rand -hex 32`); the first seals what this node
+                       sends, all are accepted. Every node needs the key. The
+                       file must not be readable by other users (chmod 600).
+  --key-mode MODE      listen, transitional or required (default required):
+                       listen sends in clear and accepts both, transitional
+                       seals and accepts both, required accepts sealed only.
+
+Turning keys on in a running cluster: restart every node, one by one, with
+the key file and --key-mode listen; then each with transitional; then each
+with required. Rotating a key: put the new key on the line after the old
+one and restart every node in turn (both accepted, old one used); then put
+the new key first and restart each again (new one used); then remove the
+old line and restart each again. See the README's \"Cluster keys\".";
 
 /// Parsed command line.
 struct Args {
@@ -56,6 +82,8 @@ struct Args {
     keys: Vec<(String, String)>,
     cluster: String,
     interval: Duration,
+    key_file: Option<String>,
+    key_mode: Option<KeyMode>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -69,6 +97,8 @@ fn parse_args() -> Result<Args, String> {
         keys: Vec::new(),
         cluster: "hearsay".to_owned(),
         interval: Duration::from_secs(1),
+        key_file: None,
+        key_mode: None,
     };
     while let Some(flag) = args.next() {
         match flag.as_str() {
@@ -91,12 +121,66 @@ fn parse_args() -> Result<Args, String> {
                 }
                 out.interval = Duration::from_millis(ms);
             }
+            "--key-file" => out.key_file = Some(parse_flag(&flag, args.next())?),
+            "--key-mode" => {
+                let mode: String = parse_flag(&flag, args.next())?;
+                out.key_mode = Some(parse_key_mode(&mode)?);
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     out.name = name.ok_or("--name is required")?;
+    if out.key_mode.is_some() && out.key_file.is_none() {
+        return Err(
+            "--key-mode needs --key-file: a node without keys sends and accepts \
+                    unsealed datagrams only"
+                .to_owned(),
+        );
+    }
     Ok(out)
+}
+
+fn parse_key_mode(text: &str) -> Result<KeyMode, String> {
+    match text {
+        "listen" => Ok(KeyMode::Listen),
+        "transitional" => Ok(KeyMode::Transitional),
+        "required" => Ok(KeyMode::Required),
+        other => Err(format!(
+            "--key-mode {other:?}: expected listen, transitional or required"
+        )),
+    }
+}
+
+fn mode_name(mode: KeyMode) -> &'static str {
+    match mode {
+        KeyMode::Listen => "listen",
+        KeyMode::Transitional => "transitional",
+        KeyMode::Required => "required",
+    }
+}
+
+/// The line `node` prints about its keys: fingerprints only.
+fn describe_keys(keys: &Keys) -> String {
+    if keys.installed.is_empty() {
+        return "keys       none: datagrams are not sealed".to_owned();
+    }
+    let list: Vec<String> = keys
+        .installed
+        .iter()
+        .map(|fp| {
+            if keys.primary == Some(*fp) {
+                format!("{fp} (primary)")
+            } else {
+                fp.to_string()
+            }
+        })
+        .collect();
+    format!(
+        "keys       {} mode {}",
+        list.join(", "),
+        mode_name(keys.mode)
+    )
 }
 
 /// SIGINT / SIGTERM handling without extra crates: the handler only stores
@@ -187,6 +271,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for (k, v) in &args.keys {
         builder = builder.set(k, v);
     }
+    if let Some(path) = &args.key_file {
+        let mut keys = read_key_file(Path::new(path)).map_err(|e| format!("{path}: {e}"))?;
+        builder = builder.keys(keys.iter().copied());
+        // The builder holds its own (wiped on drop); ours go now.
+        keys.iter_mut().for_each(Zeroize::zeroize);
+    }
+    if let Some(mode) = args.key_mode {
+        builder = builder.key_mode(mode);
+    }
     // Subscribed before start, so that nothing is missed.
     let members = builder.subscribe_membership();
     let keys = builder.subscribe_keys("");
@@ -198,6 +291,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         node.id(),
         args.cluster
     );
+    println!("{}", describe_keys(&node.keys()?));
 
     let poll = crossbeam_channel::tick(Duration::from_millis(100));
     let mut stalls = 0;

@@ -168,6 +168,9 @@ pub struct Engine<M: Memory> {
     pub(crate) heard_ahead: bool,
     /// Notices local stalls from the times calls bring ([`crate::stall`]).
     pub(crate) stall: crate::stall::StallWatch,
+    /// The key of our address tokens ([`crate::token`]), drawn at the
+    /// first round; until then no token validates.
+    pub(crate) token_secret: Option<[u64; 2]>,
 }
 
 impl<M: Memory> Engine<M> {
@@ -224,6 +227,7 @@ impl<M: Memory> Engine<M> {
             refute: Refutation::NEW,
             heard_ahead: false,
             stall: crate::stall::StallWatch::NEW,
+            token_secret: None,
         })
     }
 

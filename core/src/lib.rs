@@ -124,11 +124,13 @@ mod receive;
 mod refute;
 mod replica;
 mod room;
+mod siphash;
 pub mod stall;
 mod store;
 #[cfg(test)]
 mod testkit;
 pub mod time;
+pub mod token;
 pub mod wire;
 
 pub use capacity::{

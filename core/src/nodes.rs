@@ -82,6 +82,12 @@ pub(crate) struct NodeSlot {
     /// it (any valid datagram with its id): peer selection sets aside live
     /// peers that stopped answering, see `Engine::gossip`.
     pub unanswered: u8,
+    /// Highest protocol version seen in the node's own datagrams here (0:
+    /// none yet): we speak `min(ours, this)` to it ([`crate::token`]).
+    pub version: u8,
+    /// The address token the node last gave us (zeros: none), echoed in
+    /// our next Syn to it so that it answers with its full budget.
+    pub token: [u8; 8],
 }
 
 impl NodeSlot {
@@ -138,6 +144,8 @@ impl NodeSlot {
             deadline: Instant(u64::MAX),
             quiet_lead_ms: 0,
             unanswered: 0,
+            version: 0,
+            token: [0; 8],
         }
     }
 }

@@ -171,6 +171,9 @@ pub struct Engine<M: Memory> {
     /// The key of our address tokens ([`crate::token`]), drawn at the
     /// first round; until then no token validates.
     pub(crate) token_secret: Option<[u64; 2]>,
+    /// Syns sent to peers heard only in an older protocol version than
+    /// ours; every few also go in ours ([`crate::token`]).
+    pub(crate) version_probes: u32,
 }
 
 impl<M: Memory> Engine<M> {
@@ -228,6 +231,7 @@ impl<M: Memory> Engine<M> {
             heard_ahead: false,
             stall: crate::stall::StallWatch::NEW,
             token_secret: None,
+            version_probes: 0,
         })
     }
 

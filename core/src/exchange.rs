@@ -261,7 +261,8 @@ impl<M: Memory> Engine<M> {
     ///
     /// The Syn is written in the highest protocol version both sides speak
     /// as far as we know; to an address of unknown version it goes twice,
-    /// in ours and in the oldest we speak ([`crate::token`]).
+    /// in ours and in the oldest we speak, and now and then also in ours to
+    /// a peer heard only in an older one ([`crate::token`]).
     pub fn start_exchange(
         &mut self,
         peer: SocketAddr,
@@ -273,9 +274,9 @@ impl<M: Memory> Engine<M> {
             echo: speak.echo,
         };
         let mut sent = self.send_syn(peer, speak.version, &tokens, tx)?;
-        if speak.also_oldest {
-            let oldest = self.send_syn(peer, wire::MIN_PROTOCOL_VERSION, &tokens, tx)?;
-            sent = sent.saturating_add(oldest);
+        if let Some(also) = speak.also {
+            let more = self.send_syn(peer, also, &tokens, tx)?;
+            sent = sent.saturating_add(more);
         }
         Ok(sent)
     }

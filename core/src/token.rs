@@ -43,8 +43,13 @@
 //! above [`MIN_PROTOCOL_VERSION`]: in our version and in the oldest, so an
 //! old seed answers the one and a new one learns at once that we speak
 //! ours (and we learn its version from its replies). A reply is written in
-//! the version of the datagram it answers. A node is thus never taken for
-//! older than it is, and two new nodes never stay on the old version.
+//! the version of the datagram it answers. A new node can still be heard
+//! only in the old version (its newer Syn was lost, or it answered our old
+//! one): so one Syn in [`VERSION_PROBE_EVERY`] to a peer heard only in an
+//! older version also goes in ours, and two new nodes never stay on the
+//! old version. An old node refuses those (counted as
+//! [`crate::DecodeError::UnsupportedVersion`] there), only while the
+//! cluster is mixed.
 
 use core::net::SocketAddr;
 
@@ -65,14 +70,19 @@ pub const AMPLIFICATION_FACTOR: usize = 3;
 /// address stops working soon after.
 pub const TOKEN_BUCKET_MS: u64 = 240_000;
 
+/// One Syn in [`VERSION_PROBE_EVERY`] to peers heard only in an older
+/// version than ours also goes in ours.
+pub const VERSION_PROBE_EVERY: u32 = 4;
+
 /// The version to speak to one destination, and what to echo to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Speak {
     /// The version of the Syn.
     pub version: u8,
-    /// Also send the Syn in [`MIN_PROTOCOL_VERSION`] (an address whose
-    /// version we do not know).
-    pub also_oldest: bool,
+    /// Another version to send the same Syn in: [`MIN_PROTOCOL_VERSION`]
+    /// to an address whose version we do not know, ours now and then to a
+    /// peer heard only in an older one.
+    pub also: Option<u8>,
     /// The token the destination last gave us (zeros: none).
     pub echo: [u8; 8],
 }
@@ -181,7 +191,7 @@ impl<M: Memory> Engine<M> {
 
     /// How to open an exchange with `addr`: the node slot at that address
     /// (the newest generation if several) decides the version and the echo.
-    pub(crate) fn speak_to(&self, addr: SocketAddr) -> Speak {
+    pub(crate) fn speak_to(&mut self, addr: SocketAddr) -> Speak {
         let own = self.config.protocol_version;
         let ring = self.nodes.ring();
         let known = ring
@@ -190,21 +200,32 @@ impl<M: Memory> Engine<M> {
             .filter_map(|&s| self.nodes.get(s))
             .filter(|n| n.id.addr == addr)
             .max_by_key(|n| n.id.generation);
-        match known {
-            Some(n) => Speak {
-                version: if n.version == 0 {
-                    own
-                } else {
-                    own.min(n.version)
-                },
-                also_oldest: false,
-                echo: n.token,
-            },
-            None => Speak {
-                version: own,
-                also_oldest: own > MIN_PROTOCOL_VERSION,
-                echo: [0; 8],
-            },
+        let (version, echo) = match known {
+            Some(n) if n.version == 0 => (own, n.token),
+            Some(n) => (own.min(n.version), n.token),
+            None => {
+                return Speak {
+                    version: own,
+                    also: (own > MIN_PROTOCOL_VERSION).then_some(MIN_PROTOCOL_VERSION),
+                    echo: [0; 8],
+                };
+            }
+        };
+        let mut also = None;
+        if version < own {
+            // Heard only in an older version: an old node, or a new one
+            // whose newer datagrams were lost (or that met us as a seed
+            // address). Offer ours now and then, or two new nodes could
+            // stay on the old version for good.
+            self.version_probes = self.version_probes.wrapping_add(1);
+            if self.version_probes.is_multiple_of(VERSION_PROBE_EVERY) {
+                also = Some(own);
+            }
+        }
+        Speak {
+            version,
+            also,
+            echo,
         }
     }
 }

@@ -363,3 +363,30 @@ fn protocol_version_is_validated() {
         assert_eq!(c.validate(), Ok(()));
     }
 }
+
+#[test]
+fn two_new_nodes_heard_only_in_the_old_version_move_to_the_new_one() {
+    // a heard b only in version 3 (b's version-4 Syn was lost, say):
+    // speaking 3 to it alone, the pair would stay on 3 for good.
+    let now = Instant::from_millis(0);
+    let mut a = engine_with(id("a", 1, "10.0.0.1:7001"), Config::new());
+    let mut b = engine_with(id("b", 1, "10.0.0.2:7002"), Config::new());
+    round(&mut a, now);
+    round(&mut b, now);
+    let slot = a.learn(b.id().clone(), None, now, &mut ()).expect("room");
+    if let Some(n) = a.nodes.get_mut(slot) {
+        n.version = wire::MIN_PROTOCOL_VERSION;
+    }
+    let mut offered = false;
+    for _ in 0..VERSION_PROBE_EVERY {
+        let syns = start(&mut a, b.id().addr);
+        assert_eq!(syns[0].1[2], wire::MIN_PROTOCOL_VERSION);
+        offered |= syns.iter().any(|(_, d)| d[2] == PROTOCOL_VERSION);
+        run(&mut a, &mut b, syns, now);
+    }
+    assert!(offered, "a never offered version 4");
+    assert_eq!(a.nodes.get(slot).map(|n| n.version), Some(PROTOCOL_VERSION));
+    let next = start(&mut a, b.id().addr);
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].1[2], PROTOCOL_VERSION);
+}

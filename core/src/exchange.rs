@@ -449,7 +449,14 @@ impl<M: Memory> Engine<M> {
                 self.observe_heartbeat(slot, heartbeat, now, observer);
             }
         }
-        let tokens = self.reply_tokens(from, msg.tokens.as_ref());
+        // Our token for the sender: it goes in the reply, and the echo is
+        // checked against it. None is minted for a version-3 Syn, which
+        // cannot carry one.
+        let current = match msg.tokens {
+            Some(_) => self.token_for(from),
+            None => [0; 8],
+        };
+        let tokens = Self::reply_tokens(current, msg.tokens.as_ref());
         if self.plan.is_empty() && self.asks.is_empty() {
             self.send_empty_synack(from, msg, syn_len, &tokens, tx);
             return Ok(());
@@ -457,7 +464,7 @@ impl<M: Memory> Engine<M> {
         let share = share_of(self.config.exchange_budget, usize::from(msg.piece_count));
         let budget = self.reply_budget(
             from,
-            msg.tokens.as_ref(),
+            (msg.tokens.as_ref(), &current),
             syn_len,
             share.max(self.config.mtu),
         );
@@ -729,9 +736,13 @@ impl<M: Memory> Engine<M> {
             return;
         }
         let share = share_of(self.config.exchange_budget, usize::from(msg.piece_count));
+        let current = match msg.tokens {
+            Some(_) => self.token_for(from),
+            None => [0; 8],
+        };
         let budget = self.reply_budget(
             from,
-            msg.tokens.as_ref(),
+            (msg.tokens.as_ref(), &current),
             synack_len,
             share.max(self.config.mtu),
         );

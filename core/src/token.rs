@@ -140,6 +140,7 @@ impl<M: Memory> Engine<M> {
 
     /// Whether `echo` is a token of ours for `addr`, of this time bucket or
     /// the previous one.
+    #[cfg(test)]
     pub(crate) fn token_valid(&self, addr: SocketAddr, echo: &[u8; 8]) -> bool {
         self.token_valid_given(addr, echo, &self.token_for(addr))
     }

@@ -5,7 +5,7 @@ use core::time::Duration;
 
 use crate::phi::DetectorConfig;
 use crate::time::duration_millis;
-use crate::wire::{MAX_DATAGRAM_LEN, MIN_MTU};
+use crate::wire::{MAX_DATAGRAM_LEN, MIN_MTU, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// Identifies a cluster on the wire by a 32-bit fingerprint of its name.
 ///
@@ -113,6 +113,14 @@ pub struct Config {
     /// has room kept on top of this. Default 8; [`crate::Engine::new`]
     /// refuses a reserve the engine's capacity cannot hold.
     pub local_reserve_entries: usize,
+    /// Highest protocol version this node speaks, from
+    /// [`MIN_PROTOCOL_VERSION`] to [`PROTOCOL_VERSION`] (the default). A
+    /// node always reads every version in that range and speaks to each
+    /// peer the highest both support; setting it lower makes a node behave
+    /// as the previous release on the wire (a simulator's "old" nodes in a
+    /// rolling upgrade, or holding a cluster at the old version until every
+    /// node runs the new release).
+    pub protocol_version: u8,
     /// Key and value bytes kept for the local node, like
     /// [`Config::local_reserve_entries`] (the arena also keeps a block
     /// header for each reserved entry). Default 512.
@@ -151,6 +159,7 @@ impl Config {
             max_node_bytes: 16 * 1024,
             local_reserve_entries: 8,
             local_reserve_bytes: 512,
+            protocol_version: PROTOCOL_VERSION,
         }
     }
 
@@ -171,6 +180,9 @@ impl Config {
         }
         if self.max_node_entries < MIN_NODE_ENTRIES || self.max_node_bytes < MIN_NODE_BYTES {
             return Err(ConfigError::NodeShareTooSmall);
+        }
+        if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&self.protocol_version) {
+            return Err(ConfigError::ProtocolVersionUnsupported);
         }
         Ok(())
     }
@@ -301,6 +313,9 @@ pub enum ConfigError {
     /// (`local_reserve_entries`, `local_reserve_bytes` plus a block header
     /// per entry) together with the entry that announces a leave.
     ReserveTooLarge,
+    /// `protocol_version` is outside
+    /// [`MIN_PROTOCOL_VERSION`]..=[`PROTOCOL_VERSION`].
+    ProtocolVersionUnsupported,
 }
 
 impl fmt::Display for ConfigError {
@@ -353,6 +368,10 @@ impl fmt::Display for ConfigError {
             ConfigError::ReserveTooLarge => {
                 f.write_str("local reserve does not fit the engine's entry or arena capacity")
             }
+            ConfigError::ProtocolVersionUnsupported => write!(
+                f,
+                "protocol_version must be from {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}"
+            ),
         }
     }
 }

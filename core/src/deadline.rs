@@ -152,6 +152,7 @@ impl<M: Memory> Engine<M> {
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
     ) {
+        self.ensure_token_secret(rng);
         if let Some(local) = self.nodes.get_mut(LOCAL) {
             local.heartbeat = local.heartbeat.saturating_add(1);
         }

@@ -170,6 +170,12 @@ pub struct Engine<M: Memory> {
     pub(crate) stall: crate::stall::StallWatch,
     /// Cluster keys and the nonce state for sealing ([`crate::seal`]).
     pub(crate) keyring: crate::seal::Keyring,
+    /// The key of our address tokens ([`crate::token`]), drawn at the
+    /// first round; until then no token validates.
+    pub(crate) token_secret: Option<[u64; 2]>,
+    /// Syns sent to peers heard only in an older protocol version than
+    /// ours; every few also go in ours ([`crate::token`]).
+    pub(crate) version_probes: u32,
 }
 
 impl<M: Memory> Engine<M> {
@@ -237,6 +243,8 @@ impl<M: Memory> Engine<M> {
             heard_ahead: false,
             stall: crate::stall::StallWatch::NEW,
             keyring: crate::seal::Keyring::new(rng),
+            token_secret: None,
+            version_probes: 0,
         })
     }
 

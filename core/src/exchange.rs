@@ -55,15 +55,15 @@ use crate::replica::send_from;
 use crate::store::NIL;
 use crate::time::{Instant, duration_millis};
 use crate::wire::{
-    self, DecodeError, Encoder, Full, MessageKind, SEQ_COUNT_RESERVE, SeqMark, SynMsg, UpdateMsg,
-    UpdateNode,
+    self, DecodeError, Encoder, Full, MessageKind, SEQ_COUNT_RESERVE, SeqMark, SynMsg, Tokens,
+    UpdateMsg, UpdateNode,
 };
 
-/// Fixed part of a Syn piece before its digest lines (piece count taken at
-/// its widest so both planning passes agree).
-fn syn_head_len(own: &NodeId) -> usize {
+/// Fixed part of a Syn piece of `version` before its digest lines (piece
+/// count taken at its widest so both planning passes agree).
+fn syn_head_len(own: &NodeId, version: u8) -> usize {
     // The piece count is not known yet: room for the largest.
-    wire::syn_head_len(own, u16::MAX)
+    wire::syn_head_len(own, u16::MAX, version)
 }
 
 /// `total` split in `parts` equal shares (all of it for zero parts).
@@ -87,11 +87,19 @@ struct Out<'t, T: Transmit> {
     tx: &'t mut T,
     to: SocketAddr,
     kind: MessageKind,
+    /// The version of the datagram answered, which the reply is written in.
+    version: u8,
+    /// A SynAck's tokens.
+    tokens: Tokens,
     cluster: u32,
     sender: NodeId,
     piece_count: u16,
     mtu: usize,
     budget_left: usize,
+    /// Smallest datagram worth opening: [`MIN_REPLY_DATAGRAM`], or the
+    /// whole budget when that is smaller (a reply bounded by the
+    /// amplification rule to a small Syn, [`crate::token`]).
+    min_datagram: usize,
     open: bool,
     pos: usize,
     limit: usize,
@@ -128,7 +136,7 @@ impl<'t, T: Transmit> Out<'t, T> {
             return true;
         }
         let limit = self.mtu.min(self.budget_left).min(self.tx.buffer().len());
-        if limit < MIN_REPLY_DATAGRAM {
+        if limit < self.min_datagram {
             self.exhausted = true;
             return false;
         }
@@ -136,10 +144,11 @@ impl<'t, T: Transmit> Out<'t, T> {
         self.pos = 0;
         self.req_count = 0;
         self.upd_count = 0;
-        let (kind, cluster, piece_count) = (self.kind, self.cluster, self.piece_count);
-        let sender = self.sender.clone();
-        let answered = (kind == MessageKind::SynAck).then_some(piece_count);
-        let opened = self.write(|enc| enc.reply_head(kind, cluster, &sender, answered));
+        let (kind, version, cluster, piece_count) =
+            (self.kind, self.version, self.cluster, self.piece_count);
+        let (sender, tokens) = (self.sender.clone(), self.tokens);
+        let answered = (kind == MessageKind::SynAck).then_some((piece_count, &tokens));
+        let opened = self.write(|enc| enc.reply_head(kind, version, cluster, &sender, answered));
         match opened {
             Ok(mark) if kind == MessageKind::SynAck => {
                 self.req_mark = Some(mark);
@@ -247,15 +256,44 @@ enum Emitted {
 }
 
 impl<M: Memory> Engine<M> {
-    /// [`Engine::start_exchange`] through a transmit that already seals.
+    /// Opens an exchange with the node at `peer` by sending it this node's
+    /// digest as Syn pieces, through a transmit that already seals (the
+    /// public entry is [`Engine::start_exchange`], in `seal`). Returns the
+    /// number of datagrams sent.
+    ///
+    /// The Syn is written in the highest protocol version both sides speak
+    /// as far as we know; to an address of unknown version it goes twice,
+    /// in ours and in the oldest we speak, and now and then also in ours to
+    /// a peer heard only in an older one ([`crate::token`]).
     pub(crate) fn open_exchange(
         &mut self,
         peer: SocketAddr,
         tx: &mut impl Transmit,
     ) -> Result<usize, SendError> {
+        let speak = self.speak_to(peer);
+        let tokens = Tokens {
+            token: self.token_for(peer),
+            echo: speak.echo,
+        };
+        let mut sent = self.send_syn(peer, speak.version, &tokens, tx)?;
+        if let Some(also) = speak.also {
+            let more = self.send_syn(peer, also, &tokens, tx)?;
+            sent = sent.saturating_add(more);
+        }
+        Ok(sent)
+    }
+
+    /// Sends this node's digest to `peer` as Syn pieces of `version`.
+    fn send_syn(
+        &mut self,
+        peer: SocketAddr,
+        version: u8,
+        tokens: &Tokens,
+        tx: &mut impl Transmit,
+    ) -> Result<usize, SendError> {
         let own = self.id.clone();
         let limit = self.config.mtu.min(tx.buffer().len());
-        let head = syn_head_len(&own);
+        let head = syn_head_len(&own, version);
         let room = limit.saturating_sub(head);
         if room < wire::digest_len(true, u64::MAX, u64::MAX, u64::MAX) {
             return Err(SendError::BufferTooSmall);
@@ -292,7 +330,14 @@ impl<M: Memory> Engine<M> {
             };
             let mut enc = Encoder::new(tx.buffer(), limit);
             let written = (|| {
-                let mark = enc.syn_head(cluster, &own, piece_count, ring_start, ring_end)?;
+                let mark = enc.syn_head(
+                    version,
+                    cluster,
+                    &own,
+                    piece_count,
+                    (ring_start, ring_end),
+                    tokens,
+                )?;
                 let ring = self.nodes.ring();
                 let mut n = 0usize;
                 for pos in start..end {
@@ -375,7 +420,12 @@ impl<M: Memory> Engine<M> {
     ) -> Result<(), DecodeError> {
         let mut implausible = self.plan_syn_reply(msg, now)?;
         let epoch = self.nodes.epoch();
-        let newer = self.learn_sender(&msg.sender, now, observer);
+        let newer = self.learn_sender(
+            &msg.sender,
+            (msg.version, msg.tokens.as_ref()),
+            now,
+            observer,
+        );
         if self.heard_ahead {
             // A line showed our own id ahead of us: refute (our id changes).
             self.heard_own_state_ahead(now, observer);
@@ -401,12 +451,34 @@ impl<M: Memory> Engine<M> {
                 self.observe_heartbeat(slot, heartbeat, now, observer);
             }
         }
+        // Our token for the sender: it goes in the reply, and the echo is
+        // checked against it. None is minted for a version-3 Syn, which
+        // cannot carry one.
+        let current = match msg.tokens {
+            Some(_) => self.token_for(from),
+            None => [0; 8],
+        };
+        let tokens = Self::reply_tokens(current, msg.tokens.as_ref());
         if self.plan.is_empty() && self.asks.is_empty() {
-            self.send_empty_synack(from, msg.piece_count, syn_len, tx);
+            self.send_empty_synack(from, msg, syn_len, &tokens, tx);
             return Ok(());
         }
-        let budget = share_of(self.config.exchange_budget, usize::from(msg.piece_count));
-        self.send_plan(from, MessageKind::SynAck, msg.piece_count, budget, tx);
+        let share = share_of(self.config.exchange_budget, usize::from(msg.piece_count));
+        let budget = self.reply_budget(
+            from,
+            (msg.tokens.as_ref(), &current),
+            syn_len,
+            share.max(self.config.mtu),
+        );
+        let reply = (msg.version, tokens);
+        self.send_plan(
+            from,
+            MessageKind::SynAck,
+            msg.piece_count,
+            budget,
+            reply,
+            tx,
+        );
         Ok(())
     }
 
@@ -417,8 +489,9 @@ impl<M: Memory> Engine<M> {
     fn send_empty_synack(
         &mut self,
         to: SocketAddr,
-        piece_count: u16,
+        syn: &SynMsg<'_>,
         syn_len: usize,
+        tokens: &Tokens,
         tx: &mut impl Transmit,
     ) {
         let Some(own) = self.local().map(|n| n.id.clone()) else {
@@ -428,7 +501,7 @@ impl<M: Memory> Engine<M> {
         let limit = syn_len.min(self.config.mtu).min(tx.buffer().len());
         let mut enc = Encoder::new(tx.buffer(), limit);
         let written = enc
-            .empty_synack(cluster, &own, piece_count)
+            .empty_synack(syn.version, cluster, &own, syn.piece_count, tokens)
             .map(|()| enc.pos());
         let Ok(len) = written else {
             return;
@@ -613,11 +686,13 @@ impl<M: Memory> Engine<M> {
         });
     }
 
-    /// Answers the requests of a SynAck with Ack datagrams.
+    /// Answers the requests of a SynAck (`synack_len` bytes) with Ack
+    /// datagrams.
     pub(crate) fn answer_requests(
         &mut self,
         from: SocketAddr,
         msg: &UpdateMsg<'_>,
+        synack_len: usize,
         tx: &mut impl Transmit,
     ) {
         if msg.request_len() == 0 {
@@ -662,17 +737,30 @@ impl<M: Memory> Engine<M> {
         if self.plan.is_empty() {
             return;
         }
-        let budget = share_of(self.config.exchange_budget, usize::from(msg.piece_count));
-        self.send_plan(from, MessageKind::Ack, 1, budget, tx);
+        let share = share_of(self.config.exchange_budget, usize::from(msg.piece_count));
+        let current = match msg.tokens {
+            Some(_) => self.token_for(from),
+            None => [0; 8],
+        };
+        let budget = self.reply_budget(
+            from,
+            (msg.tokens.as_ref(), &current),
+            synack_len,
+            share.max(self.config.mtu),
+        );
+        let reply = (msg.version, Tokens::default());
+        self.send_plan(from, MessageKind::Ack, 1, budget, reply, tx);
     }
 
-    /// Sends the asks and the plan within `budget` bytes, fairly.
+    /// Sends the asks and the plan within `budget` bytes, fairly, in
+    /// protocol `version` (with `tokens`, in a SynAck that carries them).
     fn send_plan(
         &mut self,
         to: SocketAddr,
         kind: MessageKind,
         piece_count: u16,
         budget: usize,
+        (version, tokens): (u8, Tokens),
         tx: &mut impl Transmit,
     ) {
         let Some(sender) = self.local().map(|n| n.id.clone()) else {
@@ -683,11 +771,14 @@ impl<M: Memory> Engine<M> {
             tx,
             to,
             kind,
+            version,
+            tokens,
             cluster: self.config.cluster_id.fingerprint(),
             sender,
             piece_count,
             mtu,
-            budget_left: budget.max(mtu),
+            budget_left: budget,
+            min_datagram: MIN_REPLY_DATAGRAM.min(budget),
             open: false,
             pos: 0,
             limit: 0,

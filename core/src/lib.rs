@@ -134,11 +134,13 @@ mod refute;
 mod replica;
 mod room;
 pub mod seal;
+mod siphash;
 pub mod stall;
 mod store;
 #[cfg(test)]
 mod testkit;
 pub mod time;
+pub mod token;
 pub mod wire;
 
 pub use capacity::{

@@ -15,7 +15,7 @@ use crate::id::{GENERATION_MARGIN, NodeId};
 use crate::memory::Memory;
 use crate::refute::{CONFLICT_WINDOW_ROUNDS, Rival};
 use crate::time::Instant;
-use crate::wire::WireNodeId;
+use crate::wire::{Tokens, WireNodeId};
 
 impl<M: Memory> Engine<M> {
     /// Learns the sender of a valid datagram; hearing from it also shows
@@ -25,6 +25,7 @@ impl<M: Memory> Engine<M> {
     pub(crate) fn learn_sender(
         &mut self,
         sender: &WireNodeId<'_>,
+        (version, tokens): (u8, Option<&Tokens>),
         now: Instant,
         observer: &mut impl Observer,
     ) -> Option<u16> {
@@ -35,6 +36,7 @@ impl<M: Memory> Engine<M> {
                 if let Some(n) = self.nodes.get_mut(slot) {
                     n.unanswered = 0;
                 }
+                self.note_peer(slot, version, tokens);
                 None
             }
             Learned::Refused => None,

@@ -84,6 +84,12 @@ pub(crate) struct NodeSlot {
     pub unanswered: u8,
     /// Sealed sequences seen from this node ([`crate::seal`]).
     pub replay: crate::seal::ReplayWindow,
+    /// Highest protocol version seen in the node's own datagrams here (0:
+    /// none yet): we speak `min(ours, this)` to it ([`crate::token`]).
+    pub version: u8,
+    /// The address token the node last gave us (zeros: none), echoed in
+    /// our next Syn to it so that it answers with its full budget.
+    pub token: [u8; 8],
 }
 
 impl NodeSlot {
@@ -141,6 +147,8 @@ impl NodeSlot {
             quiet_lead_ms: 0,
             unanswered: 0,
             replay: crate::seal::ReplayWindow::EMPTY,
+            version: 0,
+            token: [0; 8],
         }
     }
 }

@@ -58,13 +58,17 @@ impl<M: Memory> Engine<M> {
             .first_chunk::<{ wire::HEADER_LEN }>()
             .ok_or(DecodeError::TooShort)?;
         head[3] &= !crate::seal::SEALED_FLAG;
-        let (_, cluster, _) = wire::read_header(&head)?;
+        let (_, _, cluster, _) = wire::read_header(&head)?;
         if cluster != self.config.cluster_id.fingerprint() {
             return Err(DecodeError::ForeignCluster);
         }
         let (len, sequence) = self.open(datagram)?;
         let datagram: &[u8] = datagram.get(..len).ok_or(DecodeError::Truncated)?;
-        let (kind, cluster, body) = wire::read_header(datagram)?;
+        let (kind, version, cluster, body) = wire::read_header(datagram)?;
+        if version > self.config.protocol_version {
+            // A node held at an older version reads as that release did.
+            return Err(DecodeError::UnsupportedVersion);
+        }
         if cluster != self.config.cluster_id.fingerprint() {
             return Err(DecodeError::ForeignCluster);
         }
@@ -72,29 +76,29 @@ impl<M: Memory> Engine<M> {
             MessageKind::Syn => {
                 // The digest lines are validated while the reply is planned,
                 // before anything changes; see `answer_syn`.
-                let msg = wire::parse_syn_head(body)?;
+                let msg = wire::parse_syn_head(version, body)?;
                 self.check_not_self(&msg.sender)?;
                 self.check_replay(&msg.sender, sequence)?;
                 self.answer_syn(from, &msg, datagram.len(), now, tx, observer)?;
                 self.note_sequence(&msg.sender, sequence);
             }
             MessageKind::SynAck => {
-                let msg = wire::parse_synack(body)?;
+                let msg = wire::parse_synack(version, body)?;
                 self.check_not_self(&msg.sender)?;
                 self.check_replay(&msg.sender, sequence)?;
-                self.learn_sender(&msg.sender, now, observer);
+                self.learn_sender(&msg.sender, (version, msg.tokens.as_ref()), now, observer);
                 self.apply_updates(&msg, now, observer);
                 if self.requests_show_us_ahead(&msg) {
                     self.heard_own_state_ahead(now, observer);
                 }
-                self.answer_requests(from, &msg, tx);
+                self.answer_requests(from, &msg, datagram.len(), tx);
                 self.note_sequence(&msg.sender, sequence);
             }
             MessageKind::Ack => {
-                let msg = wire::parse_ack(body)?;
+                let msg = wire::parse_ack(version, body)?;
                 self.check_not_self(&msg.sender)?;
                 self.check_replay(&msg.sender, sequence)?;
-                self.learn_sender(&msg.sender, now, observer);
+                self.learn_sender(&msg.sender, (version, None), now, observer);
                 self.apply_updates(&msg, now, observer);
                 self.note_sequence(&msg.sender, sequence);
             }

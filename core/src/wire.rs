@@ -7,7 +7,7 @@
 //! | bytes | field |
 //! |---|---|
 //! | 0..2 | magic `"HS"` (`0x48 0x53`) |
-//! | 2 | protocol version, currently [`PROTOCOL_VERSION`] |
+//! | 2 | protocol version: [`MIN_PROTOCOL_VERSION`] to [`PROTOCOL_VERSION`] |
 //! | 3 | message kind: 1 Syn, 2 SynAck, 3 Ack |
 //! | 4..8 | cluster fingerprint ([`crate::ClusterId`]), little-endian |
 //!
@@ -24,11 +24,13 @@
 //! NodeId   = name: str, generation: varint, addr: Addr
 //! Addr     = 0 ipv4: [u8; 4], port: varint | 1 ipv6: [u8; 16], port: varint
 //! Syn      = sender: NodeId, piece_count: varint,
-//!            ring_start: [u8; 8], ring_end: [u8; 8], digest: seq<Line>
+//!            ring_start: [u8; 8], ring_end: [u8; 8], [Tokens],
+//!            digest: seq<Line>
+//! Tokens   = token: [u8; 8], echo: [u8; 8]          (version 4 only)
 //! Line     = prefix: [u8; 4], heartbeat: varint, flags: varint,
 //!            [last_gc_version: varint], [hash_low: [u8; 4]]
 //!   flags  = max_version << 2 | has_last_gc << 1 | has_hash_low
-//! SynAck   = sender: NodeId, piece_count: varint,
+//! SynAck   = sender: NodeId, piece_count: varint, [Tokens],
 //!            requests: seq<Request>, updates: seq<Update>
 //! Request  = hash: [u8; 8], known: bool, max_version: varint,
 //!            last_gc_version: varint
@@ -39,6 +41,11 @@
 //!            entries: seq<Entry>
 //! Entry    = version_step: varint, status: u8, key: str, value: bytes
 //! ```
+//!
+//! `token` is the sender's token for the address the datagram goes to, and
+//! `echo` the token the receiver last gave the sender (zeros if none): a
+//! SynAck echoes the token of the Syn it answers. A reply is written in the
+//! version of the datagram it answers.
 //!
 //! A digest line names its node by the top 32 bits of its ring hash: in a
 //! steady cluster both sides know the same nodes, and a prefix identifies a
@@ -86,7 +93,16 @@ pub const MAGIC: [u8; 2] = *b"HS";
 /// Version of the protocol this crate speaks; bumped on any format change.
 /// Version 2: digest lines name nodes by a 4-byte ring-hash prefix.
 /// Version 3: a heartbeat sent alone may name its node by that prefix too.
-pub const PROTOCOL_VERSION: u8 = 3;
+/// Version 4: Syns and SynAcks carry an address token and an echo (see
+/// [`crate::token`]); the Ack is as in version 3.
+pub const PROTOCOL_VERSION: u8 = 4;
+/// Oldest version this crate still reads and speaks: each release reads the
+/// previous one, so a cluster can be upgraded node by node.
+pub const MIN_PROTOCOL_VERSION: u8 = 3;
+/// First version whose Syns and SynAcks carry [`Tokens`].
+pub(crate) const TOKENS_VERSION: u8 = 4;
+/// Bytes the tokens take in a Syn or SynAck that carries them.
+pub(crate) const TOKENS_LEN: usize = 16;
 /// Largest version a node's namespace can reach (2⁶² − 1): digest lines pack
 /// the max version with two flag bits into one varint.
 pub const MAX_VERSION: u64 = (1 << 62) - 1;
@@ -344,6 +360,15 @@ pub(crate) fn prefix_of(hash: u64) -> u32 {
     (hash >> 32) as u32
 }
 
+/// The address tokens of a version-4 Syn or SynAck ([`crate::token`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Tokens {
+    /// The sender's token for the address this datagram goes to.
+    pub token: [u8; 8],
+    /// The token the receiver last gave the sender, or zeros.
+    pub echo: [u8; 8],
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct SynHead<'a> {
     #[serde(borrow)]
@@ -461,8 +486,9 @@ pub(crate) fn hash_from_wire(b: [u8; 8]) -> u64 {
 // ---------------------------------------------------------------------------
 // Decoding.
 
-/// Splits a datagram into its kind, cluster fingerprint and body.
-pub(crate) fn read_header(datagram: &[u8]) -> Result<(MessageKind, u32, &[u8]), DecodeError> {
+/// Splits a datagram into its kind, protocol version, cluster fingerprint
+/// and body.
+pub(crate) fn read_header(datagram: &[u8]) -> Result<(MessageKind, u8, u32, &[u8]), DecodeError> {
     if datagram.len() > MAX_DATAGRAM_LEN {
         return Err(DecodeError::Oversized);
     }
@@ -473,11 +499,11 @@ pub(crate) fn read_header(datagram: &[u8]) -> Result<(MessageKind, u32, &[u8]), 
     if [m0, m1] != MAGIC {
         return Err(DecodeError::BadMagic);
     }
-    if version != PROTOCOL_VERSION {
+    if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
         return Err(DecodeError::UnsupportedVersion);
     }
     let kind = MessageKind::from_byte(kind).ok_or(DecodeError::UnknownKind)?;
-    Ok((kind, u32::from_le_bytes([c0, c1, c2, c3]), body))
+    Ok((kind, version, u32::from_le_bytes([c0, c1, c2, c3]), body))
 }
 
 /// A cursor over a body that decodes postcard values in place.
@@ -540,6 +566,14 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    /// The tokens of a Syn or SynAck, present from [`TOKENS_VERSION`] on.
+    fn tokens(&mut self, version: u8) -> Result<Option<Tokens>, DecodeError> {
+        if version < TOKENS_VERSION {
+            return Ok(None);
+        }
+        self.take().map(Some)
+    }
+
     fn finish(&self) -> Result<(), DecodeError> {
         if self.rest.is_empty() {
             Ok(())
@@ -553,6 +587,10 @@ impl<'a> Reader<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SynMsg<'a> {
     pub sender: WireNodeId<'a>,
+    /// The protocol version it was written in.
+    pub version: u8,
+    /// Its tokens (version 4 on).
+    pub tokens: Option<Tokens>,
     pub piece_count: u16,
     pub ring_start: u64,
     pub ring_end: u64,
@@ -653,10 +691,10 @@ impl DigestIter<'_> {
     }
 }
 
-/// Decodes and validates a Syn body.
+/// Decodes and validates a Syn body of protocol `version`.
 #[cfg(test)]
-pub(crate) fn parse_syn(body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
-    let msg = parse_syn_head(body)?;
+pub(crate) fn parse_syn(version: u8, body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
+    let msg = parse_syn_head(version, body)?;
     let mut it = msg.digest();
     for item in it.by_ref() {
         item?;
@@ -669,9 +707,10 @@ pub(crate) fn parse_syn(body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
 /// count; the lines themselves are validated by whoever iterates them (the
 /// responder does it in the same pass that plans its reply, and finishes
 /// with [`DigestIter::finish`] before changing any state).
-pub(crate) fn parse_syn_head(body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
+pub(crate) fn parse_syn_head(version: u8, body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
     let mut r = Reader { rest: body };
     let head: SynHead<'_> = r.take()?;
+    let tokens = r.tokens(version)?;
     head.sender.validate()?;
     let ring_start = hash_from_wire(head.ring_start);
     let ring_end = hash_from_wire(head.ring_end);
@@ -684,6 +723,8 @@ pub(crate) fn parse_syn_head(body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
     let count = r.count(MIN_DIGEST_LEN)?;
     Ok(SynMsg {
         sender: head.sender,
+        version,
+        tokens,
         piece_count: head.piece_count,
         ring_start,
         ring_end,
@@ -698,6 +739,10 @@ pub(crate) fn parse_syn_head(body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct UpdateMsg<'a> {
     pub sender: WireNodeId<'a>,
+    /// The protocol version it was written in.
+    pub version: u8,
+    /// Its tokens (a SynAck of version 4 on).
+    pub tokens: Option<Tokens>,
     /// Number of pieces of the Syn being answered (SynAck only; 1 for Ack).
     pub piece_count: u16,
     requests: Seq<'a>,
@@ -957,6 +1002,7 @@ fn parse_updates<'a>(
     sender: WireNodeId<'a>,
     piece_count: u16,
     with_requests: bool,
+    (version, tokens): (u8, Option<Tokens>),
 ) -> Result<UpdateMsg<'a>, DecodeError> {
     sender.validate()?;
     let requests = if with_requests {
@@ -994,27 +1040,37 @@ fn parse_updates<'a>(
     r.finish()?;
     Ok(UpdateMsg {
         sender,
+        version,
+        tokens,
         piece_count,
         requests,
         updates,
     })
 }
 
-/// Decodes and validates a SynAck body.
-pub(crate) fn parse_synack(body: &[u8]) -> Result<UpdateMsg<'_>, DecodeError> {
+/// Decodes and validates a SynAck body of protocol `version`.
+pub(crate) fn parse_synack(version: u8, body: &[u8]) -> Result<UpdateMsg<'_>, DecodeError> {
     let mut r = Reader { rest: body };
     let head: SynAckHead<'_> = r.take()?;
     if head.piece_count == 0 {
         return Err(DecodeError::InvalidField);
     }
-    parse_updates(&mut r, head.sender, head.piece_count, true)
+    let tokens = r.tokens(version)?;
+    parse_updates(
+        &mut r,
+        head.sender,
+        head.piece_count,
+        true,
+        (version, tokens),
+    )
 }
 
-/// Decodes and validates an Ack body.
-pub(crate) fn parse_ack(body: &[u8]) -> Result<UpdateMsg<'_>, DecodeError> {
+/// Decodes and validates an Ack body of protocol `version` (the same in
+/// every version).
+pub(crate) fn parse_ack(version: u8, body: &[u8]) -> Result<UpdateMsg<'_>, DecodeError> {
     let mut r = Reader { rest: body };
     let head: AckHead<'_> = r.take()?;
-    parse_updates(&mut r, head.sender, 1, false)
+    parse_updates(&mut r, head.sender, 1, false, (version, None))
 }
 
 // ---------------------------------------------------------------------------
@@ -1123,9 +1179,9 @@ impl<'b> Encoder<'b> {
         self.raw(&h.to_be_bytes())
     }
 
-    fn header(&mut self, kind: MessageKind, cluster: u32) -> Result<(), Full> {
+    fn header(&mut self, kind: MessageKind, version: u8, cluster: u32) -> Result<(), Full> {
         self.raw(&MAGIC)?;
-        self.byte(PROTOCOL_VERSION)?;
+        self.byte(version)?;
         self.byte(kind as u8)?;
         self.raw(&cluster.to_le_bytes())
     }
@@ -1218,54 +1274,75 @@ impl<'b> Encoder<'b> {
         self.varint(last_gc)
     }
 
-    /// Opens a Syn piece: header, sender, piece count, the ring range it
-    /// covers, and the reserve of its digest line count.
+    /// The tokens, if `version` carries them.
     #[inline]
+    fn tokens(&mut self, version: u8, tokens: &Tokens) -> Result<(), Full> {
+        if version < TOKENS_VERSION {
+            return Ok(());
+        }
+        self.raw(&tokens.token)?;
+        self.raw(&tokens.echo)
+    }
+
+    /// Opens a Syn piece of protocol `version`: header, sender, piece
+    /// count, the ring range it covers, its tokens (version 4 on), and the
+    /// reserve of its digest line count.
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // one per field of the head
     pub(crate) fn syn_head(
         &mut self,
+        version: u8,
         cluster: u32,
         own: &NodeId,
         piece_count: u16,
-        ring_start: u64,
-        ring_end: u64,
+        (ring_start, ring_end): (u64, u64),
+        tokens: &Tokens,
     ) -> Result<SeqMark, Full> {
-        self.header(MessageKind::Syn, cluster)?;
+        self.header(MessageKind::Syn, version, cluster)?;
         self.node_id(own)?;
         self.varint(u64::from(piece_count))?;
         self.hash(ring_start)?;
         self.hash(ring_end)?;
+        self.tokens(version, tokens)?;
         self.begin_seq()
     }
 
-    /// Opens a reply: header, sender, the piece count it answers (SynAck
-    /// only: `Some`), and the reserve of its first list's count (requests
+    /// Opens a reply of protocol `version`: header, sender, the piece
+    /// count it answers and the tokens (SynAck only: `Some`; tokens from
+    /// version 4 on), and the reserve of its first list's count (requests
     /// in a SynAck, updates in an Ack).
     #[inline]
     pub(crate) fn reply_head(
         &mut self,
         kind: MessageKind,
+        version: u8,
         cluster: u32,
         sender: &NodeId,
-        piece_count: Option<u16>,
+        synack: Option<(u16, &Tokens)>,
     ) -> Result<SeqMark, Full> {
-        self.header(kind, cluster)?;
+        self.header(kind, version, cluster)?;
         self.node_id(sender)?;
-        if let Some(count) = piece_count {
+        if let Some((count, tokens)) = synack {
             self.varint(u64::from(count))?;
+            self.tokens(version, tokens)?;
         }
         self.begin_seq()
     }
 
-    /// A whole SynAck with no requests and no updates.
+    /// A whole SynAck of protocol `version` with no requests and no
+    /// updates.
     pub(crate) fn empty_synack(
         &mut self,
+        version: u8,
         cluster: u32,
         sender: &NodeId,
         piece_count: u16,
+        tokens: &Tokens,
     ) -> Result<(), Full> {
-        self.header(MessageKind::SynAck, cluster)?;
+        self.header(MessageKind::SynAck, version, cluster)?;
         self.node_id(sender)?;
         self.varint(u64::from(piece_count))?;
+        self.tokens(version, tokens)?;
         self.varint(0)?;
         self.varint(0)
     }
@@ -1352,10 +1429,21 @@ pub(crate) fn entry_len(version_step: u64, key_len: usize, value_len: usize) -> 
 
 /// Bytes [`Encoder::syn_head`] writes.
 #[inline]
-pub(crate) fn syn_head_len(own: &NodeId, piece_count: u16) -> usize {
+pub(crate) fn syn_head_len(own: &NodeId, piece_count: u16, version: u8) -> usize {
     (HEADER_LEN + 16 + SEQ_COUNT_RESERVE)
         .saturating_add(node_id_len(own))
         .saturating_add(varint_len(u64::from(piece_count)))
+        .saturating_add(tokens_len(version))
+}
+
+/// Bytes the tokens take in a Syn or SynAck of `version`.
+#[inline]
+pub(crate) fn tokens_len(version: u8) -> usize {
+    if version >= TOKENS_VERSION {
+        TOKENS_LEN
+    } else {
+        0
+    }
 }
 
 /// Bytes [`Encoder::request`] writes.
@@ -1406,8 +1494,8 @@ pub const SEAL_OVERHEAD: usize = 29;
 /// bytes are reserved whether keys are on or not, so that turning keys on
 /// never strands an entry accepted before.
 pub(crate) fn entry_always_fits(mtu: usize, key_len: usize, value_len: usize) -> bool {
-    // seal + header + sender id + piece count + two sequence counts
-    let fixed = SEAL_OVERHEAD + HEADER_LEN + MAX_NODE_ID_LEN + 3 * SEQ_COUNT_RESERVE;
+    // seal + header + sender id + piece count + tokens + two sequence counts
+    let fixed = SEAL_OVERHEAD + HEADER_LEN + MAX_NODE_ID_LEN + 3 * SEQ_COUNT_RESERVE + TOKENS_LEN;
     // update: tag + full id + heartbeat + piece head
     let update = 1 + MAX_NODE_ID_LEN + 10 + PIECE_HEAD_MAX;
     let entry = entry_len(u64::MAX, key_len, value_len);

@@ -481,6 +481,33 @@ impl Sim {
         &self.engine_config
     }
 
+    /// Changes the engine settings of the engines built from now on (nodes
+    /// added, restarts); running engines keep theirs. A rolling upgrade is
+    /// then: add nodes with the old release's settings (say an older
+    /// [`Config::protocol_version`]), set the new ones, restart the nodes
+    /// one by one. The gossip interval must stay the same (the simulation
+    /// schedules by it). Errors, changing nothing, when `config` is invalid
+    /// or does not fit the simulation's capacity.
+    pub fn set_engine_config(&mut self, config: Config) -> Result<(), ConfigError> {
+        config.validate()?;
+        if config.gossip_interval != self.engine_config.gossip_interval {
+            // Reported as the interval being out of the simulation's range.
+            return Err(ConfigError::GossipIntervalOutOfRange);
+        }
+        let buffers = match self.spare.pop() {
+            Some(b) => b,
+            None => Buffers::<Heap>::allocate(self.capacity)?,
+        };
+        let probe = NodeId::new("probe", 1, node_addr(0)).expect("\"probe\" is a valid node name");
+        // A probe only: its rng draws stay out of the run's streams.
+        let mut rng = SimRng::new(self.seed);
+        let checked = Engine::new(buffers, probe, config.clone(), &mut rng);
+        let spare = checked?.into_buffers();
+        self.spare.push(spare);
+        self.engine_config = config;
+        Ok(())
+    }
+
     /// What every node's engine can hold ([`SimConfig::capacity`]).
     pub fn capacity(&self) -> Capacity {
         self.capacity

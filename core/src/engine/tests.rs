@@ -93,6 +93,7 @@ fn exchange(
     mut drop: impl FnMut(usize) -> bool,
 ) -> Vec<(MessageKind, Vec<u8>)> {
     let (a_addr, b_addr) = (a.id().addr, b.id().addr);
+    crate::testkit::acquaint(a, b);
     let mut seen = Vec::new();
     let mut net = Sink::default();
     a.start_exchange(b_addr, &mut net).expect("start");
@@ -100,7 +101,7 @@ fn exchange(
     while !net.sent.is_empty() {
         let mut next = Sink::default();
         for (to, bytes) in net.sent.drain(..) {
-            let (kind, _, _) = wire::read_header(&bytes).expect("valid header");
+            let (kind, _, _, _) = wire::read_header(&bytes).expect("valid header");
             seen.push((kind, bytes.clone()));
             let lost = drop(i);
             i += 1;
@@ -471,9 +472,9 @@ fn syn_pieces_tile_the_ring_and_respect_the_mtu() {
     let mut lines = 0;
     for (_, bytes) in &sink.sent {
         assert!(bytes.len() <= 512);
-        let (kind, _, body) = wire::read_header(bytes).expect("header");
+        let (kind, hv, _, body) = wire::read_header(bytes).expect("header");
         assert_eq!(kind, MessageKind::Syn);
-        let syn = wire::parse_syn(body).expect("valid");
+        let syn = wire::parse_syn(hv, body).expect("valid");
         assert_eq!(usize::from(syn.piece_count), pieces);
         assert_eq!(syn.ring_start, next_start);
         lines += syn.digest().count();
@@ -671,7 +672,8 @@ fn memory_footprint_stays_within_its_documented_budget() {
     assert!(per_entry <= 52, "entry slot grew to {per_entry} bytes");
     // 330 + the replay window of sealed datagrams (24, `seal`).
     assert!(
-        per_node <= 354 + 100,
+        // and the peer's protocol version and address token (8, `token`).
+        per_node <= 362 + 100,
         "node slot grew to {per_node} bytes with a 100-byte window"
     );
     let default = Capacity::DEFAULT.memory_bytes();
@@ -747,8 +749,8 @@ fn nodes_sharing_a_hash_prefix_are_told_apart() {
     // twin flow to the right node.
     let mut sink = Sink::default();
     s.start_exchange(addr(1), &mut sink).expect("syn");
-    let (_, _, body) = wire::read_header(&sink.sent[0].1).expect("header");
-    let syn = wire::parse_syn(body).expect("valid");
+    let (_, hv, _, body) = wire::read_header(&sink.sent[0].1).expect("header");
+    let syn = wire::parse_syn(hv, body).expect("valid");
     let twins: Vec<_> = syn
         .digest()
         .map(|l| l.expect("valid"))
@@ -797,7 +799,14 @@ fn syn_with_line(sender: &NodeId, hash: u64, heartbeat: u64, max_version: u64) -
     let mut enc = wire::Encoder::new(&mut buf, 1400);
     let res: Result<(), wire::Full> = (|| {
         let cluster = Config::new().cluster_id.fingerprint();
-        let mark = enc.syn_head(cluster, sender, 1, 0, u64::MAX)?;
+        let mark = enc.syn_head(
+            3,
+            cluster,
+            sender,
+            1,
+            (0, u64::MAX),
+            &wire::Tokens::default(),
+        )?;
         enc.digest_line(hash, false, heartbeat, 0, max_version)?;
         enc.end_seq(mark, 1);
         Ok(())
@@ -916,8 +925,8 @@ fn a_heartbeat_alone_names_its_node_by_prefix() {
         .find(|(k, _)| *k == MessageKind::SynAck)
         .expect("reply")
         .1;
-    let (_, _, body) = wire::read_header(synack).expect("header");
-    let msg = wire::parse_synack(body).expect("valid");
+    let (_, hv, _, body) = wire::read_header(synack).expect("header");
+    let msg = wire::parse_synack(hv, body).expect("valid");
     let prefix = wire::prefix_of(x.id().ring_hash()).to_be_bytes();
     assert!(
         msg.updates().map(|u| u.expect("valid")).any(

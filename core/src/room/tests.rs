@@ -19,6 +19,7 @@ use crate::{
 /// records `a`'s key events.
 fn sync(a: &mut TestEngine, b: &mut TestEngine, log_a: &mut Vec<String>) {
     let (a_addr, b_addr) = (a.id().addr, b.id().addr);
+    crate::testkit::acquaint(a, b);
     let mut net = Recorder::default();
     a.start_exchange(b_addr, &mut net).expect("start");
     let mut observe = |e: &Event<'_>| match e {

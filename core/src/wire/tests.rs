@@ -107,8 +107,12 @@ fn enc(f: impl FnOnce(&mut Encoder<'_>) -> Result<(), Full>) -> Vec<u8> {
 /// The 8-byte header as a postcard value: magic, version, kind and the
 /// fingerprint's little-endian bytes (arrays and `u8` are raw bytes).
 fn hdr(kind: MessageKind, cluster: u32) -> ([u8; 2], u8, u8, [u8; 4]) {
-    (MAGIC, PROTOCOL_VERSION, kind as u8, cluster.to_le_bytes())
+    (MAGIC, V3, kind as u8, cluster.to_le_bytes())
 }
+
+/// Protocol version 3: the hand-made datagrams of these tests are written
+/// in it, which proves that version 3 is still read.
+const V3: u8 = 3;
 
 /// Builds a datagram by concatenating postcard values.
 struct Dg(Vec<u8>);
@@ -478,7 +482,7 @@ fn varint_matches_postcard() {
 fn header_matches_postcard() {
     for kind in [MessageKind::Syn, MessageKind::SynAck, MessageKind::Ack] {
         for cluster in [0, 1, 0xdead_beef, u32::MAX, CLUSTER] {
-            let ours = enc(|e| e.header(kind, cluster));
+            let ours = enc(|e| e.header(kind, V3, cluster));
             assert_eq!(ours, pc(&hdr(kind, cluster)));
             assert_eq!(ours.len(), HEADER_LEN);
             let c = cluster.to_le_bytes();
@@ -486,7 +490,7 @@ fn header_matches_postcard() {
             let body = [0xaa];
             let mut dg = ours.clone();
             dg.extend_from_slice(&body);
-            assert_eq!(read_header(&dg), Ok((kind, cluster, &body[..])));
+            assert_eq!(read_header(&dg), Ok((kind, V3, cluster, &body[..])));
         }
     }
 }
@@ -555,7 +559,7 @@ fn syn_body_matches_postcard() {
         let lines = sample_digests(n);
         let head = syn_head(sender, piece_count, 0, u64::MAX);
         let ours = enc(|e| {
-            e.header(MessageKind::Syn, CLUSTER)?;
+            e.header(MessageKind::Syn, V3, CLUSTER)?;
             e.node_id(nid)?;
             e.varint(u64::from(piece_count))?;
             e.hash(0)?;
@@ -591,9 +595,12 @@ fn syn_body_matches_postcard() {
         // The decoder reads back exactly the values.
         let body = &ours[HEADER_LEN..];
         if ours.len() <= MAX_DATAGRAM_LEN {
-            assert_eq!(read_header(&ours), Ok((MessageKind::Syn, CLUSTER, body)));
+            assert_eq!(
+                read_header(&ours),
+                Ok((MessageKind::Syn, V3, CLUSTER, body))
+            );
         }
-        let msg = parse_syn(body).expect("valid Syn");
+        let msg = parse_syn(V3, body).expect("valid Syn");
         assert_eq!(msg.sender.to_id().as_ref(), Some(nid));
         assert_eq!(msg.piece_count, piece_count);
         assert_eq!((msg.ring_start, msg.ring_end), (0, u64::MAX));
@@ -760,7 +767,7 @@ fn synack_body_matches_postcard() {
             let nid = &ids[k % ids.len()];
             let piece_count = [1u16, 2, 300, u16::MAX, 128][k];
             let ours = enc(|e| {
-                e.header(MessageKind::SynAck, CLUSTER)?;
+                e.header(MessageKind::SynAck, V3, CLUSTER)?;
                 e.node_id(nid)?;
                 e.varint(u64::from(piece_count))?;
                 let req = e.begin_seq()?;
@@ -791,8 +798,8 @@ fn synack_body_matches_postcard() {
                 "SynAck with {n_req} requests, {} updates",
                 updates.len()
             );
-            let (_, _, body) = read_header(&ours).expect("header");
-            let msg = parse_synack(body).expect("valid SynAck");
+            let (_, hv, _, body) = read_header(&ours).expect("header");
+            let msg = parse_synack(hv, body).expect("valid SynAck");
             assert_eq!(msg.sender.to_id().as_ref(), Some(nid));
             assert_eq!(msg.piece_count, piece_count);
             assert_eq!(msg.request_len(), n_req);
@@ -810,7 +817,7 @@ fn ack_body_matches_postcard() {
     for (k, updates) in sample_update_lists(&ids, &kv).iter().enumerate() {
         let nid = &ids[k % ids.len()];
         let ours = enc(|e| {
-            e.header(MessageKind::Ack, CLUSTER)?;
+            e.header(MessageKind::Ack, V3, CLUSTER)?;
             e.node_id(nid)?;
             let ups = e.begin_seq()?;
             for u in updates {
@@ -824,8 +831,8 @@ fn ack_body_matches_postcard() {
         };
         let reference = pc(&(hdr(MessageKind::Ack, CLUSTER), &head, updates.as_slice()));
         assert_eq!(ours, reference, "Ack with {} updates", updates.len());
-        let (_, _, body) = read_header(&ours).expect("header");
-        let msg = parse_ack(body).expect("valid Ack");
+        let (_, hv, _, body) = read_header(&ours).expect("header");
+        let msg = parse_ack(hv, body).expect("valid Ack");
         assert_eq!(msg.sender.to_id().as_ref(), Some(nid));
         assert_eq!(msg.request_len(), 0);
         assert_updates_decode_to(&msg, updates);
@@ -876,7 +883,16 @@ fn end_seq_shifts_items_for_every_count_width() {
 /// Two engines with fixed ids and state: `a` (heartbeat 3, one key) and
 /// `b` (heartbeat 2, a set key, a tombstone and a TTL key).
 fn golden_pair() -> (Box<Eng>, Box<Eng>) {
-    let mut a = engine(a_id());
+    golden_pair_at(V3)
+}
+
+/// [`golden_pair`] speaking protocol `version` at most.
+fn golden_pair_at(version: u8) -> (Box<Eng>, Box<Eng>) {
+    let config = Config {
+        protocol_version: version,
+        ..Config::new()
+    };
+    let mut a = engine_with(a_id(), config.clone());
     a.set("role", b"leader").expect("set");
     for _ in 0..3 {
         a.tick(
@@ -886,7 +902,7 @@ fn golden_pair() -> (Box<Eng>, Box<Eng>) {
             &mut (),
         );
     }
-    let mut b = engine(b_id());
+    let mut b = engine_with(b_id(), config);
     b.set("x", b"1").expect("set"); // v1
     b.set("y", b"2").expect("set"); // v2
     b.set_with_ttl("z", b"tmp", Duration::from_secs(60), NOW)
@@ -1017,7 +1033,7 @@ fn golden_syn() {
     assert_golden(&syn, GOLDEN_SYN, "Syn");
     // Fields checked independently of the hex above.
     assert_eq!(&syn[..2], b"HS");
-    assert_eq!(syn[2], PROTOCOL_VERSION);
+    assert_eq!(syn[2], V3);
     assert_eq!(syn[3], MessageKind::Syn as u8);
     assert_eq!(syn[4..8], crate::id::fnv1a32(b"hearsay").to_le_bytes());
     assert_eq!(hex(A_HASH), a_id().ring_hash().to_be_bytes());
@@ -1052,6 +1068,83 @@ fn golden_ack() {
     assert_eq!(bv.get("y"), None);
     assert_eq!(bv.entry("y").map(|e| e.status), Some(EntryStatus::Deleted));
     assert_eq!((bv.heartbeat(), bv.max_version()), (2, 4));
+}
+
+/// The first exchange of the golden engines speaking version 4: a's Syn
+/// in both versions (b is only an address to it), b's replies to each, and
+/// a's Acks; then a's next Syn.
+struct GoldenV4 {
+    sent: Vec<Vec<u8>>,
+    next_syn: Vec<u8>,
+}
+
+fn golden_exchange_v4() -> GoldenV4 {
+    let (mut a, mut b) = golden_pair_at(PROTOCOL_VERSION);
+    let sent = run_exchange(&mut a, &mut b);
+    let mut tx = Outbox::default();
+    assert_eq!(a.start_exchange(b_id().addr, &mut tx), Ok(1));
+    GoldenV4 {
+        sent,
+        next_syn: tx.sent.remove(0).1,
+    }
+}
+
+const GOLDEN_SYN_V4: &str = "
+    48 53                    # magic 'HS'
+    04                       # protocol version 4
+    01                       # kind 1: Syn
+    a0 d5 d2 fe              # cluster fingerprint
+    01 61 01 00 0a 00 00 01 d9 36  # sender a@1/10.0.0.1:7001
+    01                       # piece_count 1
+    00 00 00 00 00 00 00 00  # ring_start 0
+    ff ff ff ff ff ff ff ff  # ring_end u64::MAX
+    24 c9 1b 35 ad 2e 1b 05  # token: a's for 10.0.0.2:7002 (SipHash of a's secret)
+    00 00 00 00 00 00 00 00  # echo: none yet (b is only an address to a)
+    01                       # digest: 1 line
+    a1 48 9e 6d 03 04        #   a: prefix, heartbeat 3, max_version 1
+";
+
+const GOLDEN_SYNACK_V4: &str = "
+    48 53 04 02 a0 d5 d2 fe  # magic, version 4, kind 2: SynAck, cluster
+    01 62 02 00 0a 00 00 02 da 36  # sender b@2/10.0.0.2:7002
+    01                       # piece_count 1
+    c0 b0 91 0b 5d 26 b9 e5  # token: b's for 10.0.0.1:7001
+    24 c9 1b 35 ad 2e 1b 05  # echo: the token of the Syn answered
+    01                       # requests: 1
+    a1 48 9e 6d 14 ad 86 71 01 00 00  # a, known, max 0, last_gc 0
+    01                       # updates: 1
+    01 01 62 02 00 0a 00 00 02 da 36  # introduces b
+    02 01 00 00 04 03        #   heartbeat 2, piece (0, 4], 3 entries
+    01 00 01 78 01 31        #     x = 1
+    02 02 01 7a 03 74 6d 70  #     z = tmp (ttl)
+    01 01 01 79 00           #     y deleted
+";
+
+#[test]
+fn golden_v4() {
+    let GoldenV4 { sent, next_syn } = golden_exchange_v4();
+    let versions: Vec<(u8, u8)> = sent.iter().map(|d| (d[2], d[3])).collect();
+    // a's Syn in both versions, b's answer to each in its version, a's
+    // Ack to each.
+    assert_eq!(versions, [(4, 1), (3, 1), (4, 2), (3, 2), (4, 3), (3, 3)]);
+    assert_golden(&sent[0], GOLDEN_SYN_V4, "Syn v4");
+    assert_golden(&sent[1], GOLDEN_SYN, "Syn v3 beside it");
+    assert_golden(&sent[2], GOLDEN_SYNACK_V4, "SynAck v4");
+    assert_golden(&sent[3], GOLDEN_SYNACK, "SynAck v3");
+    // The Ack is the same body in both versions.
+    let mut ack_v4 = hex(GOLDEN_ACK);
+    ack_v4[2] = 4;
+    assert_eq!(to_hex(&sent[4]), to_hex(&ack_v4));
+    assert_golden(&sent[5], GOLDEN_ACK, "Ack v3");
+    // The next Syn speaks 4 only and echoes b's token.
+    assert_eq!(next_syn[2], 4);
+    let (_, hv, _, body) = read_header(&next_syn).expect("header");
+    let syn = parse_syn(hv, body).expect("valid");
+    let (_, hv, _, body) = read_header(&sent[2]).expect("header");
+    let synack = parse_synack(hv, body).expect("valid");
+    let (syn_t, synack_t) = (syn.tokens.expect("v4"), synack.tokens.expect("v4"));
+    assert_eq!(syn_t.echo, synack_t.token);
+    assert_eq!(synack_t.echo, syn_t.token);
 }
 
 // ---------------------------------------------------------------------------
@@ -1189,8 +1282,9 @@ fn rejects_bad_magic() {
 
 #[test]
 fn rejects_unsupported_version() {
-    // Versions 1 and 2 (before prefix references) are no longer spoken.
-    for v in [0, 1, 2, 4, 0xff] {
+    // Versions 1 and 2 (before prefix references) are no longer spoken,
+    // and versions after ours are not known yet.
+    for v in [0, 1, 2, PROTOCOL_VERSION + 1, 0xff] {
         let mut d = base_syn();
         d[2] = v;
         assert_rejected(&d, DecodeError::UnsupportedVersion);
@@ -1858,17 +1952,23 @@ fn check_datagram(d: &[u8]) -> Result<(), TestCaseError> {
 
 /// Runs the parsers directly on `bytes`, as a body and as a datagram.
 fn parse_everything(bytes: &[u8]) {
-    if let Ok((_, _, body)) = read_header(bytes) {
-        let _ = parse_syn(body).map(|m| m.digest().count());
-        let _ = parse_synack(body);
-        let _ = parse_ack(body);
+    if let Ok((_, hv, _, body)) = read_header(bytes) {
+        let _ = parse_syn(hv, body).map(|m| m.digest().count());
+        let _ = parse_synack(hv, body);
+        let _ = parse_ack(hv, body);
     }
-    if let Ok(m) = parse_syn(bytes) {
-        assert!(m.digest().all(|d| d.is_ok()));
+    for v in [V3, PROTOCOL_VERSION] {
+        if let Ok(m) = parse_syn(v, bytes) {
+            assert!(m.digest().all(|d| d.is_ok()));
+        }
     }
-    for m in [parse_synack(bytes), parse_ack(bytes)]
-        .into_iter()
-        .flatten()
+    for m in [
+        parse_synack(V3, bytes),
+        parse_synack(PROTOCOL_VERSION, bytes),
+        parse_ack(V3, bytes),
+    ]
+    .into_iter()
+    .flatten()
     {
         assert!(m.requests().all(|q| q.is_ok()));
         for u in m.updates() {
@@ -2005,10 +2105,28 @@ mod predicted_lengths {
             value in proptest::collection::vec(any::<u8>(), 0..300),
         ) {
             prop_assert_eq!(written(|e| e.node_id(&id)), node_id_len(&id));
-            prop_assert_eq!(
-                written(|e| e.syn_head(7, &id, piece_count, hash, hash).map(|_| ())),
-                syn_head_len(&id, piece_count)
-            );
+            let tokens = Tokens { token: hash.to_le_bytes(), echo: hash.to_be_bytes() };
+            for version in MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION {
+                prop_assert_eq!(
+                    written(|e| e
+                        .syn_head(version, 7, &id, piece_count, (hash, hash), &tokens)
+                        .map(|_| ())),
+                    syn_head_len(&id, piece_count, version)
+                );
+                // A reply's head: header, id, piece count, tokens, a reserve.
+                prop_assert_eq!(
+                    written(|e| e
+                        .reply_head(MessageKind::SynAck, version, 7, &id, Some((piece_count, &tokens)))
+                        .map(|_| ())),
+                    HEADER_LEN + node_id_len(&id) + varint_len(u64::from(piece_count))
+                        + tokens_len(version) + SEQ_COUNT_RESERVE
+                );
+                prop_assert_eq!(
+                    written(|e| e.empty_synack(version, 7, &id, piece_count, &tokens)),
+                    HEADER_LEN + node_id_len(&id) + varint_len(u64::from(piece_count))
+                        + tokens_len(version) + 2
+                );
+            }
             prop_assert_eq!(
                 written(|e| e.digest_line(hash, full, heartbeat, last_gc, max_version)),
                 digest_len(full, heartbeat, last_gc, max_version)

@@ -121,8 +121,8 @@ fn a_responder_with_nothing_to_send_still_answers() {
     let kinds: Vec<_> = seen.iter().map(|(k, _)| *k).collect();
     assert_eq!(kinds, [MessageKind::Syn, MessageKind::SynAck]);
     let (syn, synack) = (&seen[0].1, &seen[1].1);
-    let (_, _, body) = wire::read_header(synack).expect("header");
-    let msg = wire::parse_synack(body).expect("valid");
+    let (_, hv, _, body) = wire::read_header(synack).expect("header");
+    let msg = wire::parse_synack(hv, body).expect("valid");
     assert_eq!(msg.sender.name, "b");
     assert_eq!(msg.request_len(), 0);
     assert_eq!(msg.updates().count(), 0);

@@ -86,9 +86,9 @@ fn a_removed_node_listed_by_prefix_is_not_asked_for() {
     );
     assert_eq!(out.result, Ok(()));
     for (_, d) in &out.sent {
-        let (kind, _, body) = read_header(d).expect("header");
+        let (kind, hv, _, body) = read_header(d).expect("header");
         assert_eq!(kind, MessageKind::SynAck);
-        let msg = parse_synack(body).expect("valid SynAck");
+        let msg = parse_synack(hv, body).expect("valid SynAck");
         assert_eq!(msg.request_len(), 0, "asked for the removed node");
     }
     // Control: a heartbeat past the remembered one shows it alive again.
@@ -102,9 +102,12 @@ fn a_removed_node_listed_by_prefix_is_not_asked_for() {
         .sent
         .iter()
         .map(|(_, d)| {
-            parse_synack(read_header(d).expect("header").2)
-                .expect("SynAck")
-                .request_len()
+            {
+                let h = read_header(d).expect("header");
+                parse_synack(h.1, h.3)
+            }
+            .expect("SynAck")
+            .request_len()
         })
         .sum();
     assert_eq!(asked, 1);
@@ -151,10 +154,10 @@ fn a_heartbeat_no_owner_could_have_reached_is_refused_by_full_hash_too() {
 fn introduced(datagrams: &[(SocketAddr, Vec<u8>)]) -> Vec<String> {
     let mut names = Vec::new();
     for (_, d) in datagrams {
-        let (kind, _, body) = read_header(d).expect("header");
+        let (kind, hv, _, body) = read_header(d).expect("header");
         let msg = match kind {
-            MessageKind::SynAck => parse_synack(body),
-            MessageKind::Ack => parse_ack(body),
+            MessageKind::SynAck => parse_synack(hv, body),
+            MessageKind::Ack => parse_ack(hv, body),
             MessageKind::Syn => continue,
         }
         .expect("valid reply");

@@ -99,7 +99,7 @@ fn a_relay_short_of_room_never_advances_over_a_hole() {
     owner.set("a", &[1; 1000]).expect("set");
     sync(&mut relay, &mut owner, &mut log);
     assert_eq!(live(&relay, "owner"), live(&owner, "owner"));
-    owner.set("b", &[2; 1100]).expect("set");
+    owner.set("b", &[2; 1050]).expect("set");
     owner.set("a", b"x").expect("set");
     log.clear();
     sync(&mut relay, &mut owner, &mut log);

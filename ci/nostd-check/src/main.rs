@@ -76,7 +76,9 @@ fn exercise(generation: u64) -> Option<usize> {
     let mut rng = BoardRng(black_box(0x9e37_79b9_7f4a_7c15));
     let mut engine = Engine::new(storage.buffers(), id, Config::new(), &mut rng).ok()?;
     // Sealing (ChaCha20-Poly1305) links without `alloc` too.
-    engine.install_key(ClusterKey::new(black_box([7; 32]))).ok()?;
+    engine
+        .install_key(ClusterKey::new(black_box([7; 32])))
+        .ok()?;
     engine.set("fw", b"1.0.0").ok()?;
 
     let mut tx = Buffer {

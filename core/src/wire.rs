@@ -567,11 +567,25 @@ impl<'a> Reader<'a> {
     }
 
     /// The tokens of a Syn or SynAck, present from [`TOKENS_VERSION`] on.
+    /// The tokens of a version-4 Syn or SynAck: 16 raw bytes, read as
+    /// such (through serde, each of the 16 bytes is a call of its own).
+    #[inline]
     fn tokens(&mut self, version: u8) -> Result<Option<Tokens>, DecodeError> {
         if version < TOKENS_VERSION {
             return Ok(None);
         }
-        self.take().map(Some)
+        let (token, rest) = self
+            .rest
+            .split_first_chunk::<8>()
+            .ok_or(DecodeError::Truncated)?;
+        let (echo, rest) = rest
+            .split_first_chunk::<8>()
+            .ok_or(DecodeError::Truncated)?;
+        self.rest = rest;
+        Ok(Some(Tokens {
+            token: *token,
+            echo: *echo,
+        }))
     }
 
     fn finish(&self) -> Result<(), DecodeError> {

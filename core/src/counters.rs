@@ -43,6 +43,10 @@ pub struct Counters {
     pub resets_applied: u64,
     /// Times a reply was cut short by the exchange budget.
     pub budget_exhausted: u64,
+    /// Of those, replies to a source address not yet validated, cut by the
+    /// amplification bound ([`crate::token`]): while they are frequent (a
+    /// cold start, a cluster of mixed versions), backlogs spread slower.
+    pub replies_bounded: u64,
     /// Ids of removed nodes ignored because their heartbeat had not advanced
     /// past the one remembered (stale gossip about a dead node).
     pub resurrections_refused: u64,
@@ -104,6 +108,7 @@ impl Counters {
         pieces_applied: 0,
         resets_applied: 0,
         budget_exhausted: 0,
+        replies_bounded: 0,
         resurrections_refused: 0,
         implausible_heartbeats: 0,
         pending_dropped: 0,

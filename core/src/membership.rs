@@ -17,29 +17,41 @@ use crate::refute::{CONFLICT_WINDOW_ROUNDS, Rival};
 use crate::time::Instant;
 use crate::wire::{Tokens, WireNodeId};
 
+/// What [`Engine::learn_sender`] made of a datagram's sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sender {
+    /// It is the node in this slot.
+    Slot(u16),
+    /// It is an older generation of the name held in slot `newer`, so
+    /// that a reply can tell it (it refutes, see [`crate::refute`]).
+    Stale { newer: u16 },
+    /// It was refused (ours, conflicting, removed, or no room).
+    Unknown,
+}
+
 impl<M: Memory> Engine<M> {
     /// Learns the sender of a valid datagram; hearing from it also shows
-    /// that it answers (see `unanswered` in [`NodeSlot`]). Returns the slot
-    /// of a newer generation of the sender's name when the sender is stale,
-    /// so that a reply can tell it (it refutes, see [`crate::refute`]).
+    /// that it answers (see `unanswered` in [`NodeSlot`]).
     pub(crate) fn learn_sender(
         &mut self,
         sender: &WireNodeId<'_>,
         (version, tokens): (u8, Option<&Tokens>),
         now: Instant,
         observer: &mut impl Observer,
-    ) -> Option<u16> {
-        let id = sender.to_id()?;
+    ) -> Sender {
+        let Some(id) = sender.to_id() else {
+            return Sender::Unknown;
+        };
         match self.learn_id(id, None, now, observer) {
-            Learned::Stale(newer) => Some(newer),
+            Learned::Stale(newer) => Sender::Stale { newer },
             Learned::Slot(slot) => {
                 if let Some(n) = self.nodes.get_mut(slot) {
                     n.unanswered = 0;
                 }
                 self.note_peer(slot, version, tokens);
-                None
+                Sender::Slot(slot)
             }
-            Learned::Refused => None,
+            Learned::Refused => Sender::Unknown,
         }
     }
 

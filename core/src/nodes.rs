@@ -90,6 +90,10 @@ pub(crate) struct NodeSlot {
     /// The address token the node last gave us (zeros: none), echoed in
     /// our next Syn to it so that it answers with its full budget.
     pub token: [u8; 8],
+    /// Our own token for the node's address, and the low 32 bits of the
+    /// time bucket it was minted in (zeros: none yet): answering a known
+    /// peer then costs no SipHash ([`crate::token`]).
+    pub minted: (u32, [u8; 8]),
 }
 
 impl NodeSlot {
@@ -149,6 +153,7 @@ impl NodeSlot {
             replay: crate::seal::ReplayWindow::EMPTY,
             version: 0,
             token: [0; 8],
+            minted: (0, [0; 8]),
         }
     }
 }

@@ -86,12 +86,13 @@ impl<M: Memory> Engine<M> {
                 let msg = wire::parse_synack(version, body)?;
                 self.check_not_self(&msg.sender)?;
                 self.check_replay(&msg.sender, sequence)?;
-                self.learn_sender(&msg.sender, (version, msg.tokens.as_ref()), now, observer);
+                let sender =
+                    self.learn_sender(&msg.sender, (version, msg.tokens.as_ref()), now, observer);
                 self.apply_updates(&msg, now, observer);
                 if self.requests_show_us_ahead(&msg) {
                     self.heard_own_state_ahead(now, observer);
                 }
-                self.answer_requests(from, &msg, datagram.len(), tx);
+                self.answer_requests(from, sender, &msg, datagram.len(), tx);
                 self.note_sequence(&msg.sender, sequence);
             }
             MessageKind::Ack => {

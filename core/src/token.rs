@@ -19,6 +19,8 @@
 //! secret of this engine over the address and a coarse time bucket
 //! ([`TOKEN_BUCKET_MS`]); the current and the previous bucket are accepted.
 //! Tokens are stateless: thousands of newcomers at once need no table.
+//! (The token minted for a known node is kept in its node slot for the
+//! rest of the bucket, so answering a known peer costs no SipHash.)
 //! From protocol version 4 on, every Syn and SynAck carries our token for
 //! the address it goes to and echoes the token the receiver gave us (a
 //! SynAck echoes its Syn's; a Syn the one kept in the peer's node slot). A
@@ -54,6 +56,7 @@
 use core::net::SocketAddr;
 
 use crate::engine::{Engine, LOCAL};
+use crate::membership::Sender;
 use crate::memory::Memory;
 use crate::siphash::siphash24;
 use crate::time::Instant;
@@ -88,35 +91,33 @@ pub(crate) struct Speak {
 }
 
 /// The token of `addr` in time bucket `bucket` under `secret`.
+///
+/// The message is as short as it can be (11 bytes for IPv4, 23 for IPv6:
+/// two and three SipHash blocks), since one is minted for every reply.
+/// The bucket's low 32 bits suffice: they wrap after 32,000 years.
 fn mint(secret: [u64; 2], addr: SocketAddr, bucket: u64) -> [u8; 8] {
-    // family tag, 16 address bytes (IPv4 in the first 4), port, bucket
-    let mut msg = [0u8; 1 + 16 + 2 + 8];
-    let (tag, ip): (u8, [u8; 16]) = match addr {
+    // family tag, port, bucket, then the 4 or 16 address bytes
+    let mut msg = [0u8; 1 + 2 + 4 + 16];
+    let [p0, p1] = addr.port().to_le_bytes();
+    let [b0, b1, b2, b3, ..] = bucket.to_le_bytes();
+    let len = match addr {
         SocketAddr::V4(a) => {
-            let mut ip = [0u8; 16];
-            if let Some(dst) = ip.get_mut(..4) {
-                dst.copy_from_slice(&a.ip().octets());
+            let [i0, i1, i2, i3] = a.ip().octets();
+            if let Some(head) = msg.first_chunk_mut::<11>() {
+                *head = [4, p0, p1, b0, b1, b2, b3, i0, i1, i2, i3];
             }
-            (4, ip)
+            11
         }
-        SocketAddr::V6(a) => (6, a.ip().octets()),
+        SocketAddr::V6(a) => {
+            if let Some((head, ip)) = msg.split_first_chunk_mut::<7>() {
+                *head = [6, p0, p1, b0, b1, b2, b3];
+                ip.copy_from_slice(&a.ip().octets());
+            }
+            msg.len()
+        }
     };
-    let fields: [&[u8]; 4] = [
-        &[tag],
-        &ip,
-        &addr.port().to_le_bytes(),
-        &bucket.to_le_bytes(),
-    ];
-    let mut pos = 0usize;
-    for f in fields {
-        let end = pos.saturating_add(f.len());
-        if let Some(dst) = msg.get_mut(pos..end) {
-            dst.copy_from_slice(f);
-        }
-        pos = end;
-    }
     let [k0, k1] = secret;
-    siphash24(k0, k1, &msg).to_le_bytes()
+    siphash24(k0, k1, msg.get(..len).unwrap_or(&msg)).to_le_bytes()
 }
 
 /// The time bucket of `now`.
@@ -136,6 +137,31 @@ impl<M: Memory> Engine<M> {
     pub(crate) fn token_for(&self, addr: SocketAddr) -> [u8; 8] {
         self.token_secret
             .map_or([0; 8], |s| mint(s, addr, bucket(self.now)))
+    }
+
+    /// Our token for `addr` now, for a datagram from `sender`: kept in the
+    /// sender's node slot for the rest of the time bucket, so answering a
+    /// known peer costs no SipHash.
+    pub(crate) fn token_for_sender(&mut self, sender: Sender, addr: SocketAddr) -> [u8; 8] {
+        let Some(secret) = self.token_secret else {
+            return [0; 8];
+        };
+        let b = bucket(self.now);
+        // The low 32 bits are all that `mint` uses.
+        let low = b as u32;
+        let slot = match sender {
+            Sender::Slot(slot) => self.nodes.get_mut(slot).filter(|n| n.id.addr == addr),
+            Sender::Stale { .. } | Sender::Unknown => None,
+        };
+        match slot {
+            Some(n) if n.minted.0 == low && n.minted.1 != [0; 8] => n.minted.1,
+            Some(n) => {
+                let token = mint(secret, addr, b);
+                n.minted = (low, token);
+                token
+            }
+            None => mint(secret, addr, b),
+        }
     }
 
     /// Whether `echo` is a token of ours for `addr`, of this time bucket or

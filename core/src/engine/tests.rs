@@ -672,14 +672,15 @@ fn memory_footprint_stays_within_its_documented_budget() {
     let per_entry = (cap(16, 256, 100).memory_bytes() - base) / 128;
     let per_node = (cap(32, 128, 100).memory_bytes() - base) / 16;
     assert!(per_entry <= 52, "entry slot grew to {per_entry} bytes");
-    // 330 + the replay window of sealed datagrams (24, `seal`).
+    // 330 + the replay window of sealed datagrams (24, `seal`), the
+    // peer's protocol version and address token (8, `token`), and our
+    // token for it with its bucket (12, and 4 of alignment, `token`).
     assert!(
-        // and the peer's protocol version and address token (8, `token`).
-        per_node <= 362 + 100,
+        per_node <= 378 + 100,
         "node slot grew to {per_node} bytes with a 100-byte window"
     );
     let default = Capacity::DEFAULT.memory_bytes();
-    assert!(default <= 3_300_000, "default engine is {default} bytes");
+    assert!(default <= 3_310_000, "default engine is {default} bytes");
     let small = cap(16, 128, 64).memory_bytes();
     assert!(small <= 23_000, "small engine is {small} bytes");
     // The engine value beside its tables stays small.

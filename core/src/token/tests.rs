@@ -110,6 +110,7 @@ fn a_spoofed_46_byte_syn_draws_at_most_three_times_its_size() {
         );
         assert!(sent > 0, "the reply is bounded, not suppressed");
     }
+    assert_eq!(r.counters().replies_bounded, 2, "both replies were cut");
 }
 
 #[test]
@@ -391,4 +392,76 @@ fn two_new_nodes_heard_only_in_the_old_version_move_to_the_new_one() {
     let next = start(&mut a, b.id().addr);
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].1[2], PROTOCOL_VERSION);
+}
+
+#[test]
+fn a_bounded_reply_carries_every_fresher_heartbeat_before_introductions() {
+    // The responder knows 200 members at heartbeat 5; the sender knows ten
+    // of them at heartbeat 1 and none of the other 190. The reply, bounded
+    // to three times a short Syn, cannot introduce 190 nodes; it must still
+    // bring all ten heartbeats, or the sender's detectors see ten healthy
+    // nodes fall silent while it catches up.
+    let mut r = big_responder();
+    let now = Instant::from_millis(1000);
+    let sender = id("s", 1, "10.2.0.1:7000");
+    let mut s = engine_with(sender.clone(), Config::new());
+    let known: Vec<NodeId> = (0..10u32)
+        .map(|i| {
+            let [_, _, hi, lo] = (i * 20 + 1).to_be_bytes();
+            id(&format!("m{}", i * 20), 1, &format!("10.1.{hi}.{lo}:7000"))
+        })
+        .collect();
+    for n in &known {
+        let slot = s.learn(n.clone(), Some(1), now, &mut ()).expect("room");
+        if let Some(slot) = s.nodes.get_mut(slot) {
+            slot.status = NodeStatus::Alive;
+        }
+    }
+    // The sender's Syn, written by hand so that it carries no token the
+    // responder could validate: its own line and the ten, in ring order.
+    let mut lines: Vec<u64> = known.iter().map(NodeId::ring_hash).collect();
+    lines.push(sender.ring_hash());
+    lines.sort_unstable();
+    let mut buf = std::vec![0u8; 1400];
+    let mut enc = Encoder::new(&mut buf, 1400);
+    let cluster = Config::new().cluster_id.fingerprint();
+    let mark = enc
+        .syn_head(
+            PROTOCOL_VERSION,
+            cluster,
+            &sender,
+            1,
+            (0, u64::MAX),
+            &Tokens::default(),
+        )
+        .expect("room");
+    for &hash in &lines {
+        enc.digest_line(hash, true, 1, 0, 0).expect("room");
+    }
+    enc.end_seq(mark, lines.len());
+    let len = enc.pos();
+    buf.truncate(len);
+
+    let mut tx = Recorder::default();
+    assert_eq!(
+        r.handle_datagram(sender.addr, &mut buf, now, &mut tx, &mut ()),
+        Ok(())
+    );
+    let sent: usize = tx.sent.iter().map(|(_, d)| d.len()).sum();
+    assert!(sent <= AMPLIFICATION_FACTOR * len, "{sent} bytes for {len}");
+    for (_, mut d) in tx.sent {
+        assert_eq!(
+            s.handle_datagram(r.id().addr, &mut d, now, &mut Recorder::default(), &mut ()),
+            Ok(())
+        );
+    }
+    for n in &known {
+        let view = s.node(n.name.as_str()).expect("still known");
+        assert_eq!(view.heartbeat(), 5, "{} left behind", n.name.as_str());
+    }
+    assert!(
+        s.node_count() < 200,
+        "the bound held back the introductions"
+    );
+    assert_eq!(r.counters().replies_bounded, 1);
 }

@@ -975,8 +975,13 @@ const GOLDEN_ACK: &str = "
     03                       # kind 3: Ack
     a0 d5 d2 fe              # cluster fingerprint
     01 61 01 00 0a 00 00 01 d9 36  # sender a@1/10.0.0.1:7001
-    01                       # updates: 1
+    02                       # updates: 2
     00                       #   node: tag 0, hash (b knows a)
+    a1 48 9e 6d 14 ad 86 71  #   hash of a
+    03                       #   heartbeat 3
+    00                       #   piece: None (a reply to a version-3
+                             #   peer is bounded, so heads go first)
+    00                       #   node: tag 0, hash
     a1 48 9e 6d 14 ad 86 71  #   hash of a
     03                       #   heartbeat 3
     01                       #   piece: Some
@@ -1098,7 +1103,7 @@ const GOLDEN_SYN_V4: &str = "
     01                       # piece_count 1
     00 00 00 00 00 00 00 00  # ring_start 0
     ff ff ff ff ff ff ff ff  # ring_end u64::MAX
-    24 c9 1b 35 ad 2e 1b 05  # token: a's for 10.0.0.2:7002 (SipHash of a's secret)
+    2c b4 32 1f 12 23 8a 63  # token: a's for 10.0.0.2:7002 (SipHash of a's secret)
     00 00 00 00 00 00 00 00  # echo: none yet (b is only an address to a)
     01                       # digest: 1 line
     a1 48 9e 6d 03 04        #   a: prefix, heartbeat 3, max_version 1
@@ -1108,8 +1113,8 @@ const GOLDEN_SYNACK_V4: &str = "
     48 53 04 02 a0 d5 d2 fe  # magic, version 4, kind 2: SynAck, cluster
     01 62 02 00 0a 00 00 02 da 36  # sender b@2/10.0.0.2:7002
     01                       # piece_count 1
-    c0 b0 91 0b 5d 26 b9 e5  # token: b's for 10.0.0.1:7001
-    24 c9 1b 35 ad 2e 1b 05  # echo: the token of the Syn answered
+    ba 84 7c d8 d8 e8 d4 3f  # token: b's for 10.0.0.1:7001
+    2c b4 32 1f 12 23 8a 63  # echo: the token of the Syn answered
     01                       # requests: 1
     a1 48 9e 6d 14 ad 86 71 01 00 00  # a, known, max 0, last_gc 0
     01                       # updates: 1
@@ -1118,6 +1123,22 @@ const GOLDEN_SYNACK_V4: &str = "
     01 00 01 78 01 31        #     x = 1
     02 02 01 7a 03 74 6d 70  #     z = tmp (ttl)
     01 01 01 79 00           #     y deleted
+";
+
+const GOLDEN_ACK_V4: &str = "
+    48 53 04                 # magic 'HS', version 4
+    03                       # kind 3: Ack (no tokens: only Syn and SynAck carry them)
+    a0 d5 d2 fe              # cluster fingerprint
+    01 61 01 00 0a 00 00 01 d9 36  # sender a@1/10.0.0.1:7001
+    01                       # updates: 1
+    00                       #   node: tag 0, hash (b knows a)
+    a1 48 9e 6d 14 ad 86 71  #   hash of a
+    03                       #   heartbeat 3
+    01                       #   piece: Some
+    00 00 01                 #     last_gc_version 0, from 0, to 1
+    01                       #     entries: 1
+    01 00 04 72 6f 6c 65     #       step 1 (v1), set, key 'role'
+    06 6c 65 61 64 65 72     #       value 'leader'
 ";
 
 #[test]
@@ -1131,10 +1152,10 @@ fn golden_v4() {
     assert_golden(&sent[1], GOLDEN_SYN, "Syn v3 beside it");
     assert_golden(&sent[2], GOLDEN_SYNACK_V4, "SynAck v4");
     assert_golden(&sent[3], GOLDEN_SYNACK, "SynAck v3");
-    // The Ack is the same body in both versions.
-    let mut ack_v4 = hex(GOLDEN_ACK);
-    ack_v4[2] = 4;
-    assert_eq!(to_hex(&sent[4]), to_hex(&ack_v4));
+    // b echoed a's token in its v4 SynAck, so a's v4 Ack has its full
+    // budget and sends a's head once, with its piece; the v3 Ack is
+    // bounded and sends the head alone first.
+    assert_golden(&sent[4], GOLDEN_ACK_V4, "Ack v4");
     assert_golden(&sent[5], GOLDEN_ACK, "Ack v3");
     // The next Syn speaks 4 only and echoes b's token.
     assert_eq!(next_syn[2], 4);

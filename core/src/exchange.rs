@@ -282,19 +282,25 @@ impl<M: Memory> Engine<M> {
             token: self.token_for(peer),
             echo: speak.echo,
         };
-        let mut sent = self.send_syn(peer, speak.version, &tokens, tx)?;
+        // An address that gave us no token answers within 3x what we send
+        // it: a short Syn is padded (in versions that allow it) so that
+        // the reply has room, for a newcomer that knows only its seeds.
+        let pad = speak.echo == [0; 8];
+        let mut sent = self.send_syn(peer, (speak.version, pad), &tokens, tx)?;
         if let Some(also) = speak.also {
-            let more = self.send_syn(peer, also, &tokens, tx)?;
+            let more = self.send_syn(peer, (also, pad), &tokens, tx)?;
             sent = sent.saturating_add(more);
         }
         Ok(sent)
     }
 
-    /// Sends this node's digest to `peer` as Syn pieces of `version`.
+    /// Sends this node's digest to `peer` as Syn pieces of `version`, a
+    /// digest of one piece padded with zeros to the mtu if `pad` and the
+    /// version allows.
     fn send_syn(
         &mut self,
         peer: SocketAddr,
-        version: u8,
+        (version, pad): (u8, bool),
         tokens: &Tokens,
         tx: &mut impl Transmit,
     ) -> Result<usize, SendError> {
@@ -365,9 +371,20 @@ impl<M: Memory> Engine<M> {
                 enc.end_seq(mark, n);
                 Ok::<usize, Full>(enc.pos())
             })();
-            let Ok(len) = written else {
+            let Ok(mut len) = written else {
                 return Err(SendError::BufferTooSmall);
             };
+            // Only a digest of one piece: the pieces of a longer one tile
+            // the ring, each near the mtu, and the reply to each needs
+            // room in proportion.
+            if pad
+                && piece_count == 1
+                && version >= wire::TOKENS_VERSION
+                && let Some(rest) = tx.buffer().get_mut(len..limit)
+            {
+                rest.fill(0);
+                len = limit;
+            }
             tx.send(peer, len);
             bump(&mut self.counters.datagrams_out);
             self.counters.bytes_out = self.counters.bytes_out.saturating_add(len as u64);

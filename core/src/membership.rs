@@ -20,8 +20,9 @@ use crate::wire::{Tokens, WireNodeId};
 /// What [`Engine::learn_sender`] made of a datagram's sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sender {
-    /// It is the node in this slot.
-    Slot(u16),
+    /// It is the node in this slot; `first_token`: the datagram carried
+    /// the first address token the node gave us.
+    Slot { slot: u16, first_token: bool },
     /// It is an older generation of the name held in slot `newer`, so
     /// that a reply can tell it (it refutes, see [`crate::refute`]).
     Stale { newer: u16 },
@@ -48,8 +49,8 @@ impl<M: Memory> Engine<M> {
                 if let Some(n) = self.nodes.get_mut(slot) {
                     n.unanswered = 0;
                 }
-                self.note_peer(slot, version, tokens);
-                Sender::Slot(slot)
+                let first_token = self.note_peer(slot, version, tokens);
+                Sender::Slot { slot, first_token }
             }
             Learned::Refused => Sender::Unknown,
         }

@@ -94,6 +94,9 @@ pub(crate) struct NodeSlot {
     /// time bucket it was minted in (zeros: none yet): answering a known
     /// peer then costs no SipHash ([`crate::token`]).
     pub minted: (u32, [u8; 8]),
+    /// Exchange with this node first in the next round: its answer to our
+    /// first Syn was cut by its amplification bound ([`crate::token`]).
+    pub recontact: bool,
 }
 
 impl NodeSlot {
@@ -154,6 +157,7 @@ impl NodeSlot {
             version: 0,
             token: [0; 8],
             minted: (0, [0; 8]),
+            recontact: false,
         }
     }
 }

@@ -6,11 +6,16 @@
 //! has not moved here for a quarter of its timeout, is only probed now and
 //! then), plus a seed when no peer is live (or, now and then, when none of
 //! the chosen peers is a seed), plus now and then a dead node, to notice it
-//! coming back.
+//! coming back. A peer whose answer to our first Syn was cut by its
+//! amplification bound ([`crate::token`]) goes first in the next round.
 
 use crate::engine::*;
 use crate::memory::Memory;
 use crate::nodes::NodeStatus;
+
+/// Most peers a round exchanges with again because their answer to our
+/// first Syn was cut by the amplification bound.
+const MAX_RECONTACTS: usize = 4;
 
 impl<M: Memory> Engine<M> {
     /// Opens this tick's exchanges.
@@ -27,6 +32,36 @@ impl<M: Memory> Engine<M> {
         // our side at a fraction of the speed, late enough to get healthy
         // nodes convicted. Such peers only fill slots nobody else takes,
         // and are probed now and then (below) to notice them answering.
+        // Peers whose answer to our first Syn was cut by their amplification
+        // bound go first (at most `MAX_RECONTACTS` a round, within the
+        // fanout): this time we echo their token, and they answer in full.
+        let mut again = [0u16; MAX_RECONTACTS];
+        let mut recontacts = 0usize;
+        let limit = self.config.fanout.min(MAX_RECONTACTS);
+        for &slot in self.nodes.ring() {
+            if recontacts >= limit {
+                break;
+            }
+            let flagged = self.nodes.get(slot).is_some_and(|n| {
+                n.recontact && matches!(n.status, NodeStatus::Alive | NodeStatus::Pending)
+            });
+            if flagged && let Some(a) = again.get_mut(recontacts) {
+                *a = slot;
+                recontacts = recontacts.saturating_add(1);
+            }
+        }
+        let mut seed_picked = false;
+        for &slot in again.get(..recontacts).unwrap_or_default() {
+            let Some(addr) = self.nodes.get(slot).map(|n| n.id.addr) else {
+                continue;
+            };
+            seed_picked |= self.seeds.contains(&addr);
+            if self.open_exchange(addr, tx).is_ok()
+                && let Some(n) = self.nodes.get_mut(slot)
+            {
+                n.unanswered = n.unanswered.saturating_add(1);
+            }
+        }
         self.candidates.clear();
         let mut dead = 0usize;
         // Live peers, the responsive ones moved to the front as they come.
@@ -37,6 +72,7 @@ impl<M: Memory> Engine<M> {
                 dead = dead.saturating_add(1);
             } else if slot != LOCAL
                 && status == Some(NodeStatus::Alive)
+                && !again.get(..recontacts).unwrap_or_default().contains(&slot)
                 && self.candidates.push(slot).is_ok()
                 && !self.is_unresponsive(slot)
             {
@@ -50,13 +86,14 @@ impl<M: Memory> Engine<M> {
         for &slot in self.nodes.ring() {
             if slot != LOCAL
                 && self.nodes.get(slot).map(|n| n.status) == Some(NodeStatus::Pending)
+                && !again.get(..recontacts).unwrap_or_default().contains(&slot)
                 && self.candidates.push(slot).is_err()
             {
                 break;
             }
         }
         let known = self.candidates.len();
-        let fanout = self.config.fanout;
+        let fanout = self.config.fanout.saturating_sub(recontacts);
         let from_responsive = fanout.min(responsive);
         let from_pending = fanout
             .saturating_sub(from_responsive)
@@ -70,7 +107,6 @@ impl<M: Memory> Engine<M> {
         } else {
             usize::from(unresponsive > 0 && chance(rng, unresponsive, responsive.saturating_add(1)))
         };
-        let mut seed_picked = false;
         // Partial Fisher-Yates shuffles of each group.
         for (lo, hi, picks) in [
             (0, responsive, from_responsive),
@@ -117,6 +153,11 @@ impl<M: Memory> Engine<M> {
             let k = order.get(i).copied().map_or(0, usize::from);
             if let Some(&addr) = self.seeds.get(k) {
                 let _ = self.open_exchange(addr, tx);
+            }
+        }
+        for &slot in again.get(..recontacts).unwrap_or_default() {
+            if let Some(n) = self.nodes.get_mut(slot) {
+                n.recontact = false;
             }
         }
         // A dead node with probability dead / (live + 1).

@@ -150,7 +150,7 @@ impl<M: Memory> Engine<M> {
         // The low 32 bits are all that `mint` uses.
         let low = b as u32;
         let slot = match sender {
-            Sender::Slot(slot) => self.nodes.get_mut(slot).filter(|n| n.id.addr == addr),
+            Sender::Slot { slot, .. } => self.nodes.get_mut(slot).filter(|n| n.id.addr == addr),
             Sender::Stale { .. } | Sender::Unknown => None,
         };
         match slot {
@@ -209,16 +209,40 @@ impl<M: Memory> Engine<M> {
     }
 
     /// Records what a valid datagram of `version` from the node in `slot`
-    /// tells: the version it speaks, and the token it gave us.
-    pub(crate) fn note_peer(&mut self, slot: u16, version: u8, tokens: Option<&Tokens>) {
+    /// tells: the version it speaks, and the token it gave us. Returns
+    /// whether that is the first token it gave us.
+    pub(crate) fn note_peer(&mut self, slot: u16, version: u8, tokens: Option<&Tokens>) -> bool {
         if slot == LOCAL {
-            return;
+            return false;
         }
-        if let Some(n) = self.nodes.get_mut(slot) {
-            n.version = n.version.max(version);
-            if let Some(t) = tokens {
-                n.token = t.token;
-            }
+        let Some(n) = self.nodes.get_mut(slot) else {
+            return false;
+        };
+        n.version = n.version.max(version);
+        let Some(t) = tokens else {
+            return false;
+        };
+        let first = n.token == [0; 8];
+        n.token = t.token;
+        first
+    }
+
+    /// Notes a SynAck of `len` bytes from `sender`. If it is the answer to
+    /// our first Syn to that node (the first token it gives us) and fills
+    /// most of a datagram, the node had more to tell us than the
+    /// amplification bound let it send: it goes first in our next round,
+    /// when we echo its token and it answers with its full budget. So a
+    /// newcomer's first round, bounded, costs it one round, not more.
+    pub(crate) fn note_first_reply(&mut self, sender: Sender, len: usize) {
+        let full = len.saturating_mul(4) >= self.config.mtu.saturating_mul(3);
+        if let Sender::Slot {
+            slot,
+            first_token: true,
+        } = sender
+            && full
+            && let Some(n) = self.nodes.get_mut(slot)
+        {
+            n.recontact = true;
         }
     }
 

@@ -27,6 +27,7 @@
 //!            ring_start: [u8; 8], ring_end: [u8; 8], [Tokens],
 //!            digest: seq<Line>
 //! Tokens   = token: [u8; 8], echo: [u8; 8]          (version 4 only)
+//! (a version-4 Syn may end in zero bytes: padding, see below)
 //! Line     = prefix: [u8; 4], heartbeat: varint, flags: varint,
 //!            [last_gc_version: varint], [hash_low: [u8; 4]]
 //!   flags  = max_version << 2 | has_last_gc << 1 | has_hash_low
@@ -46,6 +47,14 @@
 //! `echo` the token the receiver last gave the sender (zeros if none): a
 //! SynAck echoes the token of the Syn it answers. A reply is written in the
 //! version of the datagram it answers.
+//!
+//! A version-4 Syn piece may be followed by zero bytes up to the end of the
+//! datagram. A node pads a Syn of one piece that it sends to an address
+//! that has given it no token yet, to the mtu: the reply to a datagram from an
+//! address not yet validated is bounded to three times its size
+//! ([`crate::token`]), so an unpadded first Syn of a newcomer, which knows
+//! three seeds and is a hundred bytes long, would draw a reply of a few
+//! introductions (QUIC pads its first datagrams for the same reason).
 //!
 //! A digest line names its node by the top 32 bits of its ring hash: in a
 //! steady cluster both sides know the same nodes, and a prefix identifies a
@@ -94,12 +103,14 @@ pub const MAGIC: [u8; 2] = *b"HS";
 /// Version 2: digest lines name nodes by a 4-byte ring-hash prefix.
 /// Version 3: a heartbeat sent alone may name its node by that prefix too.
 /// Version 4: Syns and SynAcks carry an address token and an echo (see
-/// [`crate::token`]); the Ack is as in version 3.
+/// [`crate::token`]), and a Syn may end in zero padding; the Ack is as in
+/// version 3.
 pub const PROTOCOL_VERSION: u8 = 4;
 /// Oldest version this crate still reads and speaks: each release reads the
 /// previous one, so a cluster can be upgraded node by node.
 pub const MIN_PROTOCOL_VERSION: u8 = 3;
-/// First version whose Syns and SynAcks carry [`Tokens`].
+/// First version whose Syns and SynAcks carry [`Tokens`], and whose Syns
+/// may end in zero padding.
 pub(crate) const TOKENS_VERSION: u8 = 4;
 /// Bytes the tokens take in a Syn or SynAck that carries them.
 pub(crate) const TOKENS_LEN: usize = 16;
@@ -625,6 +636,7 @@ impl<'a> SynMsg<'a> {
             reader: Reader {
                 rest: self.digest.bytes,
             },
+            padded: self.version >= TOKENS_VERSION,
             left: self.digest.count,
             range: (self.ring_start, self.ring_end),
             prev: None,
@@ -638,6 +650,8 @@ type LineKey = (u32, Option<u64>);
 /// Iterates a validated digest; yields errors only while validating.
 pub(crate) struct DigestIter<'a> {
     reader: Reader<'a>,
+    /// Zero bytes may follow the last line (version 4 on).
+    padded: bool,
     left: usize,
     range: (u64, u64),
     prev: Option<LineKey>,
@@ -653,10 +667,14 @@ impl Iterator for DigestIter<'_> {
 }
 
 impl DigestIter<'_> {
-    /// After the last line: the datagram must end here.
+    /// After the last line: the datagram must end here, or in zero
+    /// padding from version 4 on.
     pub(crate) fn finish(&self) -> Result<(), DecodeError> {
         if self.left > 0 {
             return Err(DecodeError::Truncated);
+        }
+        if self.padded && self.reader.rest.iter().all(|&b| b == 0) {
+            return Ok(());
         }
         self.reader.finish()
     }

@@ -465,3 +465,85 @@ fn a_bounded_reply_carries_every_fresher_heartbeat_before_introductions() {
     );
     assert_eq!(r.counters().replies_bounded, 1);
 }
+
+#[test]
+fn a_first_syn_is_padded_so_that_the_bounded_reply_has_room() {
+    let mut r = big_responder();
+    let now = Instant::from_millis(1000);
+    let mut n = engine_with(id("n", 1, "10.3.0.1:7000"), Config::new());
+    round(&mut n, now);
+    let mtu = Config::new().mtu;
+    // r is only an address to n: the Syn goes in version 4, padded to the
+    // mtu, and in version 3, which cannot be padded.
+    let first = start(&mut n, r.id().addr);
+    let lens: Vec<(u8, usize)> = first.iter().map(|(_, d)| (d[2], d.len())).collect();
+    assert_eq!(lens.len(), 2, "{lens:?}");
+    assert_eq!(lens[0], (PROTOCOL_VERSION, mtu));
+    let (v3, unpadded) = lens[1];
+    assert_eq!(v3, wire::MIN_PROTOCOL_VERSION);
+    assert!(unpadded < 100, "{unpadded}");
+    // The reply to the padded Syn is bounded by its padded size: far more
+    // than three times the bytes of the digest, never more than 3 x mtu.
+    let (_, syn) = first[0].clone();
+    let mut tx = Recorder::default();
+    let mut d = syn;
+    assert_eq!(
+        r.handle_datagram(n.id().addr, &mut d, now, &mut tx, &mut ()),
+        Ok(())
+    );
+    let sent: usize = tx.sent.iter().map(|(_, d)| d.len()).sum();
+    assert!(sent > 3 * unpadded * 10, "{sent} bytes");
+    assert!(sent <= AMPLIFICATION_FACTOR * mtu, "{sent} bytes");
+    // n now holds r's token: its next Syn to r is neither padded nor sent
+    // twice.
+    for (_, mut d) in tx.sent {
+        let _ = n.handle_datagram(r.id().addr, &mut d, now, &mut Recorder::default(), &mut ());
+    }
+    let next = start(&mut n, r.id().addr);
+    assert_eq!(next.len(), 1);
+    assert!(next[0].1.len() < mtu, "{}", next[0].1.len());
+}
+
+#[test]
+fn a_peer_whose_first_answer_was_bounded_goes_first_in_the_next_round() {
+    let mut r = big_responder();
+    let now = Instant::from_millis(1000);
+    let mut n = engine_with(id("n", 1, "10.3.0.1:7000"), Config::new());
+    round(&mut n, now);
+    // n's first Syn to r is answered within 3x: datagrams filled to the
+    // bound, with much left unsaid.
+    let mut first_reply = Vec::new();
+    let syns = start(&mut n, r.id().addr);
+    let syn_bytes: usize = syns.iter().map(|(_, d)| d.len()).sum();
+    for (_, mut d) in syns {
+        let mut tx = Recorder::default();
+        let _ = r.handle_datagram(n.id().addr, &mut d, now, &mut tx, &mut ());
+        first_reply.extend(tx.sent);
+    }
+    let bounded: usize = first_reply.iter().map(|(_, d)| d.len()).sum();
+    assert!(bounded <= AMPLIFICATION_FACTOR * syn_bytes);
+    for (_, mut d) in first_reply {
+        let _ = n.handle_datagram(r.id().addr, &mut d, now, &mut Recorder::default(), &mut ());
+    }
+    let slot = n.nodes.find_hash(r.id().ring_hash()).expect("n learned r");
+    assert!(n.nodes.get(slot).is_some_and(|s| s.recontact));
+    // n's next round opens with r, echoing r's token: r answers in full.
+    let later = Instant::from_millis(2000);
+    let sent = round(&mut n, later);
+    let to_r: Vec<Vec<u8>> = sent
+        .into_iter()
+        .filter(|(to, _)| *to == r.id().addr)
+        .map(|(_, d)| d)
+        .collect();
+    assert!(!to_r.is_empty(), "r was not contacted again");
+    let full: usize = to_r
+        .iter()
+        .map(|d| reply_bytes(&mut r, n.id().addr, d, later))
+        .sum();
+    let asked: usize = to_r.iter().map(Vec::len).sum();
+    assert!(
+        full > AMPLIFICATION_FACTOR * asked && full > bounded,
+        "{full} bytes for {asked}, after {bounded}"
+    );
+    assert!(n.nodes.get(slot).is_some_and(|s| !s.recontact));
+}

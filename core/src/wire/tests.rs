@@ -1107,6 +1107,7 @@ const GOLDEN_SYN_V4: &str = "
     00 00 00 00 00 00 00 00  # echo: none yet (b is only an address to a)
     01                       # digest: 1 line
     a1 48 9e 6d 03 04        #   a: prefix, heartbeat 3, max_version 1
+                             # then zeros to the mtu: b gave a no token yet
 ";
 
 const GOLDEN_SYNACK_V4: &str = "
@@ -1148,7 +1149,14 @@ fn golden_v4() {
     // a's Syn in both versions, b's answer to each in its version, a's
     // Ack to each.
     assert_eq!(versions, [(4, 1), (3, 1), (4, 2), (3, 2), (4, 3), (3, 3)]);
-    assert_golden(&sent[0], GOLDEN_SYN_V4, "Syn v4");
+    // The first Syn to an address that gave us no token is padded to the
+    // mtu, so that the bounded reply has room (version 4 on); its copy in
+    // version 3, which cannot be, is not.
+    let syn_len = hex(GOLDEN_SYN_V4).len();
+    assert_eq!(sent[0].len(), Config::new().mtu);
+    let (syn, padding) = sent[0].split_at(syn_len);
+    assert_golden(syn, GOLDEN_SYN_V4, "Syn v4");
+    assert!(padding.iter().all(|&b| b == 0));
     assert_golden(&sent[1], GOLDEN_SYN, "Syn v3 beside it");
     assert_golden(&sent[2], GOLDEN_SYNACK_V4, "SynAck v4");
     assert_golden(&sent[3], GOLDEN_SYNACK, "SynAck v3");
@@ -2176,4 +2184,43 @@ mod predicted_lengths {
             prop_assert!(node_id_len(&id) <= MAX_NODE_ID_LEN);
         }
     }
+}
+
+/// A version-4 Syn from a (one digest line), then `tail`.
+fn syn_v4_then(tail: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 1400];
+    let len = {
+        let mut e = Encoder::new(&mut buf, 1400);
+        let mark = e
+            .syn_head(
+                PROTOCOL_VERSION,
+                CLUSTER,
+                &a_id(),
+                1,
+                (0, u64::MAX),
+                &Tokens::default(),
+            )
+            .expect("room");
+        e.digest_line(a_id().ring_hash(), false, 3, 0, 1)
+            .expect("room");
+        e.end_seq(mark, 1);
+        e.pos()
+    };
+    buf.truncate(len);
+    buf.extend_from_slice(tail);
+    buf
+}
+
+#[test]
+fn a_version_4_syn_may_end_in_zero_padding_and_nothing_else() {
+    assert_accepted(&syn_v4_then(&[]));
+    assert_accepted(&syn_v4_then(&[0]));
+    assert_accepted(&syn_v4_then(&[0; 1300]));
+    for tail in [&[1u8][..], &[0, 0, 0, 7], &[0xff; 64]] {
+        assert_rejected(&syn_v4_then(tail), DecodeError::TrailingBytes);
+    }
+    // Version 3 never allowed padding: its readers refuse it.
+    let mut v3 = base_syn();
+    v3.extend_from_slice(&[0; 16]);
+    assert_rejected(&v3, DecodeError::TrailingBytes);
 }

@@ -88,7 +88,7 @@ impl<M: Memory> Engine<M> {
                 self.check_replay(&msg.sender, sequence)?;
                 let sender =
                     self.learn_sender(&msg.sender, (version, msg.tokens.as_ref()), now, observer);
-                self.note_first_reply(sender, datagram.len());
+                self.note_first_reply(sender, datagram.len(), msg.piece_count);
                 self.apply_updates(&msg, now, observer);
                 if self.requests_show_us_ahead(&msg) {
                     self.heard_own_state_ahead(now, observer);

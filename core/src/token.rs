@@ -227,14 +227,16 @@ impl<M: Memory> Engine<M> {
         first
     }
 
-    /// Notes a SynAck of `len` bytes from `sender`. If it is the answer to
-    /// our first Syn to that node (the first token it gives us) and fills
-    /// most of a datagram, the node had more to tell us than the
-    /// amplification bound let it send: it goes first in our next round,
-    /// when we echo its token and it answers with its full budget. So a
-    /// newcomer's first round, bounded, costs it one round, not more.
-    pub(crate) fn note_first_reply(&mut self, sender: Sender, len: usize) {
-        let full = len.saturating_mul(4) >= self.config.mtu.saturating_mul(3);
+    /// Notes a SynAck of `len` bytes from `sender`, answering a Syn of
+    /// `pieces` pieces. If it is the answer to our first Syn to that node
+    /// (the first token it gives us), that Syn was one piece (a node that
+    /// knows little: a longer digest draws replies in proportion) and the
+    /// answer fills most of a datagram, the node had more to tell us than
+    /// the amplification bound let it send: it goes first in our next
+    /// round, when we echo its token and it answers with its full budget.
+    /// So a newcomer's first round, bounded, costs it one round, not more.
+    pub(crate) fn note_first_reply(&mut self, sender: Sender, len: usize, pieces: u16) {
+        let full = pieces == 1 && len.saturating_mul(4) >= self.config.mtu.saturating_mul(3);
         if let Sender::Slot {
             slot,
             first_token: true,

@@ -52,15 +52,7 @@ impl<M: Memory> Engine<M> {
         }
         let mut seed_picked = false;
         for &slot in again.get(..recontacts).unwrap_or_default() {
-            let Some(addr) = self.nodes.get(slot).map(|n| n.id.addr) else {
-                continue;
-            };
-            seed_picked |= self.seeds.contains(&addr);
-            if self.open_exchange(addr, tx).is_ok()
-                && let Some(n) = self.nodes.get_mut(slot)
-            {
-                n.unanswered = n.unanswered.saturating_add(1);
-            }
+            seed_picked |= self.exchange_with(slot, tx);
         }
         self.candidates.clear();
         let mut dead = 0usize;
@@ -116,17 +108,8 @@ impl<M: Memory> Engine<M> {
             for i in lo..lo.saturating_add(picks) {
                 let j = i.saturating_add(random_below(rng, hi.saturating_sub(i)));
                 self.candidates.swap(i, j.min(hi.saturating_sub(1)));
-                let Some(slot) = self.candidates.get(i).copied() else {
-                    continue;
-                };
-                let Some(addr) = self.nodes.get(slot).map(|n| n.id.addr) else {
-                    continue;
-                };
-                seed_picked |= self.seeds.contains(&addr);
-                if self.open_exchange(addr, tx).is_ok()
-                    && let Some(n) = self.nodes.get_mut(slot)
-                {
-                    n.unanswered = n.unanswered.saturating_add(1);
+                if let Some(slot) = self.candidates.get(i).copied() {
+                    seed_picked |= self.exchange_with(slot, tx);
                 }
             }
         }
@@ -175,6 +158,20 @@ impl<M: Memory> Engine<M> {
                 let _ = self.open_exchange(addr, tx);
             }
         }
+    }
+
+    /// Opens an exchange with the node in `slot`, counting it as
+    /// unanswered until it is heard from. Returns whether it is a seed.
+    fn exchange_with(&mut self, slot: u16, tx: &mut impl Transmit) -> bool {
+        let Some(addr) = self.nodes.get(slot).map(|n| n.id.addr) else {
+            return false;
+        };
+        if self.open_exchange(addr, tx).is_ok()
+            && let Some(n) = self.nodes.get_mut(slot)
+        {
+            n.unanswered = n.unanswered.saturating_add(1);
+        }
+        self.seeds.contains(&addr)
     }
 
     /// Whether the live peer in `slot` seems cut off from us: it left

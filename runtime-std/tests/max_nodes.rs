@@ -179,10 +179,17 @@ fn max_nodes_5000_holds_5000_members_and_the_default_holds_1024() {
         .map(|i| {
             let buffers = Buffers::<Heap>::allocate(tiny_capacity).expect("tiny memory");
             let id = NodeId::new(&format!("t{i}"), 1, tiny_addr(i)).unwrap();
+            // The hub's replies to tiny nodes are dropped, so a tiny node
+            // never holds the hub's token: in version 4 its every Syn would
+            // be a first contact, padded to the mtu, and answered with up
+            // to 3x that. Version 3 Syns are not padded: the hub's replies
+            // stay a few hundred bytes, and 4,997 nodes fit one thread.
+            let mut tiny_config = config(tiny_interval, 1400);
+            tiny_config.protocol_version = 3;
             let mut e = Engine::new(
                 buffers,
                 id,
-                config(tiny_interval, 1400),
+                tiny_config,
                 &mut StdRng::seed_from_u64(100 + i as u64),
             )
             .expect("tiny");

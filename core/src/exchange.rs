@@ -44,9 +44,9 @@
 //! sent, alone (its entries follow under a second head). A second pass
 //! gives every node still to update (introductions of unknown nodes,
 //! pieces) an equal share, starting at a rotating point of the ring; a
-//! third spends what is left on the remaining backlogs. Unknown nodes, nodes with few changes and
-//! fresh changes therefore all progress each exchange, and a huge backlog
-//! cannot starve the rest.
+//! third spends what is left on the remaining backlogs. Unknown nodes,
+//! nodes with few changes and fresh changes therefore all progress each
+//! exchange, and a huge backlog cannot starve the rest.
 
 use core::net::SocketAddr;
 
@@ -495,7 +495,7 @@ impl<M: Memory> Engine<M> {
             from,
             MessageKind::SynAck,
             msg.piece_count,
-            (budget, budget < normal),
+            budget,
             reply,
             tx,
         );
@@ -766,7 +766,6 @@ impl<M: Memory> Engine<M> {
         let normal = share.max(self.config.mtu);
         let budget = self.reply_budget(from, (msg.tokens.as_ref(), &current), synack_len, normal);
         let reply = (msg.version, Tokens::default());
-        let budget = (budget, budget < normal);
         self.send_plan(from, MessageKind::Ack, 1, budget, reply, tx);
     }
 

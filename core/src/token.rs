@@ -183,19 +183,20 @@ impl<M: Memory> Engine<M> {
 
     /// The byte budget of the reply to a `len`-byte datagram from `from`
     /// carrying `tokens`: `normal` if its echo validates `from`, else at
-    /// most [`AMPLIFICATION_FACTOR`] × `len`. `current` is our token for
-    /// `from` now ([`Engine::token_for`]).
+    /// most [`AMPLIFICATION_FACTOR`] × `len`, and whether the bound cut it.
+    /// `current` is our token for `from` now ([`Engine::token_for_sender`]).
     pub(crate) fn reply_budget(
         &self,
         from: SocketAddr,
         (tokens, current): (Option<&Tokens>, &[u8; 8]),
         len: usize,
         normal: usize,
-    ) -> usize {
+    ) -> (usize, bool) {
         if tokens.is_some_and(|t| self.token_valid_given(from, &t.echo, current)) {
-            normal
+            (normal, false)
         } else {
-            normal.min(len.saturating_mul(AMPLIFICATION_FACTOR))
+            let bounded = normal.min(len.saturating_mul(AMPLIFICATION_FACTOR));
+            (bounded, bounded < normal)
         }
     }
 

@@ -36,6 +36,22 @@ fn sim(seed: u64) -> Sim {
     Sim::new(c)
 }
 
+/// `n` nodes that all hold K1 from the start, converged.
+fn keyed_cluster(seed: u64, n: usize) -> Sim {
+    let mut s = sim(seed);
+    s.add_nodes(n);
+    for i in 0..n {
+        s.engine_mut(i)
+            .install_key(ClusterKey::new(K1))
+            .expect("install");
+    }
+    assert!(
+        s.wait_for(Duration::from_secs(60), SECOND, |s| s.converged())
+            .is_some()
+    );
+    s
+}
+
 /// Applies `step` to every node in turn, a third of a second apart, writing
 /// a tracked update on some node at every step.
 fn roll(sim: &mut Sim, updates: &mut Vec<TrackId>, step: impl Fn(&mut Sim, usize)) {
@@ -69,17 +85,7 @@ fn assert_nothing_lost(sim: &mut Sim, updates: &[TrackId]) {
 
 #[test]
 fn a_fifty_node_cluster_rotates_its_key_while_running() {
-    let mut sim = sim(1101);
-    sim.add_nodes(NODES);
-    for i in 0..NODES {
-        sim.engine_mut(i)
-            .install_key(ClusterKey::new(K1))
-            .expect("install");
-    }
-    assert!(
-        sim.wait_for(Duration::from_secs(60), SECOND, |s| s.converged())
-            .is_some()
-    );
+    let mut sim = keyed_cluster(1101, NODES);
     let k1 = ClusterKey::new(K1).fingerprint();
     let k2 = ClusterKey::new(K2).fingerprint();
     let mut updates = Vec::new();
@@ -155,17 +161,7 @@ fn a_restart_with_the_same_generation_is_heard_again() {
     const N: usize = 12;
     let mut exercised = 0;
     for seed in 1103..1111 {
-        let mut s = sim(seed);
-        s.add_nodes(N);
-        for i in 0..N {
-            s.engine_mut(i)
-                .install_key(ClusterKey::new(K1))
-                .expect("install");
-        }
-        assert!(
-            s.wait_for(Duration::from_secs(60), SECOND, |s| s.converged())
-                .is_some()
-        );
+        let mut s = keyed_cluster(seed, N);
         s.run_for(10 * SECOND);
         let old = s.generation(4);
         let before = replays(&s);

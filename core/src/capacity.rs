@@ -24,14 +24,14 @@
 //! per node slot about 360 bytes plus its detector window (one byte per
 //! interval), per entry slot 52 bytes (48 for the slot, 4 for its hash
 //! bucket), plus the state bytes. At [`Capacity::DEFAULT`] (1024 nodes,
-//! 16,384 entries, 1 MiB, a 1000-interval window) that is about 3.1 MiB; at
+//! 16,384 entries, 1 MiB, a 1000-interval window) that is about 3.2 MiB; at
 //! 16 nodes, 128 entries, 8 KiB and a 64-interval window, about 21 KiB.
 
 use crate::config::ConfigError;
 use crate::memory::{Allocate, Borrowed, Memory};
 use crate::nodes::{NodeSlot, Removed};
 use crate::phi::Detector;
-use crate::plan::{Ask, PlanItem};
+use crate::plan::{Ask, BeatRunPlan, PlanItem};
 use crate::store::{NIL, Slot};
 
 /// Default node capacity: a 1000-node cluster with room to spare.
@@ -99,7 +99,10 @@ impl Capacity {
             .saturating_add(size_of::<Ask>())
             .saturating_add(size_of::<(u16, u64)>()) // heartbeats read from a digest
             .saturating_add(size_of::<u16>()) // peer candidates
-            .saturating_add(size_of::<u16>()); // ends of Syn pieces
+            .saturating_add(size_of::<u16>()) // ends of Syn pieces
+            .saturating_add(size_of::<u16>()) // notices of a SynAck
+            .saturating_add(size_of::<(u16, u32)>()) // its heartbeat deltas
+            .saturating_add(size_of::<BeatRunPlan>()); // and its beat runs
         fixed.saturating_add(self.window)
     }
 
@@ -146,6 +149,9 @@ pub struct Buffers<M: Memory> {
     pub(crate) beats: M::Buf<(u16, u64)>,
     pub(crate) candidates: M::Buf<u16>,
     pub(crate) piece_ends: M::Buf<u16>,
+    pub(crate) notices: M::Buf<u16>,
+    pub(crate) deltas: M::Buf<(u16, u32)>,
+    pub(crate) runs: M::Buf<BeatRunPlan>,
 }
 
 impl<M: Memory> Buffers<M> {
@@ -180,6 +186,9 @@ impl<M: Allocate> Buffers<M> {
             beats: M::allocate(n, (0u16, 0u64)).ok_or(oom)?,
             candidates: M::allocate(n, 0u16).ok_or(oom)?,
             piece_ends: M::allocate(n, 0u16).ok_or(oom)?,
+            notices: M::allocate(n, 0u16).ok_or(oom)?,
+            deltas: M::allocate(n, (0u16, 0u32)).ok_or(oom)?,
+            runs: M::allocate(n, BeatRunPlan::EMPTY).ok_or(oom)?,
         })
     }
 }
@@ -207,6 +216,9 @@ pub struct Storage<const N: usize, const E: usize, const B: usize, const W: usiz
     beats: [(u16, u64); N],
     candidates: [u16; N],
     piece_ends: [u16; N],
+    notices: [u16; N],
+    deltas: [(u16, u32); N],
+    runs: [BeatRunPlan; N],
 }
 
 impl<const N: usize, const E: usize, const B: usize, const W: usize> Storage<N, E, B, W> {
@@ -234,6 +246,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Storage<N, 
             beats: [(0, 0); N],
             candidates: [0; N],
             piece_ends: [0; N],
+            notices: [0; N],
+            deltas: [(0, 0); N],
+            runs: [BeatRunPlan::EMPTY; N],
         }
     }
 
@@ -254,6 +269,9 @@ impl<const N: usize, const E: usize, const B: usize, const W: usize> Storage<N, 
             beats: &mut self.beats,
             candidates: &mut self.candidates,
             piece_ends: &mut self.piece_ends,
+            notices: &mut self.notices,
+            deltas: &mut self.deltas,
+            runs: &mut self.runs,
         }
     }
 }

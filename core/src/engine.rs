@@ -123,7 +123,7 @@ impl fmt::Display for SendError {
 /// targets without an allocator). [`Engine::new`] is the one constructor
 /// and returns a working engine; nothing is allocated after it.
 ///
-/// Memory is [`Capacity::memory_bytes`] for the tables (3.1 MiB at
+/// Memory is [`Capacity::memory_bytes`] for the tables (3.2 MiB at
 /// [`Capacity::DEFAULT`], about 21 KiB at 16 nodes, 128 entries, 8 KiB and
 /// a 64-interval window) plus about 2.4 KiB for the engine value itself.
 pub struct Engine<M: Memory> {
@@ -152,6 +152,23 @@ pub struct Engine<M: Memory> {
     pub(crate) candidates: FixedVec<M, u16>,
     /// Scratch: where each piece of the Syn being built ends on the ring.
     pub(crate) piece_ends: FixedVec<M, u16>,
+    /// Scratch: the blocks of a Syn piece that differ here (notices).
+    pub(crate) notices: FixedVec<M, u16>,
+    /// Scratch: by how much our heartbeats lead a compact Syn's, by
+    /// position in their block, block after block.
+    pub(crate) deltas: FixedVec<M, (u16, u32)>,
+    /// Scratch: the beat runs those deltas make.
+    pub(crate) runs: FixedVec<M, crate::plan::BeatRunPlan>,
+    /// The stamp of our compact Syns ([`crate::compact`]), the node
+    /// table's epoch and the block bits when it was taken.
+    pub(crate) syn_stamp: u32,
+    pub(crate) syn_epoch: u32,
+    pub(crate) syn_bits: u8,
+    /// The node table's epoch when a Syn last looked, and since when it
+    /// has not changed: blocks go compact only in a table that has been
+    /// still for a while, which a peer's likely matches.
+    pub(crate) still_epoch: u32,
+    pub(crate) still_since: Instant,
     /// When [`Engine::leave`] was called.
     pub(crate) left_at: Option<Instant>,
     /// The latest time the caller gave us.
@@ -235,6 +252,14 @@ impl<M: Memory> Engine<M> {
             seeds: heapless::Vec::new(),
             candidates: FixedVec::new(buffers.candidates),
             piece_ends: FixedVec::new(buffers.piece_ends),
+            notices: FixedVec::new(buffers.notices),
+            deltas: FixedVec::new(buffers.deltas),
+            runs: FixedVec::new(buffers.runs),
+            syn_stamp: 0,
+            syn_epoch: 0,
+            syn_bits: 0,
+            still_epoch: 0,
+            still_since: Instant(0),
             left_at: None,
             now: Instant::ZERO,
             next_sweep: Instant(0),
@@ -268,6 +293,9 @@ impl<M: Memory> Engine<M> {
             beats: self.beats.into_buf(),
             candidates: self.candidates.into_buf(),
             piece_ends: self.piece_ends.into_buf(),
+            notices: self.notices.into_buf(),
+            deltas: self.deltas.into_buf(),
+            runs: self.runs.into_buf(),
         }
     }
 

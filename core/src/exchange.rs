@@ -51,7 +51,7 @@
 use core::net::SocketAddr;
 
 use crate::counters::bump;
-use crate::engine::{Engine, LOCAL, SendError, Transmit};
+use crate::engine::{Engine, LOCAL, Transmit};
 use crate::event::Observer;
 use crate::id::NodeId;
 use crate::membership::Sender;
@@ -62,16 +62,9 @@ use crate::replica::send_from;
 use crate::store::NIL;
 use crate::time::{Instant, duration_millis};
 use crate::wire::{
-    self, DecodeError, Encoder, Full, MessageKind, SEQ_COUNT_RESERVE, SeqMark, SynMsg, Tokens,
-    UpdateMsg, UpdateNode,
+    self, DecodeError, DigestItem, Encoder, Full, MessageKind, SEQ_COUNT_RESERVE, SeqMark, SynMsg,
+    Tokens, UpdateMsg, UpdateNode,
 };
-
-/// Fixed part of a Syn piece of `version` before its digest lines (piece
-/// count taken at its widest so both planning passes agree).
-fn syn_head_len(own: &NodeId, version: u8) -> usize {
-    // The piece count is not known yet: room for the largest.
-    wire::syn_head_len(own, u16::MAX, version)
-}
 
 /// `total` split in `parts` equal shares (all of it for zero parts).
 fn share_of(total: usize, parts: usize) -> usize {
@@ -98,6 +91,8 @@ struct Out<'t, T: Transmit> {
     version: u8,
     /// A SynAck's tokens.
     tokens: Tokens,
+    /// A version-5 SynAck's stamp echo.
+    stamp: u32,
     cluster: u32,
     sender: NodeId,
     piece_count: u16,
@@ -153,8 +148,8 @@ impl<'t, T: Transmit> Out<'t, T> {
         self.upd_count = 0;
         let (kind, version, cluster, piece_count) =
             (self.kind, self.version, self.cluster, self.piece_count);
-        let (sender, tokens) = (self.sender.clone(), self.tokens);
-        let answered = (kind == MessageKind::SynAck).then_some((piece_count, &tokens));
+        let (sender, tokens, stamp) = (self.sender.clone(), self.tokens, self.stamp);
+        let answered = (kind == MessageKind::SynAck).then_some((piece_count, &tokens, stamp));
         let opened = self.write(|enc| enc.reply_head(kind, version, cluster, &sender, answered));
         match opened {
             Ok(mark) if kind == MessageKind::SynAck => {
@@ -263,169 +258,6 @@ enum Emitted {
 }
 
 impl<M: Memory> Engine<M> {
-    /// Opens an exchange with the node at `peer` by sending it this node's
-    /// digest as Syn pieces, through a transmit that already seals (the
-    /// public entry is [`Engine::start_exchange`], in `seal`). Returns the
-    /// number of datagrams sent.
-    ///
-    /// The Syn is written in the highest protocol version both sides speak
-    /// as far as we know; to an address of unknown version it goes twice,
-    /// in ours and in the oldest we speak, and now and then also in ours to
-    /// a peer heard only in an older one ([`crate::token`]).
-    pub(crate) fn open_exchange(
-        &mut self,
-        peer: SocketAddr,
-        tx: &mut impl Transmit,
-    ) -> Result<usize, SendError> {
-        let speak = self.speak_to(peer);
-        let tokens = Tokens {
-            token: self.token_for(peer),
-            echo: speak.echo,
-        };
-        // An address that gave us no token answers within 3x what we send
-        // it: a short Syn is padded (in versions that allow it) so that
-        // the reply has room, for a newcomer that knows only its seeds.
-        let pad = speak.echo == [0; 8];
-        let mut sent = self.send_syn(peer, (speak.version, pad), &tokens, tx)?;
-        if let Some(also) = speak.also {
-            let more = self.send_syn(peer, (also, pad), &tokens, tx)?;
-            sent = sent.saturating_add(more);
-        }
-        Ok(sent)
-    }
-
-    /// Sends this node's digest to `peer` as Syn pieces of `version`, a
-    /// digest of one piece padded with zeros to the mtu if `pad` and the
-    /// version allows.
-    fn send_syn(
-        &mut self,
-        peer: SocketAddr,
-        (version, pad): (u8, bool),
-        tokens: &Tokens,
-        tx: &mut impl Transmit,
-    ) -> Result<usize, SendError> {
-        let own = self.id.clone();
-        let limit = self.config.mtu.min(tx.buffer().len());
-        let head = syn_head_len(&own, version);
-        let room = limit.saturating_sub(head);
-        if room < wire::digest_len(true, u64::MAX, u64::MAX, u64::MAX) {
-            return Err(SendError::BufferTooSmall);
-        }
-        // Where each piece ends, worked out once: the count goes into every
-        // piece's header.
-        let ring_len = self.nodes.ring().len();
-        self.piece_ends.clear();
-        let mut pos = 0usize;
-        while pos < ring_len || self.piece_ends.is_empty() {
-            pos = self.syn_piece_end(pos, room);
-            let end = u16::try_from(pos).unwrap_or(u16::MAX);
-            if self.piece_ends.push(end).is_err() {
-                break;
-            }
-        }
-        let piece_count = u16::try_from(self.piece_ends.len()).unwrap_or(u16::MAX);
-        let cluster = self.config.cluster_id.fingerprint();
-        let mut start = 0usize;
-        let mut sent = 0usize;
-        for k in 0..self.piece_ends.len() {
-            let end = self.piece_ends.get(k).map_or(ring_len, |&e| usize::from(e));
-            let ring_start = if start == 0 {
-                0
-            } else {
-                self.nodes.hash_at(start).unwrap_or(0)
-            };
-            let ring_end = if end >= ring_len {
-                u64::MAX
-            } else {
-                self.nodes
-                    .hash_at(end)
-                    .map_or(u64::MAX, |h| h.saturating_sub(1))
-            };
-            let mut enc = Encoder::new(tx.buffer(), limit);
-            let written = (|| {
-                let mark = enc.syn_head(
-                    version,
-                    cluster,
-                    &own,
-                    piece_count,
-                    (ring_start, ring_end),
-                    tokens,
-                )?;
-                let ring = self.nodes.ring();
-                let mut n = 0usize;
-                for pos in start..end {
-                    let Some(slot) = ring.get(pos) else {
-                        break;
-                    };
-                    if let Some(node) = self.nodes.get(*slot).filter(|n| !n.hidden) {
-                        enc.digest_line(
-                            node.hash,
-                            self.prefix_shared(pos),
-                            node.heartbeat,
-                            node.last_gc,
-                            node.max_version,
-                        )?;
-                        n = n.saturating_add(1);
-                    }
-                }
-                enc.end_seq(mark, n);
-                Ok::<usize, Full>(enc.pos())
-            })();
-            let Ok(mut len) = written else {
-                return Err(SendError::BufferTooSmall);
-            };
-            // Only a digest of one piece: the pieces of a longer one tile
-            // the ring, each near the mtu, and the reply to each needs
-            // room in proportion.
-            if pad
-                && piece_count == 1
-                && version >= wire::TOKENS_VERSION
-                && let Some(rest) = tx.buffer().get_mut(len..limit)
-            {
-                rest.fill(0);
-                len = limit;
-            }
-            tx.send(peer, len);
-            bump(&mut self.counters.datagrams_out);
-            self.counters.bytes_out = self.counters.bytes_out.saturating_add(len as u64);
-            sent = sent.saturating_add(1);
-            start = end;
-        }
-        Ok(sent)
-    }
-
-    /// End (exclusive ring position) of the Syn piece starting at `start`.
-    fn syn_piece_end(&self, start: usize, room: usize) -> usize {
-        let ring = self.nodes.ring();
-        let mut used = 0usize;
-        let mut end = start;
-        for &slot in ring.get(start..).unwrap_or_default() {
-            let Some(n) = self.nodes.get(slot).filter(|n| !n.hidden) else {
-                end = end.saturating_add(1);
-                continue;
-            };
-            let full = self.prefix_shared(end);
-            let len = wire::digest_len(full, n.heartbeat, n.last_gc, n.max_version);
-            if used.saturating_add(len) > room && end > start {
-                break;
-            }
-            used = used.saturating_add(len);
-            end = end.saturating_add(1);
-        }
-        end
-    }
-
-    /// Whether the node at ring position `pos` shares its 32-bit prefix
-    /// with a ring neighbour, so its digest line needs the full hash.
-    fn prefix_shared(&self, pos: usize) -> bool {
-        let Some(p) = self.nodes.hash_at(pos).map(wire::prefix_of) else {
-            return false;
-        };
-        let same = |q: Option<u64>| q.is_some_and(|h| wire::prefix_of(h) == p);
-        (pos > 0 && same(self.nodes.hash_at(pos.saturating_sub(1))))
-            || same(self.nodes.hash_at(pos.saturating_add(1)))
-    }
-
     /// Answers one Syn piece (`syn_len` bytes) with SynAck datagrams.
     ///
     /// The digest is validated in the same pass that plans the reply; state
@@ -483,14 +315,25 @@ impl<M: Memory> Engine<M> {
             None => [0; 8],
         };
         let tokens = Self::reply_tokens(current, msg.tokens.as_ref());
-        if self.plan.is_empty() && self.asks.is_empty() {
+        let compact = !self.notices.is_empty() || !self.runs.is_empty();
+        if self.plan.is_empty() && self.asks.is_empty() && !compact {
             self.send_empty_synack(from, msg, syn_len, &tokens, tx);
             return Ok(());
         }
         let share = share_of(self.config.exchange_budget, usize::from(msg.piece_count));
         let normal = share.max(self.config.mtu);
-        let budget = self.reply_budget(from, (msg.tokens.as_ref(), &current), syn_len, normal);
-        let reply = (msg.version, tokens);
+        let (mut budget, bounded) =
+            self.reply_budget(from, (msg.tokens.as_ref(), &current), syn_len, normal);
+        let stamp = msg.stamp.unwrap_or(0);
+        if compact {
+            let spent = self.send_compact_synack(from, msg, (&tokens, stamp), budget, tx);
+            budget = budget.saturating_sub(spent);
+            if self.plan.is_empty() && self.asks.is_empty() {
+                return Ok(());
+            }
+        }
+        let budget = (budget, bounded);
+        let reply = (msg.version, tokens, stamp);
         self.send_plan(
             from,
             MessageKind::SynAck,
@@ -520,8 +363,9 @@ impl<M: Memory> Engine<M> {
         let cluster = self.config.cluster_id.fingerprint();
         let limit = syn_len.min(self.config.mtu).min(tx.buffer().len());
         let mut enc = Encoder::new(tx.buffer(), limit);
+        let stamp = syn.stamp.unwrap_or(0);
         let written = enc
-            .empty_synack(syn.version, cluster, &own, syn.piece_count, tokens)
+            .empty_synack(syn.version, cluster, &own, syn.piece_count, (tokens, stamp))
             .map(|()| enc.pos());
         let Ok(len) = written else {
             return;
@@ -539,11 +383,29 @@ impl<M: Memory> Engine<M> {
         self.plan.clear();
         self.asks.clear();
         self.beats.clear();
+        self.notices.clear();
+        self.deltas.clear();
+        self.runs.clear();
         self.heard_ahead = false;
         let mut pos = self.nodes.ring_position(msg.ring_start);
         let mut lines = msg.digest();
-        for line in lines.by_ref() {
-            let d = line?;
+        for item in lines.by_ref() {
+            let d = match item? {
+                DigestItem::Line(d) => d,
+                DigestItem::Block(b) => {
+                    // Our nodes before the block are unknown to the
+                    // initiator; those in it are its to list.
+                    while let Some((slot, _)) = self.nodes.at(pos).filter(|(_, n)| n.hash < b.start)
+                    {
+                        self.plan_intro(slot);
+                        pos = pos.saturating_add(1);
+                    }
+                    let found = self.answer_block(msg.block_bits, &b, now);
+                    implausible = implausible.saturating_add(found);
+                    pos = self.block_positions(msg.block_bits, b.index).1.max(pos);
+                    continue;
+                }
+            };
             // Our nodes before this line are unknown to the initiator.
             let lower = d.lower_bound();
             while let Some((slot, _)) = self.nodes.at(pos).filter(|(_, n)| n.hash < lower) {
@@ -765,7 +627,7 @@ impl<M: Memory> Engine<M> {
         };
         let normal = share.max(self.config.mtu);
         let budget = self.reply_budget(from, (msg.tokens.as_ref(), &current), synack_len, normal);
-        let reply = (msg.version, Tokens::default());
+        let reply = (msg.version, Tokens::default(), 0);
         self.send_plan(from, MessageKind::Ack, 1, budget, reply, tx);
     }
 
@@ -779,7 +641,7 @@ impl<M: Memory> Engine<M> {
         kind: MessageKind,
         piece_count: u16,
         (budget, bounded): (usize, bool),
-        (version, tokens): (u8, Tokens),
+        (version, tokens, stamp): (u8, Tokens, u32),
         tx: &mut impl Transmit,
     ) {
         let Some(sender) = self.local().map(|n| n.id.clone()) else {
@@ -792,6 +654,7 @@ impl<M: Memory> Engine<M> {
             kind,
             version,
             tokens,
+            stamp,
             cluster: self.config.cluster_id.fingerprint(),
             sender,
             piece_count,

@@ -173,7 +173,7 @@ impl Fnv64 {
 }
 
 /// MurmurHash3's 64-bit finaliser: every input bit affects every output bit.
-fn fmix64(mut k: u64) -> u64 {
+pub(crate) fn fmix64(mut k: u64) -> u64 {
     k ^= k >> 33;
     k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
     k ^= k >> 33;

@@ -112,6 +112,7 @@ extern crate std;
 
 mod arena;
 pub mod capacity;
+mod compact;
 pub mod config;
 pub mod counters;
 pub mod deadline;
@@ -137,6 +138,7 @@ pub mod seal;
 mod siphash;
 pub mod stall;
 mod store;
+mod syn;
 #[cfg(test)]
 mod testkit;
 pub mod time;

@@ -79,6 +79,7 @@ impl<M: Memory> Engine<M> {
                     if let Some(n) = self.nodes.get_mut(slot) {
                         n.hidden = true;
                     }
+                    self.nodes.listing_changed();
                 }
                 _ => {}
             }
@@ -134,15 +135,19 @@ impl<M: Memory> Engine<M> {
             NodeStatus::Dead => Some(false),
             NodeStatus::Alive | NodeStatus::Left => None,
         };
+        let mut shown = false;
         if let Some(joined) = event {
             n.status = NodeStatus::Alive;
             n.since = now;
-            n.hidden = false;
+            shown = core::mem::replace(&mut n.hidden, false);
             observer.on_event(&if joined {
                 Event::NodeJoined { node: &n.id }
             } else {
                 Event::NodeAliveAgain { node: &n.id }
             });
+        }
+        if shown {
+            self.nodes.listing_changed();
         }
         let y = self.threshold_y;
         let timeout = self

@@ -121,6 +121,7 @@ impl<M: Memory> Engine<M> {
         local.entries = list;
         result.map_err(|_| WriteError::CapacityFull)?;
         local.max_version = version;
+        local.changed_at = self.now;
         if status != EntryStatus::Set {
             self.next_deadline = self.next_deadline.min(deadline);
         }

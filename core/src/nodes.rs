@@ -97,6 +97,12 @@ pub(crate) struct NodeSlot {
     /// Exchange with this node first in the next round: its answer to our
     /// first Syn was cut by its amplification bound ([`crate::token`]).
     pub recontact: bool,
+    /// The low 16 bits of the heartbeat our last compact Syn carried for
+    /// this node: a SynAck's deltas count from it ([`crate::compact`]).
+    pub syn_beat: u16,
+    /// When its max version or collection point last changed here (or it
+    /// was learned): our compact Syns list recent changes explicitly.
+    pub changed_at: Instant,
 }
 
 impl NodeSlot {
@@ -158,6 +164,8 @@ impl NodeSlot {
             token: [0; 8],
             minted: (0, [0; 8]),
             recontact: false,
+            syn_beat: 0,
+            changed_at: now,
         }
     }
 }
@@ -421,6 +429,12 @@ impl<M: Memory> NodeTable<M> {
         let _ = self.ring.insert(pos, slot);
         self.epoch = self.epoch.wrapping_add(1);
         true
+    }
+
+    /// Notes a change of which nodes digests list (a node hidden or shown
+    /// again): the epoch moves, as when a node comes or goes.
+    pub(crate) fn listing_changed(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
     }
 
     /// Frees a slot. Its entries must already be removed from the store.

@@ -21,6 +21,26 @@ pub(crate) struct PlanItem {
     pub(crate) done: bool,
 }
 
+/// One beat run of a SynAck being planned: a block whose deltas are
+/// `deltas[previous run's end..end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BeatRunPlan {
+    pub(crate) index: u16,
+    /// Nodes the block lists.
+    pub(crate) count: u16,
+    /// End of its deltas in the scratch list.
+    pub(crate) end: u16,
+}
+
+impl BeatRunPlan {
+    /// Filler for unused scratch.
+    pub(crate) const EMPTY: BeatRunPlan = BeatRunPlan {
+        index: 0,
+        count: 0,
+        end: 0,
+    };
+}
+
 impl PlanItem {
     /// Filler for unused scratch.
     pub(crate) const EMPTY: PlanItem = PlanItem {

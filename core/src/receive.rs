@@ -94,6 +94,15 @@ impl<M: Memory> Engine<M> {
                     self.heard_own_state_ahead(now, observer);
                 }
                 self.answer_requests(from, sender, &msg, datagram.len(), tx);
+                if let Some(compact) = msg.compact.as_ref().filter(|c| !c.is_empty()) {
+                    // Notices are answered with lines only to an address
+                    // that proved it is the peer's (it echoed our token).
+                    let current = self.token_for_sender(sender, from);
+                    let validated = msg
+                        .tokens
+                        .is_some_and(|t| self.token_valid_given(from, &t.echo, &current));
+                    self.take_compact(from, (compact, validated), now, tx, observer);
+                }
                 self.note_sequence(&msg.sender, sequence);
             }
             MessageKind::Ack => {

@@ -91,8 +91,12 @@ impl<M: Memory> Engine<M> {
             }
             cur = next;
         }
+        let now = self.now;
         if let Some(local) = self.nodes.get_mut(LOCAL) {
             local.entries = list;
+            if (local.max_version, local.last_gc) != (max_version, last_gc) {
+                local.changed_at = now;
+            }
             local.max_version = max_version;
             local.last_gc = last_gc;
         }
@@ -227,9 +231,14 @@ impl<M: Memory> Engine<M> {
         if g > r {
             self.drop_collected_tombstones(slot, g);
         }
+        let now = self.now;
         if let Some(n) = self.nodes.get_mut(slot) {
+            let last_gc = n.last_gc.max(g);
+            if (n.max_version, n.last_gc) != (held_to, last_gc) {
+                n.changed_at = now;
+            }
             n.max_version = held_to;
-            n.last_gc = n.last_gc.max(g);
+            n.last_gc = last_gc;
         }
     }
 
@@ -430,8 +439,11 @@ impl<M: Memory> Engine<M> {
         if leaving && n.status != NodeStatus::Left {
             n.status = NodeStatus::Left;
             n.since = now;
-            n.hidden = false;
+            let shown = core::mem::replace(&mut n.hidden, false);
             observer.on_event(&Event::NodeLeft { node: &n.id });
+            if shown {
+                self.nodes.listing_changed();
+            }
         }
         self.due_check(slot);
     }

@@ -173,7 +173,12 @@ impl<M: Memory> Engine<M> {
 
     /// [`Engine::token_valid`], given `current`, our token for `addr` now
     /// (a reply needs it anyway: one SipHash less per answer).
-    fn token_valid_given(&self, addr: SocketAddr, echo: &[u8; 8], current: &[u8; 8]) -> bool {
+    pub(crate) fn token_valid_given(
+        &self,
+        addr: SocketAddr,
+        echo: &[u8; 8],
+        current: &[u8; 8],
+    ) -> bool {
         let Some(secret) = self.token_secret else {
             return false;
         };

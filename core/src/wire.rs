@@ -105,7 +105,10 @@ pub const MAGIC: [u8; 2] = *b"HS";
 /// Version 4: Syns and SynAcks carry an address token and an echo (see
 /// [`crate::token`]), and a Syn may end in zero padding; the Ack is as in
 /// version 3.
-pub const PROTOCOL_VERSION: u8 = 4;
+/// Version 5: a Syn may describe blocks of the ring compactly (hashes and
+/// 16-bit heartbeats), and a SynAck carries a stamp, notices and beat runs
+/// ([`blocks`]); the Ack is as in version 3.
+pub const PROTOCOL_VERSION: u8 = 5;
 /// Oldest version this crate still reads and speaks: each release reads the
 /// previous one, so a cluster can be upgraded node by node.
 pub const MIN_PROTOCOL_VERSION: u8 = 3;
@@ -356,6 +359,17 @@ pub(crate) struct DigestLine {
     pub heartbeat: u64,
     pub last_gc: u64,
     pub max_version: u64,
+}
+
+impl DigestItem<'_> {
+    /// The line, if the item is one.
+    #[cfg(test)]
+    pub(crate) fn line(self) -> Option<DigestLine> {
+        match self {
+            DigestItem::Line(l) => Some(l),
+            DigestItem::Block(_) => None,
+        }
+    }
 }
 
 impl DigestLine {
@@ -619,6 +633,11 @@ pub(crate) struct SynMsg<'a> {
     pub piece_count: u16,
     pub ring_start: u64,
     pub ring_end: u64,
+    /// The initiator's stamp (version 5 on), echoed in the SynAck.
+    pub stamp: Option<u32>,
+    /// How many top bits of the ring hash name a block (version 5 on).
+    pub block_bits: u8,
+    /// The digest: lines (versions 3 and 4) or runs (version 5 on).
     digest: Seq<'a>,
 }
 
@@ -630,47 +649,91 @@ struct Seq<'a> {
 }
 
 impl<'a> SynMsg<'a> {
-    /// The digest entries, in ring order.
+    /// The digest's lines and blocks, in ring order.
     pub(crate) fn digest(&self) -> DigestIter<'a> {
+        let blocks = self.version >= BLOCKS_VERSION;
         DigestIter {
             reader: Reader {
                 rest: self.digest.bytes,
             },
             padded: self.version >= TOKENS_VERSION,
-            left: self.digest.count,
+            left: if blocks { 0 } else { self.digest.count },
+            runs_left: if blocks { self.digest.count } else { 0 },
+            bits: self.block_bits,
             range: (self.ring_start, self.ring_end),
-            prev: None,
+            covered: None,
         }
     }
 }
 
-/// The order key of a line: its prefix, and its full hash if it has one.
-type LineKey = (u32, Option<u64>);
+/// One item of a digest: a line, or a block of the ring (version 5 on).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DigestItem<'a> {
+    Line(DigestLine),
+    Block(BlockView<'a>),
+}
 
 /// Iterates a validated digest; yields errors only while validating.
 pub(crate) struct DigestIter<'a> {
     reader: Reader<'a>,
     /// Zero bytes may follow the last line (version 4 on).
     padded: bool,
+    /// Lines left in the current run (all lines before version 5).
     left: usize,
+    /// Runs left after the current one (version 5 on).
+    runs_left: usize,
+    bits: u8,
     range: (u64, u64),
-    prev: Option<LineKey>,
+    /// The highest ring hash the items so far can stand for: each item
+    /// must start above it.
+    covered: Option<u64>,
 }
 
-impl Iterator for DigestIter<'_> {
-    type Item = Result<DigestLine, DecodeError>;
+impl<'a> Iterator for DigestIter<'a> {
+    type Item = Result<DigestItem<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.left = self.left.checked_sub(1)?;
-        Some(self.next_entry())
+        loop {
+            if let Some(left) = self.left.checked_sub(1) {
+                self.left = left;
+                return Some(self.next_entry().map(DigestItem::Line));
+            }
+            self.runs_left = self.runs_left.checked_sub(1)?;
+            match self.reader.run_tag() {
+                Ok(false) => match self.reader.count(MIN_DIGEST_LEN) {
+                    Ok(n) => self.left = n,
+                    Err(e) => return Some(Err(e)),
+                },
+                Ok(true) => return Some(self.next_block().map(DigestItem::Block)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
 }
 
-impl DigestIter<'_> {
-    /// After the last line: the datagram must end here, or in zero
+impl<'a> DigestIter<'a> {
+    /// Whether an item covering `[low, high]` may come next; records it.
+    fn advance(&mut self, (low, high): (u64, u64)) -> Result<(), DecodeError> {
+        if self.covered.is_some_and(|c| low <= c) {
+            return Err(DecodeError::OutOfOrder);
+        }
+        self.covered = Some(high);
+        Ok(())
+    }
+
+    fn next_block(&mut self) -> Result<BlockView<'a>, DecodeError> {
+        let b = self.reader.block(self.bits)?;
+        if b.start < self.range.0 || b.end > self.range.1 {
+            return Err(DecodeError::OutOfOrder);
+        }
+        self.advance((b.start, b.end))?;
+        Ok(b)
+    }
+
+    /// After the last item: the datagram must end here, or in zero
     /// padding from version 4 on.
     pub(crate) fn finish(&self) -> Result<(), DecodeError> {
-        if self.left > 0 {
+        if self.left > 0 || self.runs_left > 0 {
             return Err(DecodeError::Truncated);
         }
         if self.padded && self.reader.rest.iter().all(|&b| b == 0) {
@@ -703,16 +766,15 @@ impl DigestIter<'_> {
             Some(h) => (self.range.0..=self.range.1).contains(&h),
             None => (prefix_of(self.range.0)..=prefix_of(self.range.1)).contains(&prefix),
         };
-        let ordered = match (self.prev, full) {
-            (None, _) => true,
-            (Some((p, _)), _) if prefix > p => true,
-            (Some((p, Some(prev_full))), Some(h)) => prefix == p && h > prev_full,
-            _ => false,
-        };
-        if !in_range || !ordered {
+        if !in_range {
             return Err(DecodeError::OutOfOrder);
         }
-        self.prev = Some((prefix, full));
+        // A prefix alone stands for every hash under it.
+        let low = u64::from(prefix) << 32;
+        self.advance(match full {
+            Some(h) => (h, h),
+            None => (low, low | u64::from(u32::MAX)),
+        })?;
         Ok(DigestLine {
             prefix,
             full,
@@ -743,6 +805,16 @@ pub(crate) fn parse_syn_head(version: u8, body: &[u8]) -> Result<SynMsg<'_>, Dec
     let mut r = Reader { rest: body };
     let head: SynHead<'_> = r.take()?;
     let tokens = r.tokens(version)?;
+    let stamp = r.stamp(version)?;
+    let block_bits = if version >= BLOCKS_VERSION {
+        let bits = r.take::<u8>()?;
+        if bits > MAX_BLOCK_BITS {
+            return Err(DecodeError::InvalidField);
+        }
+        bits
+    } else {
+        0
+    };
     head.sender.validate()?;
     let ring_start = hash_from_wire(head.ring_start);
     let ring_end = hash_from_wire(head.ring_end);
@@ -752,7 +824,12 @@ pub(crate) fn parse_syn_head(version: u8, body: &[u8]) -> Result<SynMsg<'_>, Dec
     if ring_start > ring_end {
         return Err(DecodeError::OutOfOrder);
     }
-    let count = r.count(MIN_DIGEST_LEN)?;
+    let item_len = if version >= BLOCKS_VERSION {
+        MIN_RUN_LEN
+    } else {
+        MIN_DIGEST_LEN
+    };
+    let count = r.count(item_len)?;
     Ok(SynMsg {
         sender: head.sender,
         version,
@@ -760,6 +837,8 @@ pub(crate) fn parse_syn_head(version: u8, body: &[u8]) -> Result<SynMsg<'_>, Dec
         piece_count: head.piece_count,
         ring_start,
         ring_end,
+        stamp,
+        block_bits,
         digest: Seq {
             count,
             bytes: r.rest,
@@ -777,6 +856,8 @@ pub(crate) struct UpdateMsg<'a> {
     pub tokens: Option<Tokens>,
     /// Number of pieces of the Syn being answered (SynAck only; 1 for Ack).
     pub piece_count: u16,
+    /// The stamp echo, notices and beat runs of a version-5 SynAck.
+    pub compact: Option<Compact<'a>>,
     requests: Seq<'a>,
     updates: Seq<'a>,
 }
@@ -1037,6 +1118,10 @@ fn parse_updates<'a>(
     (version, tokens): (u8, Option<Tokens>),
 ) -> Result<UpdateMsg<'a>, DecodeError> {
     sender.validate()?;
+    let compact = match r.stamp(if with_requests { version } else { 0 })? {
+        Some(stamp) => Some(read_compact(r, stamp)?),
+        None => None,
+    };
     let requests = if with_requests {
         let count = r.count(MIN_REQUEST_LEN)?;
         let mut it = RequestIter {
@@ -1075,6 +1160,7 @@ fn parse_updates<'a>(
         version,
         tokens,
         piece_count,
+        compact,
         requests,
         updates,
     })
@@ -1328,7 +1414,7 @@ impl<'b> Encoder<'b> {
         own: &NodeId,
         piece_count: u16,
         (ring_start, ring_end): (u64, u64),
-        tokens: &Tokens,
+        (tokens, stamp, bits): (&Tokens, u32, u8),
     ) -> Result<SeqMark, Full> {
         self.header(MessageKind::Syn, version, cluster)?;
         self.node_id(own)?;
@@ -1336,13 +1422,17 @@ impl<'b> Encoder<'b> {
         self.hash(ring_start)?;
         self.hash(ring_end)?;
         self.tokens(version, tokens)?;
+        if version >= BLOCKS_VERSION {
+            self.syn_compact_head(stamp, bits)?;
+        }
         self.begin_seq()
     }
 
     /// Opens a reply of protocol `version`: header, sender, the piece
-    /// count it answers and the tokens (SynAck only: `Some`; tokens from
-    /// version 4 on), and the reserve of its first list's count (requests
-    /// in a SynAck, updates in an Ack).
+    /// count it answers, the tokens and the stamp echo (SynAck only:
+    /// `Some`; tokens from version 4 on, the stamp and empty notices and
+    /// beat runs from version 5 on), and the reserve of its first list's
+    /// count (requests in a SynAck, updates in an Ack).
     #[inline]
     pub(crate) fn reply_head(
         &mut self,
@@ -1350,15 +1440,37 @@ impl<'b> Encoder<'b> {
         version: u8,
         cluster: u32,
         sender: &NodeId,
-        synack: Option<(u16, &Tokens)>,
+        synack: Option<(u16, &Tokens, u32)>,
     ) -> Result<SeqMark, Full> {
-        self.header(kind, version, cluster)?;
-        self.node_id(sender)?;
-        if let Some((count, tokens)) = synack {
-            self.varint(u64::from(count))?;
-            self.tokens(version, tokens)?;
+        self.synack_open(kind, version, cluster, sender, synack)?;
+        if synack.is_some() && version >= BLOCKS_VERSION {
+            // No notices, no beat runs.
+            self.varint(0)?;
+            self.varint(0)?;
         }
         self.begin_seq()
+    }
+
+    /// Writes a reply's header, sender and, for a SynAck, piece count,
+    /// tokens and stamp: everything before its lists.
+    pub(crate) fn synack_open(
+        &mut self,
+        kind: MessageKind,
+        version: u8,
+        cluster: u32,
+        sender: &NodeId,
+        synack: Option<(u16, &Tokens, u32)>,
+    ) -> Result<(), Full> {
+        self.header(kind, version, cluster)?;
+        self.node_id(sender)?;
+        if let Some((count, tokens, stamp)) = synack {
+            self.varint(u64::from(count))?;
+            self.tokens(version, tokens)?;
+            if version >= BLOCKS_VERSION {
+                self.stamp(stamp)?;
+            }
+        }
+        Ok(())
     }
 
     /// A whole SynAck of protocol `version` with no requests and no
@@ -1369,12 +1481,14 @@ impl<'b> Encoder<'b> {
         cluster: u32,
         sender: &NodeId,
         piece_count: u16,
-        tokens: &Tokens,
+        (tokens, stamp): (&Tokens, u32),
     ) -> Result<(), Full> {
-        self.header(MessageKind::SynAck, version, cluster)?;
-        self.node_id(sender)?;
-        self.varint(u64::from(piece_count))?;
-        self.tokens(version, tokens)?;
+        let synack = Some((piece_count, tokens, stamp));
+        self.synack_open(MessageKind::SynAck, version, cluster, sender, synack)?;
+        if version >= BLOCKS_VERSION {
+            self.varint(0)?;
+            self.varint(0)?;
+        }
         self.varint(0)?;
         self.varint(0)
     }
@@ -1466,6 +1580,11 @@ pub(crate) fn syn_head_len(own: &NodeId, piece_count: u16, version: u8) -> usize
         .saturating_add(node_id_len(own))
         .saturating_add(varint_len(u64::from(piece_count)))
         .saturating_add(tokens_len(version))
+        .saturating_add(if version >= BLOCKS_VERSION {
+            STAMP_LEN + 1
+        } else {
+            0
+        })
 }
 
 /// Bytes the tokens take in a Syn or SynAck of `version`.
@@ -1533,6 +1652,9 @@ pub(crate) fn entry_always_fits(mtu: usize, key_len: usize, value_len: usize) ->
     let entry = entry_len(u64::MAX, key_len, value_len);
     fixed.saturating_add(update).saturating_add(entry) <= mtu
 }
+
+mod blocks;
+pub(crate) use blocks::*;
 
 #[cfg(test)]
 mod tests;

@@ -82,7 +82,7 @@ pub struct hearsay_options {
     /// most 65535; more is `HEARSAY_INVALID_ARGUMENT`. Memory for every
     /// table is allocated once by `hearsay_start` and never again: about
     /// `max_nodes * (330 + detector_window) + max_entries * 52 +
-    /// max_state_bytes` bytes, 3.1 MiB with the defaults;
+    /// max_state_bytes` bytes, 3.2 MiB with the defaults;
     /// `HEARSAY_OUT_OF_MEMORY` when the system refuses it.
     pub max_nodes: u32,
     /// Most entries (keys, tombstones included) over all nodes. 0: 16384.

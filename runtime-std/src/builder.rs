@@ -296,12 +296,12 @@ impl Builder {
     /// [`Builder::start`] allocates the engine's tables once, and nothing
     /// after: [`Capacity::memory_bytes`] =
     /// `max_nodes × bytes_per_node + max_entries × bytes_per_entry +
-    /// max_state_bytes`, where [`Capacity::bytes_per_node`] is 374 bytes
+    /// max_state_bytes`, where [`Capacity::bytes_per_node`] is 398 bytes
     /// (on 64-bit targets) plus the [`Builder::detector_window`] (one byte
     /// per interval, 1000 by default) and [`Capacity::bytes_per_entry`] is
     /// 52 bytes. The defaults (1024 nodes, 16,384 entries, 1 MiB, window
-    /// 1000) come to 3,307,520 bytes (3.1 MiB); `max_nodes(5000)` alone to
-    /// 8.3 MiB; 5000 nodes with 16 keys each (80,000 entries) and 5 MiB of
+    /// 1000) come to 3,332,096 bytes (3.2 MiB); `max_nodes(5000)` alone to
+    /// 8.5 MiB; 5000 nodes with 16 keys each (80,000 entries) and 5 MiB of
     /// state, about 15 MiB. Besides the tables, `start` allocates about
     /// 100 KiB (mostly the slots of the bounded channels).
     pub fn max_nodes(mut self, nodes: usize) -> Self {
@@ -934,15 +934,16 @@ mod tests {
         let default = Capacity::DEFAULT;
         // 326, + 24 for the replay window of sealed datagrams, + 8 for the
         // peer's protocol version and address token, + 16 for our token for
-        // it and its time bucket.
-        assert_eq!(default.bytes_per_node(), 374 + 1000);
+        // it and its time bucket, + 24 for compact digests (the heartbeat
+        // last sent and when versions changed, and a SynAck's scratch).
+        assert_eq!(default.bytes_per_node(), 398 + 1000);
         assert_eq!(Capacity::bytes_per_entry(), 52);
-        assert_eq!(default.memory_bytes(), 3_307_520);
+        assert_eq!(default.memory_bytes(), 3_332_096);
         let big = Capacity {
             nodes: 5000,
             ..default
         };
-        assert_eq!(big.memory_bytes(), 8_770_544);
+        assert_eq!(big.memory_bytes(), 8_890_544);
     }
 
     #[test]

@@ -61,10 +61,14 @@ fn syn(sender: &NodeId, version: u8, tokens: Tokens) -> Vec<u8> {
     let mut enc = Encoder::new(&mut buf, 1400);
     let cluster = Config::new().cluster_id.fingerprint();
     let mark = enc
-        .syn_head(version, cluster, sender, 1, (0, u64::MAX), &tokens)
+        .syn_head(version, cluster, sender, 1, (0, u64::MAX), (&tokens, 0, 0))
         .expect("room");
+    let run = (version >= wire::BLOCKS_VERSION).then(|| enc.lines_run().expect("room"));
     enc.digest_line(sender.ring_hash(), false, 1, 0, 0)
         .expect("room");
+    if let Some(run) = run {
+        enc.end_seq(run, 1);
+    }
     enc.end_seq(mark, 1);
     let len = enc.pos();
     buf.truncate(len);
@@ -193,7 +197,7 @@ fn synack_requesting(sender: &NodeId, version: u8, hash: u64, tokens: Tokens) ->
             version,
             cluster,
             sender,
-            Some((1, &tokens)),
+            Some((1, &tokens, 0)),
         )
         .expect("room");
     enc.request(hash, true, 0, 0).expect("room");
@@ -432,13 +436,15 @@ fn a_bounded_reply_carries_every_fresher_heartbeat_before_introductions() {
             &sender,
             1,
             (0, u64::MAX),
-            &Tokens::default(),
+            (&Tokens::default(), 0, 0),
         )
         .expect("room");
+    let run = enc.lines_run().expect("room");
     for &hash in &lines {
         enc.digest_line(hash, true, 1, 0, 0).expect("room");
     }
-    enc.end_seq(mark, lines.len());
+    enc.end_seq(run, lines.len());
+    enc.end_seq(mark, 1);
     let len = enc.pos();
     buf.truncate(len);
 

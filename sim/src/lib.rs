@@ -126,10 +126,13 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cli;
 mod cluster;
+pub mod measure;
 mod metrics;
 mod network;
 mod observe;
+pub mod plot;
 mod queue;
 mod record;
 mod rng;

@@ -67,10 +67,10 @@
 //! Memory grows with the square of the cluster size: every node holds a
 //! slot, a detector window and the entries of every other node. A node
 //! slot costs about 374 bytes plus the window, an entry slot 52, plus the
-//! state bytes. At 1000 nodes the defaults take 2.58 MiB per node, 2.7 GB
-//! in all; at 5000 nodes with one 8-byte key and a 100-interval window,
-//! 5120 × (374 + 100 + 3 × 52 + 64) bytes ≈ 3.4 MiB per node, 17 GiB in
-//! all.
+//! state bytes (`memory_bytes_per_node` is the exact figure). At 1000 nodes
+//! the defaults take 2.58 MiB per node, 2.5 GiB in all; at 5000 nodes with
+//! `--keys 1 --value-len 8 --window 100`, 5120 × (374 + 100 + 3 × 52 + 64)
+//! bytes = 3.39 MiB per node, 16.6 GiB in all (`--window 50`: 15.4 GiB).
 //!
 //! # Conditions
 //!
@@ -252,6 +252,9 @@ fn print_report(r: &Report) {
         r.detection_pairs,
         r.detections_incomplete
     );
+    for (observer, subject) in &r.missing_detections {
+        println!("    {observer} never reported {subject} dead");
+    }
     println!("whole run");
     println!("  false positives   {}", r.false_positives);
     for (at, observer, subject) in &r.false_positive_list {

@@ -422,6 +422,8 @@ pub struct Report {
     pub detection_max: Option<f64>,
     /// Pairs whose detection never came within the limit.
     pub detections_incomplete: usize,
+    /// The first few of those: (observer, crashed node).
+    pub missing_detections: Vec<(String, String)>,
     /// False positives over the whole run.
     pub false_positives: usize,
     /// The first few: (seconds, observer, subject).
@@ -450,7 +452,9 @@ pub fn cpu_time() -> Option<Duration> {
     // Linux).
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    let ticks = user.saturating_add(system);
     Some(Duration::from_millis(ticks.saturating_mul(10)))
 }
 
@@ -666,11 +670,17 @@ pub fn run(w: &Workload) -> Result<Report, String> {
     let mut times = Vec::new();
     let mut detections_incomplete = 0;
     let mut detection_pairs = 0;
+    let mut missing_detections = Vec::new();
     for &v in &victims {
         let Some(d) = sim.detection(v) else {
             continue;
         };
         detection_pairs += d.latencies.len();
+        for &(observer, _) in d.latencies.iter().filter(|(_, l)| l.is_none()).take(5) {
+            if missing_detections.len() < 5 {
+                missing_detections.push((sim.name(observer).to_string(), sim.name(v).to_string()));
+            }
+        }
         detections_incomplete += d.latencies.len() - d.detected();
         times.extend(d.sorted().iter().map(Duration::as_secs_f64));
     }
@@ -709,6 +719,7 @@ pub fn run(w: &Workload) -> Result<Report, String> {
         detection_median,
         detection_max,
         detections_incomplete,
+        missing_detections,
         false_positives: sim.false_positives().len(),
         false_positive_list: sim
             .false_positives()

@@ -12,7 +12,8 @@
 //! Options: `--settings GRID` (settings separated by `;`, each a
 //! `,`-separated list of `interval=MS`, `fanout=F`, `pause=MS`,
 //! `min-std=MS`; default [`DEFAULT_GRID`], seven settings around the
-//! defaults), `--out PREFIX` (default `tradeoff`), and every workload
+//! defaults), `--out PREFIX` (default `tradeoff`), `--per-second` (plot
+//! bytes per node per second instead of per round), and every workload
 //! option of `simulate` but `--json` (`--nodes` defaults to 200 here).
 //! Every setting is checked before the first run; a bad one is reported
 //! with exit status 2.
@@ -21,12 +22,18 @@
 //!
 //! - `PREFIX.csv` — one row per setting: `label`, `interval_ms`, `fanout`,
 //!   `pause_ms`, `min_std_ms`, `bytes_per_node_per_round`,
+//!   `bytes_per_node_per_second`,
 //!   `detection_seconds_median`, `detection_seconds_max`,
 //!   `rounds_to_full_propagation`, `false_positives`,
 //!   `detections_incomplete` (empty cells: not measured);
 //! - `PREFIX.json` — an array of the full `simulate --json` objects;
-//! - `PREFIX.svg` — a scatter plot, x = bytes sent per node per round,
-//!   y = median detection time (s), each point labelled with its setting.
+//! - `PREFIX.svg` — a scatter plot, x = bytes sent per node per round
+//!   (per second with `--per-second`), y = median detection time (s), each
+//!   point labelled with its setting.
+//!
+//! Per round, a shorter interval looks free: half the interval sends
+//! about the same bytes per round, twice as often. Compare settings of
+//! different intervals per second (`--per-second`, or the table).
 //!
 //! Detection here is over the five spaced crashes (or `--mass-crash`), so
 //! a point's y is the median of about 5 × N reports. Runs are
@@ -55,10 +62,15 @@ fn number(v: Option<f64>) -> String {
     }
 }
 
+/// Bytes sent per node per second: per round over the interval.
+fn per_second(r: &Report) -> f64 {
+    r.bytes_out / r.workload.interval.as_secs_f64()
+}
+
 fn csv(rows: &[(String, Report)]) -> String {
     let mut out = String::from(
         "label,interval_ms,fanout,pause_ms,min_std_ms,bytes_per_node_per_round,\
-         detection_seconds_median,detection_seconds_max,rounds_to_full_propagation,\
+         bytes_per_node_per_second,detection_seconds_median,detection_seconds_max,rounds_to_full_propagation,\
          false_positives,detections_incomplete\n",
     );
     for (label, r) in rows {
@@ -70,6 +82,7 @@ fn csv(rows: &[(String, Report)]) -> String {
             d.acceptable_heartbeat_pause.as_millis().to_string(),
             d.min_std_deviation.as_millis().to_string(),
             number(Some(r.bytes_out)),
+            number(Some(per_second(r))),
             number(r.detection_median),
             number(r.detection_max),
             number(r.propagation_median),
@@ -105,7 +118,11 @@ fn run(args: &TradeoffArgs) -> Result<(), String> {
     let points: Vec<Point> = rows
         .iter()
         .map(|(label, r)| Point {
-            x: r.bytes_out,
+            x: if args.per_second {
+                per_second(r)
+            } else {
+                r.bytes_out
+            },
             y: r.detection_median.unwrap_or(f64::NAN),
             label: label.clone(),
         })
@@ -119,7 +136,11 @@ fn run(args: &TradeoffArgs) -> Result<(), String> {
     );
     let svg = scatter_svg(
         &title,
-        "bytes sent per node per round",
+        if args.per_second {
+            "bytes sent per node per second"
+        } else {
+            "bytes sent per node per round"
+        },
         "detection median (s)",
         &points,
     );

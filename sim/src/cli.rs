@@ -275,11 +275,15 @@ pub struct TradeoffArgs {
     pub settings: Vec<Setting>,
     /// Where the table and the plot go: `OUT.csv`, `OUT.json`, `OUT.svg`.
     pub out: String,
+    /// Plot bytes per node per second instead of per round (settings of
+    /// different intervals compare fairly only per second).
+    pub per_second: bool,
 }
 
 /// Usage of `tradeoff`.
 pub const TRADEOFF_USAGE: &str = "\
-usage: tradeoff [--settings GRID] [--out PREFIX] [workload options of simulate]
+usage: tradeoff [--settings GRID] [--out PREFIX] [--per-second]
+                [workload options of simulate]
 
   --settings GRID  settings separated by ';', each a ','-separated list of
                    interval=MS, fanout=F, pause=MS, min-std=MS, e.g.
@@ -287,6 +291,8 @@ usage: tradeoff [--settings GRID] [--out PREFIX] [workload options of simulate]
                    (default: a built-in grid of 7 settings around the defaults)
   --out PREFIX     write PREFIX.csv, PREFIX.json and PREFIX.svg (default
                    \"tradeoff\")
+  --per-second     plot bytes per node per second rather than per round
+                   (the table has both)
 
 The workload options are simulate's (simulate --help), except --json;
 --nodes defaults to 200 here.";
@@ -302,11 +308,13 @@ pub fn parse_tradeoff(
     };
     let mut settings = None;
     let mut out = "tradeoff".to_string();
+    let mut per_second = false;
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         match flag.as_str() {
             "--settings" => settings = Some(parse_settings(&value::<String>(&flag, &mut it)?)?),
             "--out" => out = value(&flag, &mut it)?,
+            "--per-second" => per_second = true,
             "-h" | "--help" => return Ok(Parsed::Help),
             f if workload_option(f, &mut it, &mut base)? => {}
             other => return Err(unknown(other, TRADEOFF_USAGE)),
@@ -328,6 +336,7 @@ pub fn parse_tradeoff(
         base,
         settings,
         out,
+        per_second,
     }))
 }
 
@@ -466,13 +475,16 @@ mod tests {
             panic!("valid")
         };
         assert_eq!(a.settings.len(), 7);
+        assert!(!a.per_second);
         assert_eq!((a.base.nodes, a.out.as_str()), (20, "/tmp/x"));
         let Ok(Parsed::Run(a)) = parse_tradeoff(vec![
             "--settings".to_string(),
             "interval=1000,fanout=3;fanout=2".to_string(),
+            "--per-second".to_string(),
         ]) else {
             panic!("valid")
         };
+        assert!(a.per_second);
         assert_eq!((a.base.nodes, a.settings.len()), (200, 2));
         let bad = |args: Vec<&str>| {
             parse_tradeoff(args.into_iter().map(String::from))

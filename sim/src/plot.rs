@@ -184,23 +184,84 @@ pub fn scatter_svg(title: &str, x_title: &str, y_title: &str, points: &[Point]) 
         TOP + h / 2.0,
         escape(y_title)
     ));
-    // The points, each with its label.
+    // The points first, then each label where it hides no other label.
     s.push_str("<g fill=\"#1f77b4\">\n");
-    for p in &shown {
-        let (cx, cy) = (px(p.x), py(p.y));
+    let centres: Vec<(f64, f64)> = shown.iter().map(|p| (px(p.x), py(p.y))).collect();
+    for (p, &(cx, cy)) in shown.iter().zip(&centres) {
         s.push_str(&format!(
             "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"4.5\"><title>{}</title></circle>\n",
             escape(&p.label)
         ));
+    }
+    s.push_str("</g>\n<g fill=\"#222222\" font-size=\"11\">\n");
+    // The markers are obstacles too.
+    let mut placed: Vec<Box2> = centres
+        .iter()
+        .map(|&(cx, cy)| Box2 {
+            left: cx - 5.0,
+            top: cy - 5.0,
+            right: cx + 5.0,
+            bottom: cy + 5.0,
+        })
+        .collect();
+    for (p, &(cx, cy)) in shown.iter().zip(&centres) {
+        let (x, y, anchor, area) = place_label(&p.label, cx, cy, &placed);
+        placed.push(area);
         s.push_str(&format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#222222\" font-size=\"11\">{}</text>\n",
-            cx + 7.0,
-            cy - 6.0,
+            "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\">{}</text>\n",
             escape(&p.label)
         ));
     }
     s.push_str("</g>\n</svg>\n");
     s
+}
+
+/// The area a label takes, in SVG user units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Box2 {
+    left: f64,
+    top: f64,
+    right: f64,
+    bottom: f64,
+}
+
+impl Box2 {
+    fn overlaps(&self, o: &Box2) -> bool {
+        self.left < o.right && o.left < self.right && self.top < o.bottom && o.top < self.bottom
+    }
+}
+
+/// Where the label of the point at (`cx`, `cy`) goes: above right of it,
+/// else below right, above left or below left, the first place that
+/// overlaps nothing already `placed` (markers and labels) and stays in the
+/// drawing (the first place if none does). Returns the text's anchor point, its
+/// `text-anchor` and the area it takes (11-unit text is taken to be 6.2
+/// units a character wide).
+fn place_label(label: &str, cx: f64, cy: f64, placed: &[Box2]) -> (f64, f64, &'static str, Box2) {
+    let width = 6.2 * label.chars().count() as f64;
+    let candidates = [
+        (cx + 7.0, cy - 6.0, "start"),
+        (cx + 7.0, cy + 15.0, "start"),
+        (cx - 7.0, cy - 6.0, "end"),
+        (cx - 7.0, cy + 15.0, "end"),
+    ];
+    let area = |(x, y, anchor): (f64, f64, &str)| {
+        let left = if anchor == "end" { x - width } else { x };
+        Box2 {
+            left,
+            top: y - 10.0,
+            right: left + width,
+            bottom: y + 2.0,
+        }
+    };
+    let fits =
+        |b: &Box2| b.left >= 0.0 && b.right <= WIDTH && !placed.iter().any(|o| o.overlaps(b));
+    let chosen = candidates
+        .iter()
+        .copied()
+        .find(|&c| fits(&area(c)))
+        .unwrap_or(candidates[0]);
+    (chosen.0, chosen.1, chosen.2, area(chosen))
 }
 
 #[cfg(test)]
@@ -389,6 +450,30 @@ mod tests {
             assert!(well_formed(bad).is_err(), "{bad}");
         }
         assert!(well_formed("<a x=\"1\"><b/>t &amp; u</a>").is_ok());
+    }
+
+    #[test]
+    fn labels_of_close_points_do_not_overlap() {
+        let points = [
+            point(6597.0, 5.11, "1000 ms, fanout 3, pause 1000 ms"),
+            point(7680.0, 5.26, "1000 ms, fanout 4, pause 2000 ms"),
+            point(4394.0, 7.47, "1000 ms, fanout 2, pause 2000 ms"),
+        ];
+        let svg = scatter_svg("t", "x", "y", &points);
+        well_formed(&svg).unwrap_or_else(|e| panic!("{e}"));
+        let mut placed = Vec::new();
+        for p in &points {
+            let (_, _, _, area) = place_label(&p.label, p.x / 20.0, 400.0 - p.y * 20.0, &placed);
+            assert!(
+                placed.iter().all(|o: &Box2| !o.overlaps(&area)),
+                "{placed:?} {area:?}"
+            );
+            placed.push(area);
+        }
+        // Two labels at the same place: the second moves.
+        let first = place_label("same", 100.0, 100.0, &[]).3;
+        let second = place_label("same", 100.0, 100.0, &[first]).3;
+        assert!(!first.overlaps(&second));
     }
 
     #[test]

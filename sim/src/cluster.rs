@@ -8,7 +8,6 @@ use std::vec::Vec;
 
 use hearsay_core::Instant;
 use hearsay_core::NodeId;
-use hearsay_core::NodeStatus;
 use hearsay_core::wire::MAX_DATAGRAM_LEN;
 use hearsay_core::{Buffers, Capacity, Config, ConfigError, Heap};
 use hearsay_core::{Engine, SendError, Transmit, WriteError};
@@ -446,21 +445,34 @@ impl Sim {
 
     /// Whether every [`NodeState::Running`] node lists every other running
     /// node, at its current generation, as alive.
+    ///
+    /// One pass over each running engine's live nodes: each must be another
+    /// running node (by address and name) at its current generation, and
+    /// there must be one fewer than the running nodes. An engine holds one
+    /// node per name, so that is every running node. (Looking each node up
+    /// by name instead costs a scan of the node table per pair, cubic in
+    /// the cluster size.)
     pub fn converged(&self) -> bool {
-        let up: Vec<usize> = (0..self.len())
+        let up = (0..self.len())
             .filter(|&i| self.state(i) == NodeState::Running)
-            .collect();
-        up.iter().all(|&i| {
-            let e = &self.engines[i];
-            e.live_nodes().count() == up.len() - 1
-                && up.iter().all(|&j| {
-                    j == i
-                        || e.node(&self.names[j]).is_some_and(|v| {
-                            v.status() == NodeStatus::Alive
-                                && v.id().generation == self.generation(j)
-                        })
-                })
-        })
+            .count();
+        (0..self.len())
+            .filter(|&i| self.state(i) == NodeState::Running)
+            .all(|i| {
+                let mut live = 0;
+                let all_running = self.engines[i].live_nodes().all(|v| {
+                    live += 1;
+                    let id = v.id();
+                    node_index(id.addr).is_some_and(|j| {
+                        j != i
+                            && j < self.len()
+                            && self.state(j) == NodeState::Running
+                            && self.generation(j) == id.generation
+                            && self.names[j] == id.name.as_str()
+                    })
+                });
+                all_running && live + 1 == up
+            })
     }
 
     // -----------------------------------------------------------------------

@@ -112,12 +112,21 @@
 //!   up to 65,535 node slots. The
 //!   cost of a round grows with the square of the cluster size (every
 //!   exchange carries a digest of every node) and is almost all spent in the
-//!   engines: about 3 ms of CPU for 100 nodes and 0.6 s for 1000 nodes on
-//!   the machine this was written on (`examples/simulate.rs` prints its
-//!   own). Memory is the engines' size times the node count (2.6 GB for
-//!   1000 default-window engines sized for 1000 nodes), so it too grows
-//!   with the square of the cluster size when node slots follow it. Record key events
-//!   ([`SimConfig::record_keys`]) only in small runs.
+//!   engines: about 5 ms of CPU for 100 nodes, 0.8 s for 1000 and 3.1 s for
+//!   2000 on a shared two-core machine, of which the simulator's own
+//!   queue, routing and trace hash are about 3 % (`examples/simulate.rs`
+//!   prints its own). Nothing the simulator checks scans more than each
+//!   engine's node table once ([`Sim::converged`]). Memory is the engines'
+//!   size times the node count (2.6 GB for 1000 default-window engines
+//!   sized for 1000 nodes, 10.8 GB for 2000), so it too grows with the
+//!   square of the cluster size when node slots follow it; the simulator's
+//!   own is a few megabytes. Record key events ([`SimConfig::record_keys`])
+//!   only in small runs.
+//! - **The standard measurement.** [`measure`] is the workload
+//!   `examples/simulate.rs` runs (warm-up, steady state, spaced or mass
+//!   crashes, with its capacity sized from the keys per node) and
+//!   `examples/tradeoff.rs` repeats over a grid of settings ([`cli`] parses
+//!   both command lines, [`plot`] draws the trade-off as an SVG).
 //!
 //! The simulator is test infrastructure: it allocates, and it panics on
 //! misuse (a node index out of range, an invalid configuration:
@@ -126,10 +135,13 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cli;
 mod cluster;
+pub mod measure;
 mod metrics;
 mod network;
 mod observe;
+pub mod plot;
 mod queue;
 mod record;
 mod rng;

@@ -303,12 +303,16 @@ struct Outcome {
 }
 
 fn feed(rx: &mut Eng, from: SocketAddr, datagram: &[u8]) -> Outcome {
+    feed_at(rx, from, datagram, NOW)
+}
+
+fn feed_at(rx: &mut Eng, from: SocketAddr, datagram: &[u8], now: Instant) -> Outcome {
     let mut tx = Outbox::default();
     let mut events = 0usize;
     let result = rx.handle_datagram(
         from,
         &mut (datagram).to_vec(),
-        NOW,
+        now,
         &mut tx,
         &mut |_: &Event<'_>| {
             events += 1;
@@ -323,7 +327,11 @@ fn feed(rx: &mut Eng, from: SocketAddr, datagram: &[u8]) -> Outcome {
 
 /// Delivers `datagram` and returns the replies, which must be accepted.
 fn deliver(rx: &mut Eng, from: SocketAddr, datagram: &[u8]) -> Vec<Vec<u8>> {
-    let out = feed(rx, from, datagram);
+    deliver_at(rx, from, datagram, NOW)
+}
+
+fn deliver_at(rx: &mut Eng, from: SocketAddr, datagram: &[u8], now: Instant) -> Vec<Vec<u8>> {
+    let out = feed_at(rx, from, datagram, now);
     assert_eq!(out.result, Ok(()), "datagram {}", to_hex(datagram));
     out.sent.into_iter().map(|(_, d)| d).collect()
 }
@@ -331,6 +339,11 @@ fn deliver(rx: &mut Eng, from: SocketAddr, datagram: &[u8]) -> Vec<Vec<u8>> {
 /// Runs one complete exchange opened by `init`, delivering every datagram;
 /// returns every datagram sent, in order.
 fn run_exchange(init: &mut Eng, resp: &mut Eng) -> Vec<Vec<u8>> {
+    run_exchange_at(init, resp, NOW)
+}
+
+/// [`run_exchange`] with every datagram delivered at `now`.
+fn run_exchange_at(init: &mut Eng, resp: &mut Eng, now: Instant) -> Vec<Vec<u8>> {
     let (ia, ra) = (init.id().addr, resp.id().addr);
     let mut tx = Outbox::default();
     init.start_exchange(ra, &mut tx).expect("start exchange");
@@ -340,9 +353,9 @@ fn run_exchange(init: &mut Eng, resp: &mut Eng) -> Vec<Vec<u8>> {
         let mut next = Vec::new();
         for (to, d) in queue.drain(..) {
             let replies = if to == ra {
-                deliver(resp, ia, &d)
+                deliver_at(resp, ia, &d, now)
             } else {
-                deliver(init, ra, &d)
+                deliver_at(init, ra, &d, now)
             };
             let back = if to == ra { ia } else { ra };
             next.extend(replies.into_iter().map(|r| (back, r)));
@@ -1850,6 +1863,8 @@ fn corpus() -> &'static [Vec<u8>] {
             &mut (),
         );
         all.extend(run_exchange(&mut b, &mut a));
+        // Version 5's compact block and beat run.
+        all.extend(golden_exchange_v5());
         all
     })
 }
@@ -2236,4 +2251,131 @@ fn compact_len(version: u8) -> usize {
     } else {
         0
     }
+}
+
+/// The golden engines in version 5: they meet at 0 s and 1 s (lines, while
+/// their tables change), then each takes four more rounds alone; at 5 s a
+/// opens an exchange with a table still for four intervals, so its Syn is
+/// one compact block.
+fn golden_exchange_v5() -> Vec<Vec<u8>> {
+    let (mut a, mut b) = golden_pair_at(BLOCKS_VERSION);
+    let at = |s: u64| NOW.saturating_add(Duration::from_secs(s));
+    let mut rng = crate::testkit::TestRng(7);
+    run_exchange_at(&mut a, &mut b, at(0));
+    for e in [&mut a, &mut b] {
+        e.tick(at(1), &mut rng, &mut Outbox::default(), &mut ());
+    }
+    run_exchange_at(&mut a, &mut b, at(1));
+    run_exchange_at(&mut b, &mut a, at(1));
+    for s in 2..=5 {
+        a.tick(at(s), &mut rng, &mut Outbox::default(), &mut ());
+    }
+    // b's own heartbeat moves once more than a has heard.
+    b.tick(at(2), &mut rng, &mut Outbox::default(), &mut ());
+    run_exchange_at(&mut a, &mut b, at(5))
+}
+
+const GOLDEN_SYN_V5: &str = "
+    48 53 05 01              # magic 'HS', version 5, kind 1: Syn
+    a0 d5 d2 fe              # cluster fingerprint
+    01 61 01 00 0a 00 00 01 d9 36  # sender a@1/10.0.0.1:7001
+    01                       # piece_count 1
+    00 00 00 00 00 00 00 00  # ring_start 0
+    ff ff ff ff ff ff ff ff  # ring_end u64::MAX
+    2c b4 32 1f 12 23 8a 63  # token: a's for b's address
+    ba 84 7c d8 d8 e8 d4 3f  # echo: b's token for a's address
+    02 00 00 00              # stamp 2, little-endian
+    00                       # block bits 0: one block, the whole ring
+    01                       # runs: 1
+    01                       #   tag 1: a block
+    00                       #   index 0
+    02                       #   count: 2 nodes (a, then b in ring order)
+    9f b0 a3 0a 61 19 25 ee  #   set hash
+    d8 90 6a 48              #   version hash
+    00                       #   explicit versions: none (no change in 4 s)
+    00                       #   absent: none (a holds b alive)
+    08 00                    #   a's heartbeat 8, low 16 bits
+    03 00                    #   b's heartbeat as a holds it: 3
+";
+
+const GOLDEN_SYNACK_V5: &str = "
+    48 53 05 02              # magic 'HS', version 5, kind 2: SynAck
+    a0 d5 d2 fe              # cluster fingerprint
+    01 62 02 00 0a 00 00 02 da 36  # sender b@2/10.0.0.2:7002
+    01                       # piece_count 1 (of the Syn answered)
+    ba 84 7c d8 d8 e8 d4 3f  # token: b's for a's address
+    2c b4 32 1f 12 23 8a 63  # echo: a's token, from its Syn
+    02 00 00 00              # stamp echo 2
+    00                       # notices: none (same node set and versions)
+    01                       # beat runs: 1
+    00                       #   block 0
+    02                       #   count 2
+    02                       #   bitmap: position 1 (b) is fresher here
+    01                       #   delta: b is at 3 + 1
+    00                       # requests: none
+    00                       # updates: none
+";
+
+#[test]
+fn golden_v5() {
+    let sent = golden_exchange_v5();
+    assert_eq!(sent.len(), 2, "a Syn and a SynAck, nothing to ack");
+    assert_golden(&sent[0], GOLDEN_SYN_V5, "version-5 Syn");
+    assert_golden(&sent[1], GOLDEN_SYNACK_V5, "version-5 SynAck");
+    // Both decode, and the SynAck's beat run names b one beat ahead.
+    let (_, v, _, body) = read_header(&sent[1]).expect("header");
+    let msg = parse_synack(v, body).expect("valid");
+    let compact = msg.compact.expect("version 5");
+    let runs: Vec<Vec<(u16, u64)>> = compact.beat_runs().map(|r| r.deltas().collect()).collect();
+    assert_eq!(runs, [vec![(1, 1)]]);
+}
+
+#[test]
+fn malformed_version_5_blocks_and_beat_runs_are_refused() {
+    let syn = hex(GOLDEN_SYN_V5);
+    let synack = hex(GOLDEN_SYNACK_V5);
+    assert_accepted(&syn);
+    assert_accepted(&synack);
+    let with = |base: &[u8], at: usize, b: u8| {
+        let mut d = base.to_vec();
+        d[at] = b;
+        d
+    };
+    let inserted = |base: &[u8], at: usize, bytes: &[u8]| {
+        let mut d = base.to_vec();
+        d.splice(at..at, bytes.iter().copied());
+        d
+    };
+    // Syn: bits at 55, block index at 58, count at 59, explicit count at
+    // 72, absent count at 73, beats from 74.
+    assert_rejected(&with(&syn, 55, 17), DecodeError::InvalidField);
+    assert_rejected(&with(&syn, 58, 1), DecodeError::InvalidField);
+    assert_rejected(&with(&syn, 59, 0), DecodeError::InvalidField);
+    assert_rejected(&with(&syn, 73, 3), DecodeError::ImpossibleCount);
+    assert_rejected(&syn[..syn.len() - 1], DecodeError::Truncated);
+    // An explicit line at position 5 of a 2-node block.
+    let explicit = inserted(&with(&syn, 72, 1), 73, &[5, 2]);
+    assert_rejected(&explicit, DecodeError::OutOfOrder);
+    // Two explicit lines at the same position (a gap of 0 after the first).
+    let twice = inserted(&with(&syn, 72, 2), 73, &[1, 2, 0, 2]);
+    assert_rejected(&twice, DecodeError::OutOfOrder);
+    let ok = inserted(&with(&syn, 72, 2), 73, &[0, 2, 1, 2]);
+    assert_accepted(&ok);
+    // A block then a line it covers.
+    let mut overlapping = with(&syn, 56, 2);
+    overlapping.extend_from_slice(&[0, 1, 0xa1, 0x48, 0x9e, 0x6d, 3, 4]);
+    assert_rejected(&overlapping, DecodeError::OutOfOrder);
+    // Padding after the runs is zeros only.
+    let mut padded = syn.clone();
+    padded.extend_from_slice(&[0; 32]);
+    assert_accepted(&padded);
+    padded.push(1);
+    assert_rejected(&padded, DecodeError::TrailingBytes);
+    // SynAck: notices count at 39, beat run bitmap at 43, delta at 44.
+    assert_rejected(&with(&synack, 43, 0x06), DecodeError::InvalidField);
+    assert_rejected(&with(&synack, 44, 0), DecodeError::InvalidField);
+    let notices = inserted(&with(&synack, 39, 2), 40, &[3, 3]);
+    assert_rejected(&notices, DecodeError::OutOfOrder);
+    let notices = inserted(&with(&synack, 39, 2), 40, &[3, 4]);
+    assert_accepted(&notices);
 }

@@ -133,7 +133,7 @@ pub(crate) struct BlockSummary {
 /// Whether a listed node's versions changed recently enough to go
 /// explicitly.
 fn recently_changed(n: &NodeSlot, now: Instant, window_ms: u64) -> bool {
-    now.saturating_since(n.changed_at).as_millis() < u128::from(window_ms)
+    u64::from((now.as_millis() as u32).wrapping_sub(n.changed_at)) < window_ms
 }
 
 /// Whether a listed node's heartbeat goes in a block.

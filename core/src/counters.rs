@@ -88,6 +88,9 @@ pub struct Counters {
     /// Datagrams not sent because this engine's nonce sequence ran out
     /// (after 2⁶³ sealed datagrams: never in practice).
     pub seal_failures: u64,
+    /// Datagrams that pushed fresh changes on to peers unasked
+    /// ([`crate::push`]; counted in `datagrams_out` too).
+    pub pushes_out: u64,
 }
 
 impl Counters {
@@ -121,6 +124,7 @@ impl Counters {
         unsealed_in: 0,
         sealed_out: 0,
         seal_failures: 0,
+        pushes_out: 0,
     };
 
     /// Datagrams rejected for `kind`.

@@ -36,7 +36,9 @@ impl<M: Memory> Engine<M> {
     /// When this engine next needs [`Engine::handle_timeout`]: the earliest
     /// of the next gossip round, the next liveness check (a conviction, or
     /// hiding or removing a node), the next TTL expiry or tombstone
-    /// collection (to the millisecond), and the end of a leave's linger.
+    /// collection (to the millisecond), the end of a leave's linger, and
+    /// now when a local write waits to be pushed to peers
+    /// ([`crate::push`]).
     ///
     /// A time at or before the current one means "now". `None` when nothing
     /// will ever be due: the engine is not initialised, or it has left.
@@ -44,6 +46,10 @@ impl<M: Memory> Engine<M> {
     /// writes can bring the deadline forward.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut next = self.next_round.min(self.next_sweep);
+        if self.pushes_due() {
+            // A local write to push on.
+            next = next.min(self.now);
+        }
         if self.next_deadline != u64::MAX {
             next = next.min(Instant::from_millis(self.next_deadline));
         }
@@ -84,6 +90,11 @@ impl<M: Memory> Engine<M> {
             self.end_sealing(tx);
             self.next_round = now.saturating_add(self.round_gap(rng));
             return;
+        }
+        if self.pushes_due() {
+            let mut tx = self.sealing(tx);
+            self.send_pushes(&mut tx);
+            self.end_sealing(tx);
         }
         if now.as_millis() >= self.next_deadline {
             self.expire_and_collect(now, observer);
@@ -161,6 +172,8 @@ impl<M: Memory> Engine<M> {
         }
         self.update_liveness(now, observer);
         self.gossip(rng, tx);
+        self.pushes_left = crate::push::PUSH_DATAGRAMS_PER_ROUND;
+        self.send_pushes(tx);
     }
 }
 

@@ -169,6 +169,12 @@ pub struct Engine<M: Memory> {
     /// still for a while, which a peer's likely matches.
     pub(crate) still_epoch: u32,
     pub(crate) still_since: Instant,
+    /// Nodes whose fresh changes wait to be pushed ([`crate::push`]), the
+    /// push datagrams this round still allows, and the engine's own
+    /// xorshift state for choosing whom to push to.
+    pub(crate) pushes_pending: u32,
+    pub(crate) pushes_left: u16,
+    pub(crate) push_rng: u64,
     /// When [`Engine::leave`] was called.
     pub(crate) left_at: Option<Instant>,
     /// The latest time the caller gave us.
@@ -260,6 +266,8 @@ impl<M: Memory> Engine<M> {
             syn_bits: 0,
             still_epoch: 0,
             still_since: Instant(0),
+            pushes_pending: 0,
+            pushes_left: crate::push::PUSH_DATAGRAMS_PER_ROUND,
             left_at: None,
             now: Instant::ZERO,
             next_sweep: Instant(0),
@@ -268,6 +276,8 @@ impl<M: Memory> Engine<M> {
             heard_ahead: false,
             stall: crate::stall::StallWatch::NEW,
             keyring: crate::seal::Keyring::new(rng),
+            // After the keyring's draws, which stay as they were.
+            push_rng: rng.next_u64() | 1,
             token_secret: None,
             version_probes: 0,
         })

@@ -635,7 +635,7 @@ impl<M: Memory> Engine<M> {
     /// protocol `version` (with `tokens`, in a SynAck that carries them).
     /// `bounded`: the budget was cut by the amplification bound, so it
     /// will not carry every planned node's entries.
-    fn send_plan(
+    pub(crate) fn send_plan(
         &mut self,
         to: SocketAddr,
         kind: MessageKind,

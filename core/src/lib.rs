@@ -129,6 +129,7 @@ mod nodes;
 mod peers;
 pub mod phi;
 mod plan;
+mod push;
 pub mod read;
 mod receive;
 mod refute;

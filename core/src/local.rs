@@ -121,10 +121,11 @@ impl<M: Memory> Engine<M> {
         local.entries = list;
         result.map_err(|_| WriteError::CapacityFull)?;
         local.max_version = version;
-        local.changed_at = self.now;
+        local.changed_at = self.now.as_millis() as u32;
         if status != EntryStatus::Set {
             self.next_deadline = self.next_deadline.min(deadline);
         }
+        self.note_fresh(LOCAL, version.saturating_sub(1));
         Ok(())
     }
 

@@ -101,8 +101,15 @@ pub(crate) struct NodeSlot {
     /// this node: a SynAck's deltas count from it ([`crate::compact`]).
     pub syn_beat: u16,
     /// When its max version or collection point last changed here (or it
-    /// was learned): our compact Syns list recent changes explicitly.
-    pub changed_at: Instant,
+    /// was learned): our compact Syns list recent changes explicitly. The
+    /// low 32 bits of the time in milliseconds, compared with wrapping
+    /// arithmetic (a change 49.7 days old may pass for a recent one, which
+    /// costs an explicit line, nothing more).
+    pub changed_at: u32,
+    /// A change of this node's versions waits to be pushed to peers
+    /// ([`crate::push`]): the versions `(max_version − push_lag,
+    /// max_version]`; 0 when none waits. A `u32` so the slot does not grow.
+    pub push_lag: u32,
 }
 
 impl NodeSlot {
@@ -165,7 +172,8 @@ impl NodeSlot {
             minted: (0, [0; 8]),
             recontact: false,
             syn_beat: 0,
-            changed_at: now,
+            changed_at: now.as_millis() as u32,
+            push_lag: 0,
         }
     }
 }

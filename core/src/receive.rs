@@ -33,6 +33,10 @@ impl<M: Memory> Engine<M> {
         self.counters.bytes_in = self.counters.bytes_in.saturating_add(datagram.len() as u64);
         let mut tx = self.sealing(tx);
         let result = self.dispatch(from, datagram, now, &mut tx, observer);
+        if result.is_ok() {
+            // What the datagram made fresh goes on at once.
+            self.send_pushes(&mut tx);
+        }
         self.end_sealing(tx);
         if let Err(e) = result {
             self.counters.reject(e);

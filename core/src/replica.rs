@@ -95,7 +95,7 @@ impl<M: Memory> Engine<M> {
         if let Some(local) = self.nodes.get_mut(LOCAL) {
             local.entries = list;
             if (local.max_version, local.last_gc) != (max_version, last_gc) {
-                local.changed_at = now;
+                local.changed_at = now.as_millis() as u32;
             }
             local.max_version = max_version;
             local.last_gc = last_gc;
@@ -235,10 +235,13 @@ impl<M: Memory> Engine<M> {
         if let Some(n) = self.nodes.get_mut(slot) {
             let last_gc = n.last_gc.max(g);
             if (n.max_version, n.last_gc) != (held_to, last_gc) {
-                n.changed_at = now;
+                n.changed_at = now.as_millis() as u32;
             }
             n.max_version = held_to;
             n.last_gc = last_gc;
+        }
+        if !as_reset && held_to > m {
+            self.note_fresh(slot, m);
         }
     }
 

@@ -144,7 +144,7 @@ impl<M: Memory> Engine<M> {
 
     /// Whether the node table has not changed for [`STILL_INTERVALS`]
     /// gossip intervals.
-    fn table_still(&self) -> bool {
+    pub(crate) fn table_still(&self) -> bool {
         let still = self.config.gossip_interval.saturating_mul(STILL_INTERVALS);
         self.now.saturating_since(self.still_since) >= still
     }

@@ -140,3 +140,48 @@ fn know(x: &mut TestEngine, y: &TestEngine) {
         n.token = token;
     }
 }
+
+/// `n` small engines (16 nodes, 512 entries, 64 KiB) named `n0`, `n1`…
+/// at [`addr`]`(1)`…, each acquainted with every other.
+pub(crate) fn mesh(n: u16) -> Vec<TestEngine> {
+    let mut c: Vec<TestEngine> = (0..n)
+        .map(|i| *engine::<16, 512, 65_536>(&std::format!("n{i}"), i + 1, Config::new()))
+        .collect();
+    for j in 1..c.len() {
+        let (left, right) = c.split_at_mut(j);
+        if let Some(b) = right.first_mut() {
+            for a in left.iter_mut() {
+                acquaint(a, b);
+            }
+        }
+    }
+    c
+}
+
+/// Delivers `net` (sender's index, destination, bytes) among the engines
+/// of `c` at `now`, and every reply, until nothing is in flight; `seen`
+/// sees each datagram before it is delivered. Every datagram must be
+/// accepted.
+pub(crate) fn deliver_until_quiet(
+    c: &mut [TestEngine],
+    mut net: Vec<(usize, SocketAddr, Vec<u8>)>,
+    now: crate::time::Instant,
+    mut seen: impl FnMut(&[u8]),
+) {
+    while !net.is_empty() {
+        let mut next = Vec::new();
+        for (from, to, d) in net.drain(..) {
+            seen(&d);
+            let Some(j) = c.iter().position(|e| e.id().addr == to) else {
+                continue;
+            };
+            let from_addr = c[from].id().addr;
+            let mut tx = Recorder::default();
+            let mut bytes = d.clone();
+            c[j].handle_datagram(from_addr, &mut bytes, now, &mut tx, &mut ())
+                .expect("accepted");
+            next.extend(tx.sent.into_iter().map(|(to, d)| (j, to, d)));
+        }
+        net = next;
+    }
+}

@@ -2,7 +2,6 @@
 //! heartbeats and data flow through them both ways, and a block that
 //! differs is answered with a notice and sent again as lines.
 
-use std::boxed::Box;
 use std::vec::Vec;
 
 use super::*;
@@ -10,27 +9,10 @@ use crate::config::Config;
 use crate::testkit::{Recorder, TestEngine, TestRng, engine};
 use crate::wire::{DigestItem, MessageKind};
 
-type Cluster = Vec<Box<TestEngine>>;
+type Cluster = Vec<TestEngine>;
 
 fn cluster(n: u16) -> Cluster {
-    let mut c: Cluster = (0..n)
-        .map(|i| engine::<16, 512, 65_536>(&std::format!("n{i}"), i + 1, Config::new()))
-        .collect();
-    for i in 0..c.len() {
-        for j in 0..c.len() {
-            if i != j {
-                let (a, b) = if i < j {
-                    let (l, r) = c.split_at_mut(j);
-                    (&mut l[i], &mut r[0])
-                } else {
-                    let (l, r) = c.split_at_mut(i);
-                    (&mut r[0], &mut l[j])
-                };
-                crate::testkit::acquaint(a, b);
-            }
-        }
-    }
-    c
+    crate::testkit::mesh(n)
 }
 
 /// What one round carried: the Syns (version, whether they held blocks)
@@ -52,37 +34,24 @@ fn round(c: &mut Cluster, now: Instant, rng: &mut TestRng) -> Round {
         e.tick(now, rng, &mut tx, &mut ());
         net.extend(tx.sent.into_iter().map(|(to, d)| (i, to, d)));
     }
-    while !net.is_empty() {
-        let mut next = Vec::new();
-        for (from, to, d) in net.drain(..) {
-            let (kind, version, _, body) = wire::read_header(&d).expect("header");
-            match kind {
-                MessageKind::Syn => {
-                    let msg = wire::parse_syn(version, body).expect("valid Syn");
-                    let blocks = msg.digest().any(|i| matches!(i, Ok(DigestItem::Block(_))));
-                    out.syns.push((version, blocks));
-                }
-                MessageKind::SynAck => {
-                    let msg = wire::parse_synack(version, body).expect("valid SynAck");
-                    if let Some(c) = msg.compact {
-                        out.synacks_with_runs += usize::from(c.beat_runs().next().is_some());
-                        out.notices += c.notices().count();
-                    }
-                }
-                MessageKind::Ack => {}
+    crate::testkit::deliver_until_quiet(c, net, now, |d| {
+        let (kind, version, _, body) = wire::read_header(d).expect("header");
+        match kind {
+            MessageKind::Syn => {
+                let msg = wire::parse_syn(version, body).expect("valid Syn");
+                let blocks = msg.digest().any(|i| matches!(i, Ok(DigestItem::Block(_))));
+                out.syns.push((version, blocks));
             }
-            let Some(j) = c.iter().position(|e| e.id().addr == to) else {
-                continue;
-            };
-            let from_addr = c[from].id().addr;
-            let mut tx = Recorder::default();
-            let mut bytes = d.clone();
-            c[j].handle_datagram(from_addr, &mut bytes, now, &mut tx, &mut ())
-                .expect("accepted");
-            next.extend(tx.sent.into_iter().map(|(to, d)| (j, to, d)));
+            MessageKind::SynAck => {
+                let msg = wire::parse_synack(version, body).expect("valid SynAck");
+                if let Some(c) = msg.compact {
+                    out.synacks_with_runs += usize::from(c.beat_runs().next().is_some());
+                    out.notices += c.notices().count();
+                }
+            }
+            MessageKind::Ack => {}
         }
-        net = next;
-    }
+    });
     out
 }
 

@@ -57,10 +57,9 @@ const MIN_BLOCK_AVERAGE: usize = 48;
 /// reach everyone, after which the version hash covers it.
 const EXPLICIT_INTERVALS: u64 = 4;
 
-/// Longest silence, in gossip intervals, of a listed node for which 16-bit
-/// heartbeats stay exact (half the 2¹⁵ that reconstruction tolerates, for
-/// nodes beating up to twice as fast).
-const BEAT_SPAN_INTERVALS: u64 = 1 << 14;
+/// Most beats a listed node can have gone without being heard for 16-bit
+/// heartbeats to stay exact: reconstruction is exact within 2¹⁵ beats.
+const BEAT_SPAN: u64 = 1 << 15;
 
 /// Bytes of a beat run's bitmap built at a time.
 const BITMAP_CHUNK: usize = 32;
@@ -144,10 +143,11 @@ pub(crate) fn present(slot: u16, n: &NodeSlot) -> bool {
 impl<M: Memory> Engine<M> {
     /// Whether this node's settings let it send 16-bit heartbeats: a
     /// listed node cannot stay silent long enough (detector timeout plus
-    /// half the dead grace) for two copies to drift 2¹⁴ intervals apart.
+    /// half the dead grace) for two copies to drift 2¹⁵ of its beats
+    /// apart, at our beat period.
     pub(crate) fn compact_allowed(&self) -> bool {
         let d = &self.config.detector;
-        let interval = duration_millis(self.config.gossip_interval).max(1);
+        let period = self.beat_period_ms();
         let max_interval = duration_millis(d.max_interval) as f64;
         let stats = crate::phi::IntervalStats {
             mean_ms: max_interval,
@@ -155,7 +155,7 @@ impl<M: Memory> Engine<M> {
         };
         let timeout = crate::phi::timeout_ms_with(d, stats, self.threshold_y);
         let silent = duration_millis(self.config.dead_grace) / 2;
-        let span = BEAT_SPAN_INTERVALS.saturating_mul(interval);
+        let span = BEAT_SPAN.saturating_mul(period);
         timeout.is_finite() && (timeout as u64).saturating_add(silent) < span
     }
 

@@ -64,10 +64,13 @@ pub struct Config {
     pub tombstone_grace: Duration,
     /// How often the engine runs a gossip round, ±10 % of jitter (its
     /// schedule, [`crate::deadline`]: runtimes wake it at
-    /// [`crate::Engine::poll_timeout`]). Default 1 s; from 1 ms to
-    /// [`Config::MAX_GOSSIP_INTERVAL`].
+    /// [`crate::Engine::poll_timeout`]). Driven by the deadline API, a
+    /// round is spread over one part per peer of the fanout (at most 8),
+    /// evenly, and the heartbeat advances at each part. Default 1 s; from
+    /// 1 ms to [`Config::MAX_GOSSIP_INTERVAL`].
     pub gossip_interval: Duration,
-    /// Live peers each tick gossips with. Default 3.
+    /// Live peers each round gossips with (one per part of the round).
+    /// Default 3.
     pub fanout: usize,
     /// The failure detector's settings.
     pub detector: DetectorConfig,

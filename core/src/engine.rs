@@ -185,6 +185,8 @@ pub struct Engine<M: Memory> {
     pub(crate) next_sweep: Instant,
     /// When the next gossip round is due ([`crate::deadline`]).
     pub(crate) next_round: Instant,
+    /// Which part of a spread round comes next ([`crate::deadline`]).
+    pub(crate) round_part: u8,
     /// When this node last took a new generation, and why.
     pub(crate) refute: Refutation,
     /// Scratch: a digest line showed our own id ahead of us.
@@ -272,6 +274,7 @@ impl<M: Memory> Engine<M> {
             now: Instant::ZERO,
             next_sweep: Instant(0),
             next_round: Instant::ZERO,
+            round_part: 0,
             refute: Refutation::NEW,
             heard_ahead: false,
             stall: crate::stall::StallWatch::NEW,
@@ -332,7 +335,9 @@ impl<M: Memory> Engine<M> {
         }
         let alone = self.live_nodes().next().is_none();
         if alone && !self.seeds.is_empty() && self.seeds != before {
+            // A whole round (seeds are contacted by its first part), now.
             self.next_round = self.next_round.min(self.now);
+            self.round_part = 0;
         }
         self.seeds.len()
     }

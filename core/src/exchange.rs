@@ -60,7 +60,7 @@ use crate::nodes::NodeSlot;
 use crate::plan::{Ask, PlanItem};
 use crate::replica::send_from;
 use crate::store::NIL;
-use crate::time::{Instant, duration_millis};
+use crate::time::Instant;
 use crate::wire::{
     self, DecodeError, DigestItem, Encoder, Full, MessageKind, SEQ_COUNT_RESERVE, SeqMark, SynMsg,
     Tokens, UpdateMsg, UpdateNode,
@@ -524,15 +524,15 @@ impl<M: Memory> Engine<M> {
 
     /// Whether a heartbeat advance from `held` to `offered`, read in a
     /// digest line, fits the time since the node's last heartbeat here:
-    /// at most four beats per gossip interval plus sixteen, so that nodes
-    /// with faster clocks or intervals are never refused.
+    /// at most four beats per beat period of ours plus sixteen, so that
+    /// nodes with faster clocks or intervals are never refused.
     pub(crate) fn plausible_beat(&self, slot: u16, held: u64, offered: u64, now: Instant) -> bool {
         let Some(last) = self.nodes.detector(slot).and_then(|d| d.last_heartbeat()) else {
             return true;
         };
-        let interval = duration_millis(self.config.gossip_interval).max(1);
+        let period = self.beat_period_ms();
         let elapsed = u64::try_from(now.saturating_since(last).as_millis()).unwrap_or(u64::MAX);
-        let beats = elapsed.checked_div(interval).unwrap_or(0);
+        let beats = elapsed.checked_div(period).unwrap_or(0);
         let allowed = beats.saturating_mul(4).saturating_add(16);
         offered.saturating_sub(held) <= allowed
     }

@@ -143,7 +143,9 @@ impl<M: Memory> Engine<M> {
         }
         self.write(STATUS_KEY, LEAVING, EntryStatus::Set, 0)?;
         self.left_at = Some(now);
+        // A whole round, at once: every peer the fanout takes.
         self.next_round = self.next_round.min(now);
+        self.round_part = 0;
         Ok(())
     }
 

@@ -18,8 +18,15 @@ use crate::nodes::NodeStatus;
 const MAX_RECONTACTS: usize = 4;
 
 impl<M: Memory> Engine<M> {
-    /// Opens this tick's exchanges.
-    pub(crate) fn gossip(&mut self, rng: &mut impl rand_core::RngCore, tx: &mut impl Transmit) {
+    /// Opens this tick's exchanges: `picks` peers, and, if `whole` (a whole
+    /// round's selection, or the first part of a spread round), the seeds,
+    /// probes and dead nodes that a round adds now and then.
+    pub(crate) fn gossip(
+        &mut self,
+        (picks, whole): (usize, bool),
+        rng: &mut impl rand_core::RngCore,
+        tx: &mut impl Transmit,
+    ) {
         // Responsive live peers first, then pending ones, then live peers
         // that stopped answering. A node we have heard of but whose
         // heartbeat we have not seen move may well be alive, and talking
@@ -37,7 +44,7 @@ impl<M: Memory> Engine<M> {
         // fanout): this time we echo their token, and they answer in full.
         let mut again = [0u16; MAX_RECONTACTS];
         let mut recontacts = 0usize;
-        let limit = self.config.fanout.min(MAX_RECONTACTS);
+        let limit = picks.min(MAX_RECONTACTS);
         for &slot in self.nodes.ring() {
             if recontacts >= limit {
                 break;
@@ -85,7 +92,7 @@ impl<M: Memory> Engine<M> {
             }
         }
         let known = self.candidates.len();
-        let fanout = self.config.fanout.saturating_sub(recontacts);
+        let fanout = picks.saturating_sub(recontacts);
         let from_responsive = fanout.min(responsive);
         let from_pending = fanout
             .saturating_sub(from_responsive)
@@ -97,7 +104,11 @@ impl<M: Memory> Engine<M> {
         let from_unresponsive = if filled < fanout {
             fanout.saturating_sub(filled).min(unresponsive)
         } else {
-            usize::from(unresponsive > 0 && chance(rng, unresponsive, responsive.saturating_add(1)))
+            usize::from(
+                whole
+                    && unresponsive > 0
+                    && chance(rng, unresponsive, responsive.saturating_add(1)),
+            )
         };
         // Partial Fisher-Yates shuffles of each group.
         for (lo, hi, picks) in [
@@ -119,10 +130,10 @@ impl<M: Memory> Engine<M> {
         // seeds / (live + dead), as Cassandra does, so seeds keep the cluster
         // from splitting without drawing every node's traffic.
         let seeds = self.seeds.len();
-        let seed_picks = if seed_picked || seeds == 0 {
+        let seed_picks = if seed_picked || seeds == 0 || !whole {
             0
         } else if live == 0 {
-            fanout.min(seeds)
+            self.config.fanout.min(seeds)
         } else {
             usize::from(chance(rng, seeds, live.saturating_add(dead)))
         };
@@ -144,7 +155,7 @@ impl<M: Memory> Engine<M> {
             }
         }
         // A dead node with probability dead / (live + 1).
-        if dead > 0 && chance(rng, dead, live.saturating_add(1)) {
+        if whole && dead > 0 && chance(rng, dead, live.saturating_add(1)) {
             let k = random_below(rng, dead);
             let addr = self
                 .nodes

@@ -143,10 +143,12 @@ impl<M: Memory> Engine<M> {
     }
 
     /// Whether the node table has not changed for [`STILL_INTERVALS`]
-    /// gossip intervals.
+    /// gossip intervals, as far as our Syns have seen: a change since the
+    /// last Syn counts as now.
     pub(crate) fn table_still(&self) -> bool {
         let still = self.config.gossip_interval.saturating_mul(STILL_INTERVALS);
-        self.now.saturating_since(self.still_since) >= still
+        self.nodes.epoch() == self.still_epoch
+            && self.now.saturating_since(self.still_since) >= still
     }
 
     fn layout(

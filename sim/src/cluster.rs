@@ -129,6 +129,10 @@ struct Timer {
     /// When the node's process started: its first round waits for it even
     /// if a datagram or a write reaches the engine earlier.
     start: Micros,
+    /// Heartbeats since the last whole round was counted: an engine spreads
+    /// a round over parts that each beat
+    /// ([`Engine::beats_per_round`]).
+    beats: u64,
 }
 
 /// The [`Transmit`] sink of every engine call: copies each datagram out of a
@@ -621,10 +625,15 @@ impl Sim {
             net: &self.net,
         };
         self.engines[i].handle_timeout(now, &mut self.rng, &mut self.sink, &mut tap);
-        // A round advances the heartbeat; a round is what metrics count
-        // per node.
+        // A round advances the heartbeat by `beats_per_round`, one part
+        // at a time; a whole round is what metrics count per node.
         if beat(&self.engines[i]) != before {
-            self.traffic[i].ticks += 1;
+            let t = &mut self.timers[i];
+            t.beats += 1;
+            if t.beats >= self.engines[i].beats_per_round() {
+                t.beats = 0;
+                self.traffic[i].ticks += 1;
+            }
         }
         self.dispatch(i);
         if !self.finish_leaving(i) {

@@ -36,6 +36,10 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
+/// A round of 100 ms spread over the default fanout's 3 parts: one part
+/// every 33 ms, jittered by a tenth either way.
+const PART: core::ops::RangeInclusive<u64> = 30..=36;
+
 fn config() -> Config {
     Config {
         gossip_interval: Duration::from_millis(100),
@@ -98,14 +102,14 @@ fn ttl_expires_at_its_deadline_to_the_millisecond() {
     let mut rng = TestRng(1);
     let mut log = Log::default();
     at(&mut e, 0, &mut rng, &mut log);
-    // Due at 10 + 37 = 47 ms, well before the next round (90..=110 ms).
-    e.set_with_ttl("k", b"v", Duration::from_millis(37), Instant(10))
+    // Due at 10 + 17 = 27 ms, before the next part of a round (30..=36).
+    e.set_with_ttl("k", b"v", Duration::from_millis(17), Instant(10))
         .expect("set");
-    assert_eq!(e.poll_timeout(), Some(Instant(47)));
-    at(&mut e, 46, &mut rng, &mut log);
+    assert_eq!(e.poll_timeout(), Some(Instant(27)));
+    at(&mut e, 26, &mut rng, &mut log);
     assert!(log.0.is_empty(), "expired early: {:?}", log.0);
     assert_eq!(e.get("k"), Some(&b"v"[..]));
-    at(&mut e, 47, &mut rng, &mut log);
+    at(&mut e, 27, &mut rng, &mut log);
     assert_eq!(log.0, [("expired", "k".into())]);
     assert_eq!(e.get("k"), None);
     // Its tombstone is the next owner-local deadline.
@@ -114,7 +118,8 @@ fn ttl_expires_at_its_deadline_to_the_millisecond() {
 
 #[test]
 fn poll_timeout_covers_each_kind_of_deadline() {
-    // The first round is due at once; the next one a jittered interval on.
+    // The first round is due at once; its next part a jittered third of
+    // an interval on.
     let mut a = engine("a", 1);
     let mut rng = TestRng(2);
     assert_eq!(a.poll_timeout(), Some(Instant::ZERO));
@@ -122,7 +127,7 @@ fn poll_timeout_covers_each_kind_of_deadline() {
     assert_eq!(a.local_node().map(|n| n.heartbeat()), Some(1));
     assert!(sent.sent.is_empty(), "no peer, no seed: nothing to send");
     let next = a.poll_timeout().expect("a round").as_millis();
-    assert!((90..=110).contains(&next), "{next}");
+    assert!(PART.contains(&next), "{next}");
 
     // A tombstone's collection, when earlier than the round.
     let mut t = engine("t", 3);
@@ -174,20 +179,20 @@ fn leaving_gossips_at_once_then_ends_at_the_linger() {
     a.set_seeds(&[addr(2)]);
     let mut rng = TestRng(3);
     at(&mut a, 0, &mut rng, &mut Log::default());
-    a.leave(Instant(40)).expect("leave");
-    // The departure is announced now, not at the next round.
-    assert_eq!(a.poll_timeout(), Some(Instant(40)));
-    let sent = at(&mut a, 40, &mut rng, &mut Log::default());
+    a.leave(Instant(20)).expect("leave");
+    // The departure is announced now, not at the next part of a round.
+    assert_eq!(a.poll_timeout(), Some(Instant(20)));
+    let sent = at(&mut a, 20, &mut rng, &mut Log::default());
     assert!(!sent.sent.is_empty(), "the leaving node gossips at once");
     let mut rounds = 0;
     while let Some(now) = a.poll_timeout() {
-        assert!(now <= Instant(290), "past the linger: {now:?}");
+        assert!(now <= Instant(270), "past the linger: {now:?}");
         let sent = at(&mut a, now.as_millis(), &mut rng, &mut Log::default());
         if !sent.sent.is_empty() {
             rounds += 1;
         }
     }
-    assert!(a.has_left(Instant(290)));
+    assert!(a.has_left(Instant(270)));
     assert!(
         (2..=3).contains(&rounds),
         "{rounds} rounds during the linger"
@@ -207,7 +212,7 @@ fn rounds_are_jittered_and_an_idle_engine_never_stalls() {
         last = now;
         at(&mut e, now, &mut rng, &mut Log::default());
     }
-    assert!(gaps.iter().all(|g| (90..=110).contains(g)), "{gaps:?}");
+    assert!(gaps.iter().all(|g| PART.contains(g)), "{gaps:?}");
     let (lo, hi) = (gaps.iter().min(), gaps.iter().max());
     assert!(lo < hi, "no jitter: {gaps:?}");
     assert_eq!(e.local_node().map(|n| n.heartbeat()), Some(201));
@@ -240,14 +245,14 @@ fn new_seeds_while_alone_make_a_round_due_at_once() {
     let mut a = engine("a", 1);
     let mut rng = TestRng(4);
     at(&mut a, 0, &mut rng, &mut Log::default());
-    at(&mut a, 30, &mut rng, &mut Log::default());
+    at(&mut a, 15, &mut rng, &mut Log::default());
     let next = a.poll_timeout().expect("a round");
-    assert!(next.as_millis() >= 90, "{next:?}");
+    assert!(next.as_millis() >= 30, "{next:?}");
     // Seeds arrive (resolved late) while no peer is live: due now, and the
     // round contacts the seed.
     a.set_seeds(&[addr(2)]);
-    assert_eq!(a.poll_timeout(), Some(Instant(30)));
-    let sent = at(&mut a, 30, &mut rng, &mut Log::default());
+    assert_eq!(a.poll_timeout(), Some(Instant(15)));
+    let sent = at(&mut a, 15, &mut rng, &mut Log::default());
     assert!(
         sent.sent.iter().any(|(to, _)| *to == addr(2)),
         "the seed is contacted"

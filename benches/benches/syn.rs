@@ -89,7 +89,7 @@ fn summary(reports: &[Report]) {
     let tables = Capacity::DEFAULT.memory_bytes();
     let value = size_of::<Engine<Heap>>();
     eprintln!(
-        "engine memory at Capacity::DEFAULT (1024 nodes, 16384 entries, 1 MiB arena, 1000-interval window): {} bytes ({:.2} MiB) = tables {tables} + engine value {value}",
+        "engine memory at Capacity::DEFAULT (1024 nodes, 16384 entries, 1 MiB arena, 256-interval window): {} bytes ({:.2} MiB) = tables {tables} + engine value {value}",
         tables + value,
         (tables + value) as f64 / (1024.0 * 1024.0)
     );

@@ -91,6 +91,12 @@ pub struct Counters {
     /// Datagrams that pushed fresh changes on to peers unasked
     /// ([`crate::push`]; counted in `datagrams_out` too).
     pub pushes_out: u64,
+    /// Compact blocks of received Syns read by position
+    /// ([`crate::compact`]).
+    pub blocks_read: u64,
+    /// Compact blocks of received Syns that differed here (node set or
+    /// versions), answered with a notice.
+    pub blocks_differ: u64,
 }
 
 impl Counters {
@@ -125,6 +131,8 @@ impl Counters {
         sealed_out: 0,
         seal_failures: 0,
         pushes_out: 0,
+        blocks_read: 0,
+        blocks_differ: 0,
     };
 
     /// Datagrams rejected for `kind`.

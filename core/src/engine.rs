@@ -123,7 +123,7 @@ impl fmt::Display for SendError {
 /// targets without an allocator). [`Engine::new`] is the one constructor
 /// and returns a working engine; nothing is allocated after it.
 ///
-/// Memory is [`Capacity::memory_bytes`] for the tables (3.2 MiB at
+/// Memory is [`Capacity::memory_bytes`] for the tables (2.5 MiB at
 /// [`Capacity::DEFAULT`], about 21 KiB at 16 nodes, 128 entries, 8 KiB and
 /// a 64-interval window) plus about 2.4 KiB for the engine value itself.
 pub struct Engine<M: Memory> {

@@ -24,8 +24,11 @@
 //! the running sums are kept in milliseconds of the stored values, so adding
 //! and evicting an interval is O(1) and exact. Intervals longer than
 //! `max_interval` (a pause, a partition) are not learned. The first
-//! heartbeat seeds the window with `estimate ± estimate / 4`, as Akka does, so
-//! a node has a usable distribution from its first heartbeat.
+//! heartbeat seeds the window with [`PRIOR_SAMPLES`] intervals of
+//! `estimate ± estimate / 4` (Akka seeds two), so a node has a usable
+//! distribution from its first heartbeat, and a young detector, which has
+//! not yet seen the long gaps gossip brings now and then, is held to the
+//! prior's longer timeout until its own samples outweigh it.
 //!
 //! When the local node itself stalled ([`crate::stall`]), the silence it
 //! could not hear through is not the remote node's: [`Detector::restart`]
@@ -36,6 +39,10 @@
 use core::time::Duration;
 
 use crate::time::{Instant, duration_millis};
+
+/// Intervals the first heartbeat seeds a detector's window with (half at
+/// `first_heartbeat_estimate` − a quarter, half at + a quarter).
+pub const PRIOR_SAMPLES: usize = 8;
 
 /// Which distribution heartbeat intervals are assumed to follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,10 +279,17 @@ impl Detector {
         }
         match self.last_heartbeat() {
             None => {
+                // A prior of `PRIOR_SAMPLES` intervals, `estimate ± estimate
+                // / 4`: a young detector has seen too few gaps to know the
+                // long ones, and its first samples alone would make its
+                // timeout short exactly when it knows least. The prior
+                // weighs less with every sample and leaves with the window.
                 let est = duration_millis(config.first_heartbeat_estimate);
                 let dev = est / 4;
-                self.push(config, est.saturating_sub(dev), window);
-                self.push(config, est.saturating_add(dev), window);
+                for _ in 0..PRIOR_SAMPLES / 2 {
+                    self.push(config, est.saturating_sub(dev), window);
+                    self.push(config, est.saturating_add(dev), window);
+                }
             }
             Some(last) => {
                 let interval = now.as_millis().saturating_sub(last.as_millis());
@@ -492,7 +506,7 @@ mod tests {
         d.heartbeat(&c, Instant(1000), &mut w);
         let s = d.stats().expect("seeded");
         // estimate 1000 ± 250 ms, stored in 40 ms units.
-        assert_eq!(d.len(), 2);
+        assert_eq!(d.len(), PRIOR_SAMPLES);
         assert!((s.mean_ms - 1000.0).abs() <= 40.0, "{s:?}");
         assert!((s.std_dev_ms - 250.0).abs() <= 40.0, "{s:?}");
         assert_eq!(d.last_heartbeat(), Some(Instant(1000)));
@@ -537,7 +551,7 @@ mod tests {
     #[test]
     fn long_gaps_are_not_learned() {
         let c = DetectorConfig::new();
-        let mut w = [0u8; 8];
+        let mut w = [0u8; 16];
         let mut d = Detector::new();
         d.heartbeat(&c, Instant(0), &mut w);
         d.heartbeat(&c, Instant(1000), &mut w);
@@ -545,7 +559,7 @@ mod tests {
         // 60 s pause: above max_interval (10 s), not learned...
         d.heartbeat(&c, Instant(61_000), &mut w);
         assert_eq!(d.stats(), Some(before));
-        assert_eq!(d.len(), 3);
+        assert_eq!(d.len(), PRIOR_SAMPLES + 1);
         // ...but the arrival still counts as the last heartbeat.
         assert_eq!(d.last_heartbeat(), Some(Instant(61_000)));
         assert!(d.phi(&c, Instant(61_500)) < 1.0);
@@ -554,7 +568,7 @@ mod tests {
     #[test]
     fn a_restart_moves_the_silence_and_skips_one_interval() {
         let c = DetectorConfig::new();
-        let mut w = [0u8; 16];
+        let mut w = [0u8; 32];
         let mut d = Detector::new();
         // Nothing to restart before the first heartbeat.
         d.restart(Instant(500));
@@ -584,10 +598,10 @@ mod tests {
         d.heartbeat(&c, Instant(resumed.as_millis() + 300), &mut w);
         assert!(!d.is_restarted());
         assert_eq!(d.stats(), Some(before));
-        assert_eq!(d.len(), 11);
+        assert_eq!(d.len(), PRIOR_SAMPLES + 9);
         // ...and the next ones are learned as usual.
         d.heartbeat(&c, Instant(resumed.as_millis() + 1300), &mut w);
-        assert_eq!(d.len(), 12);
+        assert_eq!(d.len(), PRIOR_SAMPLES + 10);
     }
 
     #[test]

@@ -324,7 +324,10 @@ mod tests {
         assert!(log.0.is_empty(), "{:?}", log.0);
         assert_eq!(a.counters().local_stalls, 1);
         let d = a.nodes.detector(slot).expect("detector");
-        assert!(d.len() > before_len);
+        // Heard after the pause (the window, full of the prior and earlier
+        // intervals, may not grow).
+        assert!(d.len() >= before_len);
+        assert!(d.last_heartbeat().is_some_and(|t| t >= Instant(11_000)));
         // 100 ms intervals are stored as 120 ms (40 ms units); one 8 s
         // interval in this 32-interval window would lift the mean over 350.
         let s = d.stats().expect("stats");

@@ -58,7 +58,7 @@
 //!   8-byte block header) and a quarter more, rounded up to 64 bytes: 640
 //!   for 10 keys of 32 bytes, 64 for one key of 8 bytes.
 //! - `--window W` — detector intervals per node (1..=65,535), default
-//!   1000.
+//!   the core's, 256.
 //!
 //! Every value is checked before anything runs (a node's keys are written
 //! into one engine of the chosen capacity and settings first); a bad one
@@ -68,7 +68,7 @@
 //! slot, a detector window and the entries of every other node. A node
 //! slot costs about 398 bytes plus the window, an entry slot 52, plus the
 //! state bytes (`memory_bytes_per_node` is the exact figure). At 1000 nodes
-//! the defaults take 2.60 MiB per node, 2.5 GiB in all; at 5000 nodes with
+//! the defaults take 1.87 MiB per node, 1.8 GiB in all; at 5000 nodes with
 //! `--keys 1 --value-len 8 --window 100`, 5120 × (398 + 100 + 3 × 52 + 64)
 //! bytes = 3.51 MiB per node, 17.1 GiB in all (`--window 50`: 15.9 GiB).
 //!

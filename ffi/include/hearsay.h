@@ -243,8 +243,8 @@ typedef struct hearsay_options {
   // learned. 0: 1024, for clusters of up to about a thousand nodes. At
   // most 65535; more is `HEARSAY_INVALID_ARGUMENT`. Memory for every
   // table is allocated once by `hearsay_start` and never again: about
-  // `max_nodes * (330 + detector_window) + max_entries * 52 +
-  // max_state_bytes` bytes, 3.2 MiB with the defaults;
+  // `max_nodes * (400 + detector_window) + max_entries * 52 +
+  // max_state_bytes` bytes, 2.5 MiB with the defaults;
   // `HEARSAY_OUT_OF_MEMORY` when the system refuses it.
   uint32_t max_nodes;
   // Most entries (keys, tombstones included) over all nodes. 0: 16384.
@@ -256,7 +256,7 @@ typedef struct hearsay_options {
   // reserve is `HEARSAY_INVALID_ARGUMENT`.
   uint32_t max_state_bytes;
   // Heartbeat intervals the failure detector remembers per node, one
-  // byte each. 0: 1000. At most 65535; more is
+  // byte each. 0: 256. At most 65535; more is
   // `HEARSAY_INVALID_ARGUMENT`.
   uint32_t detector_window;
   // `key_count` cluster keys of `HEARSAY_CLUSTER_KEY_LEN` (32) bytes

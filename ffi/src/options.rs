@@ -81,8 +81,8 @@ pub struct hearsay_options {
     /// learned. 0: 1024, for clusters of up to about a thousand nodes. At
     /// most 65535; more is `HEARSAY_INVALID_ARGUMENT`. Memory for every
     /// table is allocated once by `hearsay_start` and never again: about
-    /// `max_nodes * (330 + detector_window) + max_entries * 52 +
-    /// max_state_bytes` bytes, 3.2 MiB with the defaults;
+    /// `max_nodes * (400 + detector_window) + max_entries * 52 +
+    /// max_state_bytes` bytes, 2.5 MiB with the defaults;
     /// `HEARSAY_OUT_OF_MEMORY` when the system refuses it.
     pub max_nodes: u32,
     /// Most entries (keys, tombstones included) over all nodes. 0: 16384.
@@ -94,7 +94,7 @@ pub struct hearsay_options {
     /// reserve is `HEARSAY_INVALID_ARGUMENT`.
     pub max_state_bytes: u32,
     /// Heartbeat intervals the failure detector remembers per node, one
-    /// byte each. 0: 1000. At most 65535; more is
+    /// byte each. 0: 256. At most 65535; more is
     /// `HEARSAY_INVALID_ARGUMENT`.
     pub detector_window: u32,
     /// `key_count` cluster keys of `HEARSAY_CLUSTER_KEY_LEN` (32) bytes

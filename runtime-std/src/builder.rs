@@ -298,11 +298,11 @@ impl Builder {
     /// `max_nodes × bytes_per_node + max_entries × bytes_per_entry +
     /// max_state_bytes`, where [`Capacity::bytes_per_node`] is 398 bytes
     /// (on 64-bit targets) plus the [`Builder::detector_window`] (one byte
-    /// per interval, 1000 by default) and [`Capacity::bytes_per_entry`] is
+    /// per interval, 256 by default) and [`Capacity::bytes_per_entry`] is
     /// 52 bytes. The defaults (1024 nodes, 16,384 entries, 1 MiB, window
-    /// 1000) come to 3,332,096 bytes (3.2 MiB); `max_nodes(5000)` alone to
-    /// 8.5 MiB; 5000 nodes with 16 keys each (80,000 entries) and 5 MiB of
-    /// state, about 15 MiB. Besides the tables, `start` allocates about
+    /// 256) come to 2,570,240 bytes (2.5 MiB); `max_nodes(5000)` alone to
+    /// 4.9 MiB; 5000 nodes with 16 keys each (80,000 entries) and 5 MiB of
+    /// state, about 12 MiB. Besides the tables, `start` allocates about
     /// 100 KiB (mostly the slots of the bounded channels).
     pub fn max_nodes(mut self, nodes: usize) -> Self {
         self.capacity.nodes = nodes;
@@ -327,7 +327,7 @@ impl Builder {
     }
 
     /// Heartbeat intervals the failure detector remembers per node, one
-    /// byte each (1 to 65,535). Default 1000. A longer window adapts more
+    /// byte each (1 to 65,535). Default 256. A longer window adapts more
     /// slowly to a change in a peer's rhythm and costs one byte per node
     /// per interval (see [`Builder::max_nodes`]).
     pub fn detector_window(mut self, intervals: usize) -> Self {
@@ -936,14 +936,14 @@ mod tests {
         // peer's protocol version and address token, + 16 for our token for
         // it and its time bucket, + 24 for compact digests (the heartbeat
         // last sent and when versions changed, and a SynAck's scratch).
-        assert_eq!(default.bytes_per_node(), 398 + 1000);
+        assert_eq!(default.bytes_per_node(), 398 + 256);
         assert_eq!(Capacity::bytes_per_entry(), 52);
-        assert_eq!(default.memory_bytes(), 3_332_096);
+        assert_eq!(default.memory_bytes(), 2_570_240);
         let big = Capacity {
             nodes: 5000,
             ..default
         };
-        assert_eq!(big.memory_bytes(), 8_890_544);
+        assert_eq!(big.memory_bytes(), 5_170_544);
     }
 
     #[test]

@@ -68,7 +68,7 @@ usage: simulate [--nodes N] [--loss P] [--seed S] [--rounds R] [--key] [--json]
                        included (default per node slot: a full namespace and
                        a quarter more, rounded up to 64; 640 for 10 keys of
                        32 bytes)
-  --window W           detector intervals per node, 1..=65535 (default 1000)
+  --window W           detector intervals per node, 1..=65535 (default 256)
   --progress           print a line on stderr as each phase starts and ends";
 
 /// The value after option `name`, parsed.

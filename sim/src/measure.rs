@@ -145,8 +145,8 @@ pub struct Workload {
 impl Workload {
     /// The defaults: 100 nodes, no loss, seed 1, 60 rounds, no key, 10 keys
     /// of 32-byte values per node, a 1 s interval, fanout 3, the core's
-    /// detector, five spaced crashes, capacity derived, 1000-interval
-    /// windows.
+    /// detector, five spaced crashes, capacity derived, the core's
+    /// detector window ([`hearsay_core::capacity::DEFAULT_WINDOW`], 256).
     pub fn new() -> Self {
         Workload {
             nodes: 100,
@@ -164,7 +164,7 @@ impl Workload {
             max_nodes: None,
             max_entries: None,
             max_state_bytes: None,
-            window: 1000,
+            window: hearsay_core::capacity::DEFAULT_WINDOW,
             progress: false,
         }
     }

@@ -151,6 +151,7 @@
 //! | `detections_incomplete` | pairs | pairs with no report within the limit |
 //! | `false_positives` | reports | `NodeDead` about a running, reachable node, whole run |
 //! | `false_positives_warmup` | reports | of which during the warm-up |
+//! | `false_positive_list` | [[s, name, name]] | every one: when (seconds since the start), observer, node reported dead |
 //! | `sealed_datagrams_out` | datagrams | sent sealed, summed over the engines |
 //! | `unsealed_datagrams_in` | datagrams | accepted unsealed, summed over the engines |
 //! | `memory_bytes_per_node` | bytes | engine tables ([`Capacity::memory_bytes`](hearsay_core::Capacity::memory_bytes)) + engine value |
@@ -257,7 +258,7 @@ fn print_report(r: &Report) {
     }
     println!("whole run");
     println!("  false positives   {}", r.false_positives);
-    for (at, observer, subject) in &r.false_positive_list {
+    for (at, observer, subject) in r.false_positive_list.iter().take(5) {
         println!("    at {at:.3} s {observer} reported {subject} dead");
     }
     println!(

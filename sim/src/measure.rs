@@ -426,7 +426,8 @@ pub struct Report {
     pub missing_detections: Vec<(String, String)>,
     /// False positives over the whole run.
     pub false_positives: usize,
-    /// The first few: (seconds, observer, subject).
+    /// Every one: (seconds, observer, subject) (the readable report shows
+    /// the first five).
     pub false_positive_list: Vec<(f64, String, String)>,
     /// Datagrams sent sealed, summed over the engines.
     pub sealed_out: u64,
@@ -724,7 +725,6 @@ pub fn run(w: &Workload) -> Result<Report, String> {
         false_positive_list: sim
             .false_positives()
             .iter()
-            .take(5)
             .map(|f| {
                 (
                     f.at.as_secs_f64(),
@@ -839,6 +839,22 @@ impl Report {
             (
                 "false_positives_warmup",
                 self.false_positives_warmup.to_string(),
+            ),
+            (
+                "false_positive_list",
+                format!(
+                    "[{}]",
+                    self.false_positive_list
+                        .iter()
+                        .map(|(at, observer, subject)| format!(
+                            "[{}, {}, {}]",
+                            num(Some(*at)),
+                            json_string(observer),
+                            json_string(subject)
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ),
             ("sealed_datagrams_out", self.sealed_out.to_string()),
             ("unsealed_datagrams_in", self.unsealed_in.to_string()),

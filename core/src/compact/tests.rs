@@ -176,12 +176,12 @@ fn the_sent_beat_is_the_largest_at_or_below_the_held_one() {
 }
 
 #[test]
-fn blocks_hold_about_96_to_192_nodes() {
+fn blocks_hold_about_192_to_384_nodes() {
     assert_eq!(block_bits_for(0), 0);
-    assert_eq!(block_bits_for(191), 0);
-    assert_eq!(block_bits_for(192), 1);
-    assert_eq!(block_bits_for(1000), 3);
-    assert_eq!(block_bits_for(5000), 5);
+    assert_eq!(block_bits_for(383), 0);
+    assert_eq!(block_bits_for(384), 1);
+    assert_eq!(block_bits_for(1000), 2);
+    assert_eq!(block_bits_for(5000), 4);
     assert_eq!(block_bits_for(usize::MAX), MAX_BLOCK_BITS);
 }
 

@@ -75,8 +75,8 @@
 //! # Conditions
 //!
 //! mtu 1400, gossip interval, fanout and detector as set (default 1 s, 3,
-//! the core's: phi threshold 8, minimum deviation 250 ms, acceptable pause
-//! 2 s), every other setting at its default; names like
+//! the core's: phi threshold 8, minimum deviation 400 ms, acceptable pause
+//! 1.5 s, window 256), every other setting at its default; names like
 //! `node-0042.eu-west-1.prod` and millisecond-timestamp generations; 3
 //! seeds; one-way latency normal with mean 1 ms, standard deviation 0.5
 //! ms, at least 0.1 ms; independent loss of `P` per datagram.

@@ -191,7 +191,7 @@ impl Setting {
     }
 
     /// A short label of the effective settings of `w` (this setting applied
-    /// to a base): `1000 ms, fanout 3, pause 2000 ms`, with the minimum
+    /// to a base): `1000 ms, fanout 3, pause 1500 ms`, with the minimum
     /// deviation when the setting names it.
     pub fn label(&self, w: &Workload) -> String {
         let detector = w.config().detector;
@@ -212,15 +212,15 @@ impl Setting {
 }
 
 /// The grid `tradeoff` runs when given no `--settings`: the defaults, the
-/// pause halved and raised by half, fanout 2 and 4, and the interval
-/// halved and doubled with the pause scaled alike.
-pub const DEFAULT_GRID: &str = "interval=1000,fanout=3,pause=2000;\
+/// pause shortened and lengthened by a third, fanout 2 and 4, and the
+/// interval halved and doubled with the pause scaled alike.
+pub const DEFAULT_GRID: &str = "interval=1000,fanout=3,pause=1500;\
 interval=1000,fanout=3,pause=1000;\
-interval=1000,fanout=3,pause=3000;\
-interval=1000,fanout=2,pause=2000;\
-interval=1000,fanout=4,pause=2000;\
-interval=500,fanout=3,pause=1000;\
-interval=2000,fanout=3,pause=4000";
+interval=1000,fanout=3,pause=2000;\
+interval=1000,fanout=2,pause=1500;\
+interval=1000,fanout=4,pause=1500;\
+interval=500,fanout=3,pause=750;\
+interval=2000,fanout=3,pause=3000";
 
 /// Parses a grid: settings separated by `;`, each a `,`-separated list of
 /// `interval=MS`, `fanout=F`, `pause=MS`, `min-std=MS` (each at most once;
@@ -449,7 +449,7 @@ mod tests {
         assert_eq!(grid[1].label(&w), "500 ms, fanout 2, pause 1000 ms");
         assert_eq!(
             grid[2].label(&grid[2].apply(&base)),
-            "1000 ms, fanout 3, pause 2000 ms, min-std 100 ms"
+            "1000 ms, fanout 3, pause 1500 ms, min-std 100 ms"
         );
         assert_eq!(parse_settings(DEFAULT_GRID).map(|g| g.len()), Ok(7));
         assert_eq!(grid[1].to_string(), "interval=500,fanout=2,pause=1000");

@@ -44,9 +44,6 @@ pub const ROUND_JITTER_DIVISOR: u64 = 10;
 /// Most parts a round is spread over.
 pub(crate) const MAX_ROUND_PARTS: usize = 8;
 
-/// Whether every part of a round beats (else only the first).
-const BEAT_EACH_PART: bool = true;
-
 impl<M: Memory> Engine<M> {
     /// When this engine next needs [`Engine::handle_timeout`]: the earliest
     /// of the next gossip round, the next liveness check (a conviction, or
@@ -108,13 +105,7 @@ impl<M: Memory> Engine<M> {
             let share = |k: usize| fanout.saturating_mul(k).checked_div(parts).unwrap_or(0);
             let picks = share(k.saturating_add(1)).saturating_sub(share(k));
             let mut tx = self.sealing(tx);
-            self.round_step(
-                now,
-                (picks, k == 0),
-                (BEAT_EACH_PART || k == 0, rng),
-                &mut tx,
-                observer,
-            );
+            self.round_step(now, (picks, k == 0), rng, &mut tx, observer);
             self.end_sealing(tx);
             self.round_part =
                 u8::try_from(k.saturating_add(1).checked_rem(parts).unwrap_or(0)).unwrap_or(0);
@@ -137,13 +128,8 @@ impl<M: Memory> Engine<M> {
     /// Milliseconds between two heartbeats of this node (at least 1): the
     /// gossip interval over the beats a round makes.
     pub(crate) fn beat_period_ms(&self) -> u64 {
-        let beats = if BEAT_EACH_PART {
-            self.round_parts()
-        } else {
-            1
-        };
         duration_millis(self.config.gossip_interval)
-            .checked_div(beats as u64)
+            .checked_div(self.round_parts() as u64)
             .unwrap_or(0)
             .max(1)
     }
@@ -153,11 +139,7 @@ impl<M: Memory> Engine<M> {
     /// the heartbeat by this much. [`Engine::tick`] always advances it by
     /// one.
     pub fn beats_per_round(&self) -> u64 {
-        if BEAT_EACH_PART {
-            self.round_parts() as u64
-        } else {
-            1
-        }
+        self.round_parts() as u64
     }
 
     /// How many parts a round is spread over: one per peer of the fanout
@@ -229,22 +211,22 @@ impl<M: Memory> Engine<M> {
         observer: &mut impl Observer,
     ) {
         let whole = (self.config.fanout, true);
-        self.round_step(now, whole, (true, rng), tx, observer);
+        self.round_step(now, whole, rng, tx, observer);
     }
 
-    /// One part of a round: the heartbeat (if `beat`), TTL expiry and
+    /// One part of a round: the heartbeat, TTL expiry and
     /// collection if due, liveness, `picks` exchanges (with a round's
     /// seeds, probes and dead nodes if `whole`), and waiting pushes.
     fn round_step(
         &mut self,
         now: Instant,
         (picks, whole): (usize, bool),
-        (beat, rng): (bool, &mut impl rand_core::RngCore),
+        rng: &mut impl rand_core::RngCore,
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
     ) {
         self.ensure_token_secret(rng);
-        if beat && let Some(local) = self.nodes.get_mut(LOCAL) {
+        if let Some(local) = self.nodes.get_mut(LOCAL) {
             local.heartbeat = local.heartbeat.saturating_add(1);
         }
         if now.as_millis() >= self.next_deadline {

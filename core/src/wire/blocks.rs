@@ -287,8 +287,7 @@ impl<'a> Reader<'a> {
         };
         let mut prev: Option<u64> = None;
         for _ in 0..n {
-            let pos = self.position(&mut prev, count)?;
-            let _ = pos;
+            self.position(&mut prev, count)?;
             let flags = self.varint()?;
             if flags >> 1 > MAX_VERSION {
                 return Err(DecodeError::InvalidField);

@@ -22,10 +22,10 @@
 //! exact while the two copies are less than 2¹⁵ beats apart. A node is
 //! *present* in a block (has a heartbeat) only where the sender holds it
 //! alive, and a block is written at all only when
-//! [`Engine::compact_allowed`]: no node can be listed silent for 2¹⁴
-//! gossip intervals (detector timeout plus half the dead grace), so no
-//! listed copy is that far behind another, with room for a node beating
-//! up to twice as fast as ours. Should a value still come out wrong, it
+//! [`Engine::compact_allowed`]: no node can be listed silent (detector
+//! timeout plus half the dead grace) for 2¹⁵ of our beat periods, so no
+//! listed copy of a node beating as we do is that far behind another.
+//! Should a value still come out wrong, it
 //! comes out below the truth unless the sender's copy was the stale one,
 //! and the plausibility check bounds what an advance may add.
 //!

@@ -36,9 +36,9 @@
 //!   (10 intervals) follow it; at 1000 they are the core's defaults.
 //! - `--fanout F` — peers each round gossips with, 1 to 65,535 (default 3).
 //! - `--pause-ms MS` — the detector's acceptable heartbeat pause, at most a
-//!   day (default: the core's, 2000).
+//!   day (default: the core's, 1500).
 //! - `--min-std-ms MS` — the detector's minimum standard deviation, at most
-//!   a day (default: the core's, 250).
+//!   a day (default: the core's, 400).
 //! - `--mass-crash F` — instead of five crashes 20 intervals apart, the
 //!   fraction `0 < F <= 1` of the non-seed nodes (rounded, at least one)
 //!   crashes at one instant.

@@ -55,9 +55,9 @@ usage: simulate [--nodes N] [--loss P] [--seed S] [--rounds R] [--key] [--json]
   --interval-ms MS     gossip interval, 1 to 3600000 (default 1000)
   --fanout F           peers each round gossips with, 1 to 65535 (default 3)
   --pause-ms MS        detector acceptable heartbeat pause, at most 86400000
-                       (default: the core's, 2000)
+                       (default: the core's, 1500)
   --min-std-ms MS      detector minimum standard deviation, at most 86400000
-                       (default: the core's, 250)
+                       (default: the core's, 400)
   --mass-crash F       instead of 5 crashes 20 intervals apart, this fraction
                        (0 < F <= 1) of the non-seed nodes crashes at once
   --max-nodes M        node slots per engine, N..=65535 (default: 128 up to
@@ -497,5 +497,28 @@ mod tests {
         assert!(bad(vec!["--out", ""]).contains("--out"));
         assert!(bad(vec!["--json"]).contains("unknown argument"));
         assert!(bad(vec!["--settings"]).contains("needs a value"));
+    }
+
+    #[test]
+    fn the_usage_quotes_the_core_detector_defaults() {
+        let d = hearsay_core::DetectorConfig::default();
+        let pause = d.acceptable_heartbeat_pause.as_millis();
+        let std = d.min_std_deviation.as_millis();
+        let usage: String = SIMULATE_USAGE
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            usage.contains(&format!(
+                "pause, at most 86400000 (default: the core's, {pause})"
+            )),
+            "{usage}"
+        );
+        assert!(
+            usage.contains(&format!(
+                "deviation, at most 86400000 (default: the core's, {std})"
+            )),
+            "{usage}"
+        );
     }
 }

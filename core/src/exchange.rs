@@ -526,12 +526,25 @@ impl<M: Memory> Engine<M> {
     /// digest line, fits the time since the node's last heartbeat here:
     /// at most four beats per beat period of ours plus sixteen, so that
     /// nodes with faster clocks or intervals are never refused.
+    ///
+    /// A local stall noticed shortly before (or after) that heartbeat
+    /// counts too: after a pause, the datagrams queued during it come
+    /// first and advance every peer a little, which would otherwise leave
+    /// the fresh heartbeats that follow, a whole pause ahead, refused
+    /// until the allowance caught up, and the peers convicted meanwhile.
     pub(crate) fn plausible_beat(&self, slot: u16, held: u64, offered: u64, now: Instant) -> bool {
         let Some(last) = self.nodes.detector(slot).and_then(|d| d.last_heartbeat()) else {
             return true;
         };
         let period = self.beat_period_ms();
-        let elapsed = u64::try_from(now.saturating_since(last).as_millis()).unwrap_or(u64::MAX);
+        let mut elapsed = now.saturating_since(last);
+        if let Some(stall) = self.stall.latest() {
+            let margin = self.config.gossip_interval.saturating_mul(2);
+            if stall.noticed_at.saturating_add(margin) >= last {
+                elapsed = elapsed.saturating_add(stall.length);
+            }
+        }
+        let elapsed = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let beats = elapsed.checked_div(period).unwrap_or(0);
         let allowed = beats.saturating_mul(4).saturating_add(16);
         offered.saturating_sub(held) <= allowed

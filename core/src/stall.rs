@@ -146,6 +146,9 @@ mod tests {
     fn engine(name: &str, port: u16) -> std::boxed::Box<Small> {
         let config = Config {
             gossip_interval: Duration::from_millis(100),
+            // `tick` beats once a round: with one part a round, that is the
+            // beat period the detectors' lateness expects of a peer.
+            fanout: 1,
             ..Config::new()
         };
         let id = NodeId::new(name, 1, addr(port)).expect("id");
@@ -332,6 +335,41 @@ mod tests {
         // interval in this 32-interval window would lift the mean over 350.
         let s = d.stats().expect("stats");
         assert!(s.mean_ms < 200.0, "{s:?}");
+    }
+
+    #[test]
+    fn fresh_heartbeats_after_a_stale_datagram_from_the_pause_are_plausible() {
+        let (mut a, mut b, _) = pair();
+        // a is paused for 8 s; b runs on, and the first datagram it sends
+        // a waits in a's socket meanwhile (the rest overflow and are lost).
+        let mut rng = TestRng(3);
+        let mut queued = None;
+        for t in (3000..11_000).step_by(100) {
+            let mut tx = Recorder::default();
+            b.tick(Instant(t), &mut rng, &mut tx, &mut Log::default());
+            if queued.is_none() {
+                queued = tx.sent.into_iter().next();
+            }
+        }
+        let (_, stale) = queued.expect("b gossiped");
+        let mut log = Log::default();
+        // On resuming, a reads the stale datagram first: b's heartbeat
+        // moves a little, then the fresh ones come, 80 beats ahead.
+        let mut out = Recorder::default();
+        a.handle_datagram(
+            addr(2),
+            &mut stale.clone(),
+            Instant(11_000),
+            &mut out,
+            &mut log,
+        )
+        .expect("valid datagram");
+        assert_eq!(a.counters().local_stalls, 1);
+        run(&mut a, &mut b, 11_000, 12_000, &mut log);
+        assert_eq!(a.counters().implausible_heartbeats, 0);
+        assert!(log.0.is_empty(), "{:?}", log.0);
+        let beat = |e: &Small| e.node("b").map(|v| v.heartbeat());
+        assert_eq!(beat(&a), b.local_node().map(|v| v.heartbeat()));
     }
 
     #[test]

@@ -38,8 +38,9 @@ exits 1 if any target is missed.
   --scenarios LIST   comma-separated, from: $(echo "$ALL_SCENARIOS" | tr ' ' ,)
                      (default: all; with --short: $(echo "$SHORT_SCENARIOS" | tr ' ' ,))
   --nodes N          cluster size, 4 to 64 (default 8)
-  --out DIR          where the logs go (default: a new directory under
-                     \${TMPDIR:-/tmp}); kept after the run
+  --out DIR          where the logs go, kept after the run (default: a new
+                     directory under \${TMPDIR:-/tmp}, removed if every
+                     target was met)
   --bin PATH         a node binary to use instead of building one with
                      cargo build --release -p examples --bin node
   --list             print the scenarios and what each does, then exit
@@ -128,10 +129,27 @@ MADE_NS=()
 WORK=""
 RECORD=""
 
+CHILD="" # the helper (sleep, python3) the script is waiting for
+
+# Runs a command in the background and waits for it, so that a signal to
+# the script runs its trap at once rather than when the command ends.
+interruptible() {
+    local rc=0
+    "$@" &
+    CHILD=$!
+    wait "$CHILD" || rc=$?
+    CHILD=""
+    return "$rc"
+}
+
 cleanup() {
     local rc=$?
     set +e
     trap - EXIT INT TERM
+    if [[ -n $CHILD ]]; then
+        kill "$CHILD" 2>/dev/null
+        wait "$CHILD" 2>/dev/null
+    fi
     # Processes first, by the ids recorded when they started; SIGCONT so a
     # stopped one dies at once; wait reaps them (they are our children).
     if [[ -n $RECORD && -f $RECORD ]]; then
@@ -151,7 +169,11 @@ cleanup() {
         fi
         ip netns del "$ns" 2>/dev/null
     done
-    if [[ -n $WORK ]]; then
+    # Logs in a directory we made up are dropped when every target was met;
+    # otherwise (or with --out) they stay for a look.
+    if [[ -n $WORK && -z $OUT && $rc == 0 ]]; then
+        rm -rf "$WORK"
+    elif [[ -n $WORK ]]; then
         echo "logs: $WORK" >&2
     fi
     exit "$rc"
@@ -357,7 +379,7 @@ start_cluster() {
     local i
     mark start
     for ((i = 0; i < NODES; i++)); do start_node "$i"; done
-    if python3 "$ANALYZE" wait-full "$DIR" "$FULL_BOUND"; then
+    if interruptible python3 "$ANALYZE" wait-full "$DIR" "$FULL_BOUND"; then
         mark ready
         return 0
     fi
@@ -368,7 +390,7 @@ start_cluster() {
 # wait_all EVENT SUBJECT MARK: every other node printed EVENT about SUBJECT
 # after MARK (or EVENT_BOUND passed).
 wait_all() {
-    python3 "$ANALYZE" wait-event "$DIR" "$1" "$2" "$3" "$EVENT_BOUND" ||
+    interruptible python3 "$ANALYZE" wait-event "$DIR" "$1" "$2" "$3" "$EVENT_BOUND" ||
         echo "    not every node printed $1 about $2 within ${EVENT_BOUND} s" >&2
 }
 
@@ -386,10 +408,10 @@ scenario_coldstart() {
         "$COND; all started at once, every node seeded with n0 (n0 with n1)" \
         '"probe_owner":"n0"'
     if start_cluster; then
-        sleep "$SETTLE"
+        interruptible sleep "$SETTLE"
         mark probe
         signal_node USR1 0
-        python3 "$ANALYZE" wait-probe "$DIR" n0 "$EVENT_BOUND" ||
+        interruptible python3 "$ANALYZE" wait-probe "$DIR" n0 "$EVENT_BOUND" ||
             echo "    the probe key did not reach every node" >&2
     fi
     finish
@@ -401,11 +423,11 @@ scenario_kill() {
         "$COND; $(name_of "$v") killed after ${SETTLE} s of steady gossip" \
         "\"subject\":\"$(name_of "$v")\""
     if start_cluster; then
-        sleep "$SETTLE"
+        interruptible sleep "$SETTLE"
         mark kill
         kill_node "$v"
         wait_all dead "$(name_of "$v")" kill
-        sleep "$AFTER"
+        interruptible sleep "$AFTER"
     fi
     finish
 }
@@ -418,18 +440,18 @@ scenario_loss() {
         "$COND; iptables drops ${pct}% of every node's input (statistic, random) for ${LOSS_S} s" \
         "\"loss\":$p"
     if start_cluster; then
-        sleep "$SETTLE"
+        interruptible sleep "$SETTLE"
         mark loss
         zero_counts
         for ((i = 0; i < NODES; i++)); do
             drop_input "$i" -m statistic --mode random --probability "$p"
         done
         mark loss-done
-        sleep "$LOSS_S"
+        interruptible sleep "$LOSS_S"
         mark loss-off "$(input_counts all)"
         clear_rules
         mark loss-off-done
-        sleep "$AFTER"
+        interruptible sleep "$AFTER"
     fi
     finish
 }
@@ -441,18 +463,18 @@ scenario_partition() {
         "$COND; halves cut from each other (input drops on both sides) for ${PARTITION_S} s" \
         "\"sides\":$(sides_json)"
     if start_cluster; then
-        sleep "$SETTLE"
+        interruptible sleep "$SETTLE"
         mark partition
         zero_counts
         for ((i = 0; i < NODES; i++)); do cut_from_other_half "$i"; done
         mark partition-done
-        sleep "$PARTITION_S"
+        interruptible sleep "$PARTITION_S"
         mark heal "$(input_counts all)"
         clear_rules
         mark heal-done
-        python3 "$ANALYZE" wait-full "$DIR" "$HEAL_BOUND" ||
+        interruptible python3 "$ANALYZE" wait-full "$DIR" "$HEAL_BOUND" ||
             echo "    membership not full ${HEAL_BOUND} s after the heal" >&2
-        sleep "$AFTER"
+        interruptible sleep "$AFTER"
     fi
     finish
 }
@@ -464,7 +486,7 @@ scenario_flip() {
         "$COND; ${FLIPS} cuts of ${FLIP_S} s: the first half drops input from the second, then the reverse, ...; then healed" \
         "\"sides\":$(sides_json),\"flip_s\":$FLIP_S"
     if start_cluster; then
-        sleep "$SETTLE"
+        interruptible sleep "$SETTLE"
         zero_counts
         for ((k = 0; k < FLIPS; k++)); do
             # The counts of the cut before (its rules go now).
@@ -475,14 +497,14 @@ scenario_flip() {
                 if (((i < HALF) == (k % 2 == 0))); then cut_from_other_half "$i"; fi
             done
             mark flip-done
-            sleep "$FLIP_S"
+            interruptible sleep "$FLIP_S"
         done
         mark heal "$(input_counts all)"
         clear_rules
         mark heal-done
-        python3 "$ANALYZE" wait-full "$DIR" "$HEAL_BOUND" ||
+        interruptible python3 "$ANALYZE" wait-full "$DIR" "$HEAL_BOUND" ||
             echo "    membership not full ${HEAL_BOUND} s after the heal" >&2
-        sleep "$AFTER"
+        interruptible sleep "$AFTER"
     fi
     finish
 }
@@ -493,18 +515,18 @@ scenario_lossy() {
         "$COND; iptables drops 80% of $(name_of "$v")'s input for ${LOSSY_S} s" \
         "\"subject\":\"$(name_of "$v")\",\"loss\":0.8"
     if start_cluster; then
-        sleep "$SETTLE"
+        interruptible sleep "$SETTLE"
         mark loss
         zero_counts
         drop_input "$v" -m statistic --mode random --probability 0.8
         mark loss-done
-        sleep "$LOSSY_S"
+        interruptible sleep "$LOSSY_S"
         mark loss-off "$(input_counts "$v")"
         clear_rules
         mark loss-off-done
-        python3 "$ANALYZE" wait-full "$DIR" "$HEAL_BOUND" ||
+        interruptible python3 "$ANALYZE" wait-full "$DIR" "$HEAL_BOUND" ||
             echo "    membership not full ${HEAL_BOUND} s after the loss ended" >&2
-        sleep "$AFTER"
+        interruptible sleep "$AFTER"
     fi
     finish
 }
@@ -515,14 +537,14 @@ scenario_pause() {
         "$COND; $(name_of "$v") stopped for ${PAUSE_S} s" \
         "\"subject\":\"$(name_of "$v")\""
     if start_cluster; then
-        sleep "$SETTLE"
+        interruptible sleep "$SETTLE"
         mark stop
         signal_node STOP "$v"
-        sleep "$PAUSE_S"
+        interruptible sleep "$PAUSE_S"
         mark cont
         signal_node CONT "$v"
         wait_all alive "$(name_of "$v")" cont
-        sleep "$AFTER"
+        interruptible sleep "$AFTER"
     fi
     finish
 }
@@ -533,13 +555,13 @@ scenario_restart() {
         "$COND; $(name_of "$v") killed and started again at once, same name and address" \
         "\"subject\":\"$(name_of "$v")\""
     if start_cluster; then
-        sleep "$SETTLE"
+        interruptible sleep "$SETTLE"
         mark kill
         kill_node "$v"
         mark restart
         start_node "$v"
         wait_all replaced "$(name_of "$v")" kill
-        sleep "$AFTER"
+        interruptible sleep "$AFTER"
     fi
     finish
 }
@@ -550,13 +572,13 @@ scenario_leave() {
         "$COND; $(name_of "$v") gets SIGINT" \
         "\"subject\":\"$(name_of "$v")\""
     if start_cluster; then
-        sleep "$SETTLE"
+        interruptible sleep "$SETTLE"
         mark sigint
         signal_node INT "$v"
         wait_all left "$(name_of "$v")" sigint
         # The leaving process exits by itself after its linger.
         wait_exit "$v"
-        sleep "$AFTER"
+        interruptible sleep "$AFTER"
     fi
     finish
 }

@@ -464,8 +464,18 @@ struct Printer {
 impl Printer {
     /// Prints `report` stamped with the current time.
     fn emit(&self, report: &Report<'_>) {
-        let wall = clock::unix_millis(SystemTime::now());
-        println!("{}", self.line(wall, self.start.elapsed(), report));
+        self.emit_at(self.now(), report);
+    }
+
+    /// The current time: wall clock (milliseconds since the UNIX epoch) and
+    /// time since start.
+    fn now(&self) -> (i64, Duration) {
+        (clock::unix_millis(SystemTime::now()), self.start.elapsed())
+    }
+
+    /// Prints `report` stamped with `at`, a time [`Printer::now`] gave.
+    fn emit_at(&self, at: (i64, Duration), report: &Report<'_>) {
+        println!("{}", self.line(at.0, at.1, report));
     }
 
     /// The line for `report` at `wall_ms` (milliseconds since the UNIX
@@ -684,8 +694,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 if asked > probes {
                     probes = asked;
                     let value = probes.to_string();
+                    // Stamped before the write: peers may print the key
+                    // before this call returns.
+                    let at = out.now();
                     node.set(PROBE_KEY, &value)?;
-                    out.emit(&Report::Probe { value: &value });
+                    out.emit_at(at, &Report::Probe { value: &value });
                 }
             },
         }

@@ -595,11 +595,13 @@ def cmd_report(directory, summary):
     run = Run(directory)
     kind = run.meta["kind"]
     t = Table(run)
-    REPORTS[kind](run, t)
-    # Every scenario but cold start first waits for full membership; a
-    # failure there is already in the script's marks.
+    # Every scenario but cold start first waits for full membership; when
+    # it never came, no fault was injected and there is nothing else to
+    # judge.
+    ready = run.mark("ready")
+    if kind == "coldstart" or ready:
+        REPORTS[kind](run, t)
     if kind != "coldstart":
-        ready = run.mark("ready")
         t.add("full membership before the fault", "yes" if ready else "no", "yes", bool(ready))
     lagged = run.lagged()
     if lagged:

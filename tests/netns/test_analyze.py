@@ -36,9 +36,8 @@ class Logs:
     """A scenario directory being written."""
 
     def __init__(self, kind, **meta):
-        # Removed when the test drops this object.
-        self._tmp = tempfile.TemporaryDirectory(prefix="analyze-test-")
-        self.dir = self._tmp.name
+        self.tmp = tempfile.TemporaryDirectory(prefix="analyze-test-")
+        self.dir = self.tmp.name
         self.lines = {n: [] for n in NODES}
         self.marks = []
         scenario = {
@@ -96,6 +95,13 @@ class Logs:
             return rc, json.loads(f.readline())
 
 
+class Case(unittest.TestCase):
+    def new_logs(self, kind, **meta):
+        logs = Logs(kind, **meta)
+        self.addCleanup(logs.tmp.cleanup)
+        return logs
+
+
 def row(summary, prefix):
     for measure, value, _target, ok in summary["rows"]:
         if measure.startswith(prefix):
@@ -111,9 +117,9 @@ class Timestamps(unittest.TestCase):
         )
 
 
-class Kill(unittest.TestCase):
+class Kill(Case):
     def logs(self):
-        logs = Logs("kill", subject="n3")
+        logs = self.new_logs("kill", subject="n3")
         logs.start_all()
         logs.mark(5.0, mark="kill")
         return logs
@@ -153,9 +159,9 @@ class Kill(unittest.TestCase):
         self.assertEqual(row(summary, "nodes that detected it"), ("2 / 3", False))
 
 
-class Partition(unittest.TestCase):
+class Partition(Case):
     def logs(self):
-        logs = Logs("partition", sides=[["n0", "n1"], ["n2", "n3"]])
+        logs = self.new_logs("partition", sides=[["n0", "n1"], ["n2", "n3"]])
         logs.start_all()
         logs.mark(5.0, mark="partition")
         logs.mark(5.1, mark="partition-done")
@@ -196,9 +202,9 @@ class Partition(unittest.TestCase):
         self.assertFalse(row(summary, "heal to full membership")[1])
 
 
-class Restart(unittest.TestCase):
+class Restart(Case):
     def logs(self):
-        logs = Logs("restart", subject="n3")
+        logs = self.new_logs("restart", subject="n3")
         logs.start_all()
         logs.mark(5.0, mark="kill")
         logs.mark(5.01, mark="restart")
@@ -222,9 +228,9 @@ class Restart(unittest.TestCase):
         self.assertEqual(row(summary, "n3 reported dead"), ("1", False))
 
 
-class Leave(unittest.TestCase):
+class Leave(Case):
     def logs(self, dead):
-        logs = Logs("leave", subject="n3")
+        logs = self.new_logs("leave", subject="n3")
         logs.start_all()
         logs.mark(5.0, mark="sigint")
         logs.event("n3", 5.0, "leaving")
@@ -244,9 +250,9 @@ class Leave(unittest.TestCase):
         self.assertEqual(row(summary, "n3 reported dead"), ("1", False))
 
 
-class Pause(unittest.TestCase):
+class Pause(Case):
     def test_the_paused_node_convicting_a_healthy_peer_misses_the_target(self):
-        logs = Logs("pause", subject="n3")
+        logs = self.new_logs("pause", subject="n3")
         logs.start_all()
         logs.mark(5.0, mark="stop")
         logs.about(["n0", "n1", "n2"], 6.0, "dead", "n3")
@@ -260,9 +266,19 @@ class Pause(unittest.TestCase):
         self.assertEqual(row(summary, "false positives among the others"), ("0", True))
 
 
-class Waiting(unittest.TestCase):
+class NeverReady(Case):
+    def test_a_cluster_that_never_formed_misses_the_target(self):
+        logs = self.new_logs("kill", subject="n3")
+        for n in NODES:
+            logs.event(n, 0.0, "start", member=member(n), pid=1)
+        rc, summary = logs.report()
+        self.assertEqual(rc, 1)
+        self.assertEqual(row(summary, "full membership before the fault"), ("no", False))
+
+
+class Waiting(Case):
     def test_wait_full_sees_full_and_partial_membership(self):
-        logs = Logs("kill", subject="n3")
+        logs = self.new_logs("kill", subject="n3")
         logs.start_all()
         directory = logs.write()
         self.assertEqual(analyze.cmd_wait_full(directory, "0"), 0)
@@ -271,7 +287,7 @@ class Waiting(unittest.TestCase):
         self.assertEqual(analyze.cmd_wait_full(directory, "0"), 1)
 
     def test_wait_event_needs_every_other_node(self):
-        logs = Logs("kill", subject="n3")
+        logs = self.new_logs("kill", subject="n3")
         logs.start_all()
         logs.mark(5.0, mark="kill")
         logs.about(["n0", "n1"], 5.8, "dead", "n3")

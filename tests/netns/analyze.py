@@ -470,6 +470,26 @@ def report_flip(run, t):
         "",
         None,
     )
+    # Each cut: the deaf side's convictions of the far side, and how soon
+    # after the cut lifted (the next flip or the heal) it saw them again.
+    ends = [f["_t"] for f in flips[1:]] + [heal]
+    convict, recover = [], []
+    for f, end in zip(flips, ends):
+        deaf = f.get("deaf", 0)
+        for o in run.nodes:
+            if side[o] != deaf:
+                continue
+            for s in run.nodes:
+                if side[s] == deaf:
+                    continue
+                d = first_event(run, o, "dead", s, f["_t"])
+                if d is not None and d < end:
+                    convict.append(d - f["_t"])
+                    a = first_event(run, o, "alive", s, end)
+                    if a is not None:
+                        recover.append(a - end)
+    t.add("deaf side convicts the far side (median / max)", med_max(convict) + f" ({len(convict)} pairs)", "", None)
+    t.add("... and sees it again after the cut (median / max)", med_max(recover) + f" ({len(recover)} pairs)", "", None)
     counts = {"dead": 0, "alive": 0}
     for o in run.nodes:
         for _t, ev, s, _g in run.membership(o):

@@ -202,6 +202,41 @@ class Partition(Case):
         self.assertFalse(row(summary, "heal to full membership")[1])
 
 
+class Flip(Case):
+    def logs(self):
+        logs = self.new_logs("flip", sides=[["n0", "n1"], ["n2", "n3"]], flip_s=20)
+        logs.start_all()
+        # First cut: n0, n1 deaf to n2, n3; then the reverse; then healed.
+        logs.mark(5.0, mark="flip", deaf=0, dropped=0, accepted=0)
+        logs.about(["n0", "n1"], 6.0, "dead", "n2")
+        logs.about(["n0", "n1"], 6.5, "dead", "n3")
+        logs.mark(25.0, mark="flip", deaf=1, dropped=40, accepted=400)
+        logs.about(["n0", "n1"], 25.1, "alive", "n2")
+        logs.about(["n0", "n1"], 25.1, "alive", "n3")
+        logs.about(["n2", "n3"], 26.0, "dead", "n0")
+        logs.about(["n2", "n3"], 26.0, "dead", "n1")
+        logs.mark(45.0, mark="heal", dropped=60, accepted=900)
+        logs.about(["n2", "n3"], 45.2, "alive", "n0")
+        logs.about(["n2", "n3"], 45.2, "alive", "n1")
+        return logs
+
+    def test_each_cut_is_timed_and_the_heal_is_judged(self):
+        rc, summary = self.logs().report()
+        self.assertEqual(rc, 0, summary)
+        self.assertEqual(
+            row(summary, "deaf side convicts")[0], "1.000 / 1.500 s (8 pairs)"
+        )
+        self.assertEqual(row(summary, "... and sees it again")[0], "0.150 / 0.200 s (8 pairs)")
+        self.assertEqual(row(summary, "input packets dropped")[0], "100 of 1000 (10.0%)")
+
+    def test_a_same_side_conviction_is_a_false_positive(self):
+        logs = self.logs()
+        logs.about(["n3"], 30.0, "dead", "n2")
+        rc, summary = logs.report()
+        self.assertEqual(rc, 1)
+        self.assertEqual(row(summary, "false positives on the same side"), ("1", False))
+
+
 class Restart(Case):
     def logs(self):
         logs = self.new_logs("restart", subject="n3")

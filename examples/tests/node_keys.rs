@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{PATIENCE, Procs, is_event, node_binary};
+use support::{PATIENCE, Procs, body, event_kind, is_event, node_binary};
 
 const KEY_A: &str = "a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0";
 const KEY_B: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
@@ -27,9 +27,11 @@ fn key_file(name: &str, contents: &str, mode: u32) -> PathBuf {
     path
 }
 
-/// The fingerprints listed on process `who`'s "keys" line.
+/// The fingerprints listed on process `who`'s "keys" line (without its
+/// timestamps).
 fn key_line(p: &mut Procs, who: usize) -> String {
-    p.expect(who, "its keys", |l| l.starts_with("keys "))
+    let line = p.expect(who, "its keys", |l| event_kind(l) == Some("keys"));
+    body(&line).to_owned()
 }
 
 #[test]
@@ -81,8 +83,7 @@ fn nodes_with_one_key_file_meet_and_a_node_with_another_key_stays_out() {
                 .printed(who)
                 .into_iter()
                 .filter(|l| {
-                    is_event(l, "joined", "kc")
-                        || (who == c && l.split_whitespace().nth(1) == Some("joined"))
+                    is_event(l, "joined", "kc") || (who == c && event_kind(l) == Some("joined"))
                 })
                 .collect();
             assert!(joined.is_empty(), "process {who}: {joined:#?}");

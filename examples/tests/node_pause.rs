@@ -15,7 +15,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Procs, is_event};
+use support::{Procs, event_kind, is_event};
 
 /// How long the paused process stays stopped.
 const PAUSE: Duration = Duration::from_secs(4);
@@ -65,7 +65,7 @@ fn a_process_resumed_after_sigstop_reports_no_healthy_peer_dead() {
     let wrong: Vec<&String> = out
         .iter()
         .filter(|l| {
-            let kind = l.split_whitespace().nth(1);
+            let kind = event_kind(l);
             (kind == Some("dead") && !l.contains(" sp5#")) || kind == Some("alive")
         })
         .collect();
@@ -74,18 +74,14 @@ fn a_process_resumed_after_sigstop_reports_no_healthy_peer_dead() {
         "the resumed node convicted healthy peers: {wrong:#?}"
     );
     // It says why: its stall counter went up.
-    p.expect(paused, "a stall", |l| {
-        l.split_whitespace().nth(1) == Some("stalled")
-    });
+    p.expect(paused, "a stall", |l| event_kind(l) == Some("stalled"));
     // The healthy nodes never suspected one another.
     for who in [0, 1, 2, 4] {
         let suspects: Vec<String> = p
             .printed(who)
             .into_iter()
             .filter(|l| {
-                l.split_whitespace().nth(1) == Some("dead")
-                    && !l.contains(" sp3#")
-                    && !l.contains(" sp5#")
+                event_kind(l) == Some("dead") && !l.contains(" sp3#") && !l.contains(" sp5#")
             })
             .collect();
         assert!(suspects.is_empty(), "sp{who}: {suspects:#?}");

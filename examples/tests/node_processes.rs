@@ -8,7 +8,7 @@
 
 mod support;
 
-use support::{Procs, is_event};
+use support::{Procs, event_kind, is_event};
 
 #[test]
 fn three_node_processes_find_each_other_and_detect_a_sigkill() {
@@ -40,7 +40,7 @@ fn three_node_processes_find_each_other_and_detect_a_sigkill() {
         let suspects: Vec<String> = p
             .printed(who)
             .into_iter()
-            .filter(|l| l.split_whitespace().nth(1) == Some("dead") && !l.contains(" pc#"))
+            .filter(|l| event_kind(l) == Some("dead") && !l.contains(" pc#"))
             .collect();
         assert!(suspects.is_empty(), "process {who}: {suspects:#?}");
     }

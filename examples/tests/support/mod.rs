@@ -68,12 +68,12 @@ impl Procs {
         index
     }
 
-    /// Waits for process `who`'s first line, "listening ADDR as
-    /// NAME#GEN@ADDR (cluster ...)", and returns ADDR.
+    /// Waits for process `who`'s first line, "TIME ELAPSED listening ADDR
+    /// as NAME#GEN@ADDR (cluster ...)", and returns ADDR.
     pub fn listening_addr(&mut self, who: usize) -> SocketAddr {
-        let line = self.expect(who, "its address", |l| l.starts_with("listening "));
+        let line = self.expect(who, "its address", |l| event_kind(l) == Some("listening"));
         line.split_whitespace()
-            .nth(1)
+            .nth(3)
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
     }
@@ -148,8 +148,22 @@ impl Drop for Procs {
     }
 }
 
+/// A `node` line without its wall-clock timestamp and elapsed seconds.
+pub fn body(line: &str) -> &str {
+    fn after_word(s: &str) -> &str {
+        s.split_once(' ').map_or("", |(_, rest)| rest).trim_start()
+    }
+    after_word(after_word(line.trim_start()))
+}
+
+/// The kind of a `node` line ("listening", "joined", "dead", ...): the
+/// word after its wall-clock timestamp and its elapsed seconds.
+pub fn event_kind(line: &str) -> Option<&str> {
+    line.split_whitespace().nth(2)
+}
+
 /// Whether `line` is a `node` event line of `kind` ("joined", "dead", ...)
 /// about the node named `name`.
 pub fn is_event(line: &str, kind: &str, name: &str) -> bool {
-    line.split_whitespace().nth(1) == Some(kind) && line.contains(&format!(" {name}#"))
+    event_kind(line) == Some(kind) && line.contains(&format!(" {name}#"))
 }

@@ -24,7 +24,7 @@
 //! 1000 simulated nodes it took the median time to detect a crash from
 //! 6.8 s to 5.4 s (BENCHMARKS.md). [`Engine::leave`] makes a whole round
 //! due at once, so the departure spreads without waiting. [`Engine::tick`]
-//! is still a whole round at once, with one beat.
+//! is still a whole round at once, with a whole round's beats.
 //!
 //! **Local stalls.** [`Engine::handle_timeout`] notes the time first, like
 //! every call that brings it ([`crate::stall`]). Because a round is always
@@ -105,7 +105,7 @@ impl<M: Memory> Engine<M> {
             let share = |k: usize| fanout.saturating_mul(k).checked_div(parts).unwrap_or(0);
             let picks = share(k.saturating_add(1)).saturating_sub(share(k));
             let mut tx = self.sealing(tx);
-            self.round_step(now, (picks, k == 0), rng, &mut tx, observer);
+            self.round_step(now, ((picks, k == 0), 1), rng, &mut tx, observer);
             self.end_sealing(tx);
             self.round_part =
                 u8::try_from(k.saturating_add(1).checked_rem(parts).unwrap_or(0)).unwrap_or(0);
@@ -136,8 +136,7 @@ impl<M: Memory> Engine<M> {
 
     /// How many heartbeats one round makes: one per part (see
     /// [`Engine::round_parts`]), so a round of the deadline API advances
-    /// the heartbeat by this much. [`Engine::tick`] always advances it by
-    /// one.
+    /// the heartbeat by this much, and so does [`Engine::tick`] at once.
     pub fn beats_per_round(&self) -> u64 {
         self.round_parts() as u64
     }
@@ -175,7 +174,9 @@ impl<M: Memory> Engine<M> {
     /// callers that keep their own clock of rounds (then call it every
     /// `gossip_interval`).
     ///
-    /// In order: advances this node's heartbeat by one; expires TTL keys and
+    /// In order: advances this node's heartbeat by
+    /// [`Engine::beats_per_round`] (a whole round's beats, so that peers
+    /// see it beat at the rate their detectors expect); expires TTL keys and
     /// collects tombstones past their grace; re-evaluates every node's
     /// liveness (phi against the threshold, and the dead grace); then opens
     /// exchanges with `fanout` live peers chosen at random, among those that
@@ -211,7 +212,7 @@ impl<M: Memory> Engine<M> {
         observer: &mut impl Observer,
     ) {
         let whole = (self.config.fanout, true);
-        self.round_step(now, whole, rng, tx, observer);
+        self.round_step(now, (whole, self.beats_per_round()), rng, tx, observer);
     }
 
     /// One part of a round: the heartbeat, TTL expiry and
@@ -220,14 +221,14 @@ impl<M: Memory> Engine<M> {
     fn round_step(
         &mut self,
         now: Instant,
-        (picks, whole): (usize, bool),
+        ((picks, whole), beats): ((usize, bool), u64),
         rng: &mut impl rand_core::RngCore,
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
     ) {
         self.ensure_token_secret(rng);
         if let Some(local) = self.nodes.get_mut(LOCAL) {
-            local.heartbeat = local.heartbeat.saturating_add(1);
+            local.heartbeat = local.heartbeat.saturating_add(beats);
         }
         if now.as_millis() >= self.next_deadline {
             self.expire_and_collect(now, observer);

@@ -123,12 +123,17 @@ impl<M: Memory> Engine<M> {
             return;
         }
         let detector = self.config.detector;
+        // Every node is expected to beat as this one does (the plausibility
+        // check assumes it too); if one does not, its lateness settles at a
+        // bound and the detector works as without it.
+        let period = self.beat_period_ms();
         let Some(n) = self.nodes.get_mut(slot) else {
             return;
         };
         if heartbeat <= n.heartbeat {
             return;
         }
+        let advanced = heartbeat.saturating_sub(n.heartbeat);
         n.heartbeat = heartbeat;
         let event = match n.status {
             NodeStatus::Pending => Some(true),
@@ -152,7 +157,7 @@ impl<M: Memory> Engine<M> {
         let y = self.threshold_y;
         let timeout = self
             .nodes
-            .record_heartbeat(slot, &detector, now)
+            .record_heartbeat(slot, &detector, now, Some((advanced, period)))
             .and_then(|d| d.timeout_with(&detector, y));
         if let Some(n) = self.nodes.get_mut(slot) {
             n.set_deadlines(now, timeout);

@@ -252,12 +252,14 @@ impl<M: Memory> NodeTable<M> {
     }
 
     /// Records a heartbeat from the node in `slot` at `now` in its
-    /// detector, window included.
+    /// detector, window included; `beats` is how many beats it advanced,
+    /// and of what period ([`Detector::heartbeat_beats`]).
     pub(crate) fn record_heartbeat(
         &mut self,
         slot: u16,
         config: &DetectorConfig,
         now: Instant,
+        beats: Option<(u64, u64)>,
     ) -> Option<&Detector> {
         let i = usize::from(slot);
         let start = i.checked_mul(self.window)?;
@@ -266,7 +268,7 @@ impl<M: Memory> NodeTable<M> {
             .as_mut()
             .get_mut(start..start.checked_add(self.window)?)?;
         let d = self.detectors.as_mut().get_mut(i)?;
-        d.heartbeat(config, now, window);
+        d.heartbeat_beats(config, now, beats, window);
         Some(d)
     }
 

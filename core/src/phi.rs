@@ -30,6 +30,30 @@
 //! not yet seen the long gaps gossip brings now and then, is held to the
 //! prior's longer timeout until its own samples outweigh it.
 //!
+//! # Lateness: arrivals measured against the beats they bring
+//!
+//! Gossip brings a node's heartbeat along paths of varying length: now
+//! straight from the node, now three hops later. An arrival that came
+//! early (a short path) is followed by a long wait, because the rest of
+//! the cluster has yet to catch up with what we already hold; a late one
+//! by a short wait. Timing silence from the arrival alone takes the lucky
+//! early arrival's long wait for a failing node. When the caller says how
+//! many beats an arrival advanced and the node's beat period
+//! ([`Detector::heartbeat_beats`]), the detector also keeps the arrival's
+//! *lateness*: how much later than the earliest recent path it came,
+//! `r = max(0, r' + Δt − k·P − Δt / 64)`, a running minimum of
+//! `arrival − beat · period` that forgets at 1/64 of the time passing (the
+//! beat period jitters, and paths change), at most the acceptable pause
+//! ([`max_lateness`]). Silence is then counted from
+//! `lateness` before the arrival: each learned interval is the wait from
+//! the previous arrival's lateness-corrected time, and phi and the timeout
+//! add the last arrival's lateness to the elapsed time. An early arrival
+//! (lateness 0) thus gets the whole usual wait; a late one, less. Should
+//! the node beat faster than the caller assumes, lateness stays 0 and the
+//! detector behaves as without it; slower, lateness settles at its bound,
+//! every interval is learned that much longer and every timeout is that
+//! much shorter, which comes to the same once the window has learned.
+//!
 //! When the local node itself stalled ([`crate::stall`]), the silence it
 //! could not hear through is not the remote node's: [`Detector::restart`]
 //! makes phi count from the end of the stall instead of from the last
@@ -208,9 +232,13 @@ pub(crate) fn timeout_ms_with(config: &DetectorConfig, stats: IntervalStats, y: 
 /// table of detectors narrow.
 #[derive(Clone, Copy, Debug)]
 pub struct Detector {
-    /// Index of the oldest interval.
-    head: usize,
-    len: usize,
+    /// Index of the oldest interval (windows hold at most 65,535).
+    head: u32,
+    len: u32,
+    /// How much later than the earliest recent path the last heartbeat
+    /// arrived, in ms (see the module documentation); 0 without beat
+    /// counts.
+    lateness: u32,
     sum_ms: u64,
     sum_sq_ms: u64,
     /// Caller time (ms) of the last heartbeat, [`NO_TIME`] before the
@@ -243,6 +271,7 @@ impl Detector {
         Detector {
             head: 0,
             len: 0,
+            lateness: 0,
             sum_ms: 0,
             sum_sq_ms: 0,
             last: NO_TIME,
@@ -262,7 +291,15 @@ impl Detector {
 
     /// Number of intervals in the window.
     pub fn len(&self) -> usize {
-        self.len
+        self.len as usize
+    }
+
+    /// How much later than the earliest recent path the last heartbeat
+    /// arrived (0 when beats are not counted, see
+    /// [`Detector::heartbeat_beats`]); silence counts from this long
+    /// before the arrival.
+    pub fn lateness(&self) -> Duration {
+        Duration::from_millis(u64::from(self.lateness))
     }
 
     /// Whether no interval was recorded yet.
@@ -274,11 +311,27 @@ impl Detector {
     /// window, the same slice at every call (an empty one records no
     /// intervals).
     pub fn heartbeat(&mut self, config: &DetectorConfig, now: Instant, window: &mut [u8]) {
+        self.heartbeat_beats(config, now, None, window);
+    }
+
+    /// Records a heartbeat arriving at `now` that advanced the node's
+    /// counter by `beats.0` beats of `beats.1` milliseconds each (the
+    /// node's beat period as the caller expects it), so that the arrival's
+    /// lateness is kept (module documentation). `None` is
+    /// [`Detector::heartbeat`]: lateness stays 0.
+    pub fn heartbeat_beats(
+        &mut self,
+        config: &DetectorConfig,
+        now: Instant,
+        beats: Option<(u64, u64)>,
+        window: &mut [u8],
+    ) {
         let restarted = core::mem::replace(&mut self.restarted, NO_TIME);
         if restarted != NO_TIME {
             // The time since `last` includes our own stall: not an interval
-            // of this node's.
+            // of this node's, nor a lateness.
             self.last = now.as_millis();
+            self.lateness = 0;
             return;
         }
         match self.last_heartbeat() {
@@ -296,17 +349,27 @@ impl Detector {
                 }
             }
             Some(last) => {
-                let interval = now.as_millis().saturating_sub(last.as_millis());
+                let elapsed = now.as_millis().saturating_sub(last.as_millis());
+                // The wait counted from the previous arrival's corrected
+                // time (its lateness earlier).
+                let interval = elapsed.saturating_add(u64::from(self.lateness));
                 if interval <= duration_millis(config.max_interval) {
                     self.push(config, interval, window);
                 }
+                self.lateness = match beats {
+                    Some((count, period)) => {
+                        next_lateness(config, self.lateness, elapsed, count, period)
+                    }
+                    None => 0,
+                };
             }
         }
         self.last = now.as_millis();
     }
 
     fn push(&mut self, config: &DetectorConfig, interval_ms: u64, window: &mut [u8]) {
-        let w = window.len();
+        // Windows longer than a u32 counts are used up to that length.
+        let w = window.len().min(u32::MAX as usize);
         if w == 0 {
             return;
         }
@@ -317,22 +380,20 @@ impl Detector {
             .unwrap_or(0)
             .min(255) as u8;
         let stored = u64::from(code).saturating_mul(unit);
-        if self.len >= w {
+        let (head, len) = (self.head as usize, self.len as usize);
+        if len >= w {
             let old = window
-                .get(self.head)
+                .get(head)
                 .map_or(0, |c| u64::from(*c).saturating_mul(unit));
             self.sum_ms = self.sum_ms.saturating_sub(old);
             self.sum_sq_ms = self.sum_sq_ms.saturating_sub(old.saturating_mul(old));
-            if let Some(slot) = window.get_mut(self.head) {
+            if let Some(slot) = window.get_mut(head) {
                 *slot = code;
             }
-            self.head = self.head.saturating_add(1).checked_rem(w).unwrap_or(0);
+            let next = head.saturating_add(1).checked_rem(w).unwrap_or(0);
+            self.head = u32::try_from(next).unwrap_or(0);
         } else {
-            let at = self
-                .head
-                .saturating_add(self.len)
-                .checked_rem(w)
-                .unwrap_or(0);
+            let at = head.saturating_add(len).checked_rem(w).unwrap_or(0);
             if let Some(slot) = window.get_mut(at) {
                 *slot = code;
             }
@@ -347,7 +408,7 @@ impl Detector {
         if self.len == 0 {
             return None;
         }
-        let n = self.len as f64;
+        let n = f64::from(self.len);
         let mean = self.sum_ms as f64 / n;
         let var = (self.sum_sq_ms as f64 / n - mean * mean).max(0.0);
         Some(IntervalStats {
@@ -384,20 +445,36 @@ impl Detector {
         }
     }
 
-    /// Phi at `now`; 0 before the first heartbeat.
+    /// Phi at `now`; 0 before the first heartbeat. Silence counts from
+    /// [`Detector::silent_since`], less the last arrival's
+    /// [`Detector::lateness`] (none after a restart).
     pub fn phi(&self, config: &DetectorConfig, now: Instant) -> f64 {
         match (self.silent_since(), self.stats()) {
             (Some(last), Some(stats)) => {
-                let elapsed = now.as_millis().saturating_sub(last.as_millis()) as f64;
-                phi(config, stats, elapsed)
+                let elapsed = now
+                    .as_millis()
+                    .saturating_sub(last.as_millis())
+                    .saturating_add(u64::from(self.counted_lateness()));
+                phi(config, stats, elapsed as f64)
             }
             _ => 0.0,
         }
     }
 
+    /// The lateness silence counts from: none while restarted (silence
+    /// then counts from the end of our own stall).
+    fn counted_lateness(&self) -> u32 {
+        if self.is_restarted() {
+            0
+        } else {
+            self.lateness
+        }
+    }
+
     /// The adaptive timeout: how long after the last heartbeat (or the end
     /// of a later local stall, [`Detector::silent_since`]) phi reaches the
-    /// threshold. `None` before the first heartbeat.
+    /// threshold, the last arrival's [`Detector::lateness`] already spent.
+    /// `None` before the first heartbeat.
     pub fn timeout(&self, config: &DetectorConfig) -> Option<Duration> {
         self.timeout_with(config, threshold_y(config.threshold))
     }
@@ -405,9 +482,36 @@ impl Detector {
     /// [`Detector::timeout`] with the normal model's `y` already computed.
     pub(crate) fn timeout_with(&self, config: &DetectorConfig, y: f64) -> Option<Duration> {
         let stats = self.stats()?;
-        let ms = timeout_ms_with(config, stats, y);
-        (ms.is_finite() && ms >= 0.0).then(|| Duration::from_micros((ms * 1000.0) as u64))
+        let ms = timeout_ms_with(config, stats, y) - f64::from(self.counted_lateness());
+        ms.is_finite()
+            .then(|| Duration::from_micros((ms.max(0.0) * 1000.0) as u64))
     }
+}
+
+/// The most lateness may take off a timeout: the acceptable pause (and at
+/// most half of `max_interval`, so that an interval plus the lateness it
+/// counts from can still be learned). A node beating slower than the
+/// caller expects (another gossip interval or fanout) keeps its lateness
+/// at this bound; until its window has learned the longer intervals that
+/// come with it, its timeout lacks the pause. Nodes of one cluster are
+/// meant to share those settings.
+pub fn max_lateness(config: &DetectorConfig) -> Duration {
+    let ms = duration_millis(config.acceptable_heartbeat_pause)
+        .min(duration_millis(config.max_interval) / 2);
+    Duration::from_millis(ms)
+}
+
+/// The lateness of an arrival `elapsed` ms after one of lateness `prev`,
+/// bringing `count` beats of `period` ms: `max(0, prev + elapsed −
+/// count·period − elapsed / 64)`, at most [`max_lateness`].
+fn next_lateness(config: &DetectorConfig, prev: u32, elapsed: u64, count: u64, period: u64) -> u32 {
+    let cap = duration_millis(max_lateness(config));
+    let expected = count.saturating_mul(period).saturating_add(elapsed / 64);
+    let late = u64::from(prev)
+        .saturating_add(elapsed)
+        .saturating_sub(expected)
+        .min(cap);
+    u32::try_from(late).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -629,6 +733,132 @@ mod tests {
         let at = Instant(last + timeout.as_millis() as u64 + 1);
         assert!(d.phi(&c, at) >= c.threshold - 0.01);
         assert!(d.phi(&c, Instant(at.0 - 200)) < c.threshold);
+    }
+
+    /// Feeds `d` a node beating every 333 ms whose beats reach us by
+    /// paths of 300 to 1100 ms (cycling), one arrival per third beat, from
+    /// beat 3 to beat `last_beat`; returns the time beat `last_beat` was
+    /// made.
+    fn gossiped(c: &DetectorConfig, d: &mut Detector, w: &mut [u8], last_beat: u64) -> u64 {
+        let mut prev = 0u64;
+        for (i, beat) in (3..=last_beat).step_by(3).enumerate() {
+            let lag = 300 + (i as u64 % 5) * 200;
+            let at = beat * 333 + lag;
+            let k = beat - prev;
+            d.heartbeat_beats(c, Instant(at), (prev > 0).then_some((k, 333)), w);
+            prev = beat;
+        }
+        last_beat * 333
+    }
+
+    #[test]
+    fn an_early_arrival_waits_as_long_from_the_beat_as_a_late_one() {
+        let c = DetectorConfig::new();
+        let (mut early, mut late) = (Detector::new(), Detector::new());
+        let (mut we, mut wl) = ([0u8; 64], [0u8; 64]);
+        let made = gossiped(&c, &mut early, &mut we, 297);
+        gossiped(&c, &mut late, &mut wl, 297);
+        // Beat 300: by the shortest path seen (300 ms) to one, by the
+        // longest (1100 ms) to the other.
+        early.heartbeat_beats(&c, Instant(made + 999 + 300), Some((3, 333)), &mut we);
+        late.heartbeat_beats(&c, Instant(made + 999 + 1100), Some((3, 333)), &mut wl);
+        assert_eq!(early.lateness(), Duration::ZERO);
+        // 800 ms later than the shortest path, less what the minimum
+        // forgot (1/64 of the time since it was last met).
+        let l = late.lateness().as_millis();
+        assert!((650..=800).contains(&l), "{l}");
+        let deadline = |d: &Detector| {
+            let last = d.last_heartbeat().expect("heard").as_millis();
+            last + d.timeout(&c).expect("timeout").as_millis() as u64
+        };
+        // The same beat, so nearly the same deadline (apart from what the
+        // minimum forgot): the early arrival does not start a clock 800
+        // ms ahead of the late one.
+        let (de, dl) = (deadline(&early), deadline(&late));
+        assert!(de.abs_diff(dl) <= 150, "early {de} late {dl}");
+        // Without beat counts, the early arrival's deadline comes sooner:
+        // its clock starts at the arrival, the window's mean having been
+        // learned from arrivals that were mostly later.
+        let (mut plain, mut wp) = (Detector::new(), [0u8; 64]);
+        let mut prev = 0;
+        for (i, beat) in (3..=297u64).step_by(3).enumerate() {
+            plain.heartbeat(
+                &c,
+                Instant(beat * 333 + 300 + (i as u64 % 5) * 200),
+                &mut wp,
+            );
+            prev = beat;
+        }
+        assert_eq!(prev, 297);
+        plain.heartbeat(&c, Instant(made + 999 + 300), &mut wp);
+        let dp = deadline(&plain);
+        assert!(dp + 300 < de, "plain {dp}, lateness-aware {de}");
+        // And phi agrees with the timeout.
+        let at = Instant(de);
+        assert!(
+            (early.phi(&c, at) - c.threshold).abs() < 0.05,
+            "{}",
+            early.phi(&c, at)
+        );
+    }
+
+    #[test]
+    fn lateness_is_bounded_and_vanishes_for_a_node_beating_faster_or_slower() {
+        let c = DetectorConfig::new();
+        let cap = max_lateness(&c);
+        // A node beating every 100 ms, taken for 333: every arrival looks
+        // early, lateness stays 0.
+        let (mut fast, mut wf) = (Detector::new(), [0u8; 32]);
+        for i in 0..200u64 {
+            let k = (i > 0).then_some((10, 333));
+            fast.heartbeat_beats(&c, Instant(i * 1000), k, &mut wf);
+            assert_eq!(fast.lateness(), Duration::ZERO);
+        }
+        // A node beating every second, taken for 333 ms: lateness grows to
+        // its bound and stays there, and the timeout stays the history's.
+        let (mut slow, mut ws) = (Detector::new(), [0u8; 32]);
+        for i in 0..200u64 {
+            let k = (i > 0).then_some((1, 333));
+            slow.heartbeat_beats(&c, Instant(i * 1000), k, &mut ws);
+            assert!(slow.lateness() <= cap);
+        }
+        assert_eq!(slow.lateness(), cap);
+        // Intervals are learned from the capped lateness on: each is 1 s
+        // plus the bound, and the timeout takes the bound off again.
+        let s = slow.stats().expect("stats");
+        let expected = 1000.0 + cap.as_millis() as f64;
+        assert!((s.mean_ms - expected).abs() <= 40.0, "{s:?}");
+        let plain_timeout = timeout_ms(
+            &c,
+            IntervalStats {
+                mean_ms: 1000.0,
+                std_dev_ms: 0.0,
+            },
+        );
+        let t = slow.timeout(&c).expect("timeout").as_millis() as f64;
+        assert!((t - plain_timeout).abs() <= 60.0, "{t} vs {plain_timeout}");
+    }
+
+    #[test]
+    fn a_restart_forgets_the_lateness() {
+        let c = DetectorConfig::new();
+        let (mut d, mut w) = (Detector::new(), [0u8; 32]);
+        let made = gossiped(&c, &mut d, &mut w, 96);
+        d.heartbeat_beats(&c, Instant(made + 999 + 1500), Some((3, 333)), &mut w);
+        assert!(d.lateness() > Duration::ZERO);
+        let before = d.timeout(&c).expect("timeout");
+        // A local stall: silence counts from its end, lateness aside.
+        let resumed = Instant(made + 999 + 4000);
+        d.restart(resumed);
+        let after = d.timeout(&c).expect("timeout");
+        assert_eq!(after, before + d.lateness());
+        d.heartbeat_beats(
+            &c,
+            Instant(resumed.as_millis() + 200),
+            Some((9, 333)),
+            &mut w,
+        );
+        assert_eq!(d.lateness(), Duration::ZERO);
     }
 
     #[test]

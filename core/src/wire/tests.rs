@@ -906,6 +906,10 @@ fn golden_pair() -> (Box<Eng>, Box<Eng>) {
 fn golden_pair_at(version: u8) -> (Box<Eng>, Box<Eng>) {
     let config = Config {
         protocol_version: version,
+        // These engines are driven by `tick`, one beat a round: with one
+        // part a round, that is the beat period their detectors expect of
+        // each other (the detector's lateness, `phi`).
+        fanout: 1,
         ..Config::new()
     };
     let mut a = engine_with(a_id(), config.clone());

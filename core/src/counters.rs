@@ -91,6 +91,10 @@ pub struct Counters {
     /// Datagrams that pushed fresh changes on to peers unasked
     /// ([`crate::push`]; counted in `datagrams_out` too).
     pub pushes_out: u64,
+    /// Datagrams that carried this node's heartbeat alone straight to a
+    /// peer (direct beats, [`crate::beat_push`]; counted in
+    /// `datagrams_out` too).
+    pub beats_out: u64,
     /// Compact blocks of received Syns read by position
     /// ([`crate::compact`]).
     pub blocks_read: u64,
@@ -131,6 +135,7 @@ impl Counters {
         sealed_out: 0,
         seal_failures: 0,
         pushes_out: 0,
+        beats_out: 0,
         blocks_read: 0,
         blocks_differ: 0,
     };

@@ -12,8 +12,9 @@
 //!
 //! **Rounds.** The first gossip round is due at once after
 //! [`Engine::new`]. A round is spread over one *part* per peer of the
-//! fanout (at most [`MAX_ROUND_PARTS`]): each part opens one exchange and
-//! advances the heartbeat, and schedules the next part at
+//! fanout (at most [`MAX_ROUND_PARTS`]): each part opens one exchange,
+//! advances the heartbeat and sends it straight to a few other peers
+//! ([`crate::beat_push`]), and schedules the next part at
 //! `now + gossip_interval / parts ± 10 %` ([`ROUND_JITTER_DIVISOR`]), the
 //! jitter drawn from the caller's rng, so nodes started together drift out
 //! of step instead of all gossiping at the same instant. The first part of
@@ -217,7 +218,8 @@ impl<M: Memory> Engine<M> {
 
     /// One part of a round: the heartbeat, TTL expiry and
     /// collection if due, liveness, `picks` exchanges (with a round's
-    /// seeds, probes and dead nodes if `whole`), and waiting pushes.
+    /// seeds, probes and dead nodes if `whole`), the direct beats, and
+    /// waiting pushes.
     fn round_step(
         &mut self,
         now: Instant,
@@ -235,6 +237,7 @@ impl<M: Memory> Engine<M> {
         }
         self.update_liveness(now, observer);
         self.gossip((picks, whole), rng, tx);
+        self.send_beats(rng, tx);
         if whole {
             self.pushes_left = crate::push::PUSH_DATAGRAMS_PER_ROUND;
         }

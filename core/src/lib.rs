@@ -111,6 +111,7 @@ extern crate alloc;
 extern crate std;
 
 mod arena;
+mod beat_push;
 pub mod capacity;
 mod compact;
 pub mod config;

@@ -135,25 +135,33 @@ impl<M: Memory> Engine<M> {
         }
     }
 
-    /// Up to [`PUSH_FANOUT`] distinct live peers at random (a few draws
-    /// each; fewer if few are live).
+    /// Up to [`PUSH_FANOUT`] distinct live peers at random, drawn from the
+    /// engine's own xorshift: datagrams come without the caller's rng.
     fn pick_push_peers(&mut self, peers: &mut [Option<u16>; PUSH_FANOUT]) {
+        let mut draws = XorShift(self.push_rng);
+        self.pick_live_peers(&mut draws, peers);
+        self.push_rng = draws.0;
+    }
+
+    /// As many distinct live peers at random as `peers` holds (a few draws
+    /// each; fewer if few are live).
+    pub(crate) fn pick_live_peers(
+        &self,
+        rng: &mut impl rand_core::RngCore,
+        peers: &mut [Option<u16>],
+    ) {
         let ring = self.nodes.ring().len();
         if ring < 2 {
             return;
         }
+        let wanted = peers.len();
         let mut found = 0usize;
-        for _ in 0..PUSH_FANOUT.saturating_mul(8) {
-            if found >= PUSH_FANOUT {
+        for _ in 0..wanted.saturating_mul(8) {
+            if found >= wanted {
                 break;
             }
-            // xorshift64: the engine's own draws, since datagrams come
-            // without the caller's rng.
-            self.push_rng ^= self.push_rng << 13;
-            self.push_rng ^= self.push_rng >> 7;
-            self.push_rng ^= self.push_rng << 17;
             let pos =
-                usize::try_from(self.push_rng.checked_rem(ring as u64).unwrap_or(0)).unwrap_or(0);
+                usize::try_from(rng.next_u64().checked_rem(ring as u64).unwrap_or(0)).unwrap_or(0);
             let Some((slot, n)) = self.nodes.at(pos) else {
                 continue;
             };
@@ -163,6 +171,32 @@ impl<M: Memory> Engine<M> {
             if let Some(p) = peers.get_mut(found) {
                 *p = Some(slot);
                 found = found.saturating_add(1);
+            }
+        }
+    }
+}
+
+/// xorshift64, the engine's own draws where no rng of the caller's is at
+/// hand (its state is never 0: the engine seeds it odd).
+struct XorShift(u64);
+
+impl rand_core::RngCore for XorShift {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for chunk in dst.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            for (d, b) in chunk.iter_mut().zip(bytes) {
+                *d = b;
             }
         }
     }

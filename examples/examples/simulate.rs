@@ -235,32 +235,16 @@ fn print_report(r: &Report) {
         r.updates_incomplete,
         r.updates
     );
-    match w.mass_crash {
-        Some(f) => println!(
-            "crashes ({} at once: {:.1}% of the non-seed nodes)",
-            r.crashes,
-            f * 100.0
-        ),
-        None => println!(
-            "crashes ({}, {CRASH_SPACING_INTERVALS} intervals apart)",
-            r.crashes
-        ),
-    }
-    println!(
-        "  detection         median {}, max {} over {} pairs ({} reports missing)",
-        opt(r.detection_median, " s"),
-        opt(r.detection_max, " s"),
-        r.detection_pairs,
-        r.detections_incomplete
-    );
-    for (observer, subject) in &r.missing_detections {
-        println!("    {observer} never reported {subject} dead");
-    }
+    print_fault(r);
     println!("whole run");
     println!("  false positives   {}", r.false_positives);
     for (at, observer, subject) in r.false_positive_list.iter().take(5) {
         println!("    at {at:.3} s {observer} reported {subject} dead");
     }
+    println!(
+        "  flapping          {} (observer, node) pairs reported dead, alive, dead",
+        r.flapping
+    );
     println!(
         "  wall time         {:.1} s ({:.1} ms wall, {} CPU per simulated round in the steady state)",
         r.wall_total.as_secs_f64(),
@@ -277,6 +261,93 @@ fn print_report(r: &Report) {
             b as f64 / (1u64 << 30) as f64
         ))
     );
+}
+
+/// Phase 3: the crashes' detection, or the fault scenario's figures.
+fn print_fault(r: &Report) {
+    let w = &r.workload;
+    if let Some(f) = &r.flip {
+        println!(
+            "one-way partitions ({} of {} s, halves of {} and {} nodes)",
+            f.flips,
+            f.period.as_secs(),
+            f.sides.0,
+            f.sides.1
+        );
+        println!(
+            "  same half         {} convictions ({} by the hearing half): false positives",
+            f.same_side, f.same_side_hearing
+        );
+        println!(
+            "  far half          {} by the deaf half (expected), {} by a node that heard it",
+            f.deaf_side, f.hearing_side
+        );
+        println!(
+            "  flapping          {} pairs within a half, {} across",
+            f.flapping_same_side, f.flapping_cross_side
+        );
+        println!(
+            "  membership back   {} after the last partition",
+            opt(f.heal_seconds, " s")
+        );
+        print_listed(r);
+        return;
+    }
+    if let Some(l) = &r.lossy {
+        println!(
+            "lossy nodes ({} with {:.0}% input loss for {} s)",
+            l.nodes.len(),
+            l.loss * 100.0,
+            l.duration.as_secs()
+        );
+        println!(
+            "  healthy convicted {} ({} by a lossy node): false positives",
+            l.healthy_convicted, l.healthy_convicted_by_lossy
+        );
+        println!(
+            "  lossy convicted   {} by healthy nodes",
+            l.lossy_convicted_by_healthy
+        );
+        println!(
+            "  flapping          {} pairs about a healthy node, {} healthy about lossy",
+            l.flapping_healthy, l.flapping_lossy
+        );
+        println!(
+            "  membership back   {} after the loss",
+            opt(l.heal_seconds, " s")
+        );
+        print_listed(r);
+        return;
+    }
+    match w.mass_crash {
+        Some(f) => println!(
+            "crashes ({} at once: {:.1}% of the non-seed nodes)",
+            r.crashes,
+            f * 100.0
+        ),
+        None if w.crash_together => println!("crashes ({} at once)", r.crashes),
+        None => println!(
+            "crashes ({}, {CRASH_SPACING_INTERVALS} intervals apart)",
+            r.crashes
+        ),
+    }
+    println!(
+        "  detection         median {}, max {} over {} pairs ({} reports missing)",
+        opt(r.detection_median, " s"),
+        opt(r.detection_max, " s"),
+        r.detection_pairs,
+        r.detections_incomplete
+    );
+    for (observer, subject) in &r.missing_detections {
+        println!("    {observer} never reported {subject} dead");
+    }
+}
+
+/// The first few false positives of the fault scenario.
+fn print_listed(r: &Report) {
+    for (at, observer, subject) in r.fault_false_positive_list().iter().take(5) {
+        println!("    at {at:.3} s {observer} reported {subject} dead");
+    }
 }
 
 fn main() -> ExitCode {

@@ -33,7 +33,10 @@
 //! [`Sim::crash`], [`Sim::detection`]; false positives — any `NodeDead` about
 //! a running node the observer can reach (outside a short grace after one
 //! of the two resumed or restarted or a partition between them healed,
-//! [`SimConfig::false_positive_grace`]), [`Sim::false_positives`]. Each
+//! [`SimConfig::false_positive_grace`]), [`Sim::false_positives`]; every
+//! `NodeDead` report, [`Sim::convictions`], and flapping — an observer
+//! reporting the same incarnation dead, alive again, dead again —
+//! [`Sim::flapping`]. Each
 //! node's membership events (and optionally its key events) are recorded
 //! with their virtual time: [`Sim::log`].
 //!
@@ -137,6 +140,7 @@
 
 pub mod cli;
 mod cluster;
+pub mod faults;
 pub mod measure;
 mod metrics;
 mod network;
@@ -149,7 +153,10 @@ mod rng;
 mod tests;
 
 pub use cluster::{NodeState, Sim, SimConfig};
-pub use metrics::{Detection, FalsePositive, Metrics, NetStats, Propagation, TrackId, Traffic};
+pub use metrics::{
+    Conviction, Detection, FalsePositive, Flapping, Metrics, NetStats, Propagation, TrackId,
+    Traffic,
+};
 pub use network::{Latency, LinkModel, MAX_NODES, PartitionId, SIM_PORT, node_addr, node_index};
 pub use record::{Record, SimEvent, Subject};
 pub use rng::SimRng;

@@ -18,10 +18,17 @@
 //!    and round; ten key updates by random nodes at random times, each
 //!    followed until every node has it.
 //! 3. **Crashes**: five random non-seed nodes crash silently, 20 intervals
-//!    apart, or with [`Workload::mass_crash`] a fraction of the non-seed
-//!    nodes crash at the same instant; every live node's time to report
-//!    each crash is recorded, waiting until all are reported or a limit
-//!    passes.
+//!    apart (or [`Workload::crash_count`] of them, at one instant with
+//!    [`Workload::crash_together`]), or with [`Workload::mass_crash`] a
+//!    fraction of the non-seed nodes crash at the same instant; every live
+//!    node's time to report each crash is recorded, waiting until all are
+//!    reported or a limit passes. Or, instead of crashes, a fault scenario
+//!    of [`faults`]: one-way partitions that flip
+//!    ([`Workload::flip_partitions`]) or nodes with lossy input
+//!    ([`Workload::lossy_nodes`]), then the wait for full membership.
+//!
+//! Flapping (an observer reporting a node dead, alive again, dead again)
+//! is counted over the whole run whatever the fault.
 //!
 //! Everything but the time and memory figures is deterministic for the
 //! workload: the same workload gives the same report, bit for bit.

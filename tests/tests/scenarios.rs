@@ -5,8 +5,10 @@
 //! `cargo test --workspace` builds these in debug, where an engine handles a
 //! datagram ~25× slower than in release, so the sizes are chosen to keep the
 //! whole file well under a minute on two cores (measured: ~35 s of CPU in
-//! all, the longest test ~16 s); the full-size runs are in the `simulate`
-//! example. Each test says its size. In release
+//! all, the longest test ~16 s; issue 13's three fault scenarios at the
+//! end add ~19 s of CPU: 3 s, 11 s and 5 s, measured one at a time with a
+//! simulation running beside them); the full-size runs are in the
+//! `simulate` example. Each test says its size. In release
 //! (`cargo test --release -p tests --test scenarios`, ~10 s) scenario 1 runs
 //! its full size: 100 nodes for one simulated hour.
 //!

@@ -194,7 +194,9 @@
 //! | `same_side_convictions` | reports | a node of the observer's own half reported dead: this scenario's false positives |
 //! | `same_side_convictions_hearing` | reports | of which by the hearing half (whose datagrams to the other half were dropped) while the partitions lasted |
 //! | `deaf_side_convictions` | reports | a node of the other half reported dead by a node that could not hear it: expected |
-//! | `hearing_side_convictions` | reports | a node of the other half reported dead by a node that could hear it, or after the partitions |
+//! | `hearing_side_convictions` | reports | a node of the other half reported dead by a node that could hear it, during the partitions |
+//! | `cross_convictions_after_partitions` | reports | a node of the other half reported dead after the last partition |
+//! | `unexpected_cross_list` | [[s, name, name]] | the first 20 of those two kinds |
 //! | `flapping_same_side` | pairs | flapping pairs within a half (from the fault's start) |
 //! | `flapping_cross_side` | pairs | flapping pairs across the halves: expected once each half was deaf twice |
 //! | `lossy_nodes` | nodes | nodes with lossy input (`--lossy-nodes`) |
@@ -341,8 +343,9 @@ fn print_fault(r: &Report) {
             f.same_side, f.same_side_hearing
         );
         println!(
-            "  far half          {} by the deaf half (expected), {} by a node that heard it",
-            f.deaf_side, f.hearing_side
+            "  far half          {} by the deaf half (expected), {} by a node that heard it, \
+             {} after the partitions",
+            f.deaf_side, f.hearing_side, f.after_partitions
         );
         println!(
             "  flapping          {} pairs within a half, {} across",

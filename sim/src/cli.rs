@@ -106,7 +106,9 @@ null outside their scenario (counts over (observer, node) reports):
   deaf_side_convictions       a far node reported dead by a node that could
                               not hear it (expected)
   hearing_side_convictions    a far node reported dead by a node that could
-                              hear it, or after the partitions
+                              hear it, during the partitions
+  cross_convictions_after_partitions  a far node reported dead after them
+  unexpected_cross_list       the first 20 of those two: [s, observer, node]
   flapping_same_side          flapping pairs within a half
   flapping_cross_side         flapping pairs across the halves (expected)
   lossy_nodes, lossy_loss, lossy_seconds   nodes, their input loss, duration

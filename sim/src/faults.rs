@@ -105,9 +105,14 @@ pub struct FlipReport {
     /// one-way partition.
     pub deaf_side: usize,
     /// Convictions of a node of the other half by an observer that could
-    /// hear it (it was on the hearing side then, or the partitions were
-    /// over): not expected.
+    /// hear it (it was on the hearing side then): not expected.
     pub hearing_side: usize,
+    /// Convictions of a node of the other half after the last partition
+    /// (everyone hears everyone again): not expected.
+    pub after_partitions: usize,
+    /// The first [`LISTED`] convictions counted in `hearing_side` or
+    /// `after_partitions`.
+    pub cross_list: Vec<Named>,
     /// Flapping pairs (an observer reporting a node dead twice or more)
     /// within one half (target 0).
     pub flapping_same_side: usize,
@@ -155,6 +160,8 @@ pub fn flip_partitions(sim: &mut Sim, period: Duration, flips: u32, limit: Durat
         same_side_hearing: 0,
         deaf_side: 0,
         hearing_side: 0,
+        after_partitions: 0,
+        cross_list: Vec::new(),
         flapping_same_side: 0,
         flapping_cross_side: 0,
         heal_seconds: heal.map(|d| d.as_secs_f64()),
@@ -178,14 +185,18 @@ pub fn flip_partitions(sim: &mut Sim, period: Duration, flips: u32, limit: Durat
             if report.same_side_list.len() < LISTED {
                 report.same_side_list.push(named(sim, c));
             }
-        } else if let Some(a_deaf) = a_deaf {
-            if observer_a == a_deaf {
-                report.deaf_side += 1;
-            } else {
-                report.hearing_side += 1;
-            }
         } else {
-            report.hearing_side += 1;
+            match a_deaf {
+                Some(a_deaf) if observer_a == a_deaf => {
+                    report.deaf_side += 1;
+                    continue;
+                }
+                Some(_) => report.hearing_side += 1,
+                None => report.after_partitions += 1,
+            }
+            if report.cross_list.len() < LISTED {
+                report.cross_list.push(named(sim, c));
+            }
         }
     }
     let flapping = super::metrics::flapping(&sim.convictions()[first..]);

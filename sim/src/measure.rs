@@ -1113,6 +1113,14 @@ impl Report {
                 opt_count(f.map(|f| f.hearing_side)),
             ),
             (
+                "cross_convictions_after_partitions",
+                opt_count(f.map(|f| f.after_partitions)),
+            ),
+            (
+                "unexpected_cross_list",
+                f.map_or("null".into(), |f| named_list(&f.cross_list)),
+            ),
+            (
                 "flapping_same_side",
                 opt_count(f.map(|f| f.flapping_same_side)),
             ),
@@ -1373,7 +1381,7 @@ mod tests {
         let f = r.flip.as_ref().expect("a flip report");
         assert_eq!((r.fault, r.crashes), (Fault::FlipPartitions, 0));
         assert_eq!(
-            (f.sides, f.deaf_side, f.hearing_side),
+            (f.sides, f.deaf_side, f.hearing_side + f.after_partitions),
             ((6, 6), 72, 0),
             "{f:?}"
         );

@@ -127,9 +127,10 @@
 //!   only in small runs.
 //! - **The standard measurement.** [`measure`] is the workload
 //!   `examples/simulate.rs` runs (warm-up, steady state, spaced or mass
-//!   crashes, with its capacity sized from the keys per node) and
-//!   `examples/tradeoff.rs` repeats over a grid of settings ([`cli`] parses
-//!   both command lines, [`plot`] draws the trade-off as an SVG).
+//!   crashes or a fault scenario of [`faults`], with its capacity sized
+//!   from the keys per node) and `examples/tradeoff.rs` repeats over a
+//!   grid of settings ([`cli`] parses both command lines, [`plot`] draws
+//!   the trade-off as an SVG).
 //!
 //! The simulator is test infrastructure: it allocates, and it panics on
 //! misuse (a node index out of range, an invalid configuration:

@@ -356,8 +356,9 @@ usage: tradeoff [--settings GRID] [--out PREFIX] [--per-second]
   --per-second     plot bytes per node per second rather than per round
                    (the table has both)
 
-The workload options are simulate's (simulate --help), except --json;
---nodes defaults to 200 here.";
+The workload options are simulate's (simulate --help), except --json and
+the scenarios without crashes (--flip-partitions, --lossy-nodes and their
+options): the plot is of crash detection; --nodes defaults to 200 here.";
 
 /// Parses `tradeoff`'s arguments (without the program name) and checks the
 /// workload of every setting.
@@ -384,6 +385,13 @@ pub fn parse_tradeoff(
     }
     if out.is_empty() {
         return Err(UsageError("--out must not be empty".into()));
+    }
+    if !base.fault().crashes() {
+        return Err(UsageError(
+            "tradeoff plots crash detection: --flip-partitions and --lossy-nodes are \
+             simulate's only"
+                .into(),
+        ));
     }
     let settings = match settings {
         Some(s) => s,
@@ -605,6 +613,12 @@ mod tests {
         assert!(bad(vec!["--out", ""]).contains("--out"));
         assert!(bad(vec!["--json"]).contains("unknown argument"));
         assert!(bad(vec!["--settings"]).contains("needs a value"));
+        assert!(bad(vec!["--flip-partitions", "20"]).contains("simulate's only"));
+        assert!(bad(vec!["--lossy-nodes", "0.1"]).contains("simulate's only"));
+        let Ok(Parsed::Run(a)) = parse_tradeoff(words("--crash-count 4 --crash-together")) else {
+            panic!("crashes together are a tradeoff workload")
+        };
+        assert_eq!(a.base.crash_count(), 4);
     }
 
     #[test]

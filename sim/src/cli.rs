@@ -76,7 +76,7 @@ usage: simulate [--nodes N] [--loss P] [--seed S] [--rounds R] [--key] [--json]
                        non-seed nodes, at least one, loses datagrams sent to it
   --lossy-loss P       loss on a lossy node's input, on top of --loss,
                        0 < P <= 1 (default 0.8)
-  --lossy-seconds T    how long the input stays lossy (default 300)
+  --lossy-seconds T    how long the input stays lossy, 1 to 86400 (default 300)
   --max-nodes M        node slots per engine, N..=65535 (default: 128 up to
                        128 nodes, 1024 up to 1024, else N rounded up to a
                        multiple of 256)
@@ -93,7 +93,8 @@ and --lossy-nodes. After a partition or lossy phase, the run waits for every
 node to list every other alive again.
 
 JSON fields (--json) beyond the existing ones, after false_positive_list;
-null outside their scenario (counts over (observer, node) reports):
+null outside their scenario (a report is one observer's NodeDead event
+about one node; a pair is an observer and a node):
   flapping                    pairs in which an observer reported a node dead,
                               alive again, dead again; whole run
   fault                       spaced-crashes, crashes-together, mass-crash,

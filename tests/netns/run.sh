@@ -22,10 +22,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 ANALYZE="$HERE/analyze.py"
 
 ALL_SCENARIOS="coldstart kill loss10 loss30 partition flip lossy pause restart leave"
-# Not `pause` yet: a node resumed after a long SIGSTOP convicts its healthy
-# peers in about a third of runs (RELIABILITY.md, "Real network"); CI
-# would fail at random until that is fixed in hearsay-core.
-SHORT_SCENARIOS="coldstart kill loss10 partition restart leave"
+SHORT_SCENARIOS="coldstart kill loss10 partition pause restart leave"
 
 usage() {
     cat <<EOF

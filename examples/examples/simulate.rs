@@ -1,13 +1,18 @@
 //! Simulates a hearsay cluster and measures it against the targets of
-//! issues 4 and 12: propagation rounds, bandwidth, crash detection time
-//! (of spaced crashes, or of a mass failure), false positives, cold start,
-//! and the memory a node and the whole simulation take.
+//! issues 4, 12 and 13: propagation rounds, bandwidth, crash detection
+//! time (of spaced crashes, crashes together, or a mass failure), false
+//! positives and flapping (also under one-way partitions that flip and
+//! nodes with lossy input), cold start, and the memory a node and the
+//! whole simulation take.
 //!
 //! ```sh
 //! cargo run --release -p examples --example simulate -- --nodes 1000 --loss 0.1 --seed 1
 //! cargo run --release -p examples --example simulate -- --nodes 100 --loss 0 --seed 1 --json
 //! cargo run --release -p examples --example simulate -- --nodes 5000 --keys 1 --value-len 8 --window 100 --json
 //! cargo run --release -p examples --example simulate -- --nodes 1000 --mass-crash 0.1 --json
+//! cargo run --release -p examples --example simulate -- --nodes 1000 --crash-count 10 --crash-together --rounds 20 --json
+//! cargo run --release -p examples --example simulate -- --nodes 1000 --flip-partitions 20 --flips 6 --rounds 20 --json
+//! cargo run --release -p examples --example simulate -- --nodes 1000 --lossy-nodes 0.01 --lossy-seconds 300 --rounds 20 --json
 //! ```
 //!
 //! The workload, its phases and the figures live in
@@ -42,6 +47,29 @@
 //! - `--mass-crash F` — instead of five crashes 20 intervals apart, the
 //!   fraction `0 < F <= 1` of the non-seed nodes (rounded, at least one)
 //!   crashes at one instant.
+//! - `--crash-count C` — `C` random non-seed nodes crash instead of five
+//!   (1 to the non-seed nodes).
+//! - `--crash-together` — the crashes happen at one instant rather than 20
+//!   intervals apart (`--crash-count 10 --crash-together`: ten
+//!   simultaneous crashes).
+//! - `--flip-partitions S` — instead of crashes, one-way partitions of `S`
+//!   whole seconds (1 to 86,400) between half A (the even-numbered nodes)
+//!   and half B (the odd): first A cannot hear B (datagrams from B to A are
+//!   dropped; B still hears A), then the reverse, and so on; then none
+//!   (Rapid's scenario).
+//! - `--flips K` — how many one-way partitions, 1 to 10,000 (default 6);
+//!   only with `--flip-partitions`.
+//! - `--lossy-nodes F` — instead of crashes, the fraction `0 < F <= 1` of
+//!   the non-seed nodes (rounded, at least one; 0.01 of 1000 nodes is 10)
+//!   loses datagrams sent to it (its input; its output is intact).
+//! - `--lossy-loss P` — the loss on a lossy node's input, on top of
+//!   `--loss` (drawn independently), `0 < P <= 1` (default 0.8).
+//! - `--lossy-seconds T` — how long the input stays lossy, 1 to 86,400 s
+//!   (default 300).
+//!
+//! Only one of `--mass-crash`, `--crash-count`/`--crash-together`,
+//! `--flip-partitions` and `--lossy-nodes` may be given.
+//!
 //! - `--progress` — a line on standard error as each phase starts and ends.
 //!
 //! Every engine's capacity ([`Capacity`](hearsay_core::Capacity)) can be
@@ -101,7 +129,13 @@
 //!    is recorded, waiting until every report came or 60 intervals plus
 //!    ten pauses passed (`detection_seconds_median` / `_max` are over all
 //!    (observer, crashed node) pairs; `detections_incomplete` counts the
-//!    pairs still missing).
+//!    pairs still missing). With `--flip-partitions` or `--lossy-nodes`,
+//!    nothing crashes: the partitions flip (or the lossy nodes' input is
+//!    lossy) for their time, then the network is whole again and the run
+//!    waits until every node lists every other alive (`heal_seconds`,
+//!    checked every tenth of an interval, for at most the same limit).
+//!    Every `NodeDead` report from the fault's start to the end is sorted
+//!    by what the scenario expects of it (the table below).
 //!
 //! # JSON (`--json`)
 //!
@@ -152,6 +186,30 @@
 //! | `false_positives` | reports | `NodeDead` about a running, reachable node, whole run |
 //! | `false_positives_warmup` | reports | of which during the warm-up |
 //! | `false_positive_list` | [[s, name, name]] | every one: when (seconds since the start), observer, node reported dead |
+//! | `flapping` | pairs | (observer, node) pairs in which the observer reported the node dead, then alive again, then dead again; whole run |
+//! | `fault` | text | phase 3: `spaced-crashes`, `crashes-together`, `mass-crash`, `flip-partitions` or `lossy-nodes` |
+//! | `crash_count` | nodes | `--crash-count`, else `null` |
+//! | `flip_seconds` | s | `--flip-partitions`, else `null` |
+//! | `flips` | partitions | one-way partitions played |
+//! | `same_side_convictions` | reports | a node of the observer's own half reported dead: this scenario's false positives |
+//! | `same_side_convictions_hearing` | reports | of which by the hearing half (whose datagrams to the other half were dropped) while the partitions lasted |
+//! | `deaf_side_convictions` | reports | a node of the other half reported dead by a node that could not hear it: expected |
+//! | `hearing_side_convictions` | reports | a node of the other half reported dead by a node that could hear it, during the partitions |
+//! | `cross_convictions_after_partitions` | reports | a node of the other half reported dead after the last partition |
+//! | `unexpected_cross_list` | [[s, name, name]] | the first 20 of those two kinds |
+//! | `flapping_same_side` | pairs | flapping pairs within a half (from the fault's start) |
+//! | `flapping_cross_side` | pairs | flapping pairs across the halves: expected once each half was deaf twice |
+//! | `lossy_nodes` | nodes | nodes with lossy input (`--lossy-nodes`) |
+//! | `lossy_loss` | probability | `--lossy-loss` |
+//! | `lossy_seconds` | s | `--lossy-seconds` |
+//! | `healthy_convicted` | reports | a healthy (not lossy) node reported dead by anyone: this scenario's false positives |
+//! | `healthy_convicted_by_lossy` | reports | of which by a lossy node |
+//! | `lossy_convicted_by_healthy` | reports | a lossy node reported dead by a healthy one |
+//! | `flapping_healthy` | pairs | flapping pairs about a healthy node (from the fault's start) |
+//! | `flapping_lossy` | pairs | flapping pairs of a healthy observer and a lossy node |
+//! | `heal_seconds` | s (virtual) | from the end of the partitions or the loss to every node listing every other alive |
+//! | `fault_false_positives` | reports | the scenario's false positives: `same_side_convictions`, `healthy_convicted`, or with crashes `false_positives` |
+//! | `fault_false_positive_list` | [[s, name, name]] | the first 20 of those |
 //! | `sealed_datagrams_out` | datagrams | sent sealed, summed over the engines |
 //! | `unsealed_datagrams_in` | datagrams | accepted unsealed, summed over the engines |
 //! | `memory_bytes_per_node` | bytes | engine tables ([`Capacity::memory_bytes`](hearsay_core::Capacity::memory_bytes)) + engine value |
@@ -163,7 +221,13 @@
 //!
 //! `false_positives` counts `NodeDead` reports about nodes that were
 //! running and reachable, over the whole run (`false_positives_warmup`
-//! counts those of phase 1 alone).
+//! counts those of phase 1 alone). Under `--flip-partitions` a node of the
+//! other half is never "reachable" while a partition lasts, so that count
+//! is the same-half reports (and any cross report more than 10 s after the
+//! last partition); under `--lossy-nodes` it also counts lossy nodes
+//! reported dead: `fault_false_positives` is the scenario's own
+//! definition. Fields from `flapping` on are new with issue 13; the fields
+//! before them are unchanged, in the same order.
 
 use std::process::ExitCode;
 
@@ -235,32 +299,16 @@ fn print_report(r: &Report) {
         r.updates_incomplete,
         r.updates
     );
-    match w.mass_crash {
-        Some(f) => println!(
-            "crashes ({} at once: {:.1}% of the non-seed nodes)",
-            r.crashes,
-            f * 100.0
-        ),
-        None => println!(
-            "crashes ({}, {CRASH_SPACING_INTERVALS} intervals apart)",
-            r.crashes
-        ),
-    }
-    println!(
-        "  detection         median {}, max {} over {} pairs ({} reports missing)",
-        opt(r.detection_median, " s"),
-        opt(r.detection_max, " s"),
-        r.detection_pairs,
-        r.detections_incomplete
-    );
-    for (observer, subject) in &r.missing_detections {
-        println!("    {observer} never reported {subject} dead");
-    }
+    print_fault(r);
     println!("whole run");
     println!("  false positives   {}", r.false_positives);
     for (at, observer, subject) in r.false_positive_list.iter().take(5) {
         println!("    at {at:.3} s {observer} reported {subject} dead");
     }
+    println!(
+        "  flapping          {} (observer, node) pairs reported dead, alive, dead",
+        r.flapping
+    );
     println!(
         "  wall time         {:.1} s ({:.1} ms wall, {} CPU per simulated round in the steady state)",
         r.wall_total.as_secs_f64(),
@@ -277,6 +325,94 @@ fn print_report(r: &Report) {
             b as f64 / (1u64 << 30) as f64
         ))
     );
+}
+
+/// Phase 3: the crashes' detection, or the fault scenario's figures.
+fn print_fault(r: &Report) {
+    let w = &r.workload;
+    if let Some(f) = &r.flip {
+        println!(
+            "one-way partitions ({} of {} s, halves of {} and {} nodes)",
+            f.flips,
+            f.period.as_secs(),
+            f.sides.0,
+            f.sides.1
+        );
+        println!(
+            "  same half         {} convictions ({} by the hearing half): false positives",
+            f.same_side, f.same_side_hearing
+        );
+        println!(
+            "  far half          {} by the deaf half (expected), {} by a node that heard it, \
+             {} after the partitions",
+            f.deaf_side, f.hearing_side, f.after_partitions
+        );
+        println!(
+            "  flapping          {} pairs within a half, {} across",
+            f.flapping_same_side, f.flapping_cross_side
+        );
+        println!(
+            "  membership back   {} after the last partition",
+            opt(f.heal_seconds, " s")
+        );
+        print_listed(r);
+        return;
+    }
+    if let Some(l) = &r.lossy {
+        println!(
+            "lossy nodes ({} with {:.0}% input loss for {} s)",
+            l.nodes.len(),
+            l.loss * 100.0,
+            l.duration.as_secs()
+        );
+        println!(
+            "  healthy convicted {} ({} by a lossy node): false positives",
+            l.healthy_convicted, l.healthy_convicted_by_lossy
+        );
+        println!(
+            "  lossy convicted   {} by healthy nodes",
+            l.lossy_convicted_by_healthy
+        );
+        println!(
+            "  flapping          {} pairs about a healthy node, {} healthy about lossy",
+            l.flapping_healthy, l.flapping_lossy
+        );
+        println!(
+            "  membership back   {} after the loss",
+            opt(l.heal_seconds, " s")
+        );
+        print_listed(r);
+        return;
+    }
+    match w.mass_crash {
+        Some(f) => println!(
+            "crashes ({} at once: {:.1}% of the non-seed nodes)",
+            r.crashes,
+            f * 100.0
+        ),
+        None if w.crash_together => println!("crashes ({} at once)", r.crashes),
+        None => println!(
+            "crashes ({}, {CRASH_SPACING_INTERVALS} intervals apart)",
+            r.crashes
+        ),
+    }
+    println!(
+        "  detection         median {}, max {} over {} pairs ({} reports missing)",
+        opt(r.detection_median, " s"),
+        opt(r.detection_max, " s"),
+        r.detection_pairs,
+        r.detections_incomplete
+    );
+    for (observer, subject) in &r.missing_detections {
+        println!("    {observer} never reported {subject} dead");
+    }
+}
+
+/// The first few false positives of the fault scenario.
+fn print_listed(r: &Report) {
+    for (at, observer, subject) in r.fault_false_positive_list().iter().take(5) {
+        println!("    at {at:.3} s {observer} reported {subject} dead");
+    }
 }
 
 fn main() -> ExitCode {

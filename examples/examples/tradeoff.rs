@@ -35,8 +35,10 @@
 //! about the same bytes per round, twice as often. Compare settings of
 //! different intervals per second (`--per-second`, or the table).
 //!
-//! Detection here is over the five spaced crashes (or `--mass-crash`), so
-//! a point's y is the median of about 5 × N reports. Runs are
+//! Detection here is over the five spaced crashes (or `--mass-crash`, or
+//! `--crash-count`, with or without `--crash-together`), so a point's y
+//! is the median of about 5 × N reports; `simulate`'s scenarios without
+//! crashes (`--flip-partitions`, `--lossy-nodes`) are refused. Runs are
 //! deterministic; only `wall_seconds` and the CPU and memory figures vary.
 
 use std::process::ExitCode;

@@ -39,6 +39,9 @@ pub const SIMULATE_USAGE: &str = "\
 usage: simulate [--nodes N] [--loss P] [--seed S] [--rounds R] [--key] [--json]
                 [--keys K] [--value-len V] [--interval-ms MS] [--fanout F]
                 [--pause-ms MS] [--min-std-ms MS] [--mass-crash FRACTION]
+                [--crash-count C] [--crash-together]
+                [--flip-partitions SECONDS] [--flips K]
+                [--lossy-nodes FRACTION] [--lossy-loss P] [--lossy-seconds T]
                 [--max-nodes M] [--max-entries E] [--max-state-bytes B] [--window W]
                 [--progress]
 
@@ -60,6 +63,20 @@ usage: simulate [--nodes N] [--loss P] [--seed S] [--rounds R] [--key] [--json]
                        (default: the core's, 400)
   --mass-crash F       instead of 5 crashes 20 intervals apart, this fraction
                        (0 < F <= 1) of the non-seed nodes crashes at once
+  --crash-count C      C non-seed nodes crash instead of 5
+  --crash-together     the crashes happen at one instant, not 20 intervals
+                       apart (e.g. --crash-count 10 --crash-together)
+  --flip-partitions S  instead of crashes: one-way partitions between the
+                       even-numbered nodes (half A) and the odd (half B), S
+                       seconds each: A cannot hear B (B still hears A), then
+                       the reverse, and so on; then none
+  --flips K            one-way partitions with --flip-partitions, 1 to 10000
+                       (default 6)
+  --lossy-nodes F      instead of crashes: this fraction (0 < F <= 1) of the
+                       non-seed nodes, at least one, loses datagrams sent to it
+  --lossy-loss P       loss on a lossy node's input, on top of --loss,
+                       0 < P <= 1 (default 0.8)
+  --lossy-seconds T    how long the input stays lossy, 1 to 86400 (default 300)
   --max-nodes M        node slots per engine, N..=65535 (default: 128 up to
                        128 nodes, 1024 up to 1024, else N rounded up to a
                        multiple of 256)
@@ -69,7 +86,44 @@ usage: simulate [--nodes N] [--loss P] [--seed S] [--rounds R] [--key] [--json]
                        a quarter more, rounded up to 64; 640 for 10 keys of
                        32 bytes)
   --window W           detector intervals per node, 1..=65535 (default 256)
-  --progress           print a line on stderr as each phase starts and ends";
+  --progress           print a line on stderr as each phase starts and ends
+
+Only one of --mass-crash, --crash-count/--crash-together, --flip-partitions
+and --lossy-nodes. After a partition or lossy phase, the run waits for every
+node to list every other alive again.
+
+JSON fields (--json) beyond the existing ones, after false_positive_list;
+null outside their scenario (a report is one observer's NodeDead event
+about one node; a pair is an observer and a node):
+  flapping                    pairs in which an observer reported a node dead,
+                              alive again, dead again; whole run
+  fault                       spaced-crashes, crashes-together, mass-crash,
+                              flip-partitions or lossy-nodes
+  crash_count                 --crash-count
+  flip_seconds, flips         --flip-partitions, one-way partitions played
+  same_side_convictions       a node of the observer's own half reported dead
+  same_side_convictions_hearing  of which by the hearing half (still heard
+                              the other) during the partitions
+  deaf_side_convictions       a far node reported dead by a node that could
+                              not hear it (expected)
+  hearing_side_convictions    a far node reported dead by a node that could
+                              hear it, during the partitions
+  cross_convictions_after_partitions  a far node reported dead after them
+  unexpected_cross_list       the first 20 of those two: [s, observer, node]
+  flapping_same_side          flapping pairs within a half
+  flapping_cross_side         flapping pairs across the halves (expected)
+  lossy_nodes, lossy_loss, lossy_seconds   nodes, their input loss, duration
+  healthy_convicted           a healthy (not lossy) node reported dead
+  healthy_convicted_by_lossy  of which by a lossy node
+  lossy_convicted_by_healthy  a lossy node reported dead by a healthy one
+  flapping_healthy            flapping pairs about a healthy node
+  flapping_lossy              flapping pairs, healthy observer, lossy node
+  heal_seconds                partitions or loss over until every node lists
+                              every other alive (virtual s)
+  fault_false_positives       same_side_convictions, healthy_convicted, or
+                              with crashes false_positives
+  fault_false_positive_list   the first 20 of those: [s, observer, node]
+The flip and lossy counts cover the fault's start to the end of the run.";
 
 /// The value after option `name`, parsed.
 fn value<T>(name: &str, it: &mut impl Iterator<Item = String>) -> Result<T, UsageError>
@@ -109,6 +163,15 @@ fn workload_option(
         "--pause-ms" => w.pause = Some(millis(flag, it)?),
         "--min-std-ms" => w.min_std = Some(millis(flag, it)?),
         "--mass-crash" => w.mass_crash = Some(value(flag, it)?),
+        "--crash-count" => w.crash_count = Some(value(flag, it)?),
+        "--crash-together" => w.crash_together = true,
+        "--flip-partitions" => {
+            w.flip_partitions = Some(Duration::from_secs(value(flag, it)?));
+        }
+        "--flips" => w.flips = Some(value(flag, it)?),
+        "--lossy-nodes" => w.lossy_nodes = Some(value(flag, it)?),
+        "--lossy-loss" => w.lossy_loss = Some(value(flag, it)?),
+        "--lossy-seconds" => w.lossy_seconds = Some(Duration::from_secs(value(flag, it)?)),
         "--max-nodes" => w.max_nodes = Some(value(flag, it)?),
         "--max-entries" => w.max_entries = Some(value(flag, it)?),
         "--max-state-bytes" => w.max_state_bytes = Some(value(flag, it)?),
@@ -294,8 +357,9 @@ usage: tradeoff [--settings GRID] [--out PREFIX] [--per-second]
   --per-second     plot bytes per node per second rather than per round
                    (the table has both)
 
-The workload options are simulate's (simulate --help), except --json;
---nodes defaults to 200 here.";
+The workload options are simulate's (simulate --help), except --json and
+the scenarios without crashes (--flip-partitions, --lossy-nodes and their
+options): the plot is of crash detection; --nodes defaults to 200 here.";
 
 /// Parses `tradeoff`'s arguments (without the program name) and checks the
 /// workload of every setting.
@@ -323,6 +387,13 @@ pub fn parse_tradeoff(
     if out.is_empty() {
         return Err(UsageError("--out must not be empty".into()));
     }
+    if !base.fault().crashes() {
+        return Err(UsageError(
+            "tradeoff plots crash detection: --flip-partitions and --lossy-nodes are \
+             simulate's only"
+                .into(),
+        ));
+    }
     let settings = match settings {
         Some(s) => s,
         None => parse_settings(DEFAULT_GRID)?,
@@ -349,6 +420,7 @@ fn words(s: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::faults::Fault;
 
     fn simulate(s: &str) -> Result<Parsed<SimulateArgs>, UsageError> {
         parse_simulate(words(s))
@@ -425,12 +497,57 @@ mod tests {
             ("--max-nodes 70000", "--max-nodes"),
             ("--window 0", "--window"),
             ("--max-entries 4", "--max-entries"),
+            ("--crash-count 0", "--crash-count"),
+            ("--nodes 10 --crash-count 8", "--crash-count"),
+            ("--nodes 3 --crash-together", "--crash-together"),
+            ("--mass-crash 0.1 --crash-count 3", "choose one"),
+            ("--flip-partitions 20 --lossy-nodes 0.01", "choose one"),
+            ("--flip-partitions 0", "--flip-partitions"),
+            ("--flip-partitions 1.5", "--flip-partitions"),
+            ("--flips 3", "--flips needs --flip-partitions"),
+            ("--flip-partitions 20 --flips 0", "--flips"),
+            ("--lossy-nodes 0", "--lossy-nodes"),
+            ("--lossy-nodes 1.1", "--lossy-nodes"),
+            ("--nodes 3 --lossy-nodes 0.5", "--lossy-nodes"),
+            ("--lossy-loss 0.5", "--lossy-loss needs --lossy-nodes"),
+            ("--lossy-seconds 9", "--lossy-seconds needs --lossy-nodes"),
+            ("--lossy-nodes 0.1 --lossy-loss 0", "--lossy-loss"),
+            ("--lossy-nodes 0.1 --lossy-seconds 0", "--lossy-seconds"),
             ("--frobnicate", "unknown argument"),
         ];
         for (line, named) in cases {
             let e = error(line);
             assert!(e.contains(named), "{line:?} gave {e:?}");
         }
+    }
+
+    #[test]
+    fn simulate_fault_options() {
+        let run = |s: &str| match simulate(s) {
+            Ok(Parsed::Run(a)) => a.workload,
+            other => panic!("{s:?}: {other:?}"),
+        };
+        let w = run("--nodes 1000 --crash-count 10 --crash-together");
+        assert_eq!((w.crash_count, w.crash_together), (Some(10), true));
+        assert_eq!((w.fault(), w.crash_count()), (Fault::CrashesTogether, 10));
+        let w = run("--nodes 50 --crash-count 7");
+        assert_eq!((w.fault(), w.crash_count()), (Fault::SpacedCrashes, 7));
+        let w = run("--flip-partitions 20 --flips 4");
+        assert_eq!(w.flip_partitions, Some(Duration::from_secs(20)));
+        assert_eq!(
+            (w.flips, w.fault(), w.crash_count()),
+            (Some(4), Fault::FlipPartitions, 0)
+        );
+        let w = run("--nodes 1000 --lossy-nodes 0.01 --lossy-loss 0.8 --lossy-seconds 60");
+        assert_eq!((w.lossy_nodes, w.lossy_loss), (Some(0.01), Some(0.8)));
+        assert_eq!(w.lossy_seconds, Some(Duration::from_secs(60)));
+        // 1 % of the 997 non-seed nodes.
+        assert_eq!(
+            (w.fault(), w.lossy_count(), w.crash_count()),
+            (Fault::LossyNodes, 10, 0)
+        );
+        assert_eq!(run("--mass-crash 0.5").fault(), Fault::MassCrash);
+        assert_eq!(run("").fault(), Fault::SpacedCrashes);
     }
 
     #[test]
@@ -497,6 +614,12 @@ mod tests {
         assert!(bad(vec!["--out", ""]).contains("--out"));
         assert!(bad(vec!["--json"]).contains("unknown argument"));
         assert!(bad(vec!["--settings"]).contains("needs a value"));
+        assert!(bad(vec!["--flip-partitions", "20"]).contains("simulate's only"));
+        assert!(bad(vec!["--lossy-nodes", "0.1"]).contains("simulate's only"));
+        let Ok(Parsed::Run(a)) = parse_tradeoff(words("--crash-count 4 --crash-together")) else {
+            panic!("crashes together are a tradeoff workload")
+        };
+        assert_eq!(a.base.crash_count(), 4);
     }
 
     #[test]

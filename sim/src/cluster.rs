@@ -13,8 +13,8 @@ use hearsay_core::{Buffers, Capacity, Config, ConfigError, Heap};
 use hearsay_core::{Engine, SendError, Transmit, WriteError};
 
 use super::metrics::{
-    CrashTracker, Detection, FalsePositive, Metrics, NetStats, PropTracker, Propagation, TrackId,
-    Traffic,
+    Conviction, CrashTracker, Detection, FalsePositive, Flapping, Metrics, NetStats, PropTracker,
+    Propagation, TrackId, Traffic,
 };
 use super::network::{LinkModel, MAX_NODES, Network, PartitionId, node_addr, node_index};
 use super::observe::{Ledger, Tap};
@@ -1040,6 +1040,20 @@ impl Sim {
     /// Every `NodeDead` reported about a running, reachable node, in order.
     pub fn false_positives(&self) -> &[FalsePositive] {
         &self.ledger.false_positives
+    }
+
+    /// Every `NodeDead` any observer reported, in order, whether or not the
+    /// node was running (kept even when [`SimConfig::record_membership`]
+    /// is off).
+    pub fn convictions(&self) -> &[Conviction] {
+        &self.ledger.convictions
+    }
+
+    /// Every (observer engine, incarnation) pair in which the observer
+    /// reported the incarnation dead more than once: seen dead, then alive
+    /// again, then dead again ([`Flapping`]).
+    pub fn flapping(&self) -> Vec<Flapping> {
+        super::metrics::flapping(&self.ledger.convictions)
     }
 
     /// The detection of node `i`'s latest crash, if it ever crashed.

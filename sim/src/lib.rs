@@ -33,7 +33,10 @@
 //! [`Sim::crash`], [`Sim::detection`]; false positives — any `NodeDead` about
 //! a running node the observer can reach (outside a short grace after one
 //! of the two resumed or restarted or a partition between them healed,
-//! [`SimConfig::false_positive_grace`]), [`Sim::false_positives`]. Each
+//! [`SimConfig::false_positive_grace`]), [`Sim::false_positives`]; every
+//! `NodeDead` report, [`Sim::convictions`], and flapping — an observer
+//! reporting the same incarnation dead, alive again, dead again —
+//! [`Sim::flapping`]. Each
 //! node's membership events (and optionally its key events) are recorded
 //! with their virtual time: [`Sim::log`].
 //!
@@ -124,9 +127,10 @@
 //!   only in small runs.
 //! - **The standard measurement.** [`measure`] is the workload
 //!   `examples/simulate.rs` runs (warm-up, steady state, spaced or mass
-//!   crashes, with its capacity sized from the keys per node) and
-//!   `examples/tradeoff.rs` repeats over a grid of settings ([`cli`] parses
-//!   both command lines, [`plot`] draws the trade-off as an SVG).
+//!   crashes or a fault scenario of [`faults`], with its capacity sized
+//!   from the keys per node) and `examples/tradeoff.rs` repeats over a
+//!   grid of settings ([`cli`] parses both command lines, [`plot`] draws
+//!   the trade-off as an SVG).
 //!
 //! The simulator is test infrastructure: it allocates, and it panics on
 //! misuse (a node index out of range, an invalid configuration:
@@ -137,6 +141,7 @@
 
 pub mod cli;
 mod cluster;
+pub mod faults;
 pub mod measure;
 mod metrics;
 mod network;
@@ -149,7 +154,10 @@ mod rng;
 mod tests;
 
 pub use cluster::{NodeState, Sim, SimConfig};
-pub use metrics::{Detection, FalsePositive, Metrics, NetStats, Propagation, TrackId, Traffic};
+pub use metrics::{
+    Conviction, Detection, FalsePositive, Flapping, Metrics, NetStats, Propagation, TrackId,
+    Traffic,
+};
 pub use network::{Latency, LinkModel, MAX_NODES, PartitionId, SIM_PORT, node_addr, node_index};
 pub use record::{Record, SimEvent, Subject};
 pub use rng::SimRng;

@@ -18,10 +18,17 @@
 //!    and round; ten key updates by random nodes at random times, each
 //!    followed until every node has it.
 //! 3. **Crashes**: five random non-seed nodes crash silently, 20 intervals
-//!    apart, or with [`Workload::mass_crash`] a fraction of the non-seed
-//!    nodes crash at the same instant; every live node's time to report
-//!    each crash is recorded, waiting until all are reported or a limit
-//!    passes.
+//!    apart (or [`Workload::crash_count`] of them, at one instant with
+//!    [`Workload::crash_together`]), or with [`Workload::mass_crash`] a
+//!    fraction of the non-seed nodes crash at the same instant; every live
+//!    node's time to report each crash is recorded, waiting until all are
+//!    reported or a limit passes. Or, instead of crashes, a fault scenario
+//!    of [`faults`]: one-way partitions that flip
+//!    ([`Workload::flip_partitions`]) or nodes with lossy input
+//!    ([`Workload::lossy_nodes`]), then the wait for full membership.
+//!
+//! Flapping (an observer reporting a node dead, alive again, dead again)
+//! is counted over the whole run whatever the fault.
 //!
 //! Everything but the time and memory figures is deterministic for the
 //! workload: the same workload gives the same report, bit for bit.
@@ -44,6 +51,7 @@ use std::{fmt, format, vec};
 use hearsay_core::{Buffers, Capacity, ClusterKey, Config, Engine, Heap, NodeId};
 
 use super::cluster::{Sim, SimConfig};
+use super::faults::{self, Fault, FlipReport, LossyReport, Named};
 use super::network::{Latency, node_addr};
 use super::rng::SimRng;
 
@@ -76,6 +84,14 @@ pub const LATENCY: &str = "normal(mean 1 ms, sd 0.5 ms, min 0.1 ms)";
 const LEAVE_ENTRY_BYTES: usize = 7 + 7;
 /// Bytes of block header per stored entry.
 const BLOCK_HEADER: usize = 8;
+/// One-way partitions of `--flip-partitions` unless `--flips` says.
+pub const DEFAULT_FLIPS: u32 = 6;
+/// Most one-way partitions.
+pub const MAX_FLIPS: u32 = 10_000;
+/// Input loss of a lossy node unless `--lossy-loss` says (Rapid's 80 %).
+pub const DEFAULT_LOSSY_LOSS: f64 = 0.8;
+/// How long input stays lossy unless `--lossy-seconds` says.
+pub const DEFAULT_LOSSY_SECONDS: Duration = Duration::from_secs(300);
 
 /// A setting of a [`Workload`] that cannot run, and why; the message names
 /// the command-line option of the setting.
@@ -126,6 +142,31 @@ pub struct Workload {
     /// (`0 < f <= 1`) of the non-seed nodes crashes at one instant
     /// (`--mass-crash`).
     pub mass_crash: Option<f64>,
+    /// How many non-seed nodes crash, instead of [`SPACED_CRASHES`]
+    /// (`--crash-count`, 1 to the non-seed nodes).
+    pub crash_count: Option<usize>,
+    /// The crashes happen at one instant rather than 20 intervals apart
+    /// (`--crash-together`).
+    pub crash_together: bool,
+    /// Instead of crashes, one-way partitions between the even- and the
+    /// odd-numbered nodes that flip this often ([`faults::flip_partitions`];
+    /// `--flip-partitions`, whole seconds, 1 s to a day).
+    pub flip_partitions: Option<Duration>,
+    /// How many one-way partitions (`--flips`, 1 to 10,000; default
+    /// [`DEFAULT_FLIPS`]); only with `flip_partitions`.
+    pub flips: Option<u32>,
+    /// Instead of crashes, this fraction (`0 < f <= 1`) of the non-seed
+    /// nodes (rounded, at least one) loses most of its input
+    /// ([`faults::lossy_nodes`]; `--lossy-nodes`).
+    pub lossy_nodes: Option<f64>,
+    /// The loss on every datagram sent to a lossy node, on top of
+    /// [`Workload::loss`] (`--lossy-loss`, `0 < p <= 1`; default
+    /// [`DEFAULT_LOSSY_LOSS`]); only with `lossy_nodes`.
+    pub lossy_loss: Option<f64>,
+    /// How long the lossy nodes' input stays lossy (`--lossy-seconds`, 1 s
+    /// to a day; default [`DEFAULT_LOSSY_SECONDS`]); only with
+    /// `lossy_nodes`.
+    pub lossy_seconds: Option<Duration>,
     /// Node slots per engine; `None` derives them from `nodes`
     /// (`--max-nodes`).
     pub max_nodes: Option<usize>,
@@ -161,6 +202,13 @@ impl Workload {
             pause: None,
             min_std: None,
             mass_crash: None,
+            crash_count: None,
+            crash_together: false,
+            flip_partitions: None,
+            flips: None,
+            lossy_nodes: None,
+            lossy_loss: None,
+            lossy_seconds: None,
             max_nodes: None,
             max_entries: None,
             max_state_bytes: None,
@@ -261,17 +309,126 @@ impl Workload {
         c
     }
 
-    /// How many nodes crash: [`SPACED_CRASHES`] (fewer in a tiny cluster),
-    /// or the [`Workload::mass_crash`] fraction of the non-seed nodes,
-    /// rounded, at least one.
-    pub fn crash_count(&self) -> usize {
-        let non_seeds = self
-            .nodes
-            .saturating_sub(SEEDS.min(self.nodes.saturating_sub(1)));
-        match self.mass_crash {
-            None => SPACED_CRASHES.min(non_seeds.saturating_sub(1)),
-            Some(f) => ((f * non_seeds as f64).round() as usize).clamp(1, non_seeds.max(1)),
+    /// Nodes that are not seeds.
+    fn non_seeds(&self) -> usize {
+        self.nodes
+            .saturating_sub(SEEDS.min(self.nodes.saturating_sub(1)))
+    }
+
+    /// `f` of the non-seed nodes, rounded, at least one.
+    fn fraction_of_non_seeds(&self, f: f64) -> usize {
+        let non_seeds = self.non_seeds();
+        ((f * non_seeds as f64).round() as usize).clamp(1, non_seeds.max(1))
+    }
+
+    /// What phase 3 does: crashes (spaced, together or a mass crash), or
+    /// one of the fault scenarios.
+    pub fn fault(&self) -> Fault {
+        if self.flip_partitions.is_some() {
+            Fault::FlipPartitions
+        } else if self.lossy_nodes.is_some() {
+            Fault::LossyNodes
+        } else if self.mass_crash.is_some() {
+            Fault::MassCrash
+        } else if self.crash_together {
+            Fault::CrashesTogether
+        } else {
+            Fault::SpacedCrashes
         }
+    }
+
+    /// How many nodes crash: [`Workload::crash_count`] if set, else
+    /// [`SPACED_CRASHES`] (fewer in a tiny cluster), or the
+    /// [`Workload::mass_crash`] fraction of the non-seed nodes, rounded,
+    /// at least one; none in the partition and lossy-node scenarios.
+    pub fn crash_count(&self) -> usize {
+        if !self.fault().crashes() {
+            return 0;
+        }
+        match (self.mass_crash, self.crash_count) {
+            (Some(f), _) => self.fraction_of_non_seeds(f),
+            (None, Some(n)) => n,
+            (None, None) => SPACED_CRASHES.min(self.non_seeds().saturating_sub(1)),
+        }
+    }
+
+    /// How many nodes have lossy input (0 unless [`Workload::lossy_nodes`]).
+    pub fn lossy_count(&self) -> usize {
+        self.lossy_nodes
+            .map_or(0, |f| self.fraction_of_non_seeds(f))
+    }
+
+    /// The fault options: at most one scenario, values in range, the
+    /// scenario's own options only with it.
+    fn check_fault(&self) -> Result<(), UsageError> {
+        let err = |m: &str| Err(UsageError(m.into()));
+        let chosen = [
+            self.mass_crash.is_some(),
+            self.crash_count.is_some() || self.crash_together,
+            self.flip_partitions.is_some(),
+            self.lossy_nodes.is_some(),
+        ];
+        if chosen.iter().filter(|&&c| c).count() > 1 {
+            return err(
+                "choose one of --mass-crash, --crash-count/--crash-together, \
+                 --flip-partitions and --lossy-nodes",
+            );
+        }
+        if let Some(n) = self.crash_count
+            && !(1..=self.non_seeds()).contains(&n)
+        {
+            return Err(UsageError(format!(
+                "--crash-count must be from 1 to the {} non-seed nodes",
+                self.non_seeds()
+            )));
+        }
+        if (self.crash_count.is_some() || self.crash_together) && self.nodes <= SEEDS {
+            return Err(UsageError(format!(
+                "--crash-count and --crash-together need non-seed nodes: --nodes must be above {SEEDS}"
+            )));
+        }
+        let day = Duration::from_secs(86_400);
+        if let Some(p) = self.flip_partitions
+            && !(Duration::from_secs(1)..=day).contains(&p)
+        {
+            return err("--flip-partitions must be from 1 to 86400 seconds");
+        }
+        match (self.flips, self.flip_partitions) {
+            (Some(_), None) => return err("--flips needs --flip-partitions"),
+            (Some(k), Some(_)) if !(1..=MAX_FLIPS).contains(&k) => {
+                return Err(UsageError(format!("--flips must be from 1 to {MAX_FLIPS}")));
+            }
+            _ => {}
+        }
+        if let Some(f) = self.lossy_nodes {
+            if !(f > 0.0 && f <= 1.0) {
+                return err("--lossy-nodes must be above 0 and at most 1");
+            }
+            if self.nodes <= SEEDS {
+                return Err(UsageError(format!(
+                    "--lossy-nodes needs non-seed nodes: --nodes must be above {SEEDS}"
+                )));
+            }
+        }
+        if self.lossy_nodes.is_none() {
+            if self.lossy_loss.is_some() {
+                return err("--lossy-loss needs --lossy-nodes");
+            }
+            if self.lossy_seconds.is_some() {
+                return err("--lossy-seconds needs --lossy-nodes");
+            }
+        }
+        if let Some(p) = self.lossy_loss
+            && !(p > 0.0 && p <= 1.0)
+        {
+            return err("--lossy-loss must be above 0 and at most 1");
+        }
+        if let Some(t) = self.lossy_seconds
+            && !(Duration::from_secs(1)..=day).contains(&t)
+        {
+            return err("--lossy-seconds must be from 1 to 86400");
+        }
+        Ok(())
     }
 
     /// Checks every setting, and that a node can write its keys into an
@@ -316,6 +473,7 @@ impl Workload {
                 ));
             }
         }
+        self.check_fault()?;
         let capacity = self.capacity();
         if capacity.nodes < self.nodes {
             return err(format!(
@@ -429,6 +587,16 @@ pub struct Report {
     /// Every one: (seconds, observer, subject) (the readable report shows
     /// the first five).
     pub false_positive_list: Vec<(f64, String, String)>,
+    /// What phase 3 did.
+    pub fault: Fault,
+    /// Flapping over the whole run: (observer, incarnation) pairs in which
+    /// the observer reported the incarnation dead more than once
+    /// ([`Sim::flapping`]).
+    pub flapping: usize,
+    /// The flipping partitions' figures, with `--flip-partitions`.
+    pub flip: Option<FlipReport>,
+    /// The lossy nodes' figures, with `--lossy-nodes`.
+    pub lossy: Option<LossyReport>,
     /// Datagrams sent sealed, summed over the engines.
     pub sealed_out: u64,
     /// Datagrams accepted unsealed, summed over the engines.
@@ -521,6 +689,17 @@ fn settled(sim: &Sim, want: &mut Vec<u64>, got: &mut Vec<Option<u64>>) -> bool {
         }
         got.iter().zip(want.iter()).all(|(g, w)| *g == Some(*w))
     })
+}
+
+/// `count` distinct nodes of `seeds..nodes`, by a partial shuffle.
+fn pick_non_seeds(rng: &mut SimRng, seeds: usize, nodes: usize, count: usize) -> Vec<usize> {
+    let mut pool: Vec<usize> = (seeds..nodes).collect();
+    for k in 0..count.min(pool.len()) {
+        let pick = k + rng.below((pool.len() - k) as u64) as usize;
+        pool.swap(k, pick);
+    }
+    pool.truncate(count);
+    pool
 }
 
 /// Runs `w` and measures it. Errors if [`Workload::check`] refuses it, or
@@ -630,19 +809,37 @@ pub fn run(w: &Workload) -> Result<Report, String> {
     let propagation_median = median(&mut rounds);
     let propagation_max = rounds.last().copied();
 
-    // 3. Crashes.
+    // 3. Crashes, or another fault.
     let seeds = SEEDS.min(w.nodes - 1);
     let count = w.crash_count();
+    let fault = w.fault();
+    let pause = w.config().detector.acceptable_heartbeat_pause;
+    // A detection takes about a timeout after the last heartbeat arrives
+    // (a few intervals plus the pause); recovering membership after a
+    // fault, about as long.
+    let settle_limit = interval * 60 + pause * 10;
     let mut victims = Vec::new();
-    if w.mass_crash.is_some() {
-        // A partial shuffle of the non-seed nodes: `count` distinct ones.
-        let mut pool: Vec<usize> = (seeds..w.nodes).collect();
-        for k in 0..count.min(pool.len()) {
-            let pick = k + rng.below((pool.len() - k) as u64) as usize;
-            pool.swap(k, pick);
-        }
-        pool.truncate(count);
-        victims = pool;
+    let (mut flip, mut lossy) = (None, None);
+    if fault == Fault::FlipPartitions {
+        let period = w.flip_partitions.unwrap_or_default();
+        let flips = w.flips.unwrap_or(DEFAULT_FLIPS);
+        flip = Some(faults::flip_partitions(
+            &mut sim,
+            period,
+            flips,
+            settle_limit,
+        ));
+    } else if fault == Fault::LossyNodes {
+        let chosen = pick_non_seeds(&mut rng, seeds, w.nodes, w.lossy_count());
+        lossy = Some(faults::lossy_nodes(
+            &mut sim,
+            &chosen,
+            w.lossy_loss.unwrap_or(DEFAULT_LOSSY_LOSS),
+            w.lossy_seconds.unwrap_or(DEFAULT_LOSSY_SECONDS),
+            settle_limit,
+        ));
+    } else if fault != Fault::SpacedCrashes {
+        victims = pick_non_seeds(&mut rng, seeds, w.nodes, count);
         for &v in &victims {
             sim.crash(v);
         }
@@ -658,11 +855,15 @@ pub fn run(w: &Workload) -> Result<Report, String> {
             sim.run_for(interval * CRASH_SPACING_INTERVALS);
         }
     }
-    progress("crashed", &sim);
-    // A detection takes about a timeout after the last heartbeat arrives:
-    // a few intervals plus the pause.
-    let pause = w.config().detector.acceptable_heartbeat_pause;
-    sim.wait_for(interval * 60 + pause * 10, interval, |s| {
+    progress(
+        if fault.crashes() {
+            "crashed"
+        } else {
+            "fault over, membership back"
+        },
+        &sim,
+    );
+    sim.wait_for(settle_limit, interval, |s| {
         victims
             .iter()
             .all(|&v| s.detection(v).is_some_and(|d| d.is_complete()))
@@ -733,6 +934,10 @@ pub fn run(w: &Workload) -> Result<Report, String> {
                 )
             })
             .collect(),
+        fault,
+        flapping: sim.flapping().len(),
+        flip,
+        lossy,
         wall_total: wall.elapsed(),
         wall_per_round,
         cpu_per_round,
@@ -769,11 +974,55 @@ pub fn json_string(s: &str) -> String {
     out
 }
 
+/// A count, or `null` outside its scenario.
+fn opt_count(v: Option<usize>) -> String {
+    v.map_or("null".into(), |n| n.to_string())
+}
+
+/// Named convictions as a JSON list of `[seconds, observer, node]`.
+fn named_list(list: &[Named]) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|(at, observer, subject)| {
+            format!(
+                "[{}, {}, {}]",
+                json_number(Some(*at)),
+                json_string(observer),
+                json_string(subject)
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
 fn millis(d: Duration) -> String {
     d.as_millis().to_string()
 }
 
 impl Report {
+    /// The false positives by the fault scenario's own definition:
+    /// convictions of a node of the observer's own half
+    /// ([`FlipReport::same_side`]), of a healthy node by anyone
+    /// ([`LossyReport::healthy_convicted`]), or with crashes
+    /// [`Report::false_positives`].
+    pub fn fault_false_positives(&self) -> usize {
+        match (&self.flip, &self.lossy) {
+            (Some(f), _) => f.same_side,
+            (None, Some(l)) => l.healthy_convicted,
+            (None, None) => self.false_positives,
+        }
+    }
+
+    /// The first [`faults::LISTED`] of [`Report::fault_false_positives`].
+    pub fn fault_false_positive_list(&self) -> &[Named] {
+        let list = match (&self.flip, &self.lossy) {
+            (Some(f), _) => &f.same_side_list,
+            (None, Some(l)) => &l.healthy_convicted_list,
+            (None, None) => &self.false_positive_list,
+        };
+        &list[..list.len().min(faults::LISTED)]
+    }
+
     /// The report's fields, in print order, as (name, JSON value); the
     /// schema is documented in `examples/simulate.rs`.
     pub fn json_fields(&self) -> Vec<(&'static str, String)> {
@@ -781,6 +1030,7 @@ impl Report {
         let config = w.config();
         let num = json_number;
         let c = self.capacity;
+        let (f, l) = (self.flip.as_ref(), self.lossy.as_ref());
         vec![
             ("nodes", w.nodes.to_string()),
             ("loss", num(Some(w.loss))),
@@ -840,21 +1090,75 @@ impl Report {
                 "false_positives_warmup",
                 self.false_positives_warmup.to_string(),
             ),
+            ("false_positive_list", named_list(&self.false_positive_list)),
+            ("flapping", self.flapping.to_string()),
+            ("fault", json_string(self.fault.name())),
             (
-                "false_positive_list",
-                format!(
-                    "[{}]",
-                    self.false_positive_list
-                        .iter()
-                        .map(|(at, observer, subject)| format!(
-                            "[{}, {}, {}]",
-                            num(Some(*at)),
-                            json_string(observer),
-                            json_string(subject)
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                "crash_count",
+                w.crash_count.map_or("null".into(), |n| n.to_string()),
+            ),
+            (
+                "flip_seconds",
+                num(w.flip_partitions.map(|d| d.as_secs_f64())),
+            ),
+            ("flips", opt_count(f.map(|f| f.flips as usize))),
+            ("same_side_convictions", opt_count(f.map(|f| f.same_side))),
+            (
+                "same_side_convictions_hearing",
+                opt_count(f.map(|f| f.same_side_hearing)),
+            ),
+            ("deaf_side_convictions", opt_count(f.map(|f| f.deaf_side))),
+            (
+                "hearing_side_convictions",
+                opt_count(f.map(|f| f.hearing_side)),
+            ),
+            (
+                "cross_convictions_after_partitions",
+                opt_count(f.map(|f| f.after_partitions)),
+            ),
+            (
+                "unexpected_cross_list",
+                f.map_or("null".into(), |f| named_list(&f.cross_list)),
+            ),
+            (
+                "flapping_same_side",
+                opt_count(f.map(|f| f.flapping_same_side)),
+            ),
+            (
+                "flapping_cross_side",
+                opt_count(f.map(|f| f.flapping_cross_side)),
+            ),
+            ("lossy_nodes", opt_count(l.map(|l| l.nodes.len()))),
+            ("lossy_loss", num(l.map(|l| l.loss))),
+            ("lossy_seconds", num(l.map(|l| l.duration.as_secs_f64()))),
+            (
+                "healthy_convicted",
+                opt_count(l.map(|l| l.healthy_convicted)),
+            ),
+            (
+                "healthy_convicted_by_lossy",
+                opt_count(l.map(|l| l.healthy_convicted_by_lossy)),
+            ),
+            (
+                "lossy_convicted_by_healthy",
+                opt_count(l.map(|l| l.lossy_convicted_by_healthy)),
+            ),
+            ("flapping_healthy", opt_count(l.map(|l| l.flapping_healthy))),
+            ("flapping_lossy", opt_count(l.map(|l| l.flapping_lossy))),
+            (
+                "heal_seconds",
+                num(f
+                    .map(|f| f.heal_seconds)
+                    .or(l.map(|l| l.heal_seconds))
+                    .flatten()),
+            ),
+            (
+                "fault_false_positives",
+                self.fault_false_positives().to_string(),
+            ),
+            (
+                "fault_false_positive_list",
+                named_list(self.fault_false_positive_list()),
             ),
             ("sealed_datagrams_out", self.sealed_out.to_string()),
             ("unsealed_datagrams_in", self.unsealed_in.to_string()),
@@ -1030,6 +1334,80 @@ mod tests {
         let svg = crate::plot::scatter_svg("t", "bytes", "seconds", &points);
         assert_eq!(svg.matches("<circle").count(), 2);
         assert!(svg.contains("500 ms, fanout 2, pause 1000 ms"));
+    }
+
+    #[test]
+    fn crashes_together_are_all_detected_and_the_json_names_the_fault() {
+        let w = Workload {
+            nodes: 30,
+            rounds: MIN_ROUNDS,
+            crash_count: Some(4),
+            crash_together: true,
+            seed: 6,
+            ..Workload::new()
+        };
+        assert_eq!(w.fault(), Fault::CrashesTogether);
+        let r = run(&w).expect("runs");
+        assert_eq!((r.crashes, r.detection_pairs), (4, 4 * 26));
+        assert_eq!(r.detections_incomplete, 0, "{r:?}");
+        assert_eq!((r.false_positives, r.flapping), (0, 0), "{r:?}");
+        assert_eq!(r.fault_false_positives(), 0);
+        let json = r.to_json();
+        for field in [
+            "\"fault\":\"crashes-together\",",
+            "\"crash_count\":4,",
+            "\"flapping\":0,",
+            "\"flip_seconds\":null,",
+            "\"healthy_convicted\":null,",
+            "\"fault_false_positives\":0,",
+            "\"fault_false_positive_list\":[],",
+        ] {
+            assert!(json.contains(field), "{field} missing: {json}");
+        }
+    }
+
+    #[test]
+    fn flipping_partitions_and_lossy_nodes_report_their_own_counts() {
+        // 12 nodes, 6 a side, two 20 s one-way partitions: each side is
+        // deaf once and convicts the 6 far nodes then, each observer once.
+        let w = Workload {
+            nodes: 12,
+            rounds: MIN_ROUNDS,
+            flip_partitions: Some(Duration::from_secs(20)),
+            flips: Some(2),
+            ..Workload::new()
+        };
+        let r = run(&w).expect("runs");
+        let f = r.flip.as_ref().expect("a flip report");
+        assert_eq!((r.fault, r.crashes), (Fault::FlipPartitions, 0));
+        assert_eq!(
+            (f.sides, f.deaf_side, f.hearing_side + f.after_partitions),
+            ((6, 6), 72, 0),
+            "{f:?}"
+        );
+        // Nobody was deaf twice: no flapping yet.
+        assert_eq!((f.flapping_cross_side, r.flapping), (0, 0), "{f:?}");
+        assert!(f.heal_seconds.is_some(), "{f:?}");
+        assert_eq!(r.fault_false_positives(), f.same_side);
+        let json = r.to_json();
+        assert!(json.contains("\"deaf_side_convictions\":72,"), "{json}");
+        assert!(json.contains("\"fault\":\"flip-partitions\","), "{json}");
+
+        let w = Workload {
+            nodes: 12,
+            rounds: MIN_ROUNDS,
+            lossy_nodes: Some(0.2),
+            lossy_seconds: Some(Duration::from_secs(30)),
+            ..Workload::new()
+        };
+        let r = run(&w).expect("runs");
+        let l = r.lossy.as_ref().expect("a lossy report");
+        // 20 % of the 9 non-seed nodes, rounded.
+        assert_eq!((l.nodes.len(), l.loss), (2, DEFAULT_LOSSY_LOSS));
+        assert_eq!(r.fault_false_positives(), l.healthy_convicted);
+        assert!(l.healthy_convicted >= l.healthy_convicted_by_lossy);
+        assert!(l.heal_seconds.is_some(), "{l:?}");
+        assert!(r.to_json().contains("\"lossy_nodes\":2,"));
     }
 
     #[test]

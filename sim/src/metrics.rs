@@ -237,6 +237,66 @@ pub struct FalsePositive {
     pub subject: Subject,
 }
 
+/// One `NodeDead` report, whoever it was about ([`super::Sim::convictions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conviction {
+    /// When (virtual time since the start).
+    pub at: Duration,
+    /// The node that reported it.
+    pub observer: usize,
+    /// Generation the observer's engine was started with: a restarted
+    /// observer is a new engine that knows nothing of the old one's views.
+    pub observer_generation: u64,
+    /// The incarnation reported dead.
+    pub subject: Subject,
+}
+
+/// An observer that reported the same incarnation dead more than once
+/// ([`super::Sim::flapping`]): dead, then alive again (or removed and
+/// joined again), then dead again. An engine reports a node dead only
+/// while it holds it alive, so every report after the first followed a
+/// return to life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flapping {
+    /// The observer.
+    pub observer: usize,
+    /// Generation its engine was started with.
+    pub observer_generation: u64,
+    /// The incarnation it kept reporting dead.
+    pub subject: Subject,
+    /// How many times it reported it dead (at least 2).
+    pub convictions: usize,
+}
+
+/// The flapping pairs among `convictions` (in the order of their first
+/// conviction): each (observer engine, subject incarnation) reported dead
+/// at least twice.
+pub fn flapping(convictions: &[Conviction]) -> Vec<Flapping> {
+    let mut counts: std::collections::HashMap<(usize, u64, Subject), usize> =
+        std::collections::HashMap::new();
+    let mut order = Vec::new();
+    for c in convictions {
+        let key = (c.observer, c.observer_generation, c.subject);
+        let n = counts.entry(key).or_insert(0);
+        if *n == 0 {
+            order.push(key);
+        }
+        *n += 1;
+    }
+    order
+        .into_iter()
+        .filter_map(|key| {
+            let n = counts.get(&key).copied().unwrap_or(0);
+            (n >= 2).then_some(Flapping {
+                observer: key.0,
+                observer_generation: key.1,
+                subject: key.2,
+                convictions: n,
+            })
+        })
+        .collect()
+}
+
 /// A key update being followed.
 #[derive(Debug, Clone)]
 pub(crate) struct PropTracker {

@@ -3,8 +3,9 @@
 //! The engines call their observer synchronously; the simulator hands each
 //! call a [`Tap`] naming the observing node and the virtual time, over the
 //! one [`Ledger`] of the run. A tap hashes every event into the trace,
-//! feeds the propagation and crash trackers, judges `NodeDead` events
-//! against the simulator's ground truth (false positives), and records owned
+//! feeds the propagation and crash trackers, keeps every `NodeDead` event
+//! (convictions, from which flapping is counted), judges them against the
+//! simulator's ground truth (false positives), and records owned
 //! copies of the events the configuration asks for.
 
 use std::time::Duration;
@@ -13,7 +14,7 @@ use std::vec::Vec;
 use hearsay_core::{Event, Observer};
 
 use super::cluster::NodeState;
-use super::metrics::{CrashTracker, FalsePositive, PropTracker, mark_first};
+use super::metrics::{Conviction, CrashTracker, FalsePositive, PropTracker, mark_first};
 use super::network::Network;
 use super::queue::Micros;
 use super::record::{Record, SimEvent, Subject, TraceHash};
@@ -49,6 +50,8 @@ pub(crate) struct Ledger {
     /// Tracker indices by crashed node.
     pub(crate) crashes_by_node: Vec<Vec<usize>>,
     pub(crate) false_positives: Vec<FalsePositive>,
+    /// Every `NodeDead` report, in order (flapping is counted from them).
+    pub(crate) convictions: Vec<Conviction>,
 }
 
 impl Ledger {
@@ -65,6 +68,7 @@ impl Ledger {
             crashes: Vec::new(),
             crashes_by_node: Vec::new(),
             false_positives: Vec::new(),
+            convictions: Vec::new(),
         }
     }
 
@@ -111,6 +115,12 @@ impl Ledger {
     }
 
     fn on_dead(&mut self, observer: usize, subject: Subject, at: Micros, net: &Network) {
+        self.convictions.push(Conviction {
+            at: Duration::from_micros(at),
+            observer,
+            observer_generation: self.nodes.get(observer).map_or(0, |n| n.born_generation),
+            subject,
+        });
         if let Some(list) = self.crashes_by_node.get(subject.node) {
             for &t in list {
                 let c = &mut self.crashes[t];

@@ -425,3 +425,45 @@ fn restarts_run(reuse: bool) -> Outcome {
 fn an_engine_in_reused_memory_runs_exactly_as_in_fresh_memory() {
     assert_eq!(restarts_run(true), restarts_run(false));
 }
+
+#[test]
+fn flapping_is_an_observer_reporting_the_same_incarnation_dead_twice() {
+    let mut sim = small(SimConfig::new(14));
+    sim.add_nodes(4);
+    assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+    // Paused long enough to be convicted, then back: dead, alive again.
+    sim.crash(3);
+    sim.run_for(secs(15));
+    sim.resume(3);
+    assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+    // One conviction each: nobody flaps yet.
+    assert_eq!(sim.convictions().len(), 3, "{:?}", sim.convictions());
+    assert!(sim.flapping().is_empty());
+    // Once more: dead again, by the same three observers.
+    sim.crash(3);
+    sim.run_for(secs(15));
+    let me = sim.subject(3);
+    let flaps = sim.flapping();
+    assert_eq!(flaps.len(), 3, "{flaps:?}");
+    for (f, observer) in flaps.iter().zip([0, 1, 2]) {
+        assert_eq!((f.observer, f.subject, f.convictions), (observer, me, 2));
+    }
+    assert!(sim.convictions().iter().all(|c| c.subject == me));
+    // A restarted observer is a new engine: its views start afresh.
+    sim.resume(3);
+    assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+    sim.restart(0);
+    assert!(sim.wait_for(secs(30), secs(1), |s| s.converged()).is_some());
+    sim.crash(3);
+    sim.run_for(secs(15));
+    let flaps = sim.flapping();
+    let by_restarted: Vec<_> = flaps.iter().filter(|f| f.observer == 0).collect();
+    assert_eq!(by_restarted.len(), 1, "{flaps:?}");
+    assert_eq!(by_restarted[0].convictions, 2, "the old engine's two");
+    assert!(
+        flaps
+            .iter()
+            .filter(|f| f.observer != 0)
+            .all(|f| f.convictions == 3)
+    );
+}

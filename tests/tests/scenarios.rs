@@ -5,8 +5,10 @@
 //! `cargo test --workspace` builds these in debug, where an engine handles a
 //! datagram ~25× slower than in release, so the sizes are chosen to keep the
 //! whole file well under a minute on two cores (measured: ~35 s of CPU in
-//! all, the longest test ~16 s); the full-size runs are in the `simulate`
-//! example. Each test says its size. In release
+//! all, the longest test ~16 s; issue 13's three fault scenarios at the
+//! end add ~19 s of CPU: 3 s, 11 s and 5 s, measured one at a time with a
+//! simulation running beside them); the full-size runs are in the
+//! `simulate` example. Each test says its size. In release
 //! (`cargo test --release -p tests --test scenarios`, ~10 s) scenario 1 runs
 //! its full size: 100 nodes for one simulated hour.
 //!
@@ -829,6 +831,200 @@ fn a_cold_start_from_three_seeds_takes_at_most_one_interval_more() {
     let settled = settled.expect("the cluster converges");
     eprintln!("cold start: converged after {settled:?}");
     assert!(settled <= secs(6), "converged after {settled:?}");
+    assert!(sim.false_positives().is_empty());
+    assert_lifecycle(&sim);
+}
+
+// ---------------------------------------------------------------------------
+// Fault scenarios of issue 13 (Rapid's): one-way partitions that flip,
+// nodes whose input is lossy, simultaneous crashes. Sized for a debug build
+// (each ~5-15 s of CPU there); the N = 1000 runs are `simulate`'s
+// `--flip-partitions`, `--lossy-nodes` and `--crash-count --crash-together`
+// (figures in BENCHMARKS.md, "Fault scenarios in the simulator").
+
+/// A converged cluster of `n` nodes on a loss-free network, 20 s after it
+/// converged.
+fn steady_cluster(seed: u64, n: usize) -> Sim {
+    let mut sim = sim128(sim_config(seed, 0.0, Config::new()));
+    sim.add_nodes(n);
+    assert!(sim.wait_for(secs(60), SECOND, |s| s.converged()).is_some());
+    sim.run_for(secs(20));
+    sim
+}
+
+/// 60 nodes (30 even-numbered in half A, 30 odd in half B), four one-way
+/// partitions of 20 s: A cannot hear B, then B cannot hear A, twice.
+/// Also returns when the first partition was made.
+fn flipped_cluster(seed: u64) -> (Sim, hearsay_sim::faults::FlipReport, Duration) {
+    let mut sim = steady_cluster(seed, 60);
+    let start = sim.now();
+    let report = hearsay_sim::faults::flip_partitions(&mut sim, FLIP, 4, secs(60));
+    eprintln!("flipping partitions, seed {seed}: {report:?}");
+    (sim, report, start)
+}
+
+/// How long each one-way partition of [`flipped_cluster`] lasts.
+const FLIP: Duration = Duration::from_secs(20);
+
+/// What the flips must do, and do now. Expected, and asserted exactly:
+/// in each partition every node of the deaf half reports each of the 30
+/// far nodes dead once (it hears nothing of them; a timeout is ~5 s of a
+/// 20 s partition), 4 × 30 × 30 reports; nobody reports dead a far node
+/// it can hear. Flapping: the next partition reverses the direction, so a
+/// deaf node hears the far half again (alive again) and two partitions
+/// later is deaf again (dead again): every one of the 2 × 30 × 30 pairs
+/// across the cut flaps, with two reports each; no pair within a half
+/// flaps. After the last partition every node lists every other alive
+/// within a few seconds.
+///
+/// Not asserted here: the hearing half convicts some of its own (1 to 29
+/// reports in each of 16 runs of this test, `HEARSAY_SEED_OFFSET` 0 to
+/// 15; 135 of their 137 same-half reports by the hearing half). Its
+/// datagrams to the deaf half are dropped, but it hears the deaf half's
+/// heartbeats, so it keeps choosing deaf peers for up to half of its
+/// fanout (a peer is set aside only after three unanswered exchanges, and
+/// at 60 nodes a node tries a given peer about once in 20 rounds) and its
+/// own heartbeats spread through its half at about half speed. Such a
+/// conviction can land just after the next flip, when the observer's half
+/// has become the deaf one; asserted: the deaf half convicts none of its
+/// own later than 5 s (about one detector timeout) into a partition, so
+/// it is never the deafness itself that convicts. The target is
+/// `the_hearing_half_of_a_one_way_partition_convicts_none_of_its_own`
+/// (ignored until core's peer selection changes).
+#[test]
+fn flipping_one_way_partitions_convict_only_across_the_cut() {
+    let (sim, r, start) = flipped_cluster(1301);
+    assert_eq!(r.sides, (30, 30));
+    assert_eq!(r.deaf_side, 4 * 30 * 30, "{r:?}");
+    assert_eq!((r.hearing_side, r.after_partitions), (0, 0), "{r:?}");
+    assert_eq!(r.flapping_cross_side, 2 * 30 * 30, "{r:?}");
+    assert_eq!(r.flapping_same_side, 0, "{r:?}");
+    let end = start + FLIP * 4;
+    for c in sim.convictions() {
+        let (o, s) = (c.observer, c.subject.node);
+        if c.at < start || c.at >= end || o % 2 != s % 2 {
+            continue;
+        }
+        let into = (c.at - start).as_micros() % FLIP.as_micros();
+        let k = (c.at - start).as_micros() / FLIP.as_micros();
+        let deaf = (o % 2 == 0) == k.is_multiple_of(2);
+        assert!(
+            !deaf || into < 5_000_000,
+            "the deaf half convicted its own {into} µs into partition {k}: {c:?}"
+        );
+    }
+    let heal = r
+        .heal_seconds
+        .expect("membership back after the partitions");
+    assert!(heal <= 5.0, "membership back after {heal} s");
+    // Cross-check the report against the raw reports: two per cross pair
+    // that flapped, none about a crashed or unknown node.
+    let flaps = sim.flapping();
+    assert!(flaps.iter().all(|f| f.convictions == 2), "{flaps:?}");
+    assert!(sim.convictions().iter().all(|c| c.subject.node < 60));
+    assert_lifecycle(&sim);
+}
+
+/// The target the test above leaves out: nobody convicts a node of its
+/// own half, the hearing half included. Fails today (seed 1301: see the
+/// eprintln of the report); run with `--ignored`.
+#[test]
+#[ignore = "issue 13: the hearing half of a one-way partition convicts some of its own (peer selection keeps deaf peers whose heartbeats it hears); core change needed"]
+fn the_hearing_half_of_a_one_way_partition_convicts_none_of_its_own() {
+    let (_, r, _) = flipped_cluster(1301);
+    assert_eq!(r.same_side, 0, "{:?}", r.same_side_list);
+}
+
+/// 100 nodes, no loss; nodes 17, 42 and 81 lose 80 % of the datagrams
+/// sent to them for 2 minutes.
+fn lossy_cluster(seed: u64) -> (Sim, hearsay_sim::faults::LossyReport) {
+    let mut sim = steady_cluster(seed, 100);
+    let lossy = [17, 42, 81];
+    let report = hearsay_sim::faults::lossy_nodes(&mut sim, &lossy, 0.8, secs(120), secs(60));
+    eprintln!("lossy nodes, seed {seed}: {report:?}");
+    (sim, report)
+}
+
+/// What a few nodes with lossy input must not do, and do not now.
+/// Expected, and asserted: no healthy node reports a healthy node dead,
+/// nor a lossy one (a lossy node's output is intact: each of its rounds
+/// carries its heartbeat to its peers), so no healthy observer flaps; once
+/// the loss stops every node lists every other alive within seconds.
+///
+/// Not asserted here: a lossy node itself may report healthy nodes dead
+/// (it hears a fifth of what is sent to it) and may flap about them: 0 to
+/// 266 reports per run in 16 runs of this test (`HEARSAY_SEED_OFFSET` 0
+/// to 15; none in 4 of them), with flapping in 2 (24 and 4 pairs). No
+/// healthy observer convicted anyone in any of them.
+/// Rapid's point is that it should not; the target is
+/// `a_node_with_lossy_input_convicts_no_healthy_node` (ignored: it needs
+/// something like Lifeguard's local health in core).
+#[test]
+fn lossy_input_on_three_nodes_gets_nobody_convicted_by_a_healthy_node() {
+    let (sim, r) = lossy_cluster(1302);
+    assert_eq!(r.nodes.len(), 3);
+    assert_eq!(
+        r.healthy_convicted - r.healthy_convicted_by_lossy,
+        0,
+        "healthy nodes convicted by healthy ones: {:?}",
+        r.healthy_convicted_list
+    );
+    assert_eq!(r.lossy_convicted_by_healthy, 0, "{r:?}");
+    let lossy = [17, 42, 81];
+    let flaps = sim.flapping();
+    assert!(
+        flaps.iter().all(|f| lossy.contains(&f.observer)),
+        "healthy observers flapped: {flaps:?}"
+    );
+    assert!(
+        sim.convictions()
+            .iter()
+            .all(|c| lossy.contains(&c.observer)),
+        "only lossy nodes convict anyone"
+    );
+    let heal = r.heal_seconds.expect("membership back after the loss");
+    assert!(heal <= 10.0, "membership back after {heal} s");
+    assert_lifecycle(&sim);
+}
+
+/// The target the test above leaves out (Rapid's point): a node that
+/// hears badly convicts no healthy node. Run with `--ignored`.
+#[test]
+#[ignore = "issue 13: a node with 80 % input loss convicts healthy nodes (no local-health check in core's detector); core change needed"]
+fn a_node_with_lossy_input_convicts_no_healthy_node() {
+    let (_, r) = lossy_cluster(1302);
+    assert_eq!(r.healthy_convicted, 0, "{:?}", r.healthy_convicted_list);
+}
+
+/// 100 nodes, no loss; 10 non-seed nodes crash at one instant. Every one
+/// of the 90 live nodes reports each of the 10 dead, within 15 s; nobody
+/// else is reported dead, and nobody flaps (a crashed node never comes
+/// back, a live one is never convicted).
+#[test]
+fn ten_simultaneous_crashes_are_detected_by_every_live_node() {
+    let mut sim = steady_cluster(1303, 100);
+    let victims: Vec<usize> = (0..10).map(|k| 5 + 9 * k).collect();
+    let crashed: BTreeSet<Subject> = victims.iter().map(|&v| sim.subject(v)).collect();
+    for &v in &victims {
+        sim.crash(v);
+    }
+    sim.run_for(secs(30));
+    let mut slowest = Duration::ZERO;
+    for &v in &victims {
+        let d = sim.detection(v).expect("crash tracked");
+        assert_eq!(d.latencies.len(), 90, "node {v}");
+        assert!(d.is_complete(), "node {v} not detected by all: {d:?}");
+        slowest = slowest.max(d.max().expect("complete"));
+    }
+    assert!(slowest <= secs(15), "slowest detection {slowest:?}");
+    let wrong: Vec<_> = sim
+        .convictions()
+        .iter()
+        .filter(|c| !crashed.contains(&c.subject))
+        .collect();
+    assert!(wrong.is_empty(), "live nodes reported dead: {wrong:?}");
+    assert_eq!(sim.convictions().len(), 10 * 90);
+    assert!(sim.flapping().is_empty(), "{:?}", sim.flapping());
     assert!(sim.false_positives().is_empty());
     assert_lifecycle(&sim);
 }

@@ -90,11 +90,12 @@ pub struct DetectorConfig {
     /// arrivals have rare long gaps that a regular history does not show
     /// (at 1000 simulated nodes and 10 % loss, a floor of 250 ms with a
     /// 1 s pause convicted healthy nodes about twice a simulated minute,
-    /// 400 ms with 1.5 s none in ten); at most
+    /// 400 ms with 1.25 s none in ten, given direct beats and lateness);
+    /// at most
     /// [`DetectorConfig::MAX_DURATION`].
     pub min_std_deviation: Duration,
     /// Added to the mean interval (normal model): a pause this long is not
-    /// suspicious. Default 1.5 s; at most [`DetectorConfig::MAX_DURATION`].
+    /// suspicious. Default 1.25 s; at most [`DetectorConfig::MAX_DURATION`].
     pub acceptable_heartbeat_pause: Duration,
     /// Interval assumed before any was measured. Default 1 s; from 1 ms to
     /// `max_interval`.
@@ -119,7 +120,7 @@ impl DetectorConfig {
             model: PhiModel::Normal,
             threshold: 8.0,
             min_std_deviation: Duration::from_millis(400),
-            acceptable_heartbeat_pause: Duration::from_millis(1500),
+            acceptable_heartbeat_pause: Duration::from_millis(1250),
             first_heartbeat_estimate: Duration::from_secs(1),
             max_interval: Duration::from_secs(10),
         }

@@ -41,7 +41,7 @@
 //!   (10 intervals) follow it; at 1000 they are the core's defaults.
 //! - `--fanout F` — peers each round gossips with, 1 to 65,535 (default 3).
 //! - `--pause-ms MS` — the detector's acceptable heartbeat pause, at most a
-//!   day (default: the core's, 1500).
+//!   day (default: the core's, 1250).
 //! - `--min-std-ms MS` — the detector's minimum standard deviation, at most
 //!   a day (default: the core's, 400).
 //! - `--mass-crash F` — instead of five crashes 20 intervals apart, the
@@ -104,7 +104,7 @@
 //!
 //! mtu 1400, gossip interval, fanout and detector as set (default 1 s, 3,
 //! the core's: phi threshold 8, minimum deviation 400 ms, acceptable pause
-//! 1.5 s, window 256), every other setting at its default; names like
+//! 1.25 s, window 256), every other setting at its default; names like
 //! `node-0042.eu-west-1.prod` and millisecond-timestamp generations; 3
 //! seeds; one-way latency normal with mean 1 ms, standard deviation 0.5
 //! ms, at least 0.1 ms; independent loss of `P` per datagram.

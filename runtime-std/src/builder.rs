@@ -604,7 +604,7 @@ impl Builder {
 
 /// The core's default failure-detector settings, which assume gossip every
 /// second, scaled to gossip every `interval`: first heartbeat estimate
-/// `interval`, acceptable pause `1.5 × interval`, minimum standard
+/// `interval`, acceptable pause `1.25 × interval`, minimum standard
 /// deviation `0.4 × interval`, longest learned interval `10 × interval` (at
 /// most 65 s).
 /// Threshold and model are unchanged. At the 1 s default this is exactly
@@ -623,7 +623,7 @@ pub fn scaled_detector(interval: Duration) -> DetectorConfig {
     let mut d = DetectorConfig::new();
     let interval = interval.max(Duration::from_millis(1));
     d.first_heartbeat_estimate = interval.min(Duration::from_secs(65));
-    d.acceptable_heartbeat_pause = interval.saturating_mul(3) / 2;
+    d.acceptable_heartbeat_pause = interval.saturating_mul(5) / 4;
     d.min_std_deviation = interval.saturating_mul(2) / 5;
     d.max_interval = interval.saturating_mul(10).min(Duration::from_secs(65));
     d

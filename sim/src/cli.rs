@@ -58,7 +58,7 @@ usage: simulate [--nodes N] [--loss P] [--seed S] [--rounds R] [--key] [--json]
   --interval-ms MS     gossip interval, 1 to 3600000 (default 1000)
   --fanout F           peers each round gossips with, 1 to 65535 (default 3)
   --pause-ms MS        detector acceptable heartbeat pause, at most 86400000
-                       (default: the core's, 1500)
+                       (default: the core's, 1250)
   --min-std-ms MS      detector minimum standard deviation, at most 86400000
                        (default: the core's, 400)
   --mass-crash F       instead of 5 crashes 20 intervals apart, this fraction
@@ -254,7 +254,7 @@ impl Setting {
     }
 
     /// A short label of the effective settings of `w` (this setting applied
-    /// to a base): `1000 ms, fanout 3, pause 1500 ms`, with the minimum
+    /// to a base): `1000 ms, fanout 3, pause 1250 ms`, with the minimum
     /// deviation when the setting names it.
     pub fn label(&self, w: &Workload) -> String {
         let detector = w.config().detector;
@@ -277,13 +277,13 @@ impl Setting {
 /// The grid `tradeoff` runs when given no `--settings`: the defaults, the
 /// pause shortened and lengthened by a third, fanout 2 and 4, and the
 /// interval halved and doubled with the pause scaled alike.
-pub const DEFAULT_GRID: &str = "interval=1000,fanout=3,pause=1500;\
+pub const DEFAULT_GRID: &str = "interval=1000,fanout=3,pause=1250;\
 interval=1000,fanout=3,pause=1000;\
 interval=1000,fanout=3,pause=2000;\
-interval=1000,fanout=2,pause=1500;\
-interval=1000,fanout=4,pause=1500;\
-interval=500,fanout=3,pause=750;\
-interval=2000,fanout=3,pause=3000";
+interval=1000,fanout=2,pause=1250;\
+interval=1000,fanout=4,pause=1250;\
+interval=500,fanout=3,pause=625;\
+interval=2000,fanout=3,pause=2500";
 
 /// Parses a grid: settings separated by `;`, each a `,`-separated list of
 /// `interval=MS`, `fanout=F`, `pause=MS`, `min-std=MS` (each at most once;
@@ -566,7 +566,7 @@ mod tests {
         assert_eq!(grid[1].label(&w), "500 ms, fanout 2, pause 1000 ms");
         assert_eq!(
             grid[2].label(&grid[2].apply(&base)),
-            "1000 ms, fanout 3, pause 1500 ms, min-std 100 ms"
+            "1000 ms, fanout 3, pause 1250 ms, min-std 100 ms"
         );
         assert_eq!(parse_settings(DEFAULT_GRID).map(|g| g.len()), Ok(7));
         assert_eq!(grid[1].to_string(), "interval=500,fanout=2,pause=1000");

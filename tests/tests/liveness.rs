@@ -63,8 +63,8 @@ fn a_crashed_node_is_detected_dead_by_everyone_within_the_bound() {
             .first("dead", "node-3")
             .unwrap_or_else(|| panic!("node {o} never detected node-3"));
         let after = dead_at.as_millis() - crash_at.as_millis();
-        // Regular 1 s heartbeats (this harness ticks whole rounds), 1.5 s
-        // acceptable pause, σ ≥ 400 ms: about 4.6 s after the last
+        // Regular 1 s heartbeats (this harness ticks whole rounds), 1.25 s
+        // acceptable pause, σ ≥ 400 ms: about 4.3 s after the last
         // heartbeat, which is at most a round old.
         assert!(
             (3 * SECOND..=7 * SECOND).contains(&after),

@@ -502,6 +502,12 @@ impl ReplayWindow {
         seen: 0,
     };
 
+    /// Generation, highest sequence and bitmap (for the state digest).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn parts(&self) -> (u64, u64, u64) {
+        (self.generation, self.highest, self.seen)
+    }
+
     fn first(generation: u64, sequence: u64) -> ReplayWindow {
         ReplayWindow {
             generation,

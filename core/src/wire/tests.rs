@@ -415,6 +415,7 @@ fn assert_rejected_by(mut rx: Box<Eng>, datagram: &[u8], want: DecodeError) {
     assert!(out.sent.is_empty(), "a rejected datagram sent a reply");
     assert_eq!(out.events, 0, "a rejected datagram emitted events");
     assert_eq!(snapshot(&rx), before, "a rejected datagram changed state");
+    assert_eq!(rx.check_invariants(), Ok(()));
 }
 
 /// A receiver named "r" with some keys of its own.
@@ -1976,11 +1977,16 @@ fn apply(d: &mut Vec<u8>, m: &Mutation, corpus: &[Vec<u8>]) {
 fn check_datagram(d: &[u8]) -> Result<(), TestCaseError> {
     let mut rx = populated_receiver();
     let before = snapshot(&rx);
+    let digest = rx.state_digest();
     let counters = rx.counters().clone();
     let out = feed(&mut rx, sa("10.0.0.2:7002"), d);
+    if let Err(v) = rx.check_invariants() {
+        return Err(TestCaseError::fail(format!("invariant broken: {v}")));
+    }
     match out.result {
         Err(e) => {
             prop_assert_eq!(snapshot(&rx), before, "{:?} changed state", e);
+            prop_assert_eq!(rx.state_digest(), digest, "{:?} changed state", e);
             prop_assert!(out.sent.is_empty(), "{:?} sent a reply", e);
             prop_assert_eq!(out.events, 0, "{:?} emitted events", e);
             prop_assert_eq!(rx.counters().rejected(e), counters.rejected(e) + 1);

@@ -11,6 +11,8 @@
 //!   [`Encoder`] writers and reports every decoded field on the way, so a
 //!   target can check that encode ∘ decode keeps every field and that the
 //!   re-encoding is a fixed point.
+//! - `Engine::fork` (engines on the heap) copies an engine whole, so a
+//!   target builds its world once and forks it for every input.
 //! - [`crate::Engine::check_invariants`] and
 //!   [`crate::Engine::state_digest`] (module `invariants`) check the
 //!   engine's state after each input.
@@ -487,10 +489,93 @@ fn write_updates<'a>(
     Ok(())
 }
 
+/// Engines on the heap can be forked: the fuzz targets build their world
+/// once and fork it for every input, instead of replaying how it was
+/// built.
+#[cfg(any(test, feature = "alloc"))]
+impl crate::engine::Engine<crate::memory::Heap> {
+    /// A second engine in its own memory, in exactly this one's state
+    /// (keys and nonce sequence included: the two must not both seal
+    /// under one key outside a fuzz target, or nonces repeat).
+    #[doc(hidden)]
+    pub fn fork(&self) -> Self {
+        crate::engine::Engine {
+            config: self.config.clone(),
+            id: self.id.clone(),
+            capacity: self.capacity,
+            nodes: self.nodes.clone(),
+            store: self.store.clone(),
+            counters: self.counters.clone(),
+            plan: self.plan.clone(),
+            asks: self.asks.clone(),
+            beats: self.beats.clone(),
+            rotation: self.rotation,
+            next_deadline: self.next_deadline,
+            seeds: self.seeds.clone(),
+            candidates: self.candidates.clone(),
+            piece_ends: self.piece_ends.clone(),
+            notices: self.notices.clone(),
+            deltas: self.deltas.clone(),
+            runs: self.runs.clone(),
+            syn_stamp: self.syn_stamp,
+            syn_epoch: self.syn_epoch,
+            syn_bits: self.syn_bits,
+            still_epoch: self.still_epoch,
+            still_since: self.still_since,
+            pushes_pending: self.pushes_pending,
+            pushes_left: self.pushes_left,
+            push_rng: self.push_rng,
+            left_at: self.left_at,
+            now: self.now,
+            threshold_y: self.threshold_y,
+            next_sweep: self.next_sweep,
+            next_round: self.next_round,
+            round_part: self.round_part,
+            refute: self.refute.clone(),
+            heard_ahead: self.heard_ahead,
+            stall: self.stall,
+            keyring: self.keyring.clone(),
+            token_secret: self.token_secret,
+            version_probes: self.version_probes,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::testkit::{Recorder, TestRng, engine};
+    use crate::time::Instant;
     use std::vec::Vec;
+
+    /// A fork answers a Syn byte for byte as its original does, and ends in
+    /// the same state; changing one leaves the other alone.
+    #[test]
+    fn a_fork_runs_exactly_as_its_original() {
+        let mut a = engine::<8, 64, 4096>("a", 1, Config::new());
+        let mut b = engine::<8, 64, 4096>("b", 2, Config::new());
+        a.set("k", b"v").expect("set");
+        let mut syn = Recorder::default();
+        b.start_exchange(a.id().addr, &mut syn).expect("start");
+        let mut fork = a.fork();
+        assert_eq!(fork.state_digest(), a.state_digest());
+        let now = Instant::from_millis(5);
+        let mut replies = [Recorder::default(), Recorder::default()];
+        for (e, out) in [&mut *a, &mut fork].into_iter().zip(&mut replies) {
+            let mut d = syn.sent[0].1.clone();
+            e.handle_datagram(b.id().addr, &mut d, now, out, &mut ())
+                .expect("accepted");
+            e.handle_timeout(now, &mut TestRng(9), out, &mut ());
+        }
+        assert_eq!(replies[0].sent, replies[1].sent);
+        assert!(!replies[0].sent.is_empty());
+        assert_eq!(fork.state_digest(), a.state_digest());
+        assert_eq!(fork.counters(), a.counters());
+        fork.set("k", b"w").expect("set");
+        assert_ne!(fork.state_digest(), a.state_digest());
+        assert_eq!(a.get("k"), Some(&b"v"[..]));
+    }
 
     /// A version-3 Ack like the golden one of `wire/tests.rs` (one update
     /// with a piece of one entry), re-encoded: the same bytes and fields.

@@ -161,6 +161,19 @@ fn key_hash(node: u16, key: &[u8]) -> u32 {
     h
 }
 
+#[cfg(any(test, all(feature = "fuzzing", feature = "alloc")))]
+impl Clone for Store<crate::memory::Heap> {
+    fn clone(&self) -> Self {
+        Store {
+            slots: self.slots.clone(),
+            buckets: self.buckets.clone(),
+            free_head: self.free_head,
+            used: self.used,
+            arena: self.arena.clone(),
+        }
+    }
+}
+
 impl<M: Memory> Store<M> {
     /// An empty store in the given buffers (`buckets` as long as `slots`).
     pub(crate) fn new(slots: M::Buf<Slot>, buckets: M::Buf<u32>, arena: M::Buf<u8>) -> Self {

@@ -8,7 +8,7 @@
 //!   validated message hands out; it reports an item that validation let
 //!   through but iteration cannot read.
 //! - [`reencode`] decodes a datagram, writes it again with the engine's own
-//!   [`Encoder`] writers and reports every decoded field on the way, so a
+//!   `Encoder` writers and reports every decoded field on the way, so a
 //!   target can check that encode ∘ decode keeps every field and that the
 //!   re-encoding is a fixed point.
 //! - `Engine::fork` (engines on the heap) copies an engine whole, so a
@@ -160,7 +160,7 @@ impl From<Full> for ReencodeError {
 
 /// Decodes `datagram` (header and body, fully validated, as
 /// `handle_datagram` would after the header checks), writes the message
-/// again into `out` with the engine's [`Encoder`] writers, and returns the
+/// again into `out` with the engine's `Encoder` writers, and returns the
 /// bytes written. Every decoded field is reported to `field` in order.
 ///
 /// The result is the message's canonical form: the wire format accepts a

@@ -1,5 +1,5 @@
 //! What the fuzz targets share: a small world of three engines that have
-//! gossiped, rebuilt cheaply for every input, the record format the
+//! gossiped, forked for every input, the record format the
 //! stateful targets read their inputs in, and the checks they make after
 //! every call.
 //!

@@ -35,6 +35,17 @@ pub(crate) struct Arena<M: Memory> {
     live: usize,
 }
 
+#[cfg(any(test, all(feature = "fuzzing", feature = "alloc")))]
+impl Clone for Arena<crate::memory::Heap> {
+    fn clone(&self) -> Self {
+        Arena {
+            bytes: self.bytes.clone(),
+            top: self.top,
+            live: self.live,
+        }
+    }
+}
+
 impl<M: Memory> Arena<M> {
     /// An empty arena in `bytes`.
     pub(crate) fn new(bytes: M::Buf<u8>) -> Self {

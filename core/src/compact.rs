@@ -43,7 +43,7 @@ use crate::event::Observer;
 use crate::id::fmix64;
 use crate::memory::Memory;
 use crate::nodes::{NodeSlot, NodeStatus};
-use crate::plan::{Ask, BeatRunPlan, PlanItem};
+use crate::plan::{Ask, BeatRunPlan, PlanItem, SynTally};
 use crate::replica::send_from;
 use crate::time::{Instant, duration_millis};
 use crate::wire::{self, BlockView, Compact, MAX_BLOCK_BITS, MessageKind, SynMsg, Tokens};
@@ -295,9 +295,15 @@ impl<M: Memory> Engine<M> {
     /// Answers one block of a Syn whose blocks are the top `bits` bits of
     /// the ring hash: reads it by position if this node lists the same
     /// nodes (heartbeats, explicit versions), and adds a notice if
-    /// anything differs. Returns how many implausible heartbeats it set
-    /// aside.
-    pub(crate) fn answer_block(&mut self, bits: u8, block: &BlockView<'_>, now: Instant) -> u64 {
+    /// anything differs. Adds what it found (implausible heartbeats set
+    /// aside, the block read or differing) to `tally`.
+    pub(crate) fn answer_block(
+        &mut self,
+        bits: u8,
+        block: &BlockView<'_>,
+        now: Instant,
+        tally: &mut SynTally,
+    ) {
         let index = block.index;
         let span = self.block_positions(bits, index);
         let mut h = BlockHash::new(index);
@@ -311,19 +317,18 @@ impl<M: Memory> Engine<M> {
         }
         let (set, versions) = h.finish();
         let Ok(notice) = u16::try_from(index) else {
-            return 0;
+            return;
         };
         if count != usize::from(block.count) || set != block.set_hash {
             let _ = self.notices.push(notice);
-            crate::counters::bump(&mut self.counters.blocks_differ);
-            return 0;
+            crate::counters::bump(&mut tally.blocks_differ);
+            return;
         }
-        crate::counters::bump(&mut self.counters.blocks_read);
+        crate::counters::bump(&mut tally.blocks_read);
         if versions != block.version_hash {
             let _ = self.notices.push(notice);
-            crate::counters::bump(&mut self.counters.blocks_differ);
+            crate::counters::bump(&mut tally.blocks_differ);
         }
-        let mut implausible = 0u64;
         let deltas_before = self.deltas.len();
         let mut entries = block.entries();
         let mut listed = 0u16;
@@ -347,7 +352,7 @@ impl<M: Memory> Engine<M> {
                     } else if self.plausible_beat(slot, heartbeat, theirs, now) {
                         let _ = self.beats.push((slot, theirs));
                     } else {
-                        implausible = implausible.saturating_add(1);
+                        crate::counters::bump(&mut tally.implausible);
                     }
                 }
                 Some(theirs) if heartbeat > theirs && alive_here => {
@@ -399,7 +404,6 @@ impl<M: Memory> Engine<M> {
                 end,
             });
         }
-        implausible
     }
 
     /// Sends the notices and beat runs planned for a version-5 Syn piece

@@ -57,7 +57,7 @@ use crate::id::NodeId;
 use crate::membership::Sender;
 use crate::memory::Memory;
 use crate::nodes::NodeSlot;
-use crate::plan::{Ask, PlanItem};
+use crate::plan::{Ask, PlanItem, SynTally};
 use crate::replica::send_from;
 use crate::store::NIL;
 use crate::time::Instant;
@@ -274,7 +274,7 @@ impl<M: Memory> Engine<M> {
         tx: &mut impl Transmit,
         observer: &mut impl Observer,
     ) -> Result<(), DecodeError> {
-        let mut implausible = self.plan_syn_reply(msg, now)?;
+        let mut tally = self.plan_syn_reply(msg, now)?;
         let epoch = self.nodes.epoch();
         let sender = self.learn_sender(
             &msg.sender,
@@ -290,7 +290,7 @@ impl<M: Memory> Engine<M> {
             // The sender was new (or a new generation), or we took a new
             // one: plan against the table as it is now. The digest is known
             // to be valid.
-            implausible = self.plan_syn_reply(msg, now)?;
+            tally = self.plan_syn_reply(msg, now)?;
         }
         if let Sender::Stale { newer: slot } = sender {
             // The sender is an older generation of a name we hold at a
@@ -298,10 +298,11 @@ impl<M: Memory> Engine<M> {
             // can refute (a restart whose clock is behind).
             self.plan_newer_generation(slot);
         }
-        self.counters.implausible_heartbeats = self
-            .counters
-            .implausible_heartbeats
-            .saturating_add(implausible);
+        // Counted now that the Syn proved valid, from the last planning.
+        let c = &mut self.counters;
+        c.implausible_heartbeats = c.implausible_heartbeats.saturating_add(tally.implausible);
+        c.blocks_read = c.blocks_read.saturating_add(tally.blocks_read);
+        c.blocks_differ = c.blocks_differ.saturating_add(tally.blocks_differ);
         for i in 0..self.beats.len() {
             if let Some(&(slot, heartbeat)) = self.beats.get(i) {
                 self.observe_heartbeat(slot, heartbeat, now, observer);
@@ -377,9 +378,9 @@ impl<M: Memory> Engine<M> {
 
     /// Walks a Syn piece's digest against our ring, validating it, and
     /// fills the reply plan, the asks and the heartbeats to record. Returns
-    /// how many implausible heartbeats it set aside.
-    fn plan_syn_reply(&mut self, msg: &SynMsg<'_>, now: Instant) -> Result<u64, DecodeError> {
-        let mut implausible = 0u64;
+    /// what goes into counters once the Syn proved valid.
+    fn plan_syn_reply(&mut self, msg: &SynMsg<'_>, now: Instant) -> Result<SynTally, DecodeError> {
+        let mut tally = SynTally::default();
         self.plan.clear();
         self.asks.clear();
         self.beats.clear();
@@ -400,8 +401,7 @@ impl<M: Memory> Engine<M> {
                         self.plan_intro(slot);
                         pos = pos.saturating_add(1);
                     }
-                    let found = self.answer_block(msg.block_bits, &b, now);
-                    implausible = implausible.saturating_add(found);
+                    self.answer_block(msg.block_bits, &b, now, &mut tally);
                     pos = self.block_positions(msg.block_bits, b.index).1.max(pos);
                     continue;
                 }
@@ -479,7 +479,7 @@ impl<M: Memory> Engine<M> {
                 if self.plausible_beat(slot, heartbeat, d.heartbeat, now) {
                     let _ = self.beats.push((slot, d.heartbeat));
                 } else {
-                    implausible = implausible.saturating_add(1);
+                    bump(&mut tally.implausible);
                 }
             }
             if !hidden {
@@ -519,7 +519,7 @@ impl<M: Memory> Engine<M> {
             self.plan_intro(slot);
             pos = pos.saturating_add(1);
         }
-        Ok(implausible)
+        Ok(tally)
     }
 
     /// Whether a heartbeat advance from `held` to `offered`, read in a

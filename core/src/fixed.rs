@@ -14,6 +14,16 @@ pub(crate) struct FixedVec<M: Memory, T: Copy + 'static> {
     len: usize,
 }
 
+#[cfg(any(test, all(feature = "fuzzing", feature = "alloc")))]
+impl<T: Copy + 'static> Clone for FixedVec<crate::memory::Heap, T> {
+    fn clone(&self) -> Self {
+        FixedVec {
+            buf: self.buf.clone(),
+            len: self.len,
+        }
+    }
+}
+
 impl<M: Memory, T: Copy + 'static> FixedVec<M, T> {
     /// An empty vector over `buf`.
     pub(crate) fn new(buf: M::Buf<T>) -> Self {
@@ -99,6 +109,17 @@ pub(crate) struct FixedDeque<M: Memory, T: Copy + 'static> {
     buf: M::Buf<T>,
     head: usize,
     len: usize,
+}
+
+#[cfg(any(test, all(feature = "fuzzing", feature = "alloc")))]
+impl<T: Copy + 'static> Clone for FixedDeque<crate::memory::Heap, T> {
+    fn clone(&self) -> Self {
+        FixedDeque {
+            buf: self.buf.clone(),
+            head: self.head,
+            len: self.len,
+        }
+    }
 }
 
 impl<M: Memory, T: Copy + 'static> FixedDeque<M, T> {

@@ -121,7 +121,13 @@ pub mod engine;
 pub mod event;
 pub mod exchange;
 mod fixed;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod id;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod invariants;
 mod liveness;
 mod local;
 mod membership;

@@ -194,6 +194,21 @@ pub(crate) struct NodeTable<M: Memory> {
     epoch: u32,
 }
 
+#[cfg(any(test, all(feature = "fuzzing", feature = "alloc")))]
+impl Clone for NodeTable<crate::memory::Heap> {
+    fn clone(&self) -> Self {
+        NodeTable {
+            slots: self.slots.clone(),
+            detectors: self.detectors.clone(),
+            windows: self.windows.clone(),
+            window: self.window,
+            ring: self.ring.clone(),
+            removed: self.removed.clone(),
+            epoch: self.epoch,
+        }
+    }
+}
+
 impl<M: Memory> NodeTable<M> {
     /// An empty table in the given buffers (`windows` holds `window` bytes
     /// per slot).

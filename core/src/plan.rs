@@ -21,6 +21,20 @@ pub(crate) struct PlanItem {
     pub(crate) done: bool,
 }
 
+/// What planning a Syn's reply found that goes into counters. It is
+/// counted once, after the Syn proved valid: a Syn may still fail after
+/// planning (its digest is validated in the same pass), and a Syn from a
+/// new sender is planned twice.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SynTally {
+    /// Heartbeats set aside as implausible.
+    pub(crate) implausible: u64,
+    /// Compact blocks read by position.
+    pub(crate) blocks_read: u64,
+    /// Compact blocks that differ here (answered with a notice).
+    pub(crate) blocks_differ: u64,
+}
+
 /// One beat run of a SynAck being planned: a block whose deltas are
 /// `deltas[previous run's end..end]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

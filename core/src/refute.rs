@@ -48,6 +48,7 @@ use crate::{event::Event, id::GENERATION_MARGIN};
 pub const CONFLICT_WINDOW_ROUNDS: u32 = 30;
 
 /// The refutation history of the local node.
+#[derive(Clone)]
 pub(crate) struct Refutation {
     /// When the last refutation happened: at most one per gossip interval,
     /// so that a burst of stale lines about us costs one generation.

@@ -335,6 +335,24 @@ impl<M: Memory> Engine<M> {
         }
         let mut held_to = piece.head.to;
         for e in piece.entries().map_while(Result::ok) {
+            // A kept entry goes to the tail as well, so that the list ends
+            // in the piece's order, ascending. An honest piece keeps only
+            // entries below every one it changes; a forged one may keep an
+            // entry above a new one, which left the list out of order
+            // (found by the `engine` fuzz target).
+            let kept = self
+                .store
+                .find(slot, e.key)
+                .filter(|&i| self.store.slot(i).is_some_and(|s| s.version == e.version));
+            if let Some(idx) = kept {
+                if let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) {
+                    self.store.move_to_tail(&mut list, idx);
+                    if let Some(n) = self.nodes.get_mut(slot) {
+                        n.entries = list;
+                    }
+                }
+                continue;
+            }
             if !self.put_remote(slot, e.key, e.value, e.version, e.status, observer) {
                 // Not expected after the fit check; the rebuilt copy is
                 // exact below this entry only.
@@ -529,8 +547,78 @@ pub(crate) fn send_from(max: u64, gc: u64, their_max: u64, their_gc: u64) -> Opt
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+    use std::vec::Vec;
 
     use super::{Take, send_from, take};
+    use crate::config::Config;
+    use crate::store::EntryStatus;
+    use crate::testkit::{Recorder, acquaint, engine};
+    use crate::time::Instant;
+    use crate::wire::{Encoder, MessageKind, Tokens, UpdateNode};
+
+    /// A reset that keeps an entry above one it brings anew (no honest
+    /// sender does that) leaves the copy in version order.
+    #[test]
+    fn a_reset_keeping_an_entry_above_a_new_one_stays_in_version_order() {
+        let mut a = engine::<8, 64, 4096>("a", 1, Config::new());
+        let mut c = engine::<8, 64, 4096>("c", 3, Config::new());
+        acquaint(&mut a, &mut c);
+        c.set("c-key", b"v").expect("set"); // v1
+        c.set("odd", b"").expect("set"); // v2
+        let mut net = Recorder::default();
+        c.start_exchange(a.id().addr, &mut net).expect("start");
+        while !net.sent.is_empty() {
+            let mut next = Recorder::default();
+            for (to, mut d) in net.sent.drain(..) {
+                let (e, from) = if to == a.id().addr {
+                    (&mut *a, c.id().addr)
+                } else {
+                    (&mut *c, a.id().addr)
+                };
+                e.handle_datagram(from, &mut d, Instant::ZERO, &mut next, &mut ())
+                    .expect("accepted");
+            }
+            net = next;
+        }
+        assert_eq!(a.node("c").expect("c").max_version(), 2);
+        // c's SynAck, made up: a reset (collection point 93, above what a
+        // holds) carrying a new key at v1 and "odd" unchanged at v2.
+        let mut buf = [0u8; 512];
+        let mut enc = Encoder::new(&mut buf, 512);
+        let cluster = Config::new().cluster_id.fingerprint();
+        let tokens = Tokens::default();
+        let synack = Some((1, &tokens, 0));
+        let requests = enc
+            .reply_head(MessageKind::SynAck, 3, cluster, c.id(), synack)
+            .expect("room");
+        enc.end_seq(requests, 0);
+        let updates = enc.begin_seq().expect("room");
+        enc.update_head(UpdateNode::Hash(c.id().ring_hash()), 0)
+            .expect("room");
+        enc.piece_head(93, 0, 2, 2).expect("room");
+        enc.entry(1, EntryStatus::Set, b"c-kEy", b"w")
+            .expect("room");
+        enc.entry(1, EntryStatus::Set, b"odd", b"").expect("room");
+        enc.end_seq(updates, 1);
+        let len = enc.pos();
+        let mut d = buf[..len].to_vec();
+        a.handle_datagram(
+            c.id().addr,
+            &mut d,
+            Instant::ZERO,
+            &mut Recorder::default(),
+            &mut (),
+        )
+        .expect("accepted");
+        let held: Vec<(std::string::String, u64)> = a
+            .node("c")
+            .expect("c")
+            .all_entries()
+            .map(|e| (e.key.into(), e.version))
+            .collect();
+        assert_eq!(held, [("c-kEy".into(), 1), ("odd".into(), 2)]);
+        assert_eq!(a.check_invariants(), Ok(()));
+    }
 
     #[test]
     fn send_rules() {

@@ -144,6 +144,18 @@ impl ClusterKey {
     }
 }
 
+/// For `Engine::fork` only (feature `fuzzing`): a second copy of the key
+/// material, wiped when dropped like the first.
+#[cfg(any(test, all(feature = "fuzzing", feature = "alloc")))]
+impl Clone for ClusterKey {
+    fn clone(&self) -> Self {
+        ClusterKey {
+            cipher: self.cipher.clone(),
+            fingerprint: self.fingerprint,
+        }
+    }
+}
+
 impl fmt::Debug for ClusterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ClusterKey({})", self.fingerprint)
@@ -212,6 +224,7 @@ impl fmt::Display for KeyError {
 }
 
 /// The engine's keys and its nonce state.
+#[cfg_attr(any(test, all(feature = "fuzzing", feature = "alloc")), derive(Clone))]
 pub(crate) struct Keyring {
     keys: [Option<ClusterKey>; MAX_KEYS],
     primary: Option<KeyFingerprint>,
@@ -501,6 +514,12 @@ impl ReplayWindow {
         highest: 0,
         seen: 0,
     };
+
+    /// Generation, highest sequence and bitmap (for the state digest).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn parts(&self) -> (u64, u64, u64) {
+        (self.generation, self.highest, self.seen)
+    }
 
     fn first(generation: u64, sequence: u64) -> ReplayWindow {
         ReplayWindow {

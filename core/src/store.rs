@@ -81,6 +81,30 @@ impl Slot {
         self.status.unwrap_or(EntryStatus::Deleted)
     }
 
+    /// The status, `None` on a free slot (for the invariant checks).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn status_opt(&self) -> Option<EntryStatus> {
+        self.status
+    }
+
+    /// The node whose entry this is (for the invariant checks).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn node(&self) -> u16 {
+        self.node
+    }
+
+    /// The previous (older) entry of its list, or [`NIL`].
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn prev(&self) -> u32 {
+        self.prev
+    }
+
+    /// The next (newer) entry of its list, or [`NIL`].
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn next(&self) -> u32 {
+        self.next
+    }
+
     /// Lengths of the key and the value, from the slot alone.
     #[inline]
     pub(crate) fn lens(&self) -> (usize, usize) {
@@ -135,6 +159,19 @@ fn key_hash(node: u16, key: &[u8]) -> u32 {
         h = h.wrapping_mul(0x0100_0193);
     }
     h
+}
+
+#[cfg(any(test, all(feature = "fuzzing", feature = "alloc")))]
+impl Clone for Store<crate::memory::Heap> {
+    fn clone(&self) -> Self {
+        Store {
+            slots: self.slots.clone(),
+            buckets: self.buckets.clone(),
+            free_head: self.free_head,
+            used: self.used,
+            arena: self.arena.clone(),
+        }
+    }
 }
 
 impl<M: Memory> Store<M> {

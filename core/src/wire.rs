@@ -786,7 +786,7 @@ impl<'a> DigestIter<'a> {
 }
 
 /// Decodes and validates a Syn body of protocol `version`.
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn parse_syn(version: u8, body: &[u8]) -> Result<SynMsg<'_>, DecodeError> {
     let msg = parse_syn_head(version, body)?;
     let mut it = msg.digest();

@@ -373,6 +373,12 @@ pub(crate) struct BeatRun<'a> {
 }
 
 impl<'a> BeatRun<'a> {
+    /// How many positions its bitmap names (each has a delta).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn bits_set(&self) -> usize {
+        self.bitmap.iter().map(|b| b.count_ones() as usize).sum()
+    }
+
     /// `(position, delta)` for every position the responder is ahead at.
     pub(crate) fn deltas(&self) -> impl Iterator<Item = (u16, u64)> + 'a {
         let mut reader = Reader { rest: self.deltas };
@@ -461,6 +467,18 @@ impl<'a> Compact<'a> {
             },
             left: self.runs.count,
         }
+    }
+
+    /// How many notices it carries.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn notice_count(&self) -> usize {
+        self.notices.count
+    }
+
+    /// How many beat runs it carries.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn run_count(&self) -> usize {
+        self.runs.count
     }
 
     /// Whether it carries nothing but the stamp.

@@ -408,13 +408,24 @@ fn snapshot(e: &Eng) -> Snapshot {
 /// nothing but that counter changed.
 fn assert_rejected_by(mut rx: Box<Eng>, datagram: &[u8], want: DecodeError) {
     let before = snapshot(&rx);
+    let mut counters = rx.counters().clone();
     let out = feed(&mut rx, sa("10.0.0.1:7001"), datagram);
     assert_eq!(out.result, Err(want), "datagram {}", to_hex(datagram));
     assert_eq!(rx.counters().rejected(want), 1);
     assert_eq!(rx.counters().rejected_total(), 1);
+    // Its own counters moved, and no other.
+    counters.datagrams_in += 1;
+    counters.bytes_in += datagram.len() as u64;
+    counters.rejected_by_kind[want as usize] += 1;
+    assert_eq!(
+        *rx.counters(),
+        counters,
+        "a rejected datagram moved other counters"
+    );
     assert!(out.sent.is_empty(), "a rejected datagram sent a reply");
     assert_eq!(out.events, 0, "a rejected datagram emitted events");
     assert_eq!(snapshot(&rx), before, "a rejected datagram changed state");
+    assert_eq!(rx.check_invariants(), Ok(()));
 }
 
 /// A receiver named "r" with some keys of its own.
@@ -1976,11 +1987,16 @@ fn apply(d: &mut Vec<u8>, m: &Mutation, corpus: &[Vec<u8>]) {
 fn check_datagram(d: &[u8]) -> Result<(), TestCaseError> {
     let mut rx = populated_receiver();
     let before = snapshot(&rx);
+    let digest = rx.state_digest();
     let counters = rx.counters().clone();
     let out = feed(&mut rx, sa("10.0.0.2:7002"), d);
+    if let Err(v) = rx.check_invariants() {
+        return Err(TestCaseError::fail(format!("invariant broken: {v}")));
+    }
     match out.result {
         Err(e) => {
             prop_assert_eq!(snapshot(&rx), before, "{:?} changed state", e);
+            prop_assert_eq!(rx.state_digest(), digest, "{:?} changed state", e);
             prop_assert!(out.sent.is_empty(), "{:?} sent a reply", e);
             prop_assert_eq!(out.events, 0, "{:?} emitted events", e);
             prop_assert_eq!(rx.counters().rejected(e), counters.rejected(e) + 1);
@@ -2332,6 +2348,25 @@ fn golden_v5() {
     let compact = msg.compact.expect("version 5");
     let runs: Vec<Vec<(u16, u64)>> = compact.beat_runs().map(|r| r.deltas().collect()).collect();
     assert_eq!(runs, [vec![(1, 1)]]);
+}
+
+/// Found by the `engine` fuzz target: block counters moved for a Syn
+/// rejected after its blocks were planned, and twice for a new sender (a
+/// Syn from one is planned twice).
+#[test]
+fn block_counters_count_valid_syns_once() {
+    let mut rx = receiver();
+    let out = feed(&mut rx, sa("10.0.0.1:7001"), &hex(GOLDEN_SYN_V5));
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(
+        (rx.counters().blocks_read, rx.counters().blocks_differ),
+        (0, 1)
+    );
+    let mut trailing = hex(GOLDEN_SYN_V5);
+    trailing.push(1);
+    let out = feed(&mut rx, sa("10.0.0.1:7001"), &trailing);
+    assert_eq!(out.result, Err(DecodeError::TrailingBytes));
+    assert_eq!(rx.counters().blocks_differ, 1);
 }
 
 #[test]

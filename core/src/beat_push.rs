@@ -31,15 +31,7 @@ impl<M: Memory> Engine<M> {
         let mut peers = [None::<u16>; BEAT_FANOUT];
         self.pick_live_peers(rng, &mut peers);
         for peer in peers.into_iter().flatten() {
-            let Some((addr, version)) = self.nodes.get(peer).map(|n| {
-                let own = self.config.protocol_version;
-                let v = if n.version == 0 {
-                    own
-                } else {
-                    own.min(n.version)
-                };
-                (n.id.addr, v)
-            }) else {
+            let Some((addr, version)) = self.unasked_destination(peer) else {
                 continue;
             };
             self.plan.clear();

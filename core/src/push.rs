@@ -78,15 +78,7 @@ impl<M: Memory> Engine<M> {
             if self.pushes_left == 0 {
                 break;
             }
-            let Some((addr, version)) = self.nodes.get(peer).map(|n| {
-                let own = self.config.protocol_version;
-                let v = if n.version == 0 {
-                    own
-                } else {
-                    own.min(n.version)
-                };
-                (n.id.addr, v)
-            }) else {
+            let Some((addr, version)) = self.unasked_destination(peer) else {
                 continue;
             };
             self.plan_pushes();
@@ -133,6 +125,20 @@ impl<M: Memory> Engine<M> {
                 });
             }
         }
+    }
+
+    /// Where a datagram nobody answers goes for peer `slot`, and in which
+    /// protocol version: ours, or the peer's if it spoke an older one.
+    pub(crate) fn unasked_destination(&self, slot: u16) -> Option<(core::net::SocketAddr, u8)> {
+        self.nodes.get(slot).map(|n| {
+            let own = self.config.protocol_version;
+            let v = if n.version == 0 {
+                own
+            } else {
+                own.min(n.version)
+            };
+            (n.id.addr, v)
+        })
     }
 
     /// Up to [`PUSH_FANOUT`] distinct live peers at random, drawn from the

@@ -185,3 +185,22 @@ pub(crate) fn deliver_until_quiet(
         net = next;
     }
 }
+
+/// The time of round `k` for tests that space rounds 1.5 s apart: each
+/// engine's next round (1 s ± 10 % after its last) is then always due, and
+/// a time 300 ms after one never is.
+pub(crate) fn spaced_round(k: u64) -> crate::time::Instant {
+    crate::time::Instant::ZERO.saturating_add(core::time::Duration::from_millis(1500 * k))
+}
+
+/// Every engine of `c` runs what is due at `now`; everything sent is
+/// delivered ([`deliver_until_quiet`]).
+pub(crate) fn run_due(c: &mut [TestEngine], now: crate::time::Instant, rng: &mut TestRng) {
+    let mut net = Vec::new();
+    for (i, e) in c.iter_mut().enumerate() {
+        let mut tx = Recorder::default();
+        e.handle_timeout(now, rng, &mut tx, &mut ());
+        net.extend(tx.sent.into_iter().map(|(to, d)| (i, to, d)));
+    }
+    deliver_until_quiet(c, net, now, |_| {});
+}

@@ -5,27 +5,12 @@
 use std::vec::Vec;
 
 use core::net::SocketAddr;
-use core::time::Duration;
 
 use super::BEAT_FANOUT;
-use crate::testkit::{Recorder, TestEngine, TestRng, addr, deliver_until_quiet, mesh};
-use crate::time::Instant;
+use crate::testkit::{
+    Recorder, TestEngine, TestRng, addr, mesh, run_due as round, spaced_round as second,
+};
 use crate::wire::{self, MessageKind};
-
-/// Rounds 1.5 s apart, so each engine's next part is always due.
-fn second(k: u64) -> Instant {
-    Instant::ZERO.saturating_add(Duration::from_millis(1500 * k))
-}
-
-fn round(c: &mut [TestEngine], now: Instant, rng: &mut TestRng) {
-    let mut net = Vec::new();
-    for (i, e) in c.iter_mut().enumerate() {
-        let mut tx = Recorder::default();
-        e.handle_timeout(now, rng, &mut tx, &mut ());
-        net.extend(tx.sent.into_iter().map(|(to, d)| (i, to, d)));
-    }
-    deliver_until_quiet(c, net, now, |_| {});
-}
 
 fn kind(d: &[u8]) -> MessageKind {
     wire::read_header(d).expect("header").0

@@ -8,27 +8,12 @@ use core::net::SocketAddr;
 use core::time::Duration;
 
 use super::*;
-use crate::testkit::{Recorder, TestEngine, TestRng, deliver_until_quiet, mesh};
+use crate::testkit::{
+    Recorder, TestEngine, TestRng, deliver_until_quiet, mesh, run_due as round,
+    spaced_round as second,
+};
 use crate::time::Instant;
 use crate::wire::{self, MessageKind};
-
-/// The time of round `k`: rounds 1.5 s apart, so each engine's next
-/// round (1 s ± 10 % after its last) is always due, and a time 300 ms after
-/// one never is.
-fn second(k: u64) -> Instant {
-    Instant::ZERO.saturating_add(Duration::from_millis(1500 * k))
-}
-
-/// Every node runs its due round at `now`; everything is delivered.
-fn round(c: &mut [TestEngine], now: Instant, rng: &mut TestRng) {
-    let mut net = Vec::new();
-    for (i, e) in c.iter_mut().enumerate() {
-        let mut tx = Recorder::default();
-        e.handle_timeout(now, rng, &mut tx, &mut ());
-        net.extend(tx.sent.into_iter().map(|(to, d)| (i, to, d)));
-    }
-    deliver_until_quiet(c, net, now, |_| {});
-}
 
 fn value_at(e: &TestEngine, node: &str, key: &str) -> Option<Vec<u8>> {
     e.node(node)

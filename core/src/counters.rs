@@ -89,14 +89,14 @@ pub struct Counters {
     /// (after 2⁶³ sealed datagrams: never in practice).
     pub seal_failures: u64,
     /// Datagrams that pushed fresh changes on to peers unasked
-    /// ([`crate::push`]; counted in `datagrams_out` too).
+    /// (module `push`; counted in `datagrams_out` too).
     pub pushes_out: u64,
     /// Datagrams that carried this node's heartbeat alone straight to a
-    /// peer (direct beats, [`crate::beat_push`]; counted in
+    /// peer (direct beats, module `beat_push`; counted in
     /// `datagrams_out` too).
     pub beats_out: u64,
     /// Compact blocks of received Syns read by position
-    /// ([`crate::compact`]).
+    /// (module `compact`).
     pub blocks_read: u64,
     /// Compact blocks of received Syns that differed here (node set or
     /// versions), answered with a notice.

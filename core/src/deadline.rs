@@ -12,9 +12,9 @@
 //!
 //! **Rounds.** The first gossip round is due at once after
 //! [`Engine::new`]. A round is spread over one *part* per peer of the
-//! fanout (at most [`MAX_ROUND_PARTS`]): each part opens one exchange,
+//! fanout (at most `MAX_ROUND_PARTS`): each part opens one exchange,
 //! advances the heartbeat and sends it straight to a few other peers
-//! ([`crate::beat_push`]), and schedules the next part at
+//! (module `beat_push`), and schedules the next part at
 //! `now + gossip_interval / parts ± 10 %` ([`ROUND_JITTER_DIVISOR`]), the
 //! jitter drawn from the caller's rng, so nodes started together drift out
 //! of step instead of all gossiping at the same instant. The first part of
@@ -51,7 +51,7 @@ impl<M: Memory> Engine<M> {
     /// hiding or removing a node), the next TTL expiry or tombstone
     /// collection (to the millisecond), the end of a leave's linger, and
     /// now when a local write waits to be pushed to peers
-    /// ([`crate::push`]).
+    /// (module `push`).
     ///
     /// A time at or before the current one means "now". `None` when nothing
     /// will ever be due: the engine is not initialised, or it has left.
@@ -136,7 +136,7 @@ impl<M: Memory> Engine<M> {
     }
 
     /// How many heartbeats one round makes: one per part (see
-    /// [`Engine::round_parts`]), so a round of the deadline API advances
+    /// `Engine::round_parts`), so a round of the deadline API advances
     /// the heartbeat by this much, and so does [`Engine::tick`] at once.
     pub fn beats_per_round(&self) -> u64 {
         self.round_parts() as u64

@@ -15,7 +15,7 @@
 //! # Tokens
 //!
 //! A source proves it receives at its address by echoing a token we sent
-//! there. A token is SipHash-2-4 ([`crate::siphash`]) under a 128-bit
+//! there. A token is SipHash-2-4 (module `siphash`) under a 128-bit
 //! secret of this engine over the address and a coarse time bucket
 //! ([`TOKEN_BUCKET_MS`]); the current and the previous bucket are accepted.
 //! Tokens are stateless: thousands of newcomers at once need no table.

@@ -107,7 +107,7 @@ pub const MAGIC: [u8; 2] = *b"HS";
 /// version 3.
 /// Version 5: a Syn may describe blocks of the ring compactly (hashes and
 /// 16-bit heartbeats), and a SynAck carries a stamp, notices and beat runs
-/// ([`blocks`]); the Ack is as in version 3.
+/// (module `blocks`); the Ack is as in version 3.
 pub const PROTOCOL_VERSION: u8 = 5;
 /// Oldest version this crate still reads and speaks: each release reads the
 /// previous one, so a cluster can be upgraded node by node.

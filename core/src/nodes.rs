@@ -150,6 +150,17 @@ impl NodeSlot {
         !self.hidden && self.status == NodeStatus::Alive
     }
 
+    /// The protocol version to write to this node in, given ours: ours
+    /// until it has spoken, then the older of the two.
+    #[inline]
+    pub(crate) fn version_to_speak(&self, own: u8) -> u8 {
+        if self.version == 0 {
+            own
+        } else {
+            own.min(self.version)
+        }
+    }
+
     /// A node just learned: `id`, pending since `now`, with no state yet.
     fn new(id: NodeId, now: Instant) -> Self {
         NodeSlot {

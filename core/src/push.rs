@@ -130,15 +130,10 @@ impl<M: Memory> Engine<M> {
     /// Where a datagram nobody answers goes for peer `slot`, and in which
     /// protocol version: ours, or the peer's if it spoke an older one.
     pub(crate) fn unasked_destination(&self, slot: u16) -> Option<(core::net::SocketAddr, u8)> {
-        self.nodes.get(slot).map(|n| {
-            let own = self.config.protocol_version;
-            let v = if n.version == 0 {
-                own
-            } else {
-                own.min(n.version)
-            };
-            (n.id.addr, v)
-        })
+        let own = self.config.protocol_version;
+        self.nodes
+            .get(slot)
+            .map(|n| (n.id.addr, n.version_to_speak(own)))
     }
 
     /// Up to [`PUSH_FANOUT`] distinct live peers at random, drawn from the

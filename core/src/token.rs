@@ -266,8 +266,7 @@ impl<M: Memory> Engine<M> {
             .filter(|n| n.id.addr == addr)
             .max_by_key(|n| n.id.generation);
         let (version, echo) = match known {
-            Some(n) if n.version == 0 => (own, n.token),
-            Some(n) => (own.min(n.version), n.token),
+            Some(n) => (n.version_to_speak(own), n.token),
             None => {
                 return Speak {
                     version: own,

@@ -1,8 +1,58 @@
-//! Events reported synchronously to the caller's [`Observer`].
+//! Events reported synchronously to the caller's [`Observer`], and the
+//! contract they keep.
 //!
 //! The engine calls the observer while it applies a change, with borrowed
 //! views of the new state: nothing is queued, so nothing can be dropped. An
 //! observer that needs to keep data copies it.
+//!
+//! # The event contract
+//!
+//! An observer that starts with an empty view and applies every event it
+//! is given holds, after each call into the engine, exactly the remote
+//! incarnations the engine holds as *announced*
+//! ([`NodeView::is_announced`](crate::NodeView::is_announced)), each with
+//! the engine's status and the engine's set keys and values. For that:
+//!
+//! - **Each membership transition yields exactly one event**, and every
+//!   observer's sequence of events about one incarnation (a [`NodeId`]:
+//!   name, generation, address) follows a path in this diagram:
+//!
+//! ```text
+//!                NodeJoined, or
+//!                NodeReplaced{new: it}           NodeDead
+//!  (not known) ─────────────────────▶ alive ─────────────▶ dead
+//!       ▲                              │    ◀─────────────  │
+//!       │                              │    NodeAliveAgain  │
+//!       │                     NodeLeft │                    │ NodeLeft
+//!       │                              ▼                    │
+//!       │                             left ◀────────────────┘
+//!       │
+//!       └── NodeRemoved, or NodeReplaced{old: it}: from alive, dead or left
+//! ```
+//!
+//! - **A node is introduced once it is seen alive**: the first advance of
+//!   its heartbeat here. Until then it is *pending* and makes no event at
+//!   all — not its keys, not its leave, not its removal. A pending node that
+//!   leaves, or is dropped after `pending_timeout`, was never seen.
+//! - **A restart is one event.** A newer generation of a name supersedes
+//!   the old incarnation's state at once, but the observer hears of it once,
+//!   as `NodeReplaced { old, new }` when the new incarnation is first seen
+//!   alive (`old` being the incarnation this observer was told of, whatever
+//!   generations came between). If the new one is never seen alive, the old
+//!   one ends with `NodeRemoved`. There is no `NodeJoined` for an
+//!   incarnation introduced by `NodeReplaced`.
+//! - **Keys follow their node.** Right after a node's introduction come
+//!   `KeySet`s for every key its copy already holds, in version order; from
+//!   then on each change of its keys is one `KeySet` or `KeyDeleted`, until
+//!   its end. A node's keys disappear with it without per-key events (its
+//!   end says it). A key's versions only grow; a node's key events come in
+//!   version order, except during a reset (`ResetApplied`), which reports
+//!   the keys found gone (at the reset's version) before the ones it brings.
+//! - **About itself** the local node reports only `KeyExpired`, `Refuted`
+//!   and `NameConflict`.
+//!
+//! The simulator checks this contract after every step of runs with
+//! restarts, leaves, crashes and partitions (`tests/tests/event_contract.rs`).
 
 use crate::id::NodeId;
 
@@ -10,7 +60,9 @@ use crate::id::NodeId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event<'a> {
-    /// A node's heartbeat was seen to advance for the first time: it is live.
+    /// A node's heartbeat was seen to advance for the first time: it is
+    /// live. Not sent for an incarnation that replaces one this observer
+    /// was told of ([`Event::NodeReplaced`] introduces it instead).
     NodeJoined {
         /// The node.
         node: &'a NodeId,
@@ -36,12 +88,14 @@ pub enum Event<'a> {
         /// The node.
         node: &'a NodeId,
     },
-    /// A newer generation of a name superseded an older one, whose state was
-    /// dropped at once.
+    /// A newer generation of a name (a restart) was seen alive for the
+    /// first time and replaces the incarnation this observer was told of:
+    /// the end of `old` and the introduction of `new`, in one event. The
+    /// old state was dropped when the new generation was first heard of.
     NodeReplaced {
-        /// The superseded incarnation.
+        /// The superseded incarnation, as this observer last knew it.
         old: &'a NodeId,
-        /// The incarnation that replaced it.
+        /// The incarnation that replaced it, now alive.
         new: &'a NodeId,
     },
     /// A remote key got a new value.

@@ -57,7 +57,11 @@ impl<M: Memory> Engine<M> {
                 }
                 NodeStatus::Dead | NodeStatus::Left if age >= grace => {
                     if let Some(n) = self.nodes.get(slot) {
-                        observer.on_event(&Event::NodeRemoved { node: &n.id });
+                        if n.announced {
+                            observer.on_event(&Event::NodeRemoved { node: &n.id });
+                        } else if let Some(old) = n.superseded_id() {
+                            observer.on_event(&Event::NodeRemoved { node: &old });
+                        }
                     }
                     self.forget(slot);
                     // The ring shifted down by one.
@@ -65,8 +69,10 @@ impl<M: Memory> Engine<M> {
                     continue;
                 }
                 NodeStatus::Pending if age >= self.config.pending_timeout => {
-                    if let Some(n) = self.nodes.get(slot) {
-                        observer.on_event(&Event::NodeRemoved { node: &n.id });
+                    // The observer never heard of it; only of the
+                    // incarnation it superseded, which ends here.
+                    if let Some(old) = self.nodes.get(slot).and_then(NodeSlot::superseded_id) {
+                        observer.on_event(&Event::NodeRemoved { node: &old });
                     }
                     // Never seen alive: nothing to protect from stale
                     // gossip, so it is not remembered as removed.
@@ -141,18 +147,34 @@ impl<M: Memory> Engine<M> {
             NodeStatus::Alive | NodeStatus::Left => None,
         };
         let mut shown = false;
-        if let Some(joined) = event {
+        let mut joined = false;
+        if let Some(first) = event {
             n.status = NodeStatus::Alive;
             n.since = now;
             shown = core::mem::replace(&mut n.hidden, false);
-            observer.on_event(&if joined {
-                Event::NodeJoined { node: &n.id }
+            if !first {
+                observer.on_event(&Event::NodeAliveAgain { node: &n.id });
             } else {
-                Event::NodeAliveAgain { node: &n.id }
-            });
+                // Seen alive for the first time: the one event that
+                // introduces this incarnation, then its keys.
+                n.announced = true;
+                joined = true;
+                let superseded = n.superseded_id();
+                n.replaces = None;
+                match superseded {
+                    Some(old) => observer.on_event(&Event::NodeReplaced {
+                        old: &old,
+                        new: &n.id,
+                    }),
+                    None => observer.on_event(&Event::NodeJoined { node: &n.id }),
+                }
+            }
         }
         if shown {
             self.nodes.listing_changed();
+        }
+        if joined {
+            self.announce_entries(slot, observer);
         }
         let y = self.threshold_y;
         let timeout = self

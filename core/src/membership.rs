@@ -13,6 +13,7 @@ use crate::engine::*;
 use crate::event::{Event, Observer};
 use crate::id::{GENERATION_MARGIN, NodeId};
 use crate::memory::Memory;
+use crate::nodes::Superseded;
 use crate::refute::{CONFLICT_WINDOW_ROUNDS, Rival};
 use crate::time::Instant;
 use crate::wire::{Tokens, WireNodeId};
@@ -114,17 +115,38 @@ impl<M: Memory> Engine<M> {
             if self.removed_and_stale(hash, heartbeat) {
                 return Learned::Refused;
             }
-            // A newer generation supersedes the old one at once.
-            let Some(old) = self.nodes.get(slot).map(|n| n.id.clone()) else {
+            // A newer generation supersedes the old one's state at once.
+            // The observer hears of it once the new one is seen alive
+            // (`NodeReplaced` from the incarnation it last announced), or
+            // of the old one's end if the new one never is.
+            let Some(old) = self.nodes.get(slot).map(|n| {
+                if n.announced {
+                    Some(Superseded {
+                        generation: n.id.generation,
+                        addr: n.id.addr,
+                    })
+                } else {
+                    n.replaces
+                }
+            }) else {
                 return Learned::Refused;
             };
             self.forget(slot);
+            let old_id = old.map(|o| NodeId {
+                name: id.name.clone(),
+                generation: o.generation,
+                addr: o.addr,
+            });
             let new_slot = self.insert_node(id, heartbeat, now);
-            if let Some(new) = new_slot.and_then(|s| self.nodes.get(s)) {
-                observer.on_event(&Event::NodeReplaced {
-                    old: &old,
-                    new: &new.id,
-                });
+            match new_slot.and_then(|s| self.nodes.get_mut(s)) {
+                Some(new) => new.replaces = old,
+                None => {
+                    // The old one's slot was just freed, so this is rare;
+                    // its end must still be told.
+                    if let Some(gone) = &old_id {
+                        observer.on_event(&Event::NodeRemoved { node: gone });
+                    }
+                }
             }
             return new_slot.map_or(Learned::Refused, Learned::Slot);
         }

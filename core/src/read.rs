@@ -93,6 +93,17 @@ impl<'e, M: Memory> NodeView<'e, M> {
         self.node.status
     }
 
+    /// Whether the observer has been told of this incarnation
+    /// ([`crate::Event::NodeJoined`] or [`crate::Event::NodeReplaced`], at its
+    /// first heartbeat advance here) and not yet of its end: the
+    /// incarnations an observer following the event contract
+    /// ([`crate::event`]) holds are exactly the announced ones. A pending
+    /// node, or one that left before it was ever seen alive, is not; nor is
+    /// the local node.
+    pub fn is_announced(&self) -> bool {
+        self.node.announced && !self.is_local()
+    }
+
     /// Whether the node is dead or left long enough that it is no longer
     /// gossiped (half the dead grace).
     pub fn is_hidden(&self) -> bool {

@@ -319,7 +319,7 @@ impl<M: Memory> Engine<M> {
             } else {
                 let live = self.store.slot(cur).is_some_and(|s| s.status().is_live())
                     && !is_reserved(self.store.key(cur));
-                if live && let Some(n) = self.nodes.get(slot) {
+                if live && let Some(n) = self.nodes.get(slot).filter(|n| n.announced) {
                     observer.on_event(&Event::KeyDeleted {
                         node: &n.id,
                         key: self.store.key(cur),
@@ -361,7 +361,7 @@ impl<M: Memory> Engine<M> {
             }
         }
         bump(&mut self.counters.resets_applied);
-        if let Some(n) = self.nodes.get(slot) {
+        if let Some(n) = self.nodes.get(slot).filter(|n| n.announced) {
             observer.on_event(&Event::ResetApplied { node: &n.id });
         }
         held_to
@@ -424,7 +424,9 @@ impl<M: Memory> Engine<M> {
             self.apply_reserved(slot, status_key, value, status, observer);
             return;
         }
-        let Some(n) = self.nodes.get(slot) else {
+        // A node not yet announced has no keys as far as the observer
+        // knows: they are told when it is (`announce_entries`).
+        let Some(n) = self.nodes.get(slot).filter(|n| n.announced) else {
             return;
         };
         if status.is_live() {
@@ -461,12 +463,41 @@ impl<M: Memory> Engine<M> {
             n.status = NodeStatus::Left;
             n.since = now;
             let shown = core::mem::replace(&mut n.hidden, false);
-            observer.on_event(&Event::NodeLeft { node: &n.id });
+            if n.announced {
+                observer.on_event(&Event::NodeLeft { node: &n.id });
+            } else if let Some(old) = n.superseded_id() {
+                // Never seen alive, and now it never will be: the
+                // incarnation it superseded is gone without a successor.
+                n.replaces = None;
+                observer.on_event(&Event::NodeRemoved { node: &old });
+            }
             if shown {
                 self.nodes.listing_changed();
             }
         }
         self.due_check(slot);
+    }
+
+    /// Tells the observer every key `slot` holds, in version order: the
+    /// node was just announced, and the keys its copy gathered before
+    /// were withheld until then.
+    pub(crate) fn announce_entries(&mut self, slot: u16, observer: &mut impl Observer) {
+        let Some(n) = self.nodes.get(slot) else {
+            return;
+        };
+        let mut cur = n.entries.head;
+        while let Some(s) = self.store.slot(cur) {
+            let key = self.store.key(cur);
+            if s.status().is_live() && !is_reserved(key) {
+                observer.on_event(&Event::KeySet {
+                    node: &n.id,
+                    key,
+                    value: self.store.value(cur),
+                    version: s.version,
+                });
+            }
+            cur = self.store.next(cur);
+        }
     }
 
     /// A relay drops the tombstones its owner has collected.

@@ -141,6 +141,24 @@ fn know(x: &mut TestEngine, y: &TestEngine) {
     }
 }
 
+/// `x` sees `y`'s heartbeat advance to the value `y` holds (through the
+/// same path as one that came in gossip), so `y` is alive and announced
+/// there: its keys make events from then on ([`crate::event`]'s
+/// contract). `y` must have beaten (ticked) since `x` last heard its
+/// heartbeat. The events this produces (`NodeJoined`, the keys `x`
+/// already holds) go nowhere.
+pub(crate) fn see_alive(x: &mut TestEngine, y: &TestEngine) {
+    let slot = x.nodes.find_hash(y.id().ring_hash()).expect("x knows y");
+    let beat = y.nodes.get(crate::engine::LOCAL).expect("local").heartbeat;
+    let held = x.nodes.get(slot).expect("slot").heartbeat;
+    assert!(
+        beat > held,
+        "y has not beaten since x heard it ({beat} <= {held})"
+    );
+    let now = x.now;
+    x.observe_heartbeat(slot, beat, now, &mut ());
+}
+
 /// `n` small engines (16 nodes, 512 entries, 64 KiB) named `n0`, `n1`…
 /// at [`addr`]`(1)`…, each acquainted with every other.
 pub(crate) fn mesh(n: u16) -> Vec<TestEngine> {

@@ -1020,6 +1020,13 @@ impl Sim {
     // -----------------------------------------------------------------------
     // Observations.
 
+    /// The generation node `i`'s current engine was started with (its
+    /// generation may have moved since, when it refuted): what
+    /// [`Record::observer_generation`] names.
+    pub fn born_generation(&self, i: usize) -> u64 {
+        self.ledger.nodes[i].born_generation
+    }
+
     /// Node `i`'s recorded events, oldest first (membership events, and key
     /// events if [`SimConfig::record_keys`]).
     pub fn log(&self, i: usize) -> &[Record] {

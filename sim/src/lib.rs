@@ -141,6 +141,7 @@
 
 pub mod cli;
 mod cluster;
+pub mod contract;
 pub mod faults;
 pub mod measure;
 mod metrics;

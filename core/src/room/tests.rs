@@ -6,7 +6,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use crate::engine::*;
-use crate::testkit::{Recorder, TestEngine, addr, build, capacity, engine};
+use crate::testkit::{Recorder, TestEngine, TestRng, addr, build, capacity, engine};
 use crate::{
     config::{Config, ConfigError},
     event::Event,
@@ -99,6 +99,13 @@ fn a_relay_short_of_room_never_advances_over_a_hole() {
     owner.set("a", &[1; 1000]).expect("set");
     sync(&mut relay, &mut owner, &mut log);
     assert_eq!(live(&relay, "owner"), live(&owner, "owner"));
+    owner.tick(
+        Instant::ZERO,
+        &mut TestRng(1),
+        &mut Recorder::default(),
+        &mut (),
+    );
+    crate::testkit::see_alive(&mut relay, &owner);
     owner.set("b", &[2; 1050]).expect("set");
     owner.set("a", b"x").expect("set");
     log.clear();

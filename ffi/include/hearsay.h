@@ -153,7 +153,8 @@ typedef enum hearsay_member_status {
 // struct is not a valid event.
 typedef enum hearsay_event_kind {
   // A node's heartbeat was seen to advance for the first time: it is
-  // live.
+  // live. Its keys follow as `KEY_SET` events. A restart is
+  // `MEMBER_REPLACED` instead.
   HEARSAY_EVENT_MEMBER_JOINED = 1,
   // A node that was considered dead is heartbeating again.
   HEARSAY_EVENT_MEMBER_ALIVE_AGAIN = 2,
@@ -162,23 +163,22 @@ typedef enum hearsay_event_kind {
   HEARSAY_EVENT_MEMBER_DEAD = 3,
   // A node announced that it is leaving.
   HEARSAY_EVENT_MEMBER_LEFT = 4,
-  // A newer generation of a node (a restart) superseded an older one:
+  // A newer generation of a node (a restart) was seen alive and replaces
+  // the one this node knew, in one event (no `MEMBER_JOINED` follows):
   // `member`, `addr`, `generation` are the new one, `old_generation`,
-  // `old_addr` the old one.
+  // `old_addr` the old one. Its keys follow as `KEY_SET` events.
   HEARSAY_EVENT_MEMBER_REPLACED = 5,
-  // A dead, departed or never-live node was forgotten after the dead
-  // grace period (one hour by default).
+  // A dead or departed node was forgotten after the dead grace period
+  // (one hour by default), or an incarnation superseded by a restart
+  // that was never seen alive ended.
   HEARSAY_EVENT_MEMBER_REMOVED = 6,
   // `key` of `member` now holds `value`.
   HEARSAY_EVENT_KEY_SET = 7,
   // `key` of `member` was deleted (explicitly or by its time-to-live).
   HEARSAY_EVENT_KEY_DELETED = 8,
-  // `missed` membership events were dropped because they were not read
-  // fast enough (1024 can wait): re-read the membership.
-  HEARSAY_EVENT_MEMBERS_LAGGED = 9,
-  // `missed` key events were dropped because they were not read fast
-  // enough (1024 can wait): re-read the keys you need.
-  HEARSAY_EVENT_KEYS_LAGGED = 10,
+  // `missed` events were dropped because they were not read fast enough
+  // (1024 can wait): re-read the membership and the keys you need.
+  HEARSAY_EVENT_LAGGED = 9,
 } hearsay_event_kind;
 
 // A running hearsay node. Opaque: create it with `hearsay_start`, release
@@ -337,7 +337,7 @@ typedef struct hearsay_event {
   // `HEARSAY_EVENT_KEY_SET`: the value (its first
   // `HEARSAY_EVENT_VALUE_SIZE` bytes if longer), not NUL-terminated.
   uint8_t value[HEARSAY_EVENT_VALUE_SIZE];
-  // `HEARSAY_EVENT_*_LAGGED`: how many events were dropped.
+  // `HEARSAY_EVENT_LAGGED`: how many events were dropped.
   uint64_t missed;
 } hearsay_event;
 
@@ -605,13 +605,17 @@ enum hearsay_status hearsay_member_get(struct hearsay_node *node,
 // every event was read.
 //
 // Events are recorded from `hearsay_start` on: this node's own key
-// changes included, not the keys it had at start. Membership events come
-// in the order they happened, and so do key events; the two streams are
-// merged in no particular order (a member's `KEY_SET` may come before its
-// `MEMBER_JOINED`). Each stream holds 1024 unread events; beyond that new
-// ones are dropped, and a `*_LAGGED` event with the count comes where the
-// gap is. Several threads may wait at once: each event goes to one of
-// them.
+// changes included, not the keys it had at start. Membership and key
+// events come in one stream, in the order they happened, and follow the
+// event contract: each membership change is one event; a member is
+// introduced once it is seen alive, by `MEMBER_JOINED` or, for a restart,
+// `MEMBER_REPLACED` (no `MEMBER_JOINED` follows), and a `KEY_SET` for each
+// key it holds comes right after, never before; for one incarnation,
+// JOINED/REPLACED → (DEAD ⇄ ALIVE_AGAIN) → LEFT → REMOVED, where REMOVED
+// (or a later REPLACED) may end it from any state. 1024 unread events can
+// wait; beyond that new ones are dropped, and a `LAGGED` event with the
+// count comes where the gap is. Several threads may wait at once: each
+// event goes to one of them.
 //
 // # Safety
 //

@@ -1,9 +1,10 @@
 //! [`hearsay_event`] and `hearsay_next_event`: the node's membership and
 //! key events, one at a time, copied into a self-contained struct.
 //!
-//! The node subscribes to both kinds at its start (on the builder, so none
-//! is missed before the first call) and each `hearsay_next_event` takes the
-//! next one from either subscription. A timeout is its own status,
+//! The node subscribes to every event at its start (on the builder, so
+//! none is missed before the first call), in one ordered channel, and each
+//! `hearsay_next_event` takes the next one: events follow hearsay's event
+//! contract (see `hearsay_next_event`). A timeout is its own status,
 //! `HEARSAY_TIMEOUT`, rather than an OK with an empty event: a loop on
 //! `HEARSAY_OK` then only ever sees real events.
 //!
@@ -15,12 +16,12 @@
 use std::ffi::c_char;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Select};
+use crossbeam_channel::RecvTimeoutError;
 use hearsay_core::NodeId;
 use hearsay_core::wire::MAX_KEY_LEN;
-use hearsay_std::{KeyEvent, MembershipEvent};
+use hearsay_std::{KeyEvent, MembershipEvent, NodeEvent};
 
-use crate::boundary::{Outcome, fill_c_str, guard_status, non_null_mut};
+use crate::boundary::{fill_c_str, guard_status, non_null_mut};
 use crate::members::{HEARSAY_ADDR_SIZE, HEARSAY_NAME_SIZE, fill_addr};
 use crate::node::{hearsay_node, node_arg};
 use crate::status::hearsay_status;
@@ -41,7 +42,8 @@ const _: () = assert!(HEARSAY_KEY_SIZE == MAX_KEY_LEN + 1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum hearsay_event_kind {
     /// A node's heartbeat was seen to advance for the first time: it is
-    /// live.
+    /// live. Its keys follow as `KEY_SET` events. A restart is
+    /// `MEMBER_REPLACED` instead.
     HEARSAY_EVENT_MEMBER_JOINED = 1,
     /// A node that was considered dead is heartbeating again.
     HEARSAY_EVENT_MEMBER_ALIVE_AGAIN = 2,
@@ -50,23 +52,22 @@ pub enum hearsay_event_kind {
     HEARSAY_EVENT_MEMBER_DEAD = 3,
     /// A node announced that it is leaving.
     HEARSAY_EVENT_MEMBER_LEFT = 4,
-    /// A newer generation of a node (a restart) superseded an older one:
+    /// A newer generation of a node (a restart) was seen alive and replaces
+    /// the one this node knew, in one event (no `MEMBER_JOINED` follows):
     /// `member`, `addr`, `generation` are the new one, `old_generation`,
-    /// `old_addr` the old one.
+    /// `old_addr` the old one. Its keys follow as `KEY_SET` events.
     HEARSAY_EVENT_MEMBER_REPLACED = 5,
-    /// A dead, departed or never-live node was forgotten after the dead
-    /// grace period (one hour by default).
+    /// A dead or departed node was forgotten after the dead grace period
+    /// (one hour by default), or an incarnation superseded by a restart
+    /// that was never seen alive ended.
     HEARSAY_EVENT_MEMBER_REMOVED = 6,
     /// `key` of `member` now holds `value`.
     HEARSAY_EVENT_KEY_SET = 7,
     /// `key` of `member` was deleted (explicitly or by its time-to-live).
     HEARSAY_EVENT_KEY_DELETED = 8,
-    /// `missed` membership events were dropped because they were not read
-    /// fast enough (1024 can wait): re-read the membership.
-    HEARSAY_EVENT_MEMBERS_LAGGED = 9,
-    /// `missed` key events were dropped because they were not read fast
-    /// enough (1024 can wait): re-read the keys you need.
-    HEARSAY_EVENT_KEYS_LAGGED = 10,
+    /// `missed` events were dropped because they were not read fast enough
+    /// (1024 can wait): re-read the membership and the keys you need.
+    HEARSAY_EVENT_LAGGED = 9,
 }
 
 /// One event, self-contained: every string is a NUL-terminated inline
@@ -104,7 +105,7 @@ pub struct hearsay_event {
     /// `HEARSAY_EVENT_KEY_SET`: the value (its first
     /// `HEARSAY_EVENT_VALUE_SIZE` bytes if longer), not NUL-terminated.
     pub value: [u8; HEARSAY_EVENT_VALUE_SIZE],
-    /// `HEARSAY_EVENT_*_LAGGED`: how many events were dropped.
+    /// `HEARSAY_EVENT_LAGGED`: how many events were dropped.
     pub missed: u64,
 }
 
@@ -134,6 +135,23 @@ impl hearsay_event {
         e
     }
 
+    fn lagged(missed: u64) -> Self {
+        let mut e = Self::blank(hearsay_event_kind::HEARSAY_EVENT_LAGGED);
+        e.missed = missed;
+        e
+    }
+
+    /// The C form of any event; `None` for a kind this crate does not know
+    /// (hearsay-std's enums are non-exhaustive).
+    fn from_event(event: &NodeEvent) -> Option<Self> {
+        match event {
+            NodeEvent::Membership(e) => Self::from_membership(e),
+            NodeEvent::Key(e) => Self::from_key(e),
+            NodeEvent::Lagged { missed } => Some(Self::lagged(*missed)),
+            _ => None,
+        }
+    }
+
     /// The C form of a membership event; `None` for a kind this crate does
     /// not know (hearsay-std's enum is non-exhaustive).
     fn from_membership(event: &MembershipEvent) -> Option<Self> {
@@ -152,11 +170,7 @@ impl hearsay_event {
                 fill_addr(&mut e.old_addr, old.addr);
                 e
             }
-            MembershipEvent::Lagged { missed } => {
-                let mut e = Self::blank(HEARSAY_EVENT_MEMBERS_LAGGED);
-                e.missed = *missed;
-                e
-            }
+            MembershipEvent::Lagged { missed } => Self::lagged(*missed),
             _ => return None,
         })
     }
@@ -187,11 +201,7 @@ impl hearsay_event {
                 e.version = *version;
                 e
             }
-            KeyEvent::Lagged { missed } => {
-                let mut e = Self::blank(HEARSAY_EVENT_KEYS_LAGGED);
-                e.missed = *missed;
-                e
-            }
+            KeyEvent::Lagged { missed } => Self::lagged(*missed),
             _ => return None,
         })
     }
@@ -205,13 +215,17 @@ impl hearsay_event {
 /// every event was read.
 ///
 /// Events are recorded from `hearsay_start` on: this node's own key
-/// changes included, not the keys it had at start. Membership events come
-/// in the order they happened, and so do key events; the two streams are
-/// merged in no particular order (a member's `KEY_SET` may come before its
-/// `MEMBER_JOINED`). Each stream holds 1024 unread events; beyond that new
-/// ones are dropped, and a `*_LAGGED` event with the count comes where the
-/// gap is. Several threads may wait at once: each event goes to one of
-/// them.
+/// changes included, not the keys it had at start. Membership and key
+/// events come in one stream, in the order they happened, and follow the
+/// event contract: each membership change is one event; a member is
+/// introduced once it is seen alive, by `MEMBER_JOINED` or, for a restart,
+/// `MEMBER_REPLACED` (no `MEMBER_JOINED` follows), and a `KEY_SET` for each
+/// key it holds comes right after, never before; for one incarnation,
+/// JOINED/REPLACED → (DEAD ⇄ ALIVE_AGAIN) → LEFT → REMOVED, where REMOVED
+/// (or a later REPLACED) may end it from any state. 1024 unread events can
+/// wait; beyond that new ones are dropped, and a `LAGGED` event with the
+/// count comes where the gap is. Several threads may wait at once: each
+/// event goes to one of them.
 ///
 /// # Safety
 ///
@@ -229,13 +243,16 @@ pub unsafe extern "C" fn hearsay_next_event(
         let out = non_null_mut(out)?;
         let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
         loop {
-            let event = match next(node, deadline)? {
-                Raw::Membership(e) => hearsay_event::from_membership(&e),
-                Raw::Key(e) => hearsay_event::from_key(&e),
+            let event = match node.events.receiver().recv_deadline(deadline) {
+                Ok(e) => e,
+                Err(RecvTimeoutError::Timeout) => return Err(hearsay_status::HEARSAY_TIMEOUT),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(hearsay_status::HEARSAY_SHUT_DOWN);
+                }
             };
             // An event of a kind added to hearsay-std after this crate was
             // written is skipped rather than misreported.
-            if let Some(event) = event {
+            if let Some(event) = hearsay_event::from_event(&event) {
                 // SAFETY: not NULL, writable by the caller's contract;
                 // `write` does not read the old contents.
                 unsafe { out.write(event) };
@@ -243,44 +260,6 @@ pub unsafe extern "C" fn hearsay_next_event(
             }
         }
     })
-}
-
-/// An event from either subscription.
-enum Raw {
-    Membership(MembershipEvent),
-    Key(KeyEvent),
-}
-
-/// The next event of either subscription, waiting until `deadline`.
-fn next(node: &hearsay_node, deadline: Instant) -> Outcome<Raw> {
-    let members = node.membership.receiver();
-    let keys = node.keys.receiver();
-    let mut select = Select::new();
-    let m = select.recv(members);
-    select.recv(keys);
-    let Ok(op) = select.select_deadline(deadline) else {
-        return Err(hearsay_status::HEARSAY_TIMEOUT);
-    };
-    if op.index() == m {
-        match op.recv(members) {
-            Ok(e) => Ok(Raw::Membership(e)),
-            Err(_) => last_of(keys).map(Raw::Key),
-        }
-    } else {
-        match op.recv(keys) {
-            Ok(e) => Ok(Raw::Key(e)),
-            Err(_) => last_of(members).map(Raw::Membership),
-        }
-    }
-}
-
-/// One subscription is closed and empty, so the node has shut down (the
-/// engine thread drops both at once): what is left in the other one, then
-/// `SHUT_DOWN`.
-fn last_of<T>(other: &Receiver<T>) -> Outcome<T> {
-    other
-        .try_recv()
-        .map_err(|_| hearsay_status::HEARSAY_SHUT_DOWN)
 }
 
 #[cfg(test)]
@@ -365,12 +344,9 @@ mod tests {
 
     #[test]
     fn lag_markers_say_how_many_were_missed() {
-        let m = hearsay_event::from_membership(&MembershipEvent::Lagged { missed: 3 }).unwrap();
-        assert_eq!(m.kind, hearsay_event_kind::HEARSAY_EVENT_MEMBERS_LAGGED);
+        let m = hearsay_event::from_event(&NodeEvent::Lagged { missed: 3 }).unwrap();
+        assert_eq!(m.kind, hearsay_event_kind::HEARSAY_EVENT_LAGGED);
         assert_eq!(m.missed, 3);
         assert_eq!(c_str_of(&m.member), "");
-        let k = hearsay_event::from_key(&KeyEvent::Lagged { missed: 4 }).unwrap();
-        assert_eq!(k.kind, hearsay_event_kind::HEARSAY_EVENT_KEYS_LAGGED);
-        assert_eq!(k.missed, 4);
     }
 }

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::RecvTimeoutError;
-use hearsay_std::{Error, KeyEvent, MembershipEvent, Node, Subscription};
+use hearsay_std::{Error, Node, NodeEvent, Subscription};
 
 use crate::boundary::{
     Outcome, bytes_arg, copy_out, found, guard_status, non_null, non_null_mut, str_arg,
@@ -22,10 +22,9 @@ use crate::unwind::guard;
 /// from several threads at once.
 pub struct hearsay_node {
     node: Node,
-    /// Membership events since the start (subscribed on the builder).
-    pub(crate) membership: Subscription<MembershipEvent>,
-    /// Key events (every key, every node) since the start.
-    pub(crate) keys: Subscription<KeyEvent>,
+    /// Membership and key events (every key, every node) since the start,
+    /// in one ordered channel (subscribed on the builder).
+    pub(crate) events: Subscription<NodeEvent>,
     /// `ACTIVE`, `LEAVING` or `LEFT`. `hearsay_leave` sets `LEAVING` before
     /// it returns, so writes made after it fail with `HEARSAY_LEFT` even
     /// while the departure is still on its way to the engine thread; the
@@ -51,15 +50,10 @@ const _: () = {
 };
 
 impl hearsay_node {
-    pub(crate) fn new(
-        node: Node,
-        membership: Subscription<MembershipEvent>,
-        keys: Subscription<KeyEvent>,
-    ) -> Self {
+    pub(crate) fn new(node: Node, events: Subscription<NodeEvent>) -> Self {
         hearsay_node {
             node,
-            membership,
-            keys,
+            events,
             leave: Arc::new(AtomicU8::new(ACTIVE)),
             helpers: Mutex::new(Vec::new()),
         }

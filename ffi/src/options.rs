@@ -253,10 +253,9 @@ unsafe fn start(o: &hearsay_options) -> Outcome<hearsay_node> {
         .key_mode(mode_arg(o.key_mode)?);
     // On the builder, so that nothing between the start and the first
     // `hearsay_next_event` is missed.
-    let membership = b.subscribe_membership();
-    let keys = b.subscribe_keys("");
+    let events = b.subscribe();
     let node = b.start()?;
-    Ok(hearsay_node::new(node, membership, keys))
+    Ok(hearsay_node::new(node, events))
 }
 
 /// The per-node share, the local reserve and the engine's capacity, where

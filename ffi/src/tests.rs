@@ -541,16 +541,24 @@ fn two_nodes_see_each_other() {
     assert_eq!(m.status, hearsay_member_status::HEARSAY_MEMBER_ALIVE);
     assert!(m.generation > 0);
 
-    // a's events: b joined (its key may come first).
-    let mut joined = false;
+    // a's events, in one ordered stream: b joined, then its key (never
+    // before), and nothing else about b.
+    let mut about_b = Vec::new();
     while let Ok(e) = next_event(a, PATIENCE_MS) {
-        if e.kind == hearsay_event_kind::HEARSAY_EVENT_MEMBER_JOINED {
-            assert_eq!(c_str_of(&e.member), "b");
-            joined = true;
+        if c_str_of(&e.member) == "b" {
+            about_b.push((e.kind, c_str_of(&e.key).to_owned()));
+        }
+        if e.kind == hearsay_event_kind::HEARSAY_EVENT_KEY_SET {
             break;
         }
     }
-    assert!(joined);
+    assert_eq!(
+        about_b,
+        [
+            (hearsay_event_kind::HEARSAY_EVENT_MEMBER_JOINED, String::new()),
+            (hearsay_event_kind::HEARSAY_EVENT_KEY_SET, "http".to_owned()),
+        ]
+    );
     free(b);
     free(a);
 }

@@ -24,7 +24,8 @@ use crate::node::{Inner, Node, ResolverThread, Threads};
 use crate::resolver::{self, Resolve, Resolver, SharedResolver};
 use crate::socket::{self, SocketTx};
 use crate::subscription::{
-    KeyEvent, MembershipEvent, Subscribers, Subscription, key_subscription, membership_subscription,
+    KeyEvent, MembershipEvent, NodeEvent, Subscribers, Subscription, event_subscription,
+    key_subscription, membership_subscription,
 };
 
 /// Default capacity of each subscription's channel.
@@ -419,6 +420,14 @@ impl Builder {
     pub fn subscribe_membership(&mut self) -> Subscription<MembershipEvent> {
         let (sink, sub) = membership_subscription(self.subscription_capacity);
         self.early.add_membership(sink);
+        sub
+    }
+
+    /// Subscribes to every membership and key event, in one ordered
+    /// channel, from the node's very start (see [`Node::subscribe`]).
+    pub fn subscribe(&mut self) -> Subscription<NodeEvent> {
+        let (sink, sub) = event_subscription(self.subscription_capacity);
+        self.early.add_all(sink);
         sub
     }
 

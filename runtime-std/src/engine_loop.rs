@@ -45,7 +45,9 @@ use crate::identity::Identity;
 use crate::member::{self, Member};
 use crate::ratelimit::{LOG_PERIOD, RateLimiter, suppressed_note};
 use crate::socket::{Inbound, SocketTx};
-use crate::subscription::{KeyEvent, KeySink, MembershipEvent, MembershipSink, Subscribers};
+use crate::subscription::{
+    EventSink, KeyEvent, KeySink, MembershipEvent, MembershipSink, Subscribers,
+};
 
 /// The engine this runtime drives: its tables are allocated once on the
 /// heap, at the capacity the builder chose ([`crate::Builder::max_nodes`]).
@@ -86,6 +88,10 @@ pub(crate) enum Command {
     },
     SubscribeMembership {
         sink: MembershipSink,
+        reply: Sender<()>,
+    },
+    Subscribe {
+        sink: EventSink,
         reply: Sender<()>,
     },
     Leave {
@@ -416,6 +422,10 @@ impl EngineLoop {
             }
             Command::SubscribeMembership { sink, reply } => {
                 self.subscribers.add_membership(sink);
+                let _ = reply.send(());
+            }
+            Command::Subscribe { sink, reply } => {
+                self.subscribers.add_all(sink);
                 let _ = reply.send(());
             }
             Command::Leave { reply } => self.leave(reply, now),

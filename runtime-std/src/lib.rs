@@ -76,8 +76,13 @@
 //!
 //! ## Subscriptions
 //!
-//! [`Node::subscribe_keys`] and [`Node::subscribe_membership`] return
-//! [`Subscription`]s wrapping bounded crossbeam receivers. The engine never
+//! [`Node::subscribe_keys`], [`Node::subscribe_membership`] and
+//! [`Node::subscribe`] (both kinds in one channel, in the order they
+//! happened) return [`Subscription`]s wrapping bounded crossbeam
+//! receivers. Events follow hearsay-core's event contract: one event per
+//! membership change, a node introduced once (`Joined`, or `Replaced` for
+//! a restart) when first seen alive, its keys right after (see
+//! [`subscription`]). The engine never
 //! waits for a subscriber: when one lags, new events are dropped and counted,
 //! and a `Lagged { missed }` marker is queued where the gap is (see
 //! [`subscription`]).
@@ -147,7 +152,7 @@ pub use hearsay_core::{
 pub use member::Member;
 pub use node::Node;
 pub use resolver::Resolve;
-pub use subscription::{KeyEvent, MembershipEvent, Subscription};
+pub use subscription::{KeyEvent, MembershipEvent, NodeEvent, Subscription};
 
 /// The README's Rust examples (hearsay-core's and this crate's), compiled
 /// and run as doctests here, where both crates are in scope.

@@ -29,7 +29,8 @@ use crate::identity::Identity;
 use crate::member::Member;
 use crate::resolver::RESOLVER_JOIN_WAIT;
 use crate::subscription::{
-    KeyEvent, MembershipEvent, Subscription, key_subscription, membership_subscription,
+    KeyEvent, MembershipEvent, NodeEvent, Subscription, event_subscription, key_subscription,
+    membership_subscription,
 };
 
 /// A running hearsay node. Clone it freely; the node shuts down when
@@ -312,6 +313,17 @@ impl Node {
     pub fn subscribe_membership(&self) -> Result<Subscription<MembershipEvent>, Error> {
         let (sink, sub) = membership_subscription(self.inner.subscription_capacity);
         self.request(|reply| Command::SubscribeMembership { sink, reply })?;
+        Ok(sub)
+    }
+
+    /// Subscribes to every membership and key event (this node's own
+    /// writes included) in one channel, in the order the engine made them:
+    /// a node's `Joined` (or `Replaced`) before its keys, its keys before
+    /// its `Left`. From now on ([`crate::Builder::subscribe`]: from the
+    /// start). See [the event contract](crate::subscription#order-and-the-event-contract).
+    pub fn subscribe(&self) -> Result<Subscription<NodeEvent>, Error> {
+        let (sink, sub) = event_subscription(self.inner.subscription_capacity);
+        self.request(|reply| Command::Subscribe { sink, reply })?;
         Ok(sub)
     }
 

@@ -17,6 +17,33 @@
 //!   [`crate::Node::get_from`]).
 //!
 //! A subscription whose receiver is dropped is removed at the next event.
+//!
+//! ## Order, and the event contract
+//!
+//! Events follow hearsay-core's event contract (`hearsay_core::event`):
+//! each membership transition is one event; a node is introduced once, as
+//! [`MembershipEvent::Joined`] or, for a restart,
+//! [`MembershipEvent::Replaced`] (one event: no `Joined` follows), when it
+//! is first seen alive, and a [`KeyEvent::Set`] for each key it already
+//! holds comes right after; for each incarnation, events follow the state
+//! diagram
+//!
+//! ```text
+//!                Joined, or Replaced{new: it}           Dead
+//!  (not known) ──────────────────────────────▶ alive ─────────▶ dead
+//!       ▲                                       │   ◀─────────   │
+//!       │                                  Left │   AliveAgain   │ Left
+//!       │                                       ▼                │
+//!       │                                      left ◀────────────┘
+//!       └── Removed, or Replaced{old: it}: from alive, dead or left
+//! ```
+//!
+//! Nodes heard of but not yet seen alive make no event (they show in
+//! [`crate::Node::members`] as pending). One subscription's events come in
+//! the order the engine made them; two subscriptions are two channels, so
+//! a reader of both (keys and membership) may see a node's keys before its
+//! `Joined`. [`crate::Node::subscribe`] gives both kinds in one channel, in
+//! order: use it when the order across kinds matters.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,8 +58,11 @@ use crate::counters::{Stats, bump};
 
 /// A change of a key, in any node's namespace (this node's included).
 ///
-/// For one node, events arrive in version order. Keys of a node that is
-/// replaced by a new generation or removed disappear without per-key
+/// For one key, versions only grow; for one node, events arrive in version
+/// order (but a reset reports the keys it found gone before the ones it
+/// brings). A remote node's keys are reported from its introduction (see
+/// [the contract](self#order-and-the-event-contract)). Keys of a node that
+/// is replaced by a new generation or removed disappear without per-key
 /// events: watch [`MembershipEvent`]s for that.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -80,7 +110,9 @@ impl KeyEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MembershipEvent {
-    /// A node's heartbeat was seen to advance for the first time: it is live.
+    /// A node's heartbeat was seen to advance for the first time: it is
+    /// live. A restart is [`MembershipEvent::Replaced`] instead. Its keys
+    /// follow, as key events.
     Joined {
         /// The node.
         node: NodeId,
@@ -100,21 +132,44 @@ pub enum MembershipEvent {
         /// The node.
         node: NodeId,
     },
-    /// A dead, departed or never-live node was forgotten after the dead
-    /// grace period.
+    /// A dead or departed node was forgotten after the dead grace period;
+    /// or an incarnation superseded by a restart that was never seen alive
+    /// ended.
     Removed {
         /// The node.
         node: NodeId,
     },
-    /// A newer generation of a name (a restart) superseded an older one.
+    /// A newer generation of a name (a restart) was seen alive and
+    /// replaces the one this node knew: the end of `old` and the start of
+    /// `new` in one event (no `Joined` follows). Its keys follow, as key
+    /// events.
     Replaced {
-        /// The superseded incarnation.
+        /// The superseded incarnation, as this node last knew it.
         old: NodeId,
-        /// The new incarnation.
+        /// The new incarnation, alive.
         new: NodeId,
     },
     /// `missed` events were dropped here because this subscription's channel
     /// was full. Re-read the membership with [`crate::Node::members`].
+    Lagged {
+        /// How many events were dropped.
+        missed: u64,
+    },
+}
+
+/// Any event, for [`crate::Node::subscribe`]: membership and key changes
+/// in the one order the engine made them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// A membership change (never [`MembershipEvent::Lagged`] here).
+    Membership(MembershipEvent),
+    /// A key change, in any node's namespace, this one's included (never
+    /// [`KeyEvent::Lagged`] here).
+    Key(KeyEvent),
+    /// `missed` events of either kind were dropped here because this
+    /// subscription's channel was full. Re-read the membership and the keys
+    /// you need.
     Lagged {
         /// How many events were dropped.
         missed: u64,
@@ -239,6 +294,20 @@ pub(crate) struct KeySink {
 #[derive(Debug)]
 pub(crate) struct MembershipSink(Sink<MembershipEvent>);
 
+/// A subscription to every event, as handed to the engine thread.
+#[derive(Debug)]
+pub(crate) struct EventSink(Sink<NodeEvent>);
+
+/// A new subscription to every event.
+pub(crate) fn event_subscription(capacity: usize) -> (EventSink, Subscription<NodeEvent>) {
+    let (sink, sub) = channel(capacity);
+    (EventSink(sink), sub)
+}
+
+fn event_lagged(missed: u64) -> NodeEvent {
+    NodeEvent::Lagged { missed }
+}
+
 /// A new key subscription for keys starting with `prefix`.
 pub(crate) fn key_subscription(
     prefix: String,
@@ -269,6 +338,7 @@ fn membership_lagged(missed: u64) -> MembershipEvent {
 pub(crate) struct Subscribers {
     keys: Vec<KeySink>,
     membership: Vec<MembershipSink>,
+    all: Vec<EventSink>,
 }
 
 impl Subscribers {
@@ -282,18 +352,24 @@ impl Subscribers {
         self.membership.push(sink);
     }
 
-    /// Whether any key subscription covers `key` (so an event is worth
+    /// Adds a subscription to every event.
+    pub(crate) fn add_all(&mut self, sink: EventSink) {
+        self.all.push(sink);
+    }
+
+    /// Whether any subscription covers `key` (so an event is worth
     /// building).
     pub(crate) fn wants_key(&self, key: &str) -> bool {
-        self.keys.iter().any(|s| key.starts_with(&s.prefix))
+        !self.all.is_empty() || self.keys.iter().any(|s| key.starts_with(&s.prefix))
     }
 
     /// Whether anyone subscribed to membership changes.
     pub(crate) fn wants_membership(&self) -> bool {
-        !self.membership.is_empty()
+        !self.membership.is_empty() || !self.all.is_empty()
     }
 
-    /// Delivers a key event to every subscription whose prefix matches.
+    /// Delivers a key event to every subscription whose prefix matches,
+    /// and to every subscription to all events.
     pub(crate) fn key_event(&mut self, event: &KeyEvent, stats: &Stats) {
         let Some(key) = event.key() else {
             return;
@@ -302,9 +378,11 @@ impl Subscribers {
             !key.starts_with(&s.prefix)
                 || matches!(s.sink.offer(event.clone(), key_lagged, stats), Offer::Kept)
         });
+        self.offer_all(NodeEvent::Key(event.clone()), stats);
     }
 
-    /// Delivers a membership event to every membership subscription.
+    /// Delivers a membership event to every membership subscription and
+    /// every subscription to all events.
     pub(crate) fn membership_event(&mut self, event: &MembershipEvent, stats: &Stats) {
         self.membership.retain_mut(|s| {
             matches!(
@@ -312,6 +390,12 @@ impl Subscribers {
                 Offer::Kept
             )
         });
+        self.offer_all(NodeEvent::Membership(event.clone()), stats);
+    }
+
+    fn offer_all(&mut self, event: NodeEvent, stats: &Stats) {
+        self.all
+            .retain_mut(|s| matches!(s.0.offer(event.clone(), event_lagged, stats), Offer::Kept));
     }
 
     /// Queues pending `Lagged` markers where there is room again, and drops
@@ -322,12 +406,13 @@ impl Subscribers {
             .retain_mut(|s| s.sink.flush_gap(key_lagged).is_ok());
         self.membership
             .retain_mut(|s| s.0.flush_gap(membership_lagged).is_ok());
+        self.all.retain_mut(|s| s.0.flush_gap(event_lagged).is_ok());
     }
 
-    /// Number of live subscriptions (key, membership).
+    /// Number of live subscriptions (key, membership, all).
     #[cfg(test)]
-    fn len(&self) -> (usize, usize) {
-        (self.keys.len(), self.membership.len())
+    fn len(&self) -> (usize, usize, usize) {
+        (self.keys.len(), self.membership.len(), self.all.len())
     }
 }
 
@@ -408,7 +493,36 @@ mod tests {
         drop(msub);
         subs.key_event(&set("k", 1), &stats);
         subs.membership_event(&MembershipEvent::Joined { node: id() }, &stats);
-        assert_eq!(subs.len(), (0, 0));
+        assert_eq!(subs.len(), (0, 0, 0));
         assert!(!subs.wants_membership());
+    }
+
+    #[test]
+    fn one_subscription_to_everything_keeps_the_order_across_kinds() {
+        let stats = Stats::default();
+        let mut subs = Subscribers::default();
+        let (sink, all) = event_subscription(8);
+        subs.add_all(sink);
+        assert!(subs.wants_key("anything") && subs.wants_membership());
+        let joined = MembershipEvent::Joined { node: id() };
+        subs.membership_event(&joined, &stats);
+        subs.key_event(&set("k", 1), &stats);
+        subs.membership_event(&MembershipEvent::Dead { node: id() }, &stats);
+        assert_eq!(all.try_recv(), Ok(NodeEvent::Membership(joined)));
+        assert_eq!(all.try_recv(), Ok(NodeEvent::Key(set("k", 1))));
+        assert_eq!(
+            all.try_recv(),
+            Ok(NodeEvent::Membership(MembershipEvent::Dead { node: id() }))
+        );
+        // A gap is one marker, whatever the kinds missed.
+        let (sink, small) = event_subscription(1);
+        subs.add_all(sink);
+        subs.key_event(&set("k", 2), &stats);
+        subs.membership_event(&MembershipEvent::Left { node: id() }, &stats);
+        subs.key_event(&set("k", 3), &stats);
+        assert_eq!(small.try_recv(), Ok(NodeEvent::Key(set("k", 2))));
+        subs.flush();
+        assert_eq!(small.try_recv(), Ok(NodeEvent::Lagged { missed: 2 }));
+        assert_eq!(small.dropped(), 2);
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use hearsay_core::ClusterId;
 use hearsay_core::wire::{MAGIC, MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
 use hearsay_std::builder::scaled_detector;
-use hearsay_std::{DecodeError, KeyEvent, MembershipEvent, Node, NodeStatus};
+use hearsay_std::{DecodeError, KeyEvent, MembershipEvent, Node, NodeEvent, NodeStatus};
 
 const INTERVAL: Duration = Duration::from_millis(100);
 /// How long any expected outcome may take before the test fails.
@@ -185,6 +185,7 @@ fn a_restart_with_a_new_generation_replaces_the_old_one() {
     let mut nodes = cluster("gen", 3);
     converge(&nodes);
     let events = nodes[0].subscribe_membership().unwrap();
+    let all = nodes[1].subscribe().unwrap();
     let old = nodes[2].id().clone();
     let addr = nodes[2].local_addr();
     nodes[2].shutdown().unwrap();
@@ -218,7 +219,47 @@ fn a_restart_with_a_new_generation_replaces_the_old_one() {
         MembershipEvent::Replaced { old, new } => Some((old, new)),
         _ => None,
     });
-    assert_eq!(replaced, Some((old, new)));
+    assert_eq!(replaced, Some((old.clone(), new.clone())));
+    // The event contract, in one ordered stream: the restart is one
+    // event (no `Joined` for the new incarnation), and its keys come after
+    // it. The old one may have been convicted first, if the new one took
+    // longer to be seen alive than the detector's timeout.
+    let about: Vec<NodeEvent> = all
+        .receiver()
+        .try_iter()
+        .filter(|e| match e {
+            NodeEvent::Membership(
+                MembershipEvent::Joined { node }
+                | MembershipEvent::Dead { node }
+                | MembershipEvent::AliveAgain { node }
+                | MembershipEvent::Left { node }
+                | MembershipEvent::Removed { node },
+            ) => node.name.as_str() == "gen2",
+            NodeEvent::Membership(MembershipEvent::Replaced { new, .. }) => {
+                new.name.as_str() == "gen2"
+            }
+            NodeEvent::Key(KeyEvent::Set { node, .. } | KeyEvent::Deleted { node, .. }) => {
+                node.name.as_str() == "gen2"
+            }
+            _ => true,
+        })
+        .skip_while(|e| *e == NodeEvent::Membership(MembershipEvent::Dead { node: old.clone() }))
+        .collect();
+    assert_eq!(
+        about,
+        [
+            NodeEvent::Membership(MembershipEvent::Replaced {
+                old,
+                new: new.clone()
+            }),
+            NodeEvent::Key(KeyEvent::Set {
+                node: new,
+                key: "id".into(),
+                value: b"gen2-again".to_vec(),
+                version: 1
+            }),
+        ]
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! # hearsay-smoltcp-demo
 //!
 //! hearsay-core on a real `no_std` TCP/IP stack: engines gossiping over
-//! [smoltcp](smoltcp) UDP sockets, with every byte of memory lent by the
+//! [`smoltcp`] UDP sockets, with every byte of memory lent by the
 //! caller (statics on a microcontroller) and no allocator. The crate is
 //! `#![no_std]`, allocation-free and `unsafe`-free, and CI builds it into
 //! a bare-metal `thumbv7em-none-eabihf` binary (`ci/nostd-check`).

@@ -159,7 +159,9 @@ fn run_until_cond<const N: usize, const Q: usize>(
 }
 
 /// The scenario of the issue on `N` nodes: converge, stop the last node,
-/// see every other convict it. Returns the trace and the times.
+/// see every other convict it. Returns the trace, the times from the
+/// start to convergence and from the stop to the last conviction, and the
+/// network.
 fn converge_then_convict<
     const N: usize,
     const Q: usize,
@@ -176,7 +178,8 @@ fn converge_then_convict<
     ); N],
     seed: u64,
 ) -> (Trace, u64, u64, Network<'static, N, Q>) {
-    let mut net = Network::new(wire, 1_000);
+    let start = 1_000;
+    let mut net = Network::new(wire, start);
     start_all(&mut net, memory, &Config::new(), seed);
     let all: Vec<usize> = (0..N).collect();
     let mut trace = Trace::new();
@@ -233,7 +236,7 @@ fn converge_then_convict<
         net.wire().counters().dropped_full,
         net.wire().port_counters(crashed).dropped_full
     );
-    (trace, converged_at, convicted_at - stopped_at, net)
+    (trace, converged_at - start, convicted_at - stopped_at, net)
 }
 
 #[test]
@@ -241,7 +244,7 @@ fn four_nodes_converge_then_convict_a_stopped_one() {
     let (wire, memory) = statics!(4, 16, Mcu16);
     let (trace, converged_at, detection_ms, net) = converge_then_convict(wire, memory, 42);
     println!(
-        "4 nodes: converged at {converged_at} ms, conviction {detection_ms} ms after the stop"
+        "4 nodes: converged {converged_at} ms after the start (checked every 100 ms), conviction {detection_ms} ms after the stop"
     );
     // Events reached the observer through the glue.
     assert!(trace.iter().any(|(_, _, t)| t.starts_with("NodeJoined")));
@@ -270,7 +273,7 @@ fn sixteen_nodes_in_the_documented_microcontroller_configuration() {
     let (wire, memory) = statics!(16, 32, Mcu16);
     let (_, converged_at, detection_ms, net) = converge_then_convict(wire, memory, 7);
     println!(
-        "16 nodes: converged at {converged_at} ms, conviction {detection_ms} ms after the stop"
+        "16 nodes: converged {converged_at} ms after the start (checked every 100 ms), conviction {detection_ms} ms after the stop"
     );
     for i in 0..15 {
         // All 16 slots in use: the stopped node is dead, not gone.

@@ -1,10 +1,13 @@
-//! Bare-metal link check for hearsay-core (see Cargo.toml).
+//! Bare-metal link check for hearsay-core and hearsay-smoltcp-demo (see
+//! Cargo.toml).
 //!
 //! Builds an engine in storage it lends, writes a key and encodes a Syn into a
-//! fixed buffer, all reachable from the entry point so the linker keeps
-//! hearsay-core's code. There is deliberately no `#[global_allocator]`: if
-//! `alloc` (or `std`) ever enters hearsay-core's dependency graph, this crate
-//! fails to build.
+//! fixed buffer; then runs two engines on smoltcp UDP sockets over the demo's
+//! simulated wire, as a firmware's main loop would, every buffer in a static
+//! (the 16-node configuration of docs/embedded.md). All of it is reachable
+//! from the entry point so the linker keeps the code. There is deliberately
+//! no `#[global_allocator]`: if `alloc` (or `std`) ever enters either crate's
+//! dependency graph, this crate fails to build.
 
 #![no_std]
 #![no_main]
@@ -13,7 +16,10 @@ use core::hint::black_box;
 use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use core::panic::PanicInfo;
 
-use hearsay_core::{ClusterKey, Config, Engine, NodeId, Storage, Transmit};
+use hearsay_core::{ClusterKey, Config, Engine, Event, NodeId, Storage, Transmit};
+use hearsay_smoltcp_demo::{Node, SocketMemory, Wire, XorShift64Star};
+use smoltcp::iface::SocketStorage;
+use static_cell::ConstStaticCell;
 
 /// Largest datagram the check encodes; matches the default mtu.
 const MTU: usize = 1400;
@@ -93,11 +99,83 @@ fn exercise(generation: u64) -> Option<usize> {
     (sent == tx.datagrams && tx.bytes > 0 && tx.last_to == Some(peer)).then_some(sent)
 }
 
+/// The 16-node microcontroller configuration of docs/embedded.md: 16 node
+/// slots, 128 entries, 8 KiB of keys and values, a 64-interval window.
+type Mcu16 = Storage<16, 128, 8192, 64>;
+
+const ADDRS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)];
+
+// What a firmware puts in statics, built in place by const constructors
+// (in .bss, never on the stack): per node the engine's tables, the UDP
+// socket's buffers and a socket slot; and the simulated wire, which stands
+// in for the Ethernet driver's DMA rings.
+static STORAGE_A: ConstStaticCell<Mcu16> = ConstStaticCell::new(Mcu16::new());
+static STORAGE_B: ConstStaticCell<Mcu16> = ConstStaticCell::new(Mcu16::new());
+static SOCKETS_A: ConstStaticCell<SocketMemory> = ConstStaticCell::new(SocketMemory::new());
+static SOCKETS_B: ConstStaticCell<SocketMemory> = ConstStaticCell::new(SocketMemory::new());
+static SLOTS_A: ConstStaticCell<[SocketStorage<'static>; 1]> =
+    ConstStaticCell::new([SocketStorage::EMPTY]);
+static SLOTS_B: ConstStaticCell<[SocketStorage<'static>; 1]> =
+    ConstStaticCell::new([SocketStorage::EMPTY]);
+static WIRE: ConstStaticCell<Wire<2, 4>> = ConstStaticCell::new(Wire::new(ADDRS));
+
+/// Two engines gossiping over smoltcp on the simulated wire for `ms`
+/// milliseconds of a clock stepped by 1 ms, the way a firmware's main loop
+/// polls; returns how many nodes the first knows, or `None` if a step
+/// failed.
+#[inline(never)]
+fn exercise_smoltcp(ms: u64) -> Option<usize> {
+    let wire = WIRE.take();
+    let mut rng = BoardRng(black_box(0x2545_f491_4f6c_dd1d));
+    let addr = |i: usize| SocketAddr::V4(SocketAddrV4::new(ADDRS[i], 7946));
+    let a_id = NodeId::new("a", 1, addr(0)).ok()?;
+    let b_id = NodeId::new("b", 1, addr(1)).ok()?;
+    let mut a = Engine::new(STORAGE_A.take().buffers(), a_id, Config::new(), &mut rng).ok()?;
+    let b = Engine::new(STORAGE_B.take().buffers(), b_id, Config::new(), &mut rng).ok()?;
+    a.set_seeds(&[addr(1)]);
+    let seed = rng.0;
+    let mut a = Node::new(
+        &mut wire.tap(0),
+        a,
+        SOCKETS_A.take(),
+        SLOTS_A.take(),
+        24,
+        0,
+        seed,
+    )
+    .ok()?;
+    let mut b = Node::new(
+        &mut wire.tap(1),
+        b,
+        SOCKETS_B.take(),
+        SLOTS_B.take(),
+        24,
+        0,
+        !seed,
+    )
+    .ok()?;
+    let mut rng_b = XorShift64Star::new(black_box(3));
+    let mut joined = 0usize;
+    let mut observer = |event: &Event<'_>| {
+        if let Event::NodeJoined { .. } = event {
+            joined = joined.wrapping_add(1);
+        }
+    };
+    for now in 0..ms {
+        a.poll(now, &mut wire.tap(0), &mut rng, &mut observer);
+        b.poll(now, &mut wire.tap(1), &mut rng_b, &mut observer);
+    }
+    black_box(joined);
+    Some(a.gossip().engine().node_count())
+}
+
 /// Entry point (the reset handler on a real board).
 #[unsafe(no_mangle)]
 pub extern "C" fn _start() -> ! {
     let result = exercise(black_box(1));
     black_box(result);
+    let known = exercise_smoltcp(black_box(3_000));
+    black_box(known);
     loop {
         core::hint::spin_loop();
     }

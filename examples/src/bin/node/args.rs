@@ -122,8 +122,8 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7946")]
     pub listen: SocketAddr,
 
-    /// Address peers should use [default: the bound address; required when
-    /// listening on 0.0.0.0 or [::]].
+    /// Address peers should use (default: the bound address; required when
+    /// listening on an unspecified address, 0.0.0.0 or ::).
     #[arg(long, value_name = "ADDR")]
     pub advertise: Option<SocketAddr>,
 

@@ -27,66 +27,59 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 use crossbeam_channel::{Receiver, Select};
-use examples::{init_logging, parse_flag};
+use examples::init_logging;
 use hearsay_std::builder::scaled_detector;
 use hearsay_std::{Member, MembershipEvent, Node, NodeStatus, Subscription};
-
-const USAGE: &str = "\
-usage: cluster [--nodes N] [--interval-ms M]
-  --nodes N          nodes to start, 2 to 16 (default 5)
-  --interval-ms M    gossip interval in milliseconds, 10 to 5000 (default 200)";
 
 /// How often the table is redrawn.
 const REDRAW: Duration = Duration::from_millis(100);
 /// Event lines kept under the table.
 const LOG_LINES: usize = 8;
 
+/// The demo's command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cluster",
+    about = "A local hearsay cluster in one process: it converges, loses a node, notices, \
+             and takes the node back.",
+    after_help = "Log lines go to stderr; HEARSAY_LOG sets their level (off, error, warn, \
+                  info, debug, trace; default warn)."
+)]
 struct Settings {
+    /// Nodes to start on 127.0.0.1, 2 to 16.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 5,
+        value_parser = RangedU64ValueParser::<usize>::new().range(2..=16)
+    )]
     nodes: usize,
-    interval: Duration,
+
+    /// Gossip interval in milliseconds, 10 to 5000; the failure detector
+    /// scales with it.
+    #[arg(
+        long = "interval-ms",
+        value_name = "MS",
+        default_value_t = 200,
+        value_parser = clap::value_parser!(u64).range(10..=5000)
+    )]
+    interval_ms: u64,
 }
 
-fn parse_args() -> Result<Settings, String> {
-    let mut s = Settings {
-        nodes: 5,
-        interval: Duration::from_millis(200),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        match flag.as_str() {
-            "--nodes" => {
-                s.nodes = parse_flag(&flag, args.next())?;
-                if !(2..=16).contains(&s.nodes) {
-                    return Err("--nodes must be from 2 to 16".to_owned());
-                }
-            }
-            "--interval-ms" => {
-                let ms: u64 = parse_flag(&flag, args.next())?;
-                if !(10..=5000).contains(&ms) {
-                    return Err("--interval-ms must be from 10 to 5000".to_owned());
-                }
-                s.interval = Duration::from_millis(ms);
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+impl Settings {
+    /// The gossip interval.
+    fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
     }
-    Ok(s)
 }
 
 fn main() -> ExitCode {
     init_logging(log::LevelFilter::Warn);
-    let settings = match parse_args() {
-        Ok(s) => s,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("error: {e}\n");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // Usage errors end here, with clap's message and status 2.
+    let settings = Settings::parse();
     let mut demo = Demo::new(settings);
     let outcome = demo.run();
     demo.stop_all();
@@ -174,7 +167,7 @@ impl Demo {
 
     /// Longest any phase may take before the demo gives up on it.
     fn patience(&self) -> Duration {
-        (self.settings.interval * 150).max(Duration::from_secs(30))
+        (self.settings.interval() * 150).max(Duration::from_secs(30))
     }
 
     /// The whole demo; `Ok(false)` if a phase did not complete in time.
@@ -183,7 +176,7 @@ impl Demo {
         let victim = n - 1;
         println!(
             "hearsay: {n} nodes on 127.0.0.1, gossip every {} ms",
-            self.settings.interval.as_millis()
+            self.settings.interval().as_millis()
         );
 
         // 1. Start everyone, seeded with node-1, and wait for convergence.
@@ -274,7 +267,7 @@ impl Demo {
 
     /// Starts (or restarts) node `i`, seeded with node-1.
     fn start_node(&mut self, i: usize) -> Result<(), hearsay_std::Error> {
-        let interval = self.settings.interval;
+        let interval = self.settings.interval();
         let seed = if i == 0 { None } else { self.slots[0].addr };
         let name = self.slots[i].name.clone();
         let builder = |addr: SocketAddr| {
@@ -573,7 +566,7 @@ impl Demo {
         println!();
         println!(
             "Summary: {n} nodes on loopback, gossip every {} ms",
-            self.settings.interval.as_millis()
+            self.settings.interval().as_millis()
         );
         match m.converged {
             Some(d) => println!(

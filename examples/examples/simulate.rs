@@ -17,60 +17,18 @@
 //!
 //! The workload, its phases and the figures live in
 //! [`hearsay_sim::measure`] (shared with `tradeoff`), the option parsing in
-//! [`hearsay_sim::cli`]; this program prints the result.
+//! [`examples::measure_cli`] (clap); this program prints the result.
 //!
 //! # Options
 //!
-//! - `--nodes N` — cluster size, at least 2 (default 100).
-//! - `--loss P` — independent loss per datagram, `0 <= P < 1` (default 0).
-//! - `--seed S` — seed of the run (default 1).
-//! - `--rounds R` — steady-state rounds measured, 20 to 1,000,000
-//!   (default 60).
-//! - `--key` — every node holds one cluster key, so every datagram is
-//!   sealed and the traffic figures include the 29 bytes each carries.
-//! - `--json` — print exactly one JSON object instead of the readable
-//!   report.
-//! - `--keys K` — keys each node writes (`key-00`, `key-01`...), 0 to
-//!   10,000 (default 10). With none, the steady state's updates write a
-//!   first key.
-//! - `--value-len V` — bytes of each value (default 32); key and value
-//!   must fit one datagram.
-//! - `--interval-ms MS` — gossip interval, 1 to 3,600,000 (default 1000).
-//!   The detector's first heartbeat estimate (the interval), its longest
-//!   learned interval (10 intervals, at most 65 s) and the pending timeout
-//!   (10 intervals) follow it; at 1000 they are the core's defaults.
-//! - `--fanout F` — peers each round gossips with, 1 to 65,535 (default 3).
-//! - `--pause-ms MS` — the detector's acceptable heartbeat pause, at most a
-//!   day (default: the core's, 1250).
-//! - `--min-std-ms MS` — the detector's minimum standard deviation, at most
-//!   a day (default: the core's, 400).
-//! - `--mass-crash F` — instead of five crashes 20 intervals apart, the
-//!   fraction `0 < F <= 1` of the non-seed nodes (rounded, at least one)
-//!   crashes at one instant.
-//! - `--crash-count C` — `C` random non-seed nodes crash instead of five
-//!   (1 to the non-seed nodes).
-//! - `--crash-together` — the crashes happen at one instant rather than 20
-//!   intervals apart (`--crash-count 10 --crash-together`: ten
-//!   simultaneous crashes).
-//! - `--flip-partitions S` — instead of crashes, one-way partitions of `S`
-//!   whole seconds (1 to 86,400) between half A (the even-numbered nodes)
-//!   and half B (the odd): first A cannot hear B (datagrams from B to A are
-//!   dropped; B still hears A), then the reverse, and so on; then none
-//!   (Rapid's scenario).
-//! - `--flips K` — how many one-way partitions, 1 to 10,000 (default 6);
-//!   only with `--flip-partitions`.
-//! - `--lossy-nodes F` — instead of crashes, the fraction `0 < F <= 1` of
-//!   the non-seed nodes (rounded, at least one; 0.01 of 1000 nodes is 10)
-//!   loses datagrams sent to it (its input; its output is intact).
-//! - `--lossy-loss P` — the loss on a lossy node's input, on top of
-//!   `--loss` (drawn independently), `0 < P <= 1` (default 0.8).
-//! - `--lossy-seconds T` — how long the input stays lossy, 1 to 86,400 s
-//!   (default 300).
-//!
-//! Only one of `--mass-crash`, `--crash-count`/`--crash-together`,
-//! `--flip-partitions` and `--lossy-nodes` may be given.
-//!
-//! - `--progress` — a line on standard error as each phase starts and ends.
+//! `simulate --help` lists them all with their ranges and defaults: the
+//! cluster (`--nodes`, `--loss`, `--seed`, `--rounds`, `--key`, `--keys`,
+//! `--value-len`), the protocol (`--interval-ms`, `--fanout`, `--pause-ms`,
+//! `--min-std-ms`), phase 3's scenario (`--mass-crash`, `--crash-count`,
+//! `--crash-together`, `--flip-partitions` and `--flips` — Rapid's flipping
+//! one-way partitions —, `--lossy-nodes`, `--lossy-loss`,
+//! `--lossy-seconds`; one scenario at a time), `--json`, `--progress`, and
+//! the engines' capacity below.
 //!
 //! Every engine's capacity ([`Capacity`](hearsay_core::Capacity)) can be
 //! set too; the defaults follow the node count, the keys and the value
@@ -139,99 +97,15 @@
 //!
 //! # JSON (`--json`)
 //!
-//! One object on one line, fields in this order. Settings:
-//!
-//! | field | unit | meaning |
-//! |---|---|---|
-//! | `nodes` | nodes | `--nodes` |
-//! | `loss` | probability | `--loss` |
-//! | `seed` | — | `--seed` |
-//! | `rounds` | gossip intervals | steady-state rounds, `--rounds` |
-//! | `max_nodes` | slots | node slots per engine |
-//! | `max_entries` | slots | entry slots per engine |
-//! | `max_state_bytes` | bytes | arena per engine |
-//! | `window` | intervals | detector window per node |
-//! | `mtu` | bytes | always 1400 |
-//! | `gossip_interval_ms` | ms | `--interval-ms` |
-//! | `fanout` | peers | `--fanout` |
-//! | `acceptable_pause_ms` | ms | detector pause in effect |
-//! | `min_std_deviation_ms` | ms | detector minimum deviation in effect |
-//! | `key` | bool | `--key`: every datagram sealed |
-//! | `keys_per_node` | keys | `--keys` |
-//! | `value_bytes` | bytes | `--value-len` |
-//! | `latency` | text | the one-way latency distribution |
-//!
-//! Figures (`null` when not measured, e.g. a warm-up that never ended):
-//!
-//! | field | unit | meaning |
-//! |---|---|---|
-//! | `joined_seconds` | s (virtual) | warm-up until every node lists every other alive |
-//! | `converged_seconds` | s (virtual) | warm-up until every node also holds every key |
-//! | `rounds_to_full_propagation` | gossip intervals | median over the updates, write to last node |
-//! | `rounds_to_full_propagation_max` | gossip intervals | slowest update |
-//! | `updates` | updates | updates tracked (10) |
-//! | `updates_incomplete` | updates | updates some node never saw |
-//! | `bytes_per_node_per_round` | bytes | UDP payload sent per node per round, steady state |
-//! | `datagrams_per_node_per_round` | datagrams | sent per node per round |
-//! | `bytes_in_per_node_per_round` | bytes | received per node per round |
-//! | `datagrams_in_per_node_per_round` | datagrams | received per node per round |
-//! | `busiest_node_bytes_per_round` | bytes | the node that sent most, per round |
-//! | `datagrams_lost` | datagrams | lost by the network in the steady state |
-//! | `crashes` | nodes | nodes crashed in phase 3 |
-//! | `mass_crash` | fraction | `--mass-crash`, `null` for spaced crashes |
-//! | `detection_pairs` | pairs | (observer, crashed node) pairs awaited |
-//! | `detection_seconds_median` | s (virtual) | median time from crash to report, over all pairs |
-//! | `detection_seconds_max` | s (virtual) | slowest report |
-//! | `detections_incomplete` | pairs | pairs with no report within the limit |
-//! | `false_positives` | reports | `NodeDead` about a running, reachable node, whole run |
-//! | `false_positives_warmup` | reports | of which during the warm-up |
-//! | `false_positive_list` | [[s, name, name]] | every one: when (seconds since the start), observer, node reported dead |
-//! | `flapping` | pairs | (observer, node) pairs in which the observer reported the node dead, then alive again, then dead again; whole run |
-//! | `fault` | text | phase 3: `spaced-crashes`, `crashes-together`, `mass-crash`, `flip-partitions` or `lossy-nodes` |
-//! | `crash_count` | nodes | `--crash-count`, else `null` |
-//! | `flip_seconds` | s | `--flip-partitions`, else `null` |
-//! | `flips` | partitions | one-way partitions played |
-//! | `same_side_convictions` | reports | a node of the observer's own half reported dead: this scenario's false positives |
-//! | `same_side_convictions_hearing` | reports | of which by the hearing half (whose datagrams to the other half were dropped) while the partitions lasted |
-//! | `deaf_side_convictions` | reports | a node of the other half reported dead by a node that could not hear it: expected |
-//! | `hearing_side_convictions` | reports | a node of the other half reported dead by a node that could hear it, during the partitions |
-//! | `cross_convictions_after_partitions` | reports | a node of the other half reported dead after the last partition |
-//! | `unexpected_cross_list` | [[s, name, name]] | the first 20 of those two kinds |
-//! | `flapping_same_side` | pairs | flapping pairs within a half (from the fault's start) |
-//! | `flapping_cross_side` | pairs | flapping pairs across the halves: expected once each half was deaf twice |
-//! | `lossy_nodes` | nodes | nodes with lossy input (`--lossy-nodes`) |
-//! | `lossy_loss` | probability | `--lossy-loss` |
-//! | `lossy_seconds` | s | `--lossy-seconds` |
-//! | `healthy_convicted` | reports | a healthy (not lossy) node reported dead by anyone: this scenario's false positives |
-//! | `healthy_convicted_by_lossy` | reports | of which by a lossy node |
-//! | `lossy_convicted_by_healthy` | reports | a lossy node reported dead by a healthy one |
-//! | `flapping_healthy` | pairs | flapping pairs about a healthy node (from the fault's start) |
-//! | `flapping_lossy` | pairs | flapping pairs of a healthy observer and a lossy node |
-//! | `heal_seconds` | s (virtual) | from the end of the partitions or the loss to every node listing every other alive |
-//! | `fault_false_positives` | reports | the scenario's false positives: `same_side_convictions`, `healthy_convicted`, or with crashes `false_positives` |
-//! | `fault_false_positive_list` | [[s, name, name]] | the first 20 of those |
-//! | `sealed_datagrams_out` | datagrams | sent sealed, summed over the engines |
-//! | `unsealed_datagrams_in` | datagrams | accepted unsealed, summed over the engines |
-//! | `memory_bytes_per_node` | bytes | engine tables ([`Capacity::memory_bytes`](hearsay_core::Capacity::memory_bytes)) + engine value |
-//! | `engine_value_bytes` | bytes | the engine value alone |
-//! | `wall_seconds` | s (wall) | the whole run |
-//! | `peak_rss_bytes` | bytes | the process's peak resident set (`VmHWM`; `null` off Linux) |
-//! | `wall_ms_per_round` | ms (wall) | per steady-state round |
-//! | `cpu_ms_per_round` | ms (CPU) | per steady-state round (`null` off Linux) |
-//!
-//! `false_positives` counts `NodeDead` reports about nodes that were
-//! running and reachable, over the whole run (`false_positives_warmup`
-//! counts those of phase 1 alone). Under `--flip-partitions` a node of the
-//! other half is never "reachable" while a partition lasts, so that count
-//! is the same-half reports (and any cross report more than 10 s after the
-//! last partition); under `--lossy-nodes` it also counts lossy nodes
-//! reported dead: `fault_false_positives` is the scenario's own
-//! definition. Fields from `flapping` on are new with issue 13; the fields
-//! before them are unchanged, in the same order.
+//! One object on one line. Its fields, in order, with their types and
+//! units, and the rule that keeps the schema stable (fields are only ever
+//! added, at the end) are in `docs/simulate-json.md`;
+//! `examples/tests/simulate_json.rs` checks this program's output against
+//! that document.
 
 use std::process::ExitCode;
 
-use hearsay_sim::cli::{Parsed, SIMULATE_USAGE, SimulateArgs, parse_simulate};
+use examples::measure_cli::{SimulateArgs, SimulateCli, parse_or_exit};
 use hearsay_sim::measure::{self, CRASH_SPACING_INTERVALS, LATENCY, MTU, Report};
 
 fn opt(v: Option<f64>, unit: &str) -> String {
@@ -416,18 +290,8 @@ fn print_listed(r: &Report) {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_simulate(std::env::args().skip(1)) {
-        Ok(Parsed::Run(a)) => a,
-        Ok(Parsed::Help) => {
-            println!("{SIMULATE_USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let SimulateArgs { workload, json } = args;
+    // Usage errors end here, with the option named and status 2.
+    let SimulateArgs { workload, json } = parse_or_exit(SimulateCli::check);
     let report = match measure::run(&workload) {
         Ok(r) => r,
         Err(e) => {

@@ -11,7 +11,7 @@
 //!
 //! Options: `--settings GRID` (settings separated by `;`, each a
 //! `,`-separated list of `interval=MS`, `fanout=F`, `pause=MS`,
-//! `min-std=MS`; default [`DEFAULT_GRID`], seven settings around the
+//! `min-std=MS`; default [`hearsay_sim::grid::DEFAULT_GRID`], seven settings around the
 //! defaults), `--out PREFIX` (default `tradeoff`), `--per-second` (plot
 //! bytes per node per second instead of per round), and every workload
 //! option of `simulate` but `--json` (`--nodes` defaults to 200 here).
@@ -43,7 +43,7 @@
 
 use std::process::ExitCode;
 
-use hearsay_sim::cli::{DEFAULT_GRID, Parsed, TRADEOFF_USAGE, TradeoffArgs, parse_tradeoff};
+use examples::measure_cli::{TradeoffArgs, TradeoffCli, parse_or_exit};
 use hearsay_sim::measure::{self, Report, json_number};
 use hearsay_sim::plot::{Point, scatter_svg};
 
@@ -159,17 +159,8 @@ fn run(args: &TradeoffArgs) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_tradeoff(std::env::args().skip(1)) {
-        Ok(Parsed::Run(a)) => a,
-        Ok(Parsed::Help) => {
-            println!("{TRADEOFF_USAGE}\n\ndefault grid: {DEFAULT_GRID}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    // Usage errors end here, with the option named and status 2.
+    let args = parse_or_exit(TradeoffCli::check);
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

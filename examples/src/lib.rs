@@ -1,12 +1,14 @@
 //! Support code shared by the example programs in `examples/examples/` and
-//! the `node` binary (`src/bin/node.rs`): a minimal logger, command-line
-//! helpers, and reading cluster keys from a file ([`key_file`]).
+//! the `node` binary (`src/bin/node.rs`): a minimal logger, reading cluster
+//! keys from a file ([`key_file`]), and the command lines of the
+//! measurement tools ([`measure_cli`]).
 //!
-//! The examples avoid extra dependencies (no clap, no env_logger) so that
-//! what they show is hearsay, not a framework; these few helpers are what
-//! that costs.
+//! Command lines are clap derives (generated `--help`, checked values);
+//! logging is this small stderr logger rather than a logging framework, so
+//! that what the examples show is hearsay.
 
 pub mod key_file;
+pub mod measure_cli;
 
 use std::io::Write;
 use std::str::FromStr;
@@ -54,30 +56,5 @@ pub fn init_logging(default: log::LevelFilter) {
     // Fails only if a logger is already installed; keep that one.
     if log::set_logger(logger).is_ok() {
         log::set_max_level(level);
-    }
-}
-
-/// Parses the value of a command-line flag, with an error naming the flag.
-pub fn parse_flag<T: FromStr>(flag: &str, value: Option<String>) -> Result<T, String>
-where
-    T::Err: std::fmt::Display,
-{
-    let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
-    value.parse().map_err(|e| format!("{flag} {value:?}: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_parse_with_named_errors() {
-        assert_eq!(parse_flag::<u32>("--nodes", Some("5".into())), Ok(5));
-        assert!(
-            parse_flag::<u32>("--nodes", Some("x".into()))
-                .unwrap_err()
-                .contains("--nodes")
-        );
-        assert!(parse_flag::<u32>("--nodes", None).is_err());
     }
 }

@@ -129,8 +129,8 @@
 //!   `examples/simulate.rs` runs (warm-up, steady state, spaced or mass
 //!   crashes or a fault scenario of [`faults`], with its capacity sized
 //!   from the keys per node) and `examples/tradeoff.rs` repeats over a
-//!   grid of settings ([`cli`] parses both command lines, [`plot`] draws
-//!   the trade-off as an SVG).
+//!   grid of settings ([`grid`]; [`plot`] draws the trade-off as an SVG).
+//!   Their command lines are parsed in `examples` (clap), not here.
 //!
 //! The simulator is test infrastructure: it allocates, and it panics on
 //! misuse (a node index out of range, an invalid configuration:
@@ -139,10 +139,10 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod cli;
 mod cluster;
 pub mod contract;
 pub mod faults;
+pub mod grid;
 pub mod measure;
 mod metrics;
 mod network;

@@ -1310,7 +1310,7 @@ mod tests {
     #[test]
     fn a_small_tradeoff_runs_and_plots_one_point_per_setting() {
         let grid =
-            crate::cli::parse_settings("interval=1000,fanout=3;interval=500,fanout=2,pause=1000")
+            crate::grid::parse_settings("interval=1000,fanout=3;interval=500,fanout=2,pause=1000")
                 .expect("grid");
         let base = Workload {
             nodes: 12,

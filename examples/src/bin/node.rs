@@ -10,11 +10,22 @@
 //!     --name b --listen 0.0.0.0:7946 --advertise 10.0.0.2:7946 --seed 10.0.0.1:7946
 //! ```
 //!
+//! `node --help` lists the flags (parsed by clap, `args.rs`) and explains
+//! the output, the commands, the signals and the log variable. `--listen`
+//! defaults to `127.0.0.1:7946`, loopback: only processes on the same host
+//! can reach such a node, so one that listens or advertises on loopback
+//! while a seed is not loopback says so in a `warning` at start (and in a
+//! `warn` log line on stderr).
+//!
 //! It prints one line per membership or key event as it happens, each
 //! starting with the wall-clock time (RFC 3339, UTC, milliseconds) and the
 //! seconds since the node started, so that the output of processes on
 //! different hosts (with synchronised clocks) or in different network
-//! namespaces of one host can be lined up:
+//! namespaces of one host can be lined up. A node is written
+//! `name#generation@addr`: its name, its generation (its incarnation; by
+//! default its start time in milliseconds since the UNIX epoch, so a
+//! restart under the same name replaces the old incarnation) and the
+//! address it gossips on:
 //!
 //! ```text
 //! 2026-12-02T21:40:01.000Z     0.000s listening 127.0.0.1:7946 as a#1732600000000@127.0.0.1:7946 (cluster "hearsay")
@@ -22,10 +33,36 @@
 //! 2026-12-02T21:40:01.412Z     0.412s joined     b#1732600000420@127.0.0.1:7947
 //! 2026-12-02T21:40:01.412Z     0.412s key-set    b#1732600000420@127.0.0.1:7947 http="10.0.0.2:8080" v1
 //! 2026-12-02T21:40:10.030Z     9.030s dead       b#1732600000420@127.0.0.1:7947
+//! 2026-12-02T21:40:12.000Z    11.000s leaving    (this node) a#1732600000000@127.0.0.1:7946, announcing it for 3.000s
+//! 2026-12-02T21:40:15.010Z    14.010s stopped    (this node) a#1732600000000@127.0.0.1:7946 left and shut down
 //! ```
 //!
 //! and a `stalled` line when the node notices that it was itself paused
-//! (a SIGSTOP, a suspended laptop) for over two gossip intervals.
+//! (a SIGSTOP, a suspended laptop) for over two gossip intervals. Lines
+//! about this node itself say `(this node)`.
+//!
+//! # Commands on stdin
+//!
+//! One per line (`commands.rs` parses them):
+//!
+//! - `set KEY VALUE` — set one of this node's keys; the value is the rest
+//!   of the line.
+//! - `set-ttl KEY SECONDS VALUE` (or `ttl`) — set it until `SECONDS`
+//!   (decimals allowed) have passed; then the node deletes it.
+//! - `delete KEY` (or `del`) — delete one of this node's keys.
+//! - `get [NODE] KEY` — the value of `KEY` in `NODE`'s namespace (this
+//!   node's by default), as far as this node knows.
+//! - `members` — a snapshot of every node this node knows (below).
+//! - `help` — the list of commands.
+//!
+//! Each is answered by an `ok`, `value`, `members` or `help` line; a line
+//! that is not a command, or a write the node refuses, gets an `error` line
+//! and the node keeps running. Blank lines and `#` comments are skipped.
+//! The end of stdin does not stop the node (run with stdin closed or from
+//! `/dev/null`, it has no commands). In the background of an interactive
+//! shell give it `< /dev/null`: the shell stops a background process that
+//! reads the terminal (SIGTTIN). `--members-every SECS` prints a members
+//! snapshot every `SECS` seconds besides.
 //!
 //! # JSON lines (`--json`)
 //!
@@ -47,6 +84,8 @@
 //! - `keys`: `mode` (`listen`, `transitional`, `required`, or `null`
 //!   without keys), `installed` (fingerprints, 8 hex digits), `primary`
 //!   (a fingerprint or `null`). Never key bytes.
+//! - `warning`: `reason` (`loopback`: listening or advertising on loopback
+//!   while a seed is not), `message` (a sentence for people).
 //! - `joined`, `alive` (alive again after dead), `dead`, `left`,
 //!   `removed`: `member`, the node the event is about.
 //! - `replaced`: `old` (the superseded incarnation) and `member` (the new
@@ -58,19 +97,57 @@
 //!   process lost because it read them too slowly.
 //! - `stalled`: `stalls`, how many local stalls the node has noticed.
 //! - `probe`: `key`, `value`: this node wrote `key` after a SIGUSR1.
-//! - `leaving`: a SIGINT/SIGTERM arrived and the node is leaving.
-//! - `stopped`: the node has left and shut down; the process exits.
+//! - `ok`: a command from stdin was done: `command` (`set`, `set-ttl`,
+//!   `delete`), `key`; `ttl_s` (seconds, a number) for `set-ttl`;
+//!   `existed` (bool) for `delete`, whether the key was set.
+//! - `value`: the answer to `get`: `owner` (the name of the node whose
+//!   namespace was read), `key`, `value` (a string, or `null` when the key
+//!   is not set there or the node is unknown).
+//! - `members`: the answer to `members` and each `--members-every` tick:
+//!   `members`, an array with one object per node this node knows (itself
+//!   included, in ring order):
+//!
+//!   | field | type | what |
+//!   |---|---|---|
+//!   | `name` | string | the node's name |
+//!   | `generation` | u64 | its generation |
+//!   | `addr` | string | `ip:port` it gossips on |
+//!   | `local` | bool | whether it is this node |
+//!   | `status` | string | `pending`, `alive`, `dead` or `left` |
+//!   | `phi` | number or `null` | the failure detector's phi now (0 for this node and before the first heartbeat arrival; `null` if infinite) |
+//!   | `heartbeat` | u64 | its heartbeat counter as last seen here |
+//!   | `timeout_s` | number or `null` | seconds after its last heartbeat at which this node would call it dead (`null` before the first arrival) |
+//!   | `since_heartbeat_s` | number or `null` | seconds since its heartbeat last advanced here (`null` before the first arrival, and for this node) |
+//!   | `status_age_s` | number | seconds since it entered its status |
+//!   | `keys` | object | its keys that are set: key → value (UTF-8 as in `key-set`) |
+//!
+//!   Seconds are numbers with millisecond precision, like `t`.
+//! - `help`: `commands`, an array of strings, one per command.
+//! - `error`: a line on stdin was not done: `line` (as read), `message`.
+//! - `leaving`: a SIGINT/SIGTERM arrived and this node is leaving:
+//!   `member` (this node's id), `linger_s` (how long it announces it).
+//! - `stopped`: this node has left and shut down; the process exits:
+//!   `member`.
 //! - `other`: `stream`, `debug`: an event kind this binary does not know
 //!   yet (hearsay-std's event enums are non-exhaustive).
+//!
+//! **Stability.** This schema only grows: new events and new fields may be
+//! added, and readers must ignore what they do not know; an event or a
+//! field is never removed or renamed, and never changes its type or unit.
+//! A meaning that has to change gets a new name instead. That is why the
+//! lines carry no schema version: there is nothing for one to tell.
 //!
 //! # Signals
 //!
 //! Ctrl-C (or SIGTERM) leaves gracefully: peers see the node *left* rather
-//! than waiting for the failure detector to declare it dead. A second
-//! Ctrl-C quits at once. SIGUSR1 writes the key `probe` with the number
-//! of SIGUSR1s received so far ("1", "2", ...) and prints a `probe` line:
-//! how a test times one key's spread from its own output. Log lines go to
-//! stderr; set `HEARSAY_LOG=debug` for more.
+//! than waiting for the failure detector to declare it dead; the node
+//! announces its departure for the leave linger (`--leave-linger-ms`,
+//! three gossip intervals by default), then exits. A second Ctrl-C quits at
+//! once. SIGUSR1 writes the key `probe` with the number of SIGUSR1s
+//! received so far ("1", "2", ...) and prints a `probe` line: how a test
+//! times one key's spread from its own output. Signals are caught with
+//! signal-hook (its iterator, on a thread of its own): no `unsafe` here.
+//! Log lines go to stderr; set `HEARSAY_LOG=debug` for more.
 //!
 //! # Keys
 //!
@@ -83,144 +160,32 @@
 //! their bytes. Rotation and turning keys on in a running cluster: the
 //! README's "Cluster keys" section.
 
-use std::net::SocketAddr;
-use std::path::Path;
+// This file is the crate root of a binary in `src/bin/`, so its modules
+// are named by path to stay together in `src/bin/node/`.
+#[path = "node/args.rs"]
+mod args;
+#[path = "node/commands.rs"]
+mod commands;
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::select;
+use clap::Parser;
+use crossbeam_channel::{Receiver, never, select};
+use examples::init_logging;
 use examples::key_file::read_key_file;
-use examples::{init_logging, parse_flag};
 use hearsay_std::builder::scaled_detector;
-use hearsay_std::{KeyEvent, KeyMode, Keys, MembershipEvent, Node, NodeId};
+use hearsay_std::{KeyEvent, KeyMode, Keys, Member, MembershipEvent, Node, NodeId, NodeStatus};
 use serde_json::{Value, json};
 use zeroize::Zeroize;
 
-const USAGE: &str = "\
-usage: node --name NAME [options]
-  --name NAME          this node's name, unique in the cluster (required)
-  --listen ADDR        address to bind the gossip socket to (default 127.0.0.1:7946)
-  --advertise ADDR     address peers should use (default: the bound address;
-                       required when listening on 0.0.0.0 or [::])
-  --seed HOST:PORT     a node to join through (repeatable; names are re-resolved)
-  --set KEY=VALUE      a key this node holds (repeatable)
-  --cluster NAME       cluster name (default \"hearsay\")
-  --interval-ms M      gossip interval in milliseconds (default 1000; the
-                       failure detector's settings scale with it)
-  --json               print one JSON object per line instead of text
-  --key-file PATH      cluster keys, one per line as 64 hex digits (e.g.
-                       `openssl rand -hex 32`); the first seals what this node
-                       sends, all are accepted. Every node needs the key. The
-                       file must not be readable by other users (chmod 600).
-  --key-mode MODE      listen, transitional or required (default required):
-                       listen sends in clear and accepts both, transitional
-                       seals and accepts both, required accepts sealed only.
-
-Output: one line per event on stdout, starting with the wall-clock time
-(RFC 3339 UTC, milliseconds) and the seconds since start. With --json, one
-object per line with the fields ts (that time), t (those seconds), node
-(this node's name) and event: start (member, listen, cluster, pid), keys
-(mode, installed, primary), joined / alive / dead / left / removed
-(member), replaced (old, member), key-set (member, key, value, version),
-key-del (member, key, version), lagged (stream, missed), stalled (stalls),
-probe (key, value), leaving, stopped, other (stream, debug). A member is
-{name, generation, addr}.
-
-Signals: SIGINT or SIGTERM leaves the cluster gracefully (a second one
-quits at once); SIGUSR1 sets the key \"probe\" to the number of SIGUSR1s
-received so far and prints a probe line.
-
-Turning keys on in a running cluster: restart every node, one by one, with
-the key file and --key-mode listen; then each with transitional; then each
-with required. Rotating a key: put the new key on the line after the old
-one and restart every node in turn (both accepted, old one used); then put
-the new key first and restart each again (new one used); then remove the
-old line and restart each again. See the README's \"Cluster keys\".";
+use args::Args;
+use commands::Command;
 
 /// The key SIGUSR1 writes.
 const PROBE_KEY: &str = "probe";
-
-/// Parsed command line.
-struct Args {
-    name: String,
-    listen: SocketAddr,
-    advertise: Option<SocketAddr>,
-    seeds: Vec<String>,
-    keys: Vec<(String, String)>,
-    cluster: String,
-    interval: Duration,
-    json: bool,
-    key_file: Option<String>,
-    key_mode: Option<KeyMode>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
-    let mut name = None;
-    let mut out = Args {
-        name: String::new(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 7946)),
-        advertise: None,
-        seeds: Vec::new(),
-        keys: Vec::new(),
-        cluster: "hearsay".to_owned(),
-        interval: Duration::from_secs(1),
-        json: false,
-        key_file: None,
-        key_mode: None,
-    };
-    while let Some(flag) = args.next() {
-        match flag.as_str() {
-            "--name" => name = Some(parse_flag::<String>(&flag, args.next())?),
-            "--listen" => out.listen = parse_flag(&flag, args.next())?,
-            "--advertise" => out.advertise = Some(parse_flag(&flag, args.next())?),
-            "--seed" => out.seeds.push(parse_flag(&flag, args.next())?),
-            "--set" => {
-                let kv: String = parse_flag(&flag, args.next())?;
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or_else(|| format!("--set {kv:?}: expected KEY=VALUE"))?;
-                out.keys.push((k.to_owned(), v.to_owned()));
-            }
-            "--cluster" => out.cluster = parse_flag(&flag, args.next())?,
-            "--interval-ms" => {
-                let ms: u64 = parse_flag(&flag, args.next())?;
-                if ms == 0 {
-                    return Err("--interval-ms must be positive".to_owned());
-                }
-                out.interval = Duration::from_millis(ms);
-            }
-            "--json" => out.json = true,
-            "--key-file" => out.key_file = Some(parse_flag(&flag, args.next())?),
-            "--key-mode" => {
-                let mode: String = parse_flag(&flag, args.next())?;
-                out.key_mode = Some(parse_key_mode(&mode)?);
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    out.name = name.ok_or("--name is required")?;
-    if out.key_mode.is_some() && out.key_file.is_none() {
-        return Err(
-            "--key-mode needs --key-file: a node without keys sends and accepts \
-                    unsealed datagrams only"
-                .to_owned(),
-        );
-    }
-    Ok(out)
-}
-
-fn parse_key_mode(text: &str) -> Result<KeyMode, String> {
-    match text {
-        "listen" => Ok(KeyMode::Listen),
-        "transitional" => Ok(KeyMode::Transitional),
-        "required" => Ok(KeyMode::Required),
-        other => Err(format!(
-            "--key-mode {other:?}: expected listen, transitional or required"
-        )),
-    }
-}
 
 fn mode_name(mode: KeyMode) -> &'static str {
     match mode {
@@ -298,6 +263,12 @@ enum Report<'a> {
     },
     /// Its cluster keys (fingerprints only).
     Keys(&'a Keys),
+    /// Something the user should know, e.g. that this node can only be
+    /// reached from its own host; `reason` is a stable word.
+    Warning {
+        reason: &'static str,
+        message: &'a str,
+    },
     /// A membership event about one node.
     Member(&'a MembershipEvent),
     /// A key event.
@@ -306,10 +277,170 @@ enum Report<'a> {
     Stalled { stalls: u64 },
     /// The node wrote [`PROBE_KEY`] after a SIGUSR1.
     Probe { value: &'a str },
-    /// A signal asked the node to leave.
-    Leaving,
-    /// The node left and shut down.
-    Stopped,
+    /// A write from stdin was done; `existed` says, for a delete, whether
+    /// the key was set.
+    Done {
+        command: &'a Command,
+        existed: Option<bool>,
+    },
+    /// The answer to `get`: `value` of `key` in `owner`'s namespace.
+    Value {
+        owner: &'a str,
+        key: &'a str,
+        value: Option<&'a [u8]>,
+    },
+    /// A snapshot of every node this one knows.
+    Members(&'a [Row]),
+    /// The list of commands.
+    Help,
+    /// A line on stdin that was not done, and why.
+    Error { line: &'a str, message: &'a str },
+    /// A signal asked this node to leave; it announces it for `linger`.
+    Leaving { id: &'a NodeId, linger: Duration },
+    /// This node left and shut down.
+    Stopped { id: &'a NodeId },
+}
+
+/// Whole milliseconds as seconds, the precision of every time `node`
+/// prints.
+fn seconds(d: Duration) -> f64 {
+    d.as_millis() as f64 / 1_000.0
+}
+
+/// A node's status as `node` prints it.
+fn status_name(status: NodeStatus) -> &'static str {
+    match status {
+        NodeStatus::Pending => "pending",
+        NodeStatus::Alive => "alive",
+        NodeStatus::Dead => "dead",
+        NodeStatus::Left => "left",
+    }
+}
+
+/// One node of a members snapshot: what `node` prints of a [`Member`].
+/// (Its own type so that the printing can be tested without a running
+/// node: `Member` is built by hearsay-std only.)
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    name: String,
+    generation: u64,
+    addr: SocketAddr,
+    local: bool,
+    status: NodeStatus,
+    phi: f64,
+    heartbeat: u64,
+    timeout: Option<Duration>,
+    since_heartbeat: Option<Duration>,
+    status_age: Duration,
+    keys: BTreeMap<String, Vec<u8>>,
+}
+
+impl From<Member> for Row {
+    fn from(m: Member) -> Row {
+        Row {
+            name: m.name,
+            generation: m.generation,
+            addr: m.addr,
+            local: m.is_local,
+            status: m.status,
+            phi: m.phi,
+            heartbeat: m.heartbeat,
+            timeout: m.timeout,
+            since_heartbeat: m.since_heartbeat,
+            status_age: m.status_age,
+            keys: m.keys,
+        }
+    }
+}
+
+/// Every node `node` knows, as rows of a snapshot.
+fn snapshot(node: &Node) -> Result<Vec<Row>, hearsay_std::Error> {
+    Ok(node.members()?.into_iter().map(Row::from).collect())
+}
+
+/// A member of a snapshot as a JSON object (the table in the module docs).
+fn member_snapshot(m: &Row) -> Value {
+    let keys: serde_json::Map<String, Value> = m
+        .keys
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(String::from_utf8_lossy(v))))
+        .collect();
+    json!({
+        "name": m.name,
+        "generation": m.generation,
+        "addr": m.addr.to_string(),
+        "local": m.local,
+        "status": status_name(m.status),
+        // serde_json writes a non-finite number as null.
+        "phi": m.phi,
+        "heartbeat": m.heartbeat,
+        "timeout_s": m.timeout.map(seconds),
+        "since_heartbeat_s": m.since_heartbeat.map(seconds),
+        "status_age_s": seconds(m.status_age),
+        "keys": keys,
+    })
+}
+
+/// A members snapshot as a table: a header line, then one row per node,
+/// indented, with columns padded to their widest cell.
+fn members_table(members: &[Row], local: &str) -> String {
+    let opt = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.3}s", seconds(d)));
+    let mut rows = vec![[
+        "NODE".to_owned(),
+        "STATUS".to_owned(),
+        "PHI".to_owned(),
+        "HEARTBEAT".to_owned(),
+        "TIMEOUT".to_owned(),
+        "SINCE-BEAT".to_owned(),
+        "IN-STATUS".to_owned(),
+        "KEYS".to_owned(),
+    ]];
+    for m in members {
+        let id = format!("{}#{}@{}", m.name, m.generation, m.addr);
+        let keys: Vec<String> = m
+            .keys
+            .iter()
+            .map(|(k, v)| format!("{k}={:?}", String::from_utf8_lossy(v)))
+            .collect();
+        rows.push([
+            if m.name == local {
+                format!("{id} (this node)")
+            } else {
+                id
+            },
+            status_name(m.status).to_owned(),
+            if m.local {
+                "-".to_owned()
+            } else {
+                format!("{:.2}", m.phi)
+            },
+            m.heartbeat.to_string(),
+            opt(m.timeout),
+            opt(m.since_heartbeat),
+            opt(Some(m.status_age)),
+            keys.join(" "),
+        ]);
+    }
+    let mut widths = [0; 8];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let n = members.len();
+    let mut text = format!(
+        "{:<10} {n} node{} known",
+        "members",
+        if n == 1 { "" } else { "s" }
+    );
+    for row in &rows {
+        let mut line = String::from("\n   ");
+        for (w, cell) in widths.iter().zip(row) {
+            line.push_str(&format!(" {cell:<w$}"));
+        }
+        text.push_str(line.trim_end());
+    }
+    text
 }
 
 /// A node id as a JSON member object.
@@ -328,6 +459,7 @@ impl Report<'_> {
         match self {
             Report::Start { .. } => "start",
             Report::Keys(_) => "keys",
+            Report::Warning { .. } => "warning",
             Report::Member(e) => match e {
                 MembershipEvent::Joined { .. } => "joined",
                 MembershipEvent::AliveAgain { .. } => "alive",
@@ -346,14 +478,27 @@ impl Report<'_> {
             },
             Report::Stalled { .. } => "stalled",
             Report::Probe { .. } => "probe",
-            Report::Leaving => "leaving",
-            Report::Stopped => "stopped",
+            Report::Done { .. } => "ok",
+            Report::Value { .. } => "value",
+            Report::Members(_) => "members",
+            Report::Help => "help",
+            Report::Error { .. } => "error",
+            Report::Leaving { .. } => "leaving",
+            Report::Stopped { .. } => "stopped",
         }
     }
 
-    /// The text line after the timestamps.
-    fn text(&self) -> String {
+    /// The text line after the timestamps; `local` is this node's name, so
+    /// that lines about this node say so.
+    fn text(&self, local: &str) -> String {
         let word = self.event();
+        let this = |node: &NodeId| {
+            if node.name.as_str() == local {
+                "(this node) "
+            } else {
+                ""
+            }
+        };
         match self {
             Report::Start {
                 id,
@@ -362,13 +507,16 @@ impl Report<'_> {
                 ..
             } => format!("listening {listen} as {id} (cluster {cluster:?})"),
             Report::Keys(keys) => describe_keys(keys),
+            Report::Warning { message, .. } => format!("{word:<10} {message}"),
             Report::Member(e) => match e {
                 MembershipEvent::Joined { node }
                 | MembershipEvent::AliveAgain { node }
                 | MembershipEvent::Dead { node }
                 | MembershipEvent::Left { node }
-                | MembershipEvent::Removed { node } => format!("{word:<10} {node}"),
-                MembershipEvent::Replaced { old, new } => format!("{word:<10} {old} -> {new}"),
+                | MembershipEvent::Removed { node } => format!("{word:<10} {}{node}", this(node)),
+                MembershipEvent::Replaced { old, new } => {
+                    format!("{word:<10} {}{old} -> {new}", this(new))
+                }
                 MembershipEvent::Lagged { missed } => {
                     format!("{word:<10} {missed} membership events missed")
                 }
@@ -392,7 +540,35 @@ impl Report<'_> {
             },
             Report::Stalled { stalls } => format!("{word:<10} local stall {stalls} noticed"),
             Report::Probe { value } => format!("{word:<10} {PROBE_KEY}={value:?} set locally"),
-            Report::Leaving | Report::Stopped => word.to_owned(),
+            Report::Done { command, existed } => match (command, existed) {
+                (Command::Set { key, value }, _) => format!("{word:<10} set {key}={value:?}"),
+                (Command::SetTtl { key, ttl, value }, _) => {
+                    format!("{word:<10} set {key}={value:?} for {:.3}s", seconds(*ttl))
+                }
+                (Command::Delete { key }, Some(false)) => {
+                    format!("{word:<10} delete {key} (it was not set)")
+                }
+                (other, _) => format!("{word:<10} {}", other.word()),
+            },
+            Report::Value { owner, key, value } => match value {
+                Some(v) => format!("{word:<10} {owner} {key}={:?}", String::from_utf8_lossy(v)),
+                None => format!("{word:<10} {owner} {key} not set"),
+            },
+            Report::Members(members) => members_table(members, local),
+            Report::Help => {
+                let mut text = format!("{word:<10} commands, one per line:");
+                for line in commands::HELP {
+                    text.push_str("\n    ");
+                    text.push_str(line);
+                }
+                text
+            }
+            Report::Error { line, message } => format!("{word:<10} {message} (in {line:?})"),
+            Report::Leaving { id, linger } => format!(
+                "{word:<10} (this node) {id}, announcing it for {:.3}s",
+                seconds(*linger)
+            ),
+            Report::Stopped { id } => format!("{word:<10} (this node) {id} left and shut down"),
         }
     }
 
@@ -415,6 +591,7 @@ impl Report<'_> {
                 "installed": keys.installed.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "primary": keys.primary.map(|fp| fp.to_string()),
             }),
+            Report::Warning { reason, message } => json!({ "reason": reason, "message": message }),
             Report::Member(e) => match e {
                 MembershipEvent::Joined { node }
                 | MembershipEvent::AliveAgain { node }
@@ -449,7 +626,37 @@ impl Report<'_> {
             },
             Report::Stalled { stalls } => json!({ "stalls": stalls }),
             Report::Probe { value } => json!({ "key": PROBE_KEY, "value": value }),
-            Report::Leaving | Report::Stopped => json!({}),
+            Report::Done { command, existed } => {
+                let mut fields = json!({ "command": command.word() });
+                match command {
+                    Command::Set { key, .. } | Command::Delete { key } => {
+                        fields["key"] = json!(key)
+                    }
+                    Command::SetTtl { key, ttl, .. } => {
+                        fields["key"] = json!(key);
+                        fields["ttl_s"] = json!(seconds(*ttl));
+                    }
+                    Command::Get { .. } | Command::Members | Command::Help => {}
+                }
+                if let Some(existed) = existed {
+                    fields["existed"] = json!(existed);
+                }
+                fields
+            }
+            Report::Value { owner, key, value } => json!({
+                "owner": owner,
+                "key": key,
+                "value": value.map(String::from_utf8_lossy),
+            }),
+            Report::Members(members) => json!({
+                "members": members.iter().map(member_snapshot).collect::<Vec<_>>(),
+            }),
+            Report::Help => json!({ "commands": commands::HELP }),
+            Report::Error { line, message } => json!({ "line": line, "message": message }),
+            Report::Leaving { id, linger } => {
+                json!({ "member": member(id), "linger_s": seconds(*linger) })
+            }
+            Report::Stopped { id } => json!({ "member": member(id) }),
         }
     }
 }
@@ -485,7 +692,7 @@ impl Printer {
         // Whole milliseconds, as in the text form.
         let t = elapsed.as_millis() as f64 / 1_000.0;
         if !self.json {
-            return format!("{ts} {t:>9.3}s {}", report.text());
+            return format!("{ts} {t:>9.3}s {}", report.text(&self.name));
         }
         // The common fields first, for people reading the lines; a Map
         // would sort them among the others.
@@ -529,95 +736,193 @@ fn describe_keys(keys: &Keys) -> String {
     )
 }
 
-/// SIGINT / SIGTERM / SIGUSR1 handling without extra crates: the handlers
-/// only touch atomics, which the main loop polls.
+/// SIGINT, SIGTERM and SIGUSR1, caught by signal-hook: its iterator runs on
+/// a thread of its own and hands each signal to the main loop over a
+/// channel, beside the node's events. No `unsafe` here.
 #[cfg(unix)]
 mod signals {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
 
-    static STOP: AtomicBool = AtomicBool::new(false);
-    static PROBES: AtomicU64 = AtomicU64::new(0);
+    use crossbeam_channel::Receiver;
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+    use signal_hook::flag;
+    use signal_hook::iterator::Signals;
 
-    extern "C" fn on_stop(_: libc::c_int) {
-        STOP.store(true, Ordering::SeqCst);
+    /// What a signal asks of the node.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Signal {
+        /// SIGINT or SIGTERM: leave.
+        Stop,
+        /// SIGUSR1: write the probe key.
+        Probe,
     }
 
-    extern "C" fn on_probe(_: libc::c_int) {
-        PROBES.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// Installs `handler` for `sig` with `flags`.
-    fn install_one(
-        sig: libc::c_int,
-        handler: extern "C" fn(libc::c_int),
-        flags: libc::c_int,
-    ) -> std::io::Result<()> {
-        // SAFETY: the handlers only perform atomic operations, which are
-        // async-signal-safe. `action` is zero-initialised (a valid
-        // `sigaction`) before the fields used are set.
-        let rc = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = handler as libc::sighandler_t;
-            action.sa_flags = flags;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(sig, &action, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
+    /// Installs the handlers; the channel yields each signal as it comes.
+    pub fn install() -> std::io::Result<Receiver<Signal>> {
+        // Set by the first SIGINT/SIGTERM; a second one, while the node is
+        // leaving, takes the default action and ends the process at once.
+        // (The conditional handler is registered first, so the first
+        // signal finds the flag still clear.)
+        let stopping = Arc::new(AtomicBool::new(false));
+        for sig in [SIGINT, SIGTERM] {
+            flag::register_conditional_default(sig, Arc::clone(&stopping))?;
+            flag::register(sig, Arc::clone(&stopping))?;
         }
-        Ok(())
-    }
-
-    /// Installs the handlers for SIGINT, SIGTERM and SIGUSR1.
-    pub fn install() -> std::io::Result<()> {
-        // SA_RESETHAND restores the default action after the first signal,
-        // so a second Ctrl-C ends the process even if leaving hangs.
-        for sig in [libc::SIGINT, libc::SIGTERM] {
-            install_one(sig, on_stop, libc::SA_RESETHAND)?;
-        }
-        // SA_RESTART: a probe must not interrupt the node's blocking calls.
-        install_one(libc::SIGUSR1, on_probe, libc::SA_RESTART)
-    }
-
-    /// Whether a signal asked us to stop.
-    pub fn stop_requested() -> bool {
-        STOP.load(Ordering::SeqCst)
-    }
-
-    /// How many SIGUSR1s arrived so far.
-    pub fn probes() -> u64 {
-        PROBES.load(Ordering::SeqCst)
+        // signal-hook restarts interrupted calls (SA_RESTART): a probe does
+        // not disturb the node's blocking calls.
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1])?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    let s = if sig == SIGUSR1 {
+                        Signal::Probe
+                    } else {
+                        Signal::Stop
+                    };
+                    if tx.send(s).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(rx)
     }
 }
 
 /// Without Unix signals, Ctrl-C simply ends the process.
 #[cfg(not(unix))]
 mod signals {
-    pub fn install() -> std::io::Result<()> {
-        Ok(())
+    use crossbeam_channel::Receiver;
+
+    /// What a signal asks of the node.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Signal {
+        /// Leave.
+        Stop,
+        /// Write the probe key.
+        Probe,
     }
 
-    pub fn stop_requested() -> bool {
-        false
+    /// No signals to catch: a channel that never yields.
+    pub fn install() -> std::io::Result<Receiver<Signal>> {
+        Ok(crossbeam_channel::never())
     }
+}
 
-    pub fn probes() -> u64 {
-        0
+use signals::Signal;
+
+/// The warning of a node that listens or advertises on loopback while a
+/// seed is not loopback: it can only talk to its own host, and the seed
+/// elsewhere will never hear from it. `None` when that is not the case.
+/// Seeds that do not resolve are left out (they are retried by the node).
+fn loopback_warning(
+    listen: SocketAddr,
+    advertise: Option<SocketAddr>,
+    seeds: &[String],
+) -> Option<String> {
+    let local = [Some(listen), advertise]
+        .into_iter()
+        .flatten()
+        .find(|a| a.ip().is_loopback())?;
+    let (seed, addr) = seeds.iter().find_map(|s| {
+        let addrs = s.as_str().to_socket_addrs().ok()?;
+        addrs
+            .into_iter()
+            .find(|a| !a.ip().is_loopback())
+            .map(|a| (s, a))
+    })?;
+    let which = if Some(local) == advertise && !listen.ip().is_loopback() {
+        "advertises"
+    } else {
+        "listens on"
+    };
+    let seed = if seed.parse::<SocketAddr>().is_ok() {
+        seed.clone()
+    } else {
+        format!("{seed} ({addr})")
+    };
+    Some(format!(
+        "this node {which} {local}, a loopback address, but seed {seed} is not loopback: \
+         nodes on other hosts cannot reach it. Across hosts, use --listen 0.0.0.0:{port} \
+         --advertise THIS_HOST_IP:{port}",
+        port = local.port()
+    ))
+}
+
+/// Resolves the seeds on a thread of its own (a name may take DNS a while)
+/// and sends [`loopback_warning`]'s warning, if any, about the node bound
+/// to `listen` that advertises `advertise`.
+fn check_loopback(listen: SocketAddr, advertise: SocketAddr, seeds: &[String]) -> Receiver<String> {
+    let seeds = seeds.to_vec();
+    let advertise = (advertise != listen).then_some(advertise);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let spawned = std::thread::Builder::new()
+        .name("seed-check".into())
+        .spawn(move || {
+            if let Some(w) = loopback_warning(listen, advertise, &seeds) {
+                let _ = tx.send(w);
+            }
+        });
+    if let Err(e) = spawned {
+        log::debug!("no loopback check: {e}");
+    }
+    rx
+}
+
+/// Runs one command from stdin and prints its answer (or what went
+/// wrong): a bad line never stops the node.
+fn run_command(node: &Node, out: &Printer, line: &str) {
+    let command = match commands::parse(line) {
+        Ok(Some(c)) => c,
+        Ok(None) => return,
+        Err(message) => {
+            return out.emit(&Report::Error {
+                line,
+                message: &message,
+            });
+        }
+    };
+    let done = match &command {
+        Command::Set { key, value } => node.set(key, value).map(|()| None),
+        Command::SetTtl { key, ttl, value } => node.set_with_ttl(key, value, *ttl).map(|()| None),
+        Command::Delete { key } => node.delete(key).map(Some),
+        Command::Get { node: owner, key } => {
+            let owner = owner.clone().unwrap_or_else(|| node.name().to_owned());
+            match node.get_from(&owner, key) {
+                Ok(value) => {
+                    return out.emit(&Report::Value {
+                        owner: &owner,
+                        key,
+                        value: value.as_deref(),
+                    });
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Command::Members => match snapshot(node) {
+            Ok(members) => return out.emit(&Report::Members(&members)),
+            Err(e) => Err(e),
+        },
+        Command::Help => return out.emit(&Report::Help),
+    };
+    match done {
+        Ok(existed) => out.emit(&Report::Done {
+            command: &command,
+            existed,
+        }),
+        Err(e) => out.emit(&Report::Error {
+            line,
+            message: &format!("{}: {e}", command.word()),
+        }),
     }
 }
 
 fn main() -> ExitCode {
     init_logging(log::LevelFilter::Warn);
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("error: {e}\n");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // Usage errors end here, with clap's message and status 2.
+    let args = Args::parse();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -628,13 +933,18 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    signals::install()?;
+    let signals = signals::install()?;
+    let interval = args.interval();
+    let linger = args.leave_linger();
     let mut builder = Node::builder(&args.name)
         .listen(args.listen)
-        .seeds(args.seeds)
+        .seeds(args.seeds.iter().cloned())
         .cluster(&args.cluster)
-        .gossip_interval(args.interval)
-        .detector(scaled_detector(args.interval));
+        .gossip_interval(interval)
+        .detector(scaled_detector(interval))
+        .leave_linger(linger)
+        .dead_grace(Duration::from_secs(args.dead_grace_s))
+        .tombstone_grace(Duration::from_secs(args.tombstone_grace_s));
     if let Some(a) = args.advertise {
         builder = builder.advertise(a);
     }
@@ -642,13 +952,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.set(k, v);
     }
     if let Some(path) = &args.key_file {
-        let mut keys = read_key_file(Path::new(path)).map_err(|e| format!("{path}: {e}"))?;
+        let mut keys = read_key_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
         builder = builder.keys(keys.iter().copied());
         // The builder holds its own (wiped on drop); ours go now.
         keys.iter_mut().for_each(Zeroize::zeroize);
     }
     if let Some(mode) = args.key_mode {
-        builder = builder.key_mode(mode);
+        builder = builder.key_mode(mode.into());
     }
     // Subscribed before start, so that nothing is missed.
     let members = builder.subscribe_membership();
@@ -667,9 +977,19 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     });
     out.emit(&Report::Keys(&node.keys()?));
 
+    let mut warnings = check_loopback(node.local_addr(), node.id().addr, &args.seeds);
+    let mut lines = commands::read_stdin()?;
+    let mut signals = signals;
+    let snapshots = args
+        .members_every
+        .map_or_else(never, crossbeam_channel::tick);
     let poll = crossbeam_channel::tick(Duration::from_millis(100));
-    let (mut stalls, mut probes) = (0, 0);
+    let (mut stalls, mut probes) = (0, 0u64);
     loop {
+        // Channels that are done (stdin at its end, the check made) are
+        // replaced by ones that never yield, after the select.
+        let (mut lines_done, mut warnings_done, mut signals_done) = (false, false, false);
+        let mut stop = false;
         select! {
             recv(members.receiver()) -> e => match e {
                 Ok(e) => out.emit(&Report::Member(&e)),
@@ -679,20 +999,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 Ok(e) => out.emit(&Report::Key(&e)),
                 Err(_) => break,
             },
-            recv(poll) -> _ => {
-                if signals::stop_requested() {
-                    break;
-                }
-                // A pause of this process (SIGSTOP, suspend) shows here; the
-                // node gave its peers a fresh chance instead of convicting them.
-                let now = node.counters()?.local_stalls();
-                if now > stalls {
-                    stalls = now;
-                    out.emit(&Report::Stalled { stalls });
-                }
-                let asked = signals::probes();
-                if asked > probes {
-                    probes = asked;
+            recv(signals) -> s => match s {
+                Ok(Signal::Stop) => stop = true,
+                Ok(Signal::Probe) => {
+                    probes += 1;
                     let value = probes.to_string();
                     // Stamped before the write: peers may print the key
                     // before this call returns.
@@ -700,13 +1010,52 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     node.set(PROBE_KEY, &value)?;
                     out.emit_at(at, &Report::Probe { value: &value });
                 }
+                Err(_) => signals_done = true,
+            },
+            recv(lines) -> l => match l {
+                Ok(line) => run_command(&node, &out, &line),
+                Err(_) => lines_done = true,
+            },
+            recv(warnings) -> w => match w {
+                Ok(message) => {
+                    log::warn!("{message}");
+                    // Text output has the log line on stderr; JSON readers
+                    // get it as an event.
+                    if out.json {
+                        out.emit(&Report::Warning { reason: "loopback", message: &message });
+                    }
+                }
+                Err(_) => warnings_done = true,
+            },
+            recv(snapshots) -> _ => out.emit(&Report::Members(&snapshot(&node)?)),
+            recv(poll) -> _ => {
+                // A pause of this process (SIGSTOP, suspend) shows here; the
+                // node gave its peers a fresh chance instead of convicting them.
+                let now = node.counters()?.local_stalls();
+                if now > stalls {
+                    stalls = now;
+                    out.emit(&Report::Stalled { stalls });
+                }
             },
         }
+        if stop {
+            break;
+        }
+        if lines_done {
+            lines = never();
+        }
+        if warnings_done {
+            warnings = never();
+        }
+        if signals_done {
+            signals = never();
+        }
     }
-    out.emit(&Report::Leaving);
+    let id = node.id();
+    out.emit(&Report::Leaving { id: &id, linger });
     node.leave()?;
     node.shutdown()?;
-    out.emit(&Report::Stopped);
+    out.emit(&Report::Stopped { id: &id });
     Ok(())
 }
 
@@ -835,6 +1184,16 @@ mod tests {
             ),
             ("lagged", KeyEvent::Lagged { missed: 2 }),
         ];
+        let set = Command::SetTtl {
+            key: "lease".into(),
+            ttl: Duration::from_millis(1_500),
+            value: "x".into(),
+        };
+        let delete = Command::Delete { key: "gone".into() };
+        let snapshot = [
+            snapshot_member("n0", true, NodeStatus::Alive),
+            snapshot_member("n1", false, NodeStatus::Dead),
+        ];
         let mut reports: Vec<(&str, Report<'_>)> = vec![
             (
                 "start",
@@ -852,8 +1211,60 @@ mod tests {
         reports.extend([
             ("stalled", Report::Stalled { stalls: 1 }),
             ("probe", Report::Probe { value: "1" }),
-            ("leaving", Report::Leaving),
-            ("stopped", Report::Stopped),
+            (
+                "warning",
+                Report::Warning {
+                    reason: "loopback",
+                    message: "m",
+                },
+            ),
+            (
+                "ok",
+                Report::Done {
+                    command: &set,
+                    existed: None,
+                },
+            ),
+            (
+                "ok-delete",
+                Report::Done {
+                    command: &delete,
+                    existed: Some(false),
+                },
+            ),
+            (
+                "value",
+                Report::Value {
+                    owner: "n1",
+                    key: "http",
+                    value: Some(b"10.0.0.1:80"),
+                },
+            ),
+            (
+                "value-unset",
+                Report::Value {
+                    owner: "n1",
+                    key: "nope",
+                    value: None,
+                },
+            ),
+            ("members", Report::Members(&snapshot)),
+            ("help", Report::Help),
+            (
+                "error",
+                Report::Error {
+                    line: "put a b",
+                    message: "unknown",
+                },
+            ),
+            (
+                "leaving",
+                Report::Leaving {
+                    id: &a,
+                    linger: Duration::from_millis(600),
+                },
+            ),
+            ("stopped", Report::Stopped { id: &a }),
         ]);
         let p = printer(true);
         reports
@@ -867,10 +1278,35 @@ mod tests {
             .collect()
     }
 
+    /// A member of a snapshot: `name` at 10.77.0.2:7946, generation 7,
+    /// heartbeat 42, one key.
+    fn snapshot_member(name: &str, local: bool, status: NodeStatus) -> Row {
+        Row {
+            name: name.to_owned(),
+            generation: 7,
+            addr: SocketAddr::from(([10, 77, 0, 2], 7946)),
+            local,
+            status,
+            phi: if local { 0.0 } else { f64::INFINITY },
+            heartbeat: 42,
+            timeout: (!local).then_some(Duration::from_millis(2_500)),
+            since_heartbeat: (!local).then_some(Duration::from_millis(12_345)),
+            status_age: Duration::from_millis(1_500),
+            keys: [("http".to_owned(), b"10.0.0.1:80".to_vec())].into(),
+        }
+    }
+
     #[test]
     fn json_lines_parse_back_with_the_common_fields() {
         for (name, v) in every_report() {
-            assert_eq!(v["event"], name, "{v}");
+            // Two reports of one event are told apart by a suffix here.
+            let event = name.split('-').next().unwrap_or(name);
+            let event = if name.starts_with("key-") {
+                name
+            } else {
+                event
+            };
+            assert_eq!(v["event"], event, "{v}");
             assert_eq!(v["ts"], TS, "{v}");
             assert_eq!(v["t"], 2.345, "{v}");
             assert_eq!(v["node"], "n0", "{v}");
@@ -913,6 +1349,168 @@ mod tests {
         assert_eq!(get("stalled")["stalls"], 1);
         assert_eq!(get("probe")["key"], "probe");
         assert_eq!(get("probe")["value"], "1");
+        assert_eq!(get("warning")["reason"], "loopback");
+        assert_eq!(get("warning")["message"], "m");
+        let ok = get("ok");
+        assert_eq!(
+            (&ok["command"], &ok["key"], &ok["ttl_s"]),
+            (&json!("set-ttl"), &json!("lease"), &json!(1.5))
+        );
+        assert_eq!(ok.get("existed"), None);
+        let del = get("ok-delete");
+        assert_eq!(
+            (&del["command"], &del["existed"]),
+            (&json!("delete"), &json!(false))
+        );
+        let value = get("value");
+        assert_eq!(
+            (&value["owner"], &value["key"]),
+            (&json!("n1"), &json!("http"))
+        );
+        assert_eq!(value["value"], "10.0.0.1:80");
+        assert_eq!(get("value-unset")["value"], Value::Null);
+        assert_eq!(get("help")["commands"].as_array().map(Vec::len), Some(6));
+        assert_eq!(get("error")["line"], "put a b");
+        assert_eq!(get("error")["message"], "unknown");
+        assert_eq!(get("leaving")["member"], n1);
+        assert_eq!(get("leaving")["linger_s"], 0.6);
+        assert_eq!(get("stopped")["member"], n1);
+    }
+
+    #[test]
+    fn a_members_snapshot_has_the_documented_fields_and_types() {
+        let all = every_report();
+        let (_, v) = all.iter().find(|(n, _)| *n == "members").expect("reported");
+        let members = v["members"].as_array().expect("an array");
+        assert_eq!(members.len(), 2);
+        let (local, other) = (&members[0], &members[1]);
+        assert_eq!(
+            *other,
+            json!({
+                "name": "n1", "generation": 7, "addr": "10.77.0.2:7946", "local": false,
+                "status": "dead", "phi": null, "heartbeat": 42, "timeout_s": 2.5,
+                "since_heartbeat_s": 12.345, "status_age_s": 1.5,
+                "keys": { "http": "10.0.0.1:80" },
+            })
+        );
+        assert_eq!(local["local"], true);
+        assert_eq!(local["status"], "alive");
+        assert_eq!(local["phi"], 0.0);
+        assert_eq!(local["timeout_s"], Value::Null);
+        assert_eq!(local["since_heartbeat_s"], Value::Null);
+    }
+
+    #[test]
+    fn lines_about_this_node_say_so() {
+        let p = printer(false);
+        let me = id("n0", 7, 7946);
+        let text = |r: &Report<'_>| body_of(&p.line(WALL, Duration::ZERO, r));
+        assert_eq!(
+            text(&Report::Leaving {
+                id: &me,
+                linger: Duration::from_millis(600)
+            }),
+            "leaving    (this node) n0#7@10.77.0.2:7946, announcing it for 0.600s"
+        );
+        assert_eq!(
+            text(&Report::Stopped { id: &me }),
+            "stopped    (this node) n0#7@10.77.0.2:7946 left and shut down"
+        );
+        // Should a membership event ever be about this node, it says so;
+        // about another node, it does not.
+        let left = MembershipEvent::Left { node: me.clone() };
+        assert_eq!(
+            text(&Report::Member(&left)),
+            "left       (this node) n0#7@10.77.0.2:7946"
+        );
+        let other = MembershipEvent::Left {
+            node: id("n1", 7, 7946),
+        };
+        assert_eq!(
+            text(&Report::Member(&other)),
+            "left       n1#7@10.77.0.2:7946"
+        );
+    }
+
+    #[test]
+    fn a_members_table_lines_up_its_columns() {
+        let snapshot = [
+            snapshot_member("n0", true, NodeStatus::Alive),
+            snapshot_member("n1-with-a-long-name", false, NodeStatus::Dead),
+        ];
+        let p = printer(false);
+        let text = p.line(WALL, Duration::ZERO, &Report::Members(&snapshot));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(body_of(lines[0]), "members    2 nodes known");
+        // Every row starts with spaces (no timestamp), and each column
+        // starts at the same place on every row.
+        for l in &lines[1..] {
+            assert!(l.starts_with("    "), "{l:?}");
+        }
+        let column =
+            |l: &str, word: &str| l.find(word).unwrap_or_else(|| panic!("{word} in {l:?}"));
+        assert_eq!(column(lines[1], "STATUS"), column(lines[2], "alive"));
+        assert_eq!(column(lines[1], "STATUS"), column(lines[3], "dead"));
+        assert_eq!(column(lines[1], "KEYS"), column(lines[3], "http="));
+        assert!(
+            lines[2].contains("n0#7@10.77.0.2:7946 (this node)"),
+            "{text}"
+        );
+        assert!(
+            lines[3].contains(" inf "),
+            "phi of a long-silent node: {text}"
+        );
+        assert!(lines[3].contains("12.345s"), "{text}");
+    }
+
+    #[test]
+    fn loopback_with_a_seed_elsewhere_is_warned_of() {
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("an address");
+        let seeds = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let lo = addr("127.0.0.1:7946");
+        let far = seeds(&["127.0.0.1:7000", "10.0.0.1:7946"]);
+        let w = loopback_warning(lo, None, &far).expect("warned");
+        assert!(
+            w.contains("listens on 127.0.0.1:7946") && w.contains("seed 10.0.0.1:7946"),
+            "{w}"
+        );
+        assert!(
+            w.contains("--listen 0.0.0.0:7946 --advertise THIS_HOST_IP:7946"),
+            "{w}"
+        );
+        // Advertising loopback is as bad, and IPv6 loopback is loopback.
+        let w = loopback_warning(addr("0.0.0.0:7946"), Some(lo), &far).expect("warned");
+        assert!(w.contains("advertises 127.0.0.1:7946"), "{w}");
+        assert!(loopback_warning(addr("[::1]:7946"), None, &far).is_some());
+        // Loopback seeds only, no seed, or not on loopback: nothing to say.
+        assert_eq!(
+            loopback_warning(lo, None, &seeds(&["127.0.0.1:7000", "[::1]:1"])),
+            None
+        );
+        assert_eq!(loopback_warning(lo, None, &[]), None);
+        assert_eq!(loopback_warning(addr("10.0.0.2:7946"), None, &far), None);
+        assert_eq!(
+            loopback_warning(addr("0.0.0.0:7946"), Some(addr("10.0.0.2:7946")), &far),
+            None
+        );
+        // A seed that does not resolve is left out.
+        assert_eq!(
+            loopback_warning(lo, None, &seeds(&["not an address"])),
+            None
+        );
+    }
+
+    /// A text line without its timestamp and elapsed seconds.
+    fn body_of(line: &str) -> String {
+        let after_word = |s: &str| {
+            s.trim_start()
+                .split_once(' ')
+                .map_or("", |(_, rest)| rest)
+                .trim_start()
+                .to_owned()
+        };
+        after_word(&after_word(line))
     }
 
     #[test]
@@ -930,7 +1528,10 @@ mod tests {
         );
         let fields: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(fields[..3], [TS, "12.345s", "dead"]);
-        let stop = p.line(WALL, Duration::ZERO, &Report::Stopped);
-        assert_eq!(stop, format!("{TS}     0.000s stopped"));
+        let help = p.line(WALL, Duration::ZERO, &Report::Help);
+        assert!(
+            help.starts_with(&format!("{TS}     0.000s help       commands")),
+            "{help}"
+        );
     }
 }

@@ -1,13 +1,13 @@
-//! Running `node` processes from tests: spawning them, reading what they
-//! print, signalling them, and killing them when the test ends however it
-//! ends. Shared by `node_processes.rs` and `node_pause.rs`, which are
-//! separate test binaries so that cargo runs them one after the other: the
-//! pause test must not share the machine with another cluster.
+//! Running `node` processes from tests: spawning them, writing commands to
+//! their stdin, reading what they print, signalling them, and killing them
+//! when the test ends however it ends. Shared by the `node_*.rs` tests,
+//! which are separate test binaries so that cargo runs them one after the
+//! other: the pause test must not share the machine with another cluster.
 
 // Each test binary uses part of this module.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -45,10 +45,22 @@ impl Procs {
         }
     }
 
-    /// Starts `node args`, forwarding its stdout lines tagged with its index.
+    /// Starts `node args` with stdin from /dev/null (so at its end from
+    /// the start: a node does not stop for that), forwarding its stdout
+    /// lines tagged with its index.
     pub fn spawn(&mut self, args: &[&str]) -> usize {
+        self.spawn_with(args, Stdio::null())
+    }
+
+    /// Starts `node args` with stdin a pipe that [`Procs::send`] writes to.
+    pub fn spawn_piped(&mut self, args: &[&str]) -> usize {
+        self.spawn_with(args, Stdio::piped())
+    }
+
+    fn spawn_with(&mut self, args: &[&str], stdin: Stdio) -> usize {
         let mut child = Command::new(node_binary())
             .args(args)
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -118,6 +130,17 @@ impl Procs {
             .filter(|(i, _)| *i == who)
             .map(|(_, l)| l.clone())
             .collect()
+    }
+
+    /// Writes `line` and a line break to the stdin of process `who`
+    /// (started with [`Procs::spawn_piped`]).
+    pub fn send(&mut self, who: usize, line: &str) {
+        let stdin = self.children[who]
+            .stdin
+            .as_mut()
+            .expect("started with spawn_piped");
+        writeln!(stdin, "{line}").expect("write a command");
+        stdin.flush().expect("flush the command");
     }
 
     /// Kills process `who` (SIGKILL: no chance to leave) and reaps it.

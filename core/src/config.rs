@@ -128,6 +128,17 @@ pub struct Config {
     /// [`Config::local_reserve_entries`] (the arena also keeps a block
     /// header for each reserved entry). Default 512.
     pub local_reserve_bytes: usize,
+    /// Longest value a key may hold, in bytes. Meant to be the same on every
+    /// node: the owner refuses a longer write
+    /// ([`crate::WriteError::ValueTooLong`]), and a receiver refuses a piece
+    /// carrying a longer value, counted in
+    /// [`crate::Counters::oversized_values`] (a node configured with a larger
+    /// limit than this one). The engine's limit is this bounded by its state
+    /// capacity ([`crate::Engine::max_value_len`]); a value must also fit
+    /// the node's share ([`Config::max_node_bytes`]). Default 64 KiB
+    /// ([`Config::DEFAULT_MAX_VALUE_LEN`]). Values longer than a datagram
+    /// travel in chunks (module `chunk`).
+    pub max_value_len: usize,
 }
 
 impl Config {
@@ -144,6 +155,8 @@ impl Config {
     /// Longest `leave_linger`: an hour ([`crate::Engine::leave`] waits that
     /// long; runtimes add a margin to it, which must not overflow).
     pub const MAX_LEAVE_LINGER: Duration = Duration::from_secs(3600);
+    /// Default `max_value_len`: 64 KiB.
+    pub const DEFAULT_MAX_VALUE_LEN: usize = 64 * 1024;
 
     /// The default settings (see each field).
     pub const fn new() -> Self {
@@ -163,6 +176,7 @@ impl Config {
             local_reserve_entries: 8,
             local_reserve_bytes: 512,
             protocol_version: PROTOCOL_VERSION,
+            max_value_len: Self::DEFAULT_MAX_VALUE_LEN,
         }
     }
 

@@ -101,6 +101,12 @@ pub struct Counters {
     /// Compact blocks of received Syns that differed here (node set or
     /// versions), answered with a notice.
     pub blocks_differ: u64,
+    /// Pieces refused because they carry a value longer than this node's
+    /// [`crate::Engine::max_value_len`]: a node configured with a larger
+    /// `max_value_len` than this one (the setting is meant to be the same
+    /// cluster-wide), or made-up state. That node's copy stays where it is
+    /// here until the value is replaced.
+    pub oversized_values: u64,
 }
 
 impl Counters {
@@ -138,6 +144,7 @@ impl Counters {
         beats_out: 0,
         blocks_read: 0,
         blocks_differ: 0,
+        oversized_values: 0,
     };
 
     /// Datagrams rejected for `kind`.

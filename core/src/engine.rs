@@ -80,6 +80,10 @@ pub enum WriteError {
     /// Keys must not contain NUL: C strings end there, so through the C API
     /// two different keys would look alike.
     KeyContainsNul,
+    /// The value is longer than the engine's limit
+    /// ([`Engine::max_value_len`]: [`Config::max_value_len`] bounded by the
+    /// state capacity).
+    ValueTooLong,
 }
 
 impl fmt::Display for WriteError {
@@ -94,6 +98,7 @@ impl fmt::Display for WriteError {
             WriteError::NamespaceFull => "the node's namespace would exceed its per-node share",
             WriteError::VersionsExhausted => "version counter exhausted",
             WriteError::KeyContainsNul => "key contains a NUL character",
+            WriteError::ValueTooLong => "value is longer than max_value_len",
         })
     }
 }
@@ -315,6 +320,15 @@ impl<M: Memory> Engine<M> {
     /// How much this engine can hold, fixed when it was built.
     pub fn capacity(&self) -> Capacity {
         self.capacity
+    }
+
+    /// The longest value this engine writes or accepts:
+    /// [`Config::max_value_len`] bounded by the capacity's state bytes (no
+    /// longer value could ever be stored here). Local writes beyond it fail
+    /// with [`WriteError::ValueTooLong`]; received pieces carrying one are
+    /// refused, counted in [`crate::Counters::oversized_values`].
+    pub fn max_value_len(&self) -> usize {
+        self.config.max_value_len.min(self.capacity.state_bytes)
     }
 
     /// Sets the seed addresses: where to gossip when no peer is live. Our

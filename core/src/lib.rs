@@ -113,6 +113,7 @@ extern crate std;
 mod arena;
 mod beat_push;
 pub mod capacity;
+mod chunk;
 mod compact;
 pub mod config;
 pub mod counters;

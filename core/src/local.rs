@@ -2,9 +2,10 @@
 //! `delete`) and its departure (`leave`).
 //!
 //! Every write is checked before anything changes: the key (not empty, not
-//! reserved, no NUL, at most 255 bytes), that the entry can always travel in
-//! one datagram at the configured mtu, and that it fits the store and the
-//! node's share ([`crate::room`]). A write takes the node's next version and
+//! reserved, no NUL, at most 255 bytes), the value's length against
+//! [`crate::Engine::max_value_len`], that the entry can always travel in
+//! one datagram at the configured mtu (until chunks land, module `chunk`),
+//! and that it fits the store and the node's share ([`crate::room`]). A write takes the node's next version and
 //! moves the entry to the tail of its list.
 
 use crate::engine::*;
@@ -67,6 +68,9 @@ impl<M: Memory> Engine<M> {
         }
         if key.len() > MAX_KEY_LEN {
             return Err(WriteError::KeyTooLong);
+        }
+        if value_len > self.max_value_len() {
+            return Err(WriteError::ValueTooLong);
         }
         if !wire::entry_always_fits(self.config.mtu, key.len(), value_len) {
             return Err(WriteError::EntryTooLarge);

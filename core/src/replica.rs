@@ -203,6 +203,18 @@ impl<M: Memory> Engine<M> {
                 return;
             }
         };
+        // A value longer than our limit: the owner's limit is larger than
+        // ours (a misconfiguration), or the state is made up. Refused whole,
+        // like a piece beyond the node's share.
+        let limit = self.max_value_len();
+        if piece
+            .entries()
+            .map_while(Result::ok)
+            .any(|e| e.value.len() > limit)
+        {
+            bump(&mut self.counters.oversized_values);
+            return;
+        }
         let fits = if as_reset {
             self.piece_fits(slot, piece, 0, true)
         } else {

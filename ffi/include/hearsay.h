@@ -228,6 +228,14 @@ typedef struct hearsay_options {
   // Most key and value bytes one node's namespace may hold, like
   // `max_node_entries`. Use the same value on every node. 0: 16384.
   uint32_t max_node_bytes;
+  // Longest value a key may hold, in bytes; longer writes fail with
+  // `HEARSAY_INVALID_ARGUMENT`. A value longer than a datagram travels
+  // in chunks and appears at peers only whole. Use the same value on
+  // every node: a peer with a smaller limit refuses the longer values
+  // (counted, and logged there as a misconfiguration). Bounded by
+  // `max_state_bytes`; a value must also fit `max_node_bytes`.
+  // 0: 65536.
+  uint32_t max_value_len;
   // Entries of the store other nodes' state may never take, so that this
   // node's own writes within the reserve always have room. 0: 8.
   uint32_t local_reserve_entries;
@@ -383,8 +391,9 @@ enum hearsay_status hearsay_start(const struct hearsay_options *options, struct 
 // a key already has changes nothing.
 //
 // Keys are 1 to 255 bytes of UTF-8. `HEARSAY_INVALID_ARGUMENT` for a bad
-// key or a key and value too large together for one datagram (about 1 KiB
-// with the default 1400-byte datagrams); `HEARSAY_CAPACITY_FULL` when the
+// key, a value longer than `max_value_len` (`hearsay_options`), or a key
+// and value too large together for one datagram (about 1 KiB with the
+// default 1400-byte datagrams); `HEARSAY_CAPACITY_FULL` when the
 // node's storage is full; `HEARSAY_NAMESPACE_FULL` beyond the per-node
 // share (`max_node_entries`, `max_node_bytes`); `HEARSAY_LEFT` after
 // `hearsay_leave`.

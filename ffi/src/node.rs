@@ -83,8 +83,9 @@ impl hearsay_node {
 /// a key already has changes nothing.
 ///
 /// Keys are 1 to 255 bytes of UTF-8. `HEARSAY_INVALID_ARGUMENT` for a bad
-/// key or a key and value too large together for one datagram (about 1 KiB
-/// with the default 1400-byte datagrams); `HEARSAY_CAPACITY_FULL` when the
+/// key, a value longer than `max_value_len` (`hearsay_options`), or a key
+/// and value too large together for one datagram (about 1 KiB with the
+/// default 1400-byte datagrams); `HEARSAY_CAPACITY_FULL` when the
 /// node's storage is full; `HEARSAY_NAMESPACE_FULL` beyond the per-node
 /// share (`max_node_entries`, `max_node_bytes`); `HEARSAY_LEFT` after
 /// `hearsay_leave`.

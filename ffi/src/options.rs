@@ -66,6 +66,14 @@ pub struct hearsay_options {
     /// Most key and value bytes one node's namespace may hold, like
     /// `max_node_entries`. Use the same value on every node. 0: 16384.
     pub max_node_bytes: u32,
+    /// Longest value a key may hold, in bytes; longer writes fail with
+    /// `HEARSAY_INVALID_ARGUMENT`. A value longer than a datagram travels
+    /// in chunks and appears at peers only whole. Use the same value on
+    /// every node: a peer with a smaller limit refuses the longer values
+    /// (counted, and logged there as a misconfiguration). Bounded by
+    /// `max_state_bytes`; a value must also fit `max_node_bytes`.
+    /// 0: 65536.
+    pub max_value_len: u32,
     /// Entries of the store other nodes' state may never take, so that this
     /// node's own writes within the reserve always have room. 0: 8.
     pub local_reserve_entries: u32,
@@ -138,6 +146,7 @@ pub unsafe extern "C" fn hearsay_options_init(options: *mut hearsay_options) {
             leave_linger_ms: 0,
             max_node_entries: 0,
             max_node_bytes: 0,
+            max_value_len: 0,
             local_reserve_entries: 0,
             local_reserve_bytes: 0,
             pending_timeout_ms: 0,
@@ -267,6 +276,9 @@ fn capacity_options(mut b: Builder, o: &hearsay_options) -> Builder {
     }
     if let Some(v) = set(o.max_node_bytes) {
         b = b.max_node_bytes(v);
+    }
+    if let Some(v) = set(o.max_value_len) {
+        b = b.max_value_len(v);
     }
     if let Some(v) = set(o.local_reserve_entries) {
         b = b.local_reserve_entries(v);

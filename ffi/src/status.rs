@@ -69,7 +69,8 @@ impl From<Error> for hearsay_status {
             | Error::InvalidSetting { .. }
             | Error::BadAddress { .. }
             | Error::InvalidKey(_)
-            | Error::EntryTooLarge => hearsay_status::HEARSAY_INVALID_ARGUMENT,
+            | Error::EntryTooLarge
+            | Error::ValueTooLong => hearsay_status::HEARSAY_INVALID_ARGUMENT,
             // Creating or configuring the socket fails for the reasons
             // binding does (resources, permissions); one code for both.
             Error::Bind { .. } | Error::Socket(_) => hearsay_status::HEARSAY_BIND_FAILED,
@@ -184,6 +185,7 @@ mod tests {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
         let cases = [
             (Error::EntryTooLarge, HEARSAY_INVALID_ARGUMENT),
+            (Error::ValueTooLong, HEARSAY_INVALID_ARGUMENT),
             (
                 Error::InvalidSetting {
                     setting: "x",

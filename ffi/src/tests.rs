@@ -435,6 +435,22 @@ fn a_namespace_beyond_its_share_reports_namespace_full() {
 }
 
 #[test]
+fn a_value_beyond_max_value_len_is_an_invalid_argument() {
+    let mut o = options(c"limited");
+    o.max_value_len = 10;
+    let n = start_with(&o).expect("starts");
+    assert_eq!(set(n, c"k", &[1; 10]), HEARSAY_OK);
+    assert_eq!(set(n, c"k", &[1; 11]), HEARSAY_INVALID_ARGUMENT);
+    let (status, len) = get(n, c"limited", c"k", 64);
+    assert_eq!(
+        (status, len),
+        (HEARSAY_OK, 10),
+        "the refused write changed nothing"
+    );
+    free(n);
+}
+
+#[test]
 fn get_reports_missing_values_and_sizes() {
     let n = start(c"getter");
     let value = b"0123456789";
@@ -555,7 +571,10 @@ fn two_nodes_see_each_other() {
     assert_eq!(
         about_b,
         [
-            (hearsay_event_kind::HEARSAY_EVENT_MEMBER_JOINED, String::new()),
+            (
+                hearsay_event_kind::HEARSAY_EVENT_MEMBER_JOINED,
+                String::new()
+            ),
             (hearsay_event_kind::HEARSAY_EVENT_KEY_SET, "http".to_owned()),
         ]
     );

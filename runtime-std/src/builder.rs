@@ -271,6 +271,19 @@ impl Builder {
         self
     }
 
+    /// Longest value a key may hold, in bytes. Longer writes fail with
+    /// [`Error::ValueTooLong`]; a value longer than a datagram travels in
+    /// chunks and appears at peers only whole. Use the same value on every
+    /// node: a peer with a smaller limit refuses the node's longer values
+    /// (counted in [`hearsay_core::Counters::oversized_values`] and logged
+    /// there as a misconfiguration). Bounded by
+    /// [`Builder::max_state_bytes`]; a value must also fit
+    /// [`Builder::max_node_bytes`]. Default 64 KiB.
+    pub fn max_value_len(mut self, bytes: usize) -> Self {
+        self.config.max_value_len = bytes;
+        self
+    }
+
     /// Entries of the store that other nodes' state may never take, so that
     /// this node's own writes within the reserve always have room.
     /// Default 8.
@@ -979,6 +992,17 @@ mod tests {
         let default = Builder::new("b").start().expect("start");
         assert_eq!(default.capacity(), Capacity::DEFAULT);
         default.shutdown().expect("shutdown");
+    }
+
+    #[test]
+    fn max_value_len_reaches_the_engine() {
+        let node = Builder::new("a").max_value_len(10).start().expect("start");
+        node.set("k", vec![1u8; 10]).expect("at the limit");
+        assert!(matches!(
+            node.set("k", vec![1u8; 11]),
+            Err(Error::ValueTooLong)
+        ));
+        node.shutdown().expect("shutdown");
     }
 
     #[test]

@@ -207,7 +207,7 @@ impl EngineLoop {
             decode_log: RateLimiter::new(DecodeError::COUNT, LOG_PERIOD),
             stall_log: RateLimiter::new(1, LOG_PERIOD),
             stalls_seen: 0,
-            oversized_log: RateLimiter::new(1, LOG_PERIOD),
+            oversized_log: RateLimiter::new(2, LOG_PERIOD),
             leave_waiters: Vec::new(),
             rng: StdRng::from_os_rng(),
             name,
@@ -316,9 +316,25 @@ impl EngineLoop {
             local: &self.name,
         };
         let oversized = self.engine.counters().oversized_namespaces;
+        let long_values = self.engine.counters().oversized_values;
         let result = self
             .engine
             .handle_datagram(d.from, &mut d.bytes, now, &mut self.tx, &mut obs);
+        let values = self.engine.counters().oversized_values;
+        if values > long_values
+            && let Some(n) = self.oversized_log.allow(1, std::time::Instant::now())
+        {
+            log::warn!(
+                "hearsay {}: refused state from {} carrying a value longer than this node's \
+                 max_value_len ({} bytes): max_value_len is meant to be the same on every node \
+                 (misconfiguration), or the state is made up; that node stays frozen here \
+                 ({values} refused so far){}",
+                self.name,
+                d.from,
+                self.engine.max_value_len(),
+                suppressed_note(n)
+            );
+        }
         let total = self.engine.counters().oversized_namespaces;
         if total > oversized
             && let Some(n) = self.oversized_log.allow(0, std::time::Instant::now())

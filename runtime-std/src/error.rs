@@ -58,6 +58,10 @@ pub enum Error {
     /// Key and value together would not fit in one datagram at the
     /// configured mtu, so they could never be gossiped.
     EntryTooLarge,
+    /// The value is longer than the node's limit
+    /// ([`crate::Builder::max_value_len`], bounded by
+    /// [`crate::Builder::max_state_bytes`]).
+    ValueTooLong,
     /// The engine's entry table or key/value arena is full.
     CapacityFull,
     /// The write would take this node's namespace beyond the per-node share
@@ -89,6 +93,7 @@ impl Error {
             | WriteError::ReservedKey
             | WriteError::KeyContainsNul => Error::InvalidKey(e),
             WriteError::EntryTooLarge => Error::EntryTooLarge,
+            WriteError::ValueTooLong => Error::ValueTooLong,
             WriteError::CapacityFull => Error::CapacityFull,
             WriteError::NamespaceFull => Error::NamespaceFull,
             WriteError::Left => Error::Left,
@@ -113,6 +118,7 @@ impl fmt::Display for Error {
             Error::Spawn(e) => write!(f, "cannot spawn a runtime thread: {e}"),
             Error::InvalidKey(e) => write!(f, "invalid key: {e}"),
             Error::EntryTooLarge => f.write_str("key and value do not fit in one datagram"),
+            Error::ValueTooLong => f.write_str("the value is longer than max_value_len"),
             Error::CapacityFull => f.write_str("the engine's entry table or arena is full"),
             Error::NamespaceFull => {
                 f.write_str("the node's namespace would exceed its per-node share")

@@ -724,8 +724,9 @@ fn memory_footprint_stays_within_its_documented_budget() {
     let value = core::mem::size_of::<TestEngine>();
     // The keyring (4 keys, `seal`) is about 170 bytes of it; the stamp,
     // stillness and push state of version 5 about 40; the counters 8 a
-    // counter (`beats_out`, direct beats, the last added).
-    assert!(value <= 2_610, "engine value is {value} bytes");
+    // counter (`beats_out`, direct beats, the last added); issue 15 adds
+    // `max_value_len` to the config and `oversized_values` (16).
+    assert!(value <= 2_624, "engine value is {value} bytes");
 }
 
 /// Two node names whose ids share the top 32 bits of their ring hashes.

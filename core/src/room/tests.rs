@@ -237,6 +237,66 @@ fn a_node_beyond_the_share_is_refused_whole_and_stays_frozen() {
 }
 
 #[test]
+fn the_owner_refuses_a_value_beyond_max_value_len() {
+    let mut config = Config::new();
+    config.max_value_len = 100;
+    let mut a = engine::<4, 64, 4096>("a", 1, config.clone());
+    assert_eq!(a.max_value_len(), 100);
+    a.set("k", &[1; 100]).expect("exactly at the limit");
+    assert_eq!(a.set("k", &[1; 101]), Err(WriteError::ValueTooLong));
+    let ttl = core::time::Duration::from_secs(1);
+    assert_eq!(
+        a.set_with_ttl("t", &[1; 101], ttl, Instant::ZERO),
+        Err(WriteError::ValueTooLong)
+    );
+    assert_eq!(
+        a.get("k"),
+        Some(&[1u8; 100][..]),
+        "the refused write changed nothing"
+    );
+    // Bounded by the state capacity: no longer value could be stored.
+    config.max_value_len = usize::MAX;
+    let b = engine::<4, 64, 4096>("b", 2, config);
+    assert_eq!(b.max_value_len(), 4096);
+    assert_eq!(
+        engine::<4, 64, 4096>("c", 3, Config::new()).max_value_len(),
+        4096
+    );
+    assert_eq!(
+        Config::new().max_value_len,
+        Config::DEFAULT_MAX_VALUE_LEN,
+        "64 KiB by default"
+    );
+}
+
+/// A receiver whose limit is smaller than the owner's refuses the piece
+/// carrying the longer value whole, counts it, and catches up once the
+/// value is replaced by one within its limit.
+#[test]
+fn a_value_beyond_the_receivers_limit_is_refused_whole_and_counted() {
+    let mut small = Config::new();
+    small.max_value_len = 50;
+    let mut owner = engine::<4, 128, 8192>("owner", 1, Config::new());
+    let mut peer = engine::<4, 128, 8192>("peer", 2, small);
+    owner.set("a", b"short").expect("set");
+    sync(&mut peer, &mut owner, &mut Vec::new());
+    assert_eq!(live(&peer, "owner").len(), 1);
+    owner.set("b", &[2; 51]).expect("within the owner's limit");
+    owner.set("c", b"after").expect("set");
+    let mut log = Vec::new();
+    sync(&mut peer, &mut owner, &mut log);
+    assert!(peer.counters().oversized_values >= 1);
+    assert_eq!(peer.counters().refused_pieces, 0, "not a capacity problem");
+    let frozen = peer.node("owner").expect("known");
+    assert_eq!(frozen.max_version(), 1, "nothing of the piece applied");
+    assert!(log.is_empty(), "no event for a refused piece: {log:?}");
+    assert_eq!(peer.check_invariants(), Ok(()));
+    owner.set("b", &[2; 50]).expect("set");
+    sync(&mut peer, &mut owner, &mut Vec::new());
+    assert_eq!(live(&peer, "owner"), live(&owner, "owner"));
+}
+
+#[test]
 fn a_reserve_the_engine_cannot_hold_is_refused() {
     let cap = capacity::<4, 8, 1024>();
     let id = NodeId::new("a", 1, addr(1)).expect("id");

@@ -432,8 +432,11 @@ impl<M: Memory> Engine<M> {
             }
             enc.end_seq(notices, n);
             let runs = enc.begin_seq()?;
-            // Two empty lists (requests, updates) close the datagram.
-            let room = limit.saturating_sub(2);
+            // Two empty lists (requests, updates) close the datagram, after
+            // an empty list of partials from version 6 on.
+            let room = limit
+                .saturating_sub(2)
+                .saturating_sub(wire::partials_len(syn.version, &[]));
             let (mut n, mut first) = (0usize, 0usize);
             for run in self.runs.iter() {
                 let end = usize::from(run.end);
@@ -479,6 +482,7 @@ impl<M: Memory> Engine<M> {
                 n = n.saturating_add(1);
             }
             enc.end_seq(runs, n);
+            enc.partials(syn.version, &[])?;
             enc.count_or_gap(0)?;
             enc.count_or_gap(0)?;
             Ok::<usize, wire::Full>(enc.pos())

@@ -150,7 +150,8 @@ impl<'t, T: Transmit> Out<'t, T> {
             (self.kind, self.version, self.cluster, self.piece_count);
         let (sender, tokens, stamp) = (self.sender.clone(), self.tokens, self.stamp);
         let answered = (kind == MessageKind::SynAck).then_some((piece_count, &tokens, stamp));
-        let opened = self.write(|enc| enc.reply_head(kind, version, cluster, &sender, answered));
+        let opened =
+            self.write(|enc| enc.reply_head(kind, version, cluster, &sender, answered, &[]));
         match opened {
             Ok(mark) if kind == MessageKind::SynAck => {
                 self.req_mark = Some(mark);

@@ -23,8 +23,8 @@
 use crate::id::NodeId;
 use crate::wire::{
     self, BLOCKS_VERSION, BlockView, DecodeError, DigestItem, Encoder, Full, MIN_PROTOCOL_VERSION,
-    MessageKind, PROTOCOL_VERSION, SynMsg, Tokens, UpdateMsg, UpdateNode, WireAddr, WireNodeId,
-    WireNodeRef,
+    MessageKind, PROTOCOL_VERSION, PartialItem, Partials, SynMsg, Tokens, UpdateMsg, UpdateNode,
+    WireAddr, WireNodeId, WireNodeRef,
 };
 
 /// Runs every decoder on `bytes`: as a datagram (header, then the body of
@@ -77,6 +77,7 @@ fn decode_body(kind: MessageKind, version: u8, body: &[u8]) -> Result<(), &'stat
 }
 
 fn walk_syn(msg: &SynMsg<'_>) -> Result<(), &'static str> {
+    walk_partials(&msg.partials)?;
     let mut it = msg.digest();
     for item in it.by_ref() {
         match item {
@@ -96,7 +97,27 @@ fn walk_block(b: &BlockView<'_>) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Walks validated partials and their ranges to the end.
+fn walk_partials(p: &Partials<'_>) -> Result<(), &'static str> {
+    let mut n = 0usize;
+    for partial in p.iter() {
+        n = n.saturating_add(1);
+        let mut end = 0u32;
+        for (i, (s, e)) in partial.held().enumerate() {
+            if s >= e || (i > 0 && s < end) {
+                return Err("a validated partial yields an empty or overlapping range");
+            }
+            end = e;
+        }
+    }
+    if n != p.len() {
+        return Err("validated partials do not fill their count");
+    }
+    Ok(())
+}
+
 fn walk_updates(msg: &UpdateMsg<'_>) -> Result<(), &'static str> {
+    walk_partials(&msg.partials)?;
     if let Some(c) = &msg.compact {
         if c.notices().count() != c.notice_count() {
             return Err("validated notices do not fill their count");
@@ -254,6 +275,10 @@ fn write_syn<'a>(
     field(Field::Num("stamp", msg.stamp.map_or(u64::MAX, u64::from)));
     field(Field::Num("block bits", u64::from(msg.block_bits)));
     let stamp = msg.stamp.unwrap_or(0);
+    let mut ranges = [(0u32, 0u32); MAX_REENCODED_RANGES];
+    let mut items: [PartialItem<'_>; MAX_REENCODED_PARTIALS] =
+        [(0, 0, &[]); MAX_REENCODED_PARTIALS];
+    let n = partial_fields(&msg.partials, &mut ranges, &mut items, field)?;
     let mark = e.syn_head(
         msg.version,
         cluster,
@@ -261,6 +286,7 @@ fn write_syn<'a>(
         msg.piece_count,
         (msg.ring_start, msg.ring_end),
         (&tokens, stamp, msg.block_bits),
+        items.get(..n).unwrap_or_default(),
     )?;
     let blocks = msg.version >= BLOCKS_VERSION;
     // Before version 5 the digest is lines; from 5 on it is runs, and
@@ -351,6 +377,44 @@ fn write_block<'a>(
     Ok(())
 }
 
+/// Most partials and ranges (over all partials) [`reencode`] writes again;
+/// a message with more cannot be re-encoded (`ReencodeError::Full`).
+const MAX_REENCODED_PARTIALS: usize = 64;
+const MAX_REENCODED_RANGES: usize = 256;
+
+/// Reports the partials' fields and lays them out in `items` (their ranges
+/// in `ranges`) for the encoder; returns how many there are.
+fn partial_fields<'a, 'r>(
+    partials: &Partials<'a>,
+    ranges: &'r mut [(u32, u32)],
+    items: &mut [PartialItem<'r>],
+    field: &mut dyn FnMut(Field<'a>),
+) -> Result<usize, ReencodeError> {
+    field(Field::Num("partials", partials.len() as u64));
+    let mut used = 0usize;
+    for p in partials.iter() {
+        field(Field::Num("partial hash", p.hash));
+        field(Field::Num("partial version", p.version));
+        for (s, end) in p.held() {
+            field(Field::Num("held start", u64::from(s)));
+            field(Field::Num("held end", u64::from(end)));
+            *ranges.get_mut(used).ok_or(ReencodeError::Full)? = (s, end);
+            used = used.saturating_add(1);
+        }
+    }
+    let mut rest: &'r [(u32, u32)] = ranges;
+    for (slot, p) in items.iter_mut().zip(partials.iter()) {
+        let n = p.held().count();
+        let (held, tail) = rest.split_at(n.min(rest.len()));
+        rest = tail;
+        *slot = (p.hash, p.version, held);
+    }
+    if partials.len() > items.len() {
+        return Err(ReencodeError::Full);
+    }
+    Ok(partials.len())
+}
+
 /// A block position as written: the first itself, later ones the distance
 /// from the one before.
 fn gap(prev: &mut Option<u16>, pos: u16) -> u16 {
@@ -389,6 +453,15 @@ fn write_updates<'a>(
         &id,
         synack.then_some((msg.piece_count, &tokens, stamp)),
     )?;
+    let mut ranges = [(0u32, 0u32); MAX_REENCODED_RANGES];
+    let mut items: [PartialItem<'_>; MAX_REENCODED_PARTIALS] =
+        [(0, 0, &[]); MAX_REENCODED_PARTIALS];
+    let partials = if synack {
+        partial_fields(&msg.partials, &mut ranges, &mut items, field)?
+    } else {
+        0
+    };
+    let partials = items.get(..partials).unwrap_or_default();
     if let Some(c) = &msg.compact {
         e.count_or_gap(c.notice_count() as u64)?;
         for n in c.notices() {
@@ -423,6 +496,7 @@ fn write_updates<'a>(
         }
     }
     if synack {
+        e.partials(msg.version, partials)?;
         let mark = e.begin_seq()?;
         for q in msg.requests() {
             let (hash, q) = q.map_err(ReencodeError::Decode)?;
@@ -470,7 +544,8 @@ fn write_updates<'a>(
                 field(Field::Num("piece from", p.head.from));
                 field(Field::Num("piece to", p.head.to));
                 let n = p.entries().count();
-                e.piece_head(p.head.last_gc, p.head.from, p.head.to, n)?;
+                let with_chunk = n.saturating_add(usize::from(p.chunk.is_some()));
+                e.piece_head(p.head.last_gc, p.head.from, p.head.to, with_chunk)?;
                 let mut version = p.head.from;
                 for x in p.entries() {
                     let x = x.map_err(ReencodeError::Decode)?;
@@ -481,6 +556,21 @@ fn write_updates<'a>(
                     let step = x.version.saturating_sub(version);
                     version = x.version;
                     e.entry(step, x.status, x.key.as_bytes(), x.value)?;
+                }
+                if let Some(c) = p.chunk {
+                    field(Field::Num("chunk version", c.version));
+                    field(Field::Num("chunk status", u64::from(c.status.to_wire())));
+                    field(Field::Bytes("chunk key", c.key.as_bytes()));
+                    field(Field::Bytes("chunk bytes", c.bytes));
+                    field(Field::Num("chunk total", u64::from(c.total)));
+                    field(Field::Num("chunk offset", u64::from(c.offset)));
+                    let step = c.version.saturating_sub(version);
+                    e.chunk(
+                        step,
+                        c.status,
+                        c.key.as_bytes(),
+                        (c.bytes, c.total, c.offset),
+                    )?;
                 }
             }
         }

@@ -632,7 +632,7 @@ mod tests {
         let tokens = Tokens::default();
         let synack = Some((1, &tokens, 0));
         let requests = enc
-            .reply_head(MessageKind::SynAck, 3, cluster, c.id(), synack)
+            .reply_head(MessageKind::SynAck, 3, cluster, c.id(), synack, &[])
             .expect("room");
         enc.end_seq(requests, 0);
         let updates = enc.begin_seq().expect("room");

@@ -22,7 +22,7 @@ use crate::wire::{self, Encoder, Full, SEQ_COUNT_RESERVE, Tokens};
 /// count taken at its widest so both planning passes agree).
 fn syn_head_len(own: &NodeId, version: u8) -> usize {
     // The piece count is not known yet: room for the largest.
-    wire::syn_head_len(own, u16::MAX, version)
+    wire::syn_head_len(own, u16::MAX, version, &[])
 }
 
 /// How long a node table must have been still (no node added, removed,
@@ -314,6 +314,7 @@ impl<M: Memory> Engine<M> {
                     piece_count,
                     (ring_start, ring_end),
                     (tokens, compact_head.0, compact_head.1),
+                    &[],
                 )?;
                 let n = self.write_digest(&mut enc, (start, end), layout)?;
                 enc.end_seq(mark, n);

@@ -43,6 +43,10 @@
 //! Entry    = version_step: varint, status: u8, key: str, value: bytes
 //! ```
 //!
+//! That is versions 3 and 4; version 5 adds compact digest blocks (module
+//! `blocks`), version 6 chunks of long values and partials (module
+//! `chunks`), each with its own grammar.
+//!
 //! `token` is the sender's token for the address the datagram goes to, and
 //! `echo` the token the receiver last gave the sender (zeros if none): a
 //! SynAck echoes the token of the Syn it answers. A reply is written in the
@@ -108,9 +112,12 @@ pub const MAGIC: [u8; 2] = *b"HS";
 /// Version 5: a Syn may describe blocks of the ring compactly (hashes and
 /// 16-bit heartbeats), and a SynAck carries a stamp, notices and beat runs
 /// (module `blocks`); the Ack is as in version 3.
-pub const PROTOCOL_VERSION: u8 = 5;
+/// Version 6: a piece may end in a chunk of a value too long for one
+/// datagram, and Syns and SynAcks list the values held in part (module
+/// `chunks`).
+pub const PROTOCOL_VERSION: u8 = 6;
 /// Oldest version this crate still reads and speaks: each release reads the
-/// previous one, so a cluster can be upgraded node by node.
+/// previous ones, so a cluster can be upgraded node by node.
 pub const MIN_PROTOCOL_VERSION: u8 = 3;
 /// First version whose Syns and SynAcks carry [`Tokens`], and whose Syns
 /// may end in zero padding.
@@ -637,6 +644,15 @@ pub(crate) struct SynMsg<'a> {
     pub stamp: Option<u32>,
     /// How many top bits of the ring hash name a block (version 5 on).
     pub block_bits: u8,
+    /// The values the initiator holds in part (version 6 on).
+    #[cfg_attr(
+        not(any(test, feature = "fuzzing")),
+        expect(
+            dead_code,
+            reason = "read by the engine's side of chunks, the next increment"
+        )
+    )]
+    pub partials: Partials<'a>,
     /// The digest: lines (versions 3 and 4) or runs (version 5 on).
     digest: Seq<'a>,
 }
@@ -815,6 +831,7 @@ pub(crate) fn parse_syn_head(version: u8, body: &[u8]) -> Result<SynMsg<'_>, Dec
     } else {
         0
     };
+    let partials = r.partials(version)?;
     head.sender.validate()?;
     let ring_start = hash_from_wire(head.ring_start);
     let ring_end = hash_from_wire(head.ring_end);
@@ -839,6 +856,7 @@ pub(crate) fn parse_syn_head(version: u8, body: &[u8]) -> Result<SynMsg<'_>, Dec
         ring_end,
         stamp,
         block_bits,
+        partials,
         digest: Seq {
             count,
             bytes: r.rest,
@@ -858,6 +876,15 @@ pub(crate) struct UpdateMsg<'a> {
     pub piece_count: u16,
     /// The stamp echo, notices and beat runs of a version-5 SynAck.
     pub compact: Option<Compact<'a>>,
+    /// The values the sender of a SynAck holds in part (version 6 on).
+    #[cfg_attr(
+        not(any(test, feature = "fuzzing")),
+        expect(
+            dead_code,
+            reason = "read by the engine's side of chunks, the next increment"
+        )
+    )]
+    pub partials: Partials<'a>,
     requests: Seq<'a>,
     updates: Seq<'a>,
 }
@@ -883,6 +910,7 @@ impl<'a> UpdateMsg<'a> {
                 rest: self.updates.bytes,
             },
             left: self.updates.count,
+            chunks: self.version >= CHUNKS_VERSION,
         }
     }
 }
@@ -923,11 +951,15 @@ pub(crate) struct Update<'a> {
     pub piece: Option<Piece<'a>>,
 }
 
-/// A contiguous version range `(from, to]` of one node's entries.
+/// A contiguous version range `(from, to]` of one node's entries, and
+/// (version 6 on) a chunk of the entry at `to + 1`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Piece<'a> {
     pub head: WirePieceHead,
+    /// The complete entries (the chunk is not among them).
     entries: Seq<'a>,
+    /// The chunk that closes the piece, if any.
+    pub chunk: Option<ChunkView<'a>>,
 }
 
 impl<'a> Piece<'a> {
@@ -1008,6 +1040,34 @@ impl<'a> Iterator for EntryIter<'a> {
 impl<'a> EntryIter<'a> {
     fn next_entry(&mut self) -> Result<EntryView<'a>, DecodeError> {
         let e: WireEntry<'a> = self.reader.take()?;
+        self.entry_from(e)
+    }
+
+    /// Validates the next item of a piece: an entry, or the chunk that
+    /// closes it (`Err` inside `Ok`), allowed only where `chunk_allowed`.
+    fn next_item(
+        &mut self,
+        chunk_allowed: bool,
+    ) -> Result<Result<EntryView<'a>, ChunkView<'a>>, DecodeError> {
+        let e: WireEntry<'a> = self.reader.take()?;
+        if !is_chunk_status(e.status) {
+            return self.entry_from(e).map(Ok);
+        }
+        if !chunk_allowed {
+            return Err(DecodeError::InvalidField);
+        }
+        let version = self
+            .version
+            .checked_add(e.version_step)
+            .filter(|v| e.version_step > 0 && Some(*v) == self.to.checked_add(1))
+            .filter(|v| *v <= MAX_VERSION)
+            .ok_or(DecodeError::OutOfOrder)?;
+        self.reader
+            .chunk_tail(version, e.status, e.key, e.value)
+            .map(Err)
+    }
+
+    fn entry_from(&mut self, e: WireEntry<'a>) -> Result<EntryView<'a>, DecodeError> {
         if e.version_step == 0 {
             return Err(DecodeError::OutOfOrder);
         }
@@ -1047,6 +1107,8 @@ fn key_nul_allowed(key: &str) -> bool {
 pub(crate) struct UpdateIter<'a> {
     reader: Reader<'a>,
     left: usize,
+    /// Whether pieces may end in a chunk (version 6 on).
+    chunks: bool,
 }
 
 impl<'a> Iterator for UpdateIter<'a> {
@@ -1079,26 +1141,33 @@ impl<'a> UpdateIter<'a> {
                     return Err(DecodeError::InvalidField);
                 }
                 let count = self.reader.count(MIN_ENTRY_LEN)?;
-                let piece = Piece {
+                let bytes = self.reader.rest;
+                let mut piece = Piece {
                     head: p,
-                    entries: Seq {
-                        count,
-                        bytes: self.reader.rest,
-                    },
+                    entries: Seq { count, bytes },
+                    chunk: None,
                 };
                 let mut seen = KeyFilter::new();
                 let mut it = piece.entries();
                 let mut index = 0usize;
-                for e in it.by_ref() {
-                    let e = e?;
-                    if seen.maybe_seen(e.key) && piece.has_key_before(e.key, index) {
-                        // A key changes version in place at its owner, so
-                        // it appears at most once in any range of versions.
-                        return Err(DecodeError::InvalidField);
+                while let Some(left) = it.left.checked_sub(1) {
+                    it.left = left;
+                    // Only the last item may be a chunk.
+                    match it.next_item(self.chunks && left == 0)? {
+                        Ok(e) => {
+                            if seen.maybe_seen(e.key) && piece.has_key_before(e.key, index) {
+                                // A key changes version in place at its
+                                // owner, so it appears at most once in any
+                                // range of versions.
+                                return Err(DecodeError::InvalidField);
+                            }
+                            index = index.saturating_add(1);
+                        }
+                        Err(chunk) => piece.chunk = Some(chunk),
                     }
-                    index = index.saturating_add(1);
                 }
                 self.reader.rest = it.reader.rest;
+                piece.entries.count = index;
                 Some(piece)
             }
         };
@@ -1121,6 +1190,11 @@ fn parse_updates<'a>(
     let compact = match r.stamp(if with_requests { version } else { 0 })? {
         Some(stamp) => Some(read_compact(r, stamp)?),
         None => None,
+    };
+    let partials = if with_requests {
+        r.partials(version)?
+    } else {
+        Partials::NONE
     };
     let requests = if with_requests {
         let count = r.count(MIN_REQUEST_LEN)?;
@@ -1149,6 +1223,7 @@ fn parse_updates<'a>(
     let mut it = UpdateIter {
         reader: Reader { rest: r.rest },
         left: count,
+        chunks: version >= CHUNKS_VERSION,
     };
     for u in it.by_ref() {
         u?;
@@ -1161,6 +1236,7 @@ fn parse_updates<'a>(
         tokens,
         piece_count,
         compact,
+        partials,
         requests,
         updates,
     })
@@ -1415,6 +1491,7 @@ impl<'b> Encoder<'b> {
         piece_count: u16,
         (ring_start, ring_end): (u64, u64),
         (tokens, stamp, bits): (&Tokens, u32, u8),
+        partials: &[PartialItem<'_>],
     ) -> Result<SeqMark, Full> {
         self.header(MessageKind::Syn, version, cluster)?;
         self.node_id(own)?;
@@ -1425,14 +1502,16 @@ impl<'b> Encoder<'b> {
         if version >= BLOCKS_VERSION {
             self.syn_compact_head(stamp, bits)?;
         }
+        self.partials(version, partials)?;
         self.begin_seq()
     }
 
     /// Opens a reply of protocol `version`: header, sender, the piece
     /// count it answers, the tokens and the stamp echo (SynAck only:
     /// `Some`; tokens from version 4 on, the stamp and empty notices and
-    /// beat runs from version 5 on), and the reserve of its first list's
-    /// count (requests in a SynAck, updates in an Ack).
+    /// beat runs from version 5 on, `partials` from version 6 on), and the
+    /// reserve of its first list's count (requests in a SynAck, updates in
+    /// an Ack).
     #[inline]
     pub(crate) fn reply_head(
         &mut self,
@@ -1441,12 +1520,16 @@ impl<'b> Encoder<'b> {
         cluster: u32,
         sender: &NodeId,
         synack: Option<(u16, &Tokens, u32)>,
+        partials: &[PartialItem<'_>],
     ) -> Result<SeqMark, Full> {
         self.synack_open(kind, version, cluster, sender, synack)?;
         if synack.is_some() && version >= BLOCKS_VERSION {
             // No notices, no beat runs.
             self.varint(0)?;
             self.varint(0)?;
+        }
+        if synack.is_some() {
+            self.partials(version, partials)?;
         }
         self.begin_seq()
     }
@@ -1489,6 +1572,7 @@ impl<'b> Encoder<'b> {
             self.varint(0)?;
             self.varint(0)?;
         }
+        self.partials(version, &[])?;
         self.varint(0)?;
         self.varint(0)
     }
@@ -1575,8 +1659,14 @@ pub(crate) fn entry_len(version_step: u64, key_len: usize, value_len: usize) -> 
 
 /// Bytes [`Encoder::syn_head`] writes.
 #[inline]
-pub(crate) fn syn_head_len(own: &NodeId, piece_count: u16, version: u8) -> usize {
+pub(crate) fn syn_head_len(
+    own: &NodeId,
+    piece_count: u16,
+    version: u8,
+    partials: &[PartialItem<'_>],
+) -> usize {
     (HEADER_LEN + 16 + SEQ_COUNT_RESERVE)
+        .saturating_add(partials_len(version, partials))
         .saturating_add(node_id_len(own))
         .saturating_add(varint_len(u64::from(piece_count)))
         .saturating_add(tokens_len(version))
@@ -1655,6 +1745,15 @@ pub(crate) fn entry_always_fits(mtu: usize, key_len: usize, value_len: usize) ->
 
 mod blocks;
 pub(crate) use blocks::*;
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "the engine's side of chunks is the next increment"
+    )
+)]
+mod chunks;
+pub(crate) use chunks::*;
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! Writes the seed corpus of the fuzz targets into `fuzz/seeds/`:
 //!
 //! - `datagrams/`: the golden datagrams of `core/src/wire/tests.rs`
-//!   (versions 3, 4 and 5; the padded version-4 Syn without its padding) and every datagram of the unsealed world's own
+//!   (versions 3 to 6; the padded version-4 Syn without its padding), a
+//!   version-6 SynAck whose piece ends in a chunk, and every datagram of the unsealed world's own
 //!   exchange (see the crate docs), raw, for `decode` and `roundtrip`;
 //! - `engine/`: each of those as one record, from `b`, plus the world's
 //!   datagrams to `a` in one input, for `engine`;
@@ -67,6 +68,29 @@ const GOLDEN: &[(&str, &str)] = &[
         "48 53 05 02 a0 d5 d2 fe 01 62 02 00 0a 00 00 02 da 36 01
          ba 84 7c d8 d8 e8 d4 3f 2c b4 32 1f 12 23 8a 63 02 00 00 00
          00 01 00 02 02 01 00 00",
+    ),
+    (
+        "golden-syn-v6",
+        "48 53 06 01 a0 d5 d2 fe 01 61 01 00 0a 00 00 01 d9 36 01
+         00 00 00 00 00 00 00 00 ff ff ff ff ff ff ff ff
+         2c b4 32 1f 12 23 8a 63 ba 84 7c d8 d8 e8 d4 3f 02 00 00 00 00 00
+         01 01 00 02 9f b0 a3 0a 61 19 25 ee d8 90 6a 48 00 00 08 00 03 00",
+    ),
+    (
+        "golden-synack-v6",
+        "48 53 06 02 a0 d5 d2 fe 01 62 02 00 0a 00 00 02 da 36 01
+         ba 84 7c d8 d8 e8 d4 3f 2c b4 32 1f 12 23 8a 63 02 00 00 00
+         00 01 00 02 02 01 00 00 00",
+    ),
+    (
+        // a's piece (0, 0] ending in a chunk: bytes 4..7 ("abc") of the
+        // 10-byte value of "big" at version 1.
+        "chunk-synack-v6",
+        "48 53 06 02 a0 d5 d2 fe 01 61 01 00 0a 00 00 01 d9 36 01
+         00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
+         00 00 00 00
+         01 00 a1 48 9e 6d 14 ad 86 71 01 01 00 00 00 01
+         01 03 03 62 69 67 03 61 62 63 0a 04",
     ),
 ];
 

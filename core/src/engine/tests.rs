@@ -849,6 +849,7 @@ fn syn_with_line(sender: &NodeId, hash: u64, heartbeat: u64, max_version: u64) -
             1,
             (0, u64::MAX),
             (&wire::Tokens::default(), 0, 0),
+            &[],
         )?;
         enc.digest_line(hash, false, heartbeat, 0, max_version)?;
         enc.end_seq(mark, 1);

@@ -61,7 +61,15 @@ fn syn(sender: &NodeId, version: u8, tokens: Tokens) -> Vec<u8> {
     let mut enc = Encoder::new(&mut buf, 1400);
     let cluster = Config::new().cluster_id.fingerprint();
     let mark = enc
-        .syn_head(version, cluster, sender, 1, (0, u64::MAX), (&tokens, 0, 0))
+        .syn_head(
+            version,
+            cluster,
+            sender,
+            1,
+            (0, u64::MAX),
+            (&tokens, 0, 0),
+            &[],
+        )
         .expect("room");
     let run = (version >= wire::BLOCKS_VERSION).then(|| enc.lines_run().expect("room"));
     enc.digest_line(sender.ring_hash(), false, 1, 0, 0)
@@ -198,6 +206,7 @@ fn synack_requesting(sender: &NodeId, version: u8, hash: u64, tokens: Tokens) ->
             cluster,
             sender,
             Some((1, &tokens, 0)),
+            &[],
         )
         .expect("room");
     enc.request(hash, true, 0, 0).expect("room");
@@ -437,6 +446,7 @@ fn a_bounded_reply_carries_every_fresher_heartbeat_before_introductions() {
             1,
             (0, u64::MAX),
             (&Tokens::default(), 0, 0),
+            &[],
         )
         .expect("room");
     let run = enc.lines_run().expect("room");

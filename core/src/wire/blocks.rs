@@ -228,7 +228,7 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    fn raw<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+    pub(super) fn raw<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let (head, rest) = self
             .rest
             .split_first_chunk::<N>()
@@ -239,7 +239,11 @@ impl<'a> Reader<'a> {
 
     /// A varint count of at most `max` items of at least `min_item_len`
     /// bytes each.
-    fn bounded_count(&mut self, min_item_len: usize, max: usize) -> Result<usize, DecodeError> {
+    pub(super) fn bounded_count(
+        &mut self,
+        min_item_len: usize,
+        max: usize,
+    ) -> Result<usize, DecodeError> {
         let n = usize::try_from(self.varint()?).map_err(|_| DecodeError::ImpossibleCount)?;
         if n > max
             || n.checked_mul(min_item_len)

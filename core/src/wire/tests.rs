@@ -29,6 +29,8 @@ use crate::event::Event;
 use crate::testkit::{TestEngine, build, capacity};
 use crate::time::Instant;
 
+/// Version 6: chunks and partials.
+mod chunks;
 /// Datagrams a peer inside the cluster could forge, and what they may not do.
 mod hostile;
 
@@ -2176,22 +2178,24 @@ mod predicted_lengths {
             for version in MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION {
                 prop_assert_eq!(
                     written(|e| e
-                        .syn_head(version, 7, &id, piece_count, (hash, hash), (&tokens, 0, 0))
+                        .syn_head(version, 7, &id, piece_count, (hash, hash), (&tokens, 0, 0), &[])
                         .map(|_| ())),
-                    syn_head_len(&id, piece_count, version)
+                    syn_head_len(&id, piece_count, version, &[])
                 );
                 // A reply's head: header, id, piece count, tokens, a reserve.
                 prop_assert_eq!(
                     written(|e| e
-                        .reply_head(MessageKind::SynAck, version, 7, &id, Some((piece_count, &tokens, 0)))
+                        .reply_head(MessageKind::SynAck, version, 7, &id, Some((piece_count, &tokens, 0)), &[])
                         .map(|_| ())),
                     HEADER_LEN + node_id_len(&id) + varint_len(u64::from(piece_count))
-                        + tokens_len(version) + compact_len(version) + SEQ_COUNT_RESERVE
+                        + tokens_len(version) + compact_len(version)
+                        + partials_len(version, &[]) + SEQ_COUNT_RESERVE
                 );
                 prop_assert_eq!(
                     written(|e| e.empty_synack(version, 7, &id, piece_count, (&tokens, 0))),
                     HEADER_LEN + node_id_len(&id) + varint_len(u64::from(piece_count))
-                        + tokens_len(version) + compact_len(version) + 2
+                        + tokens_len(version) + compact_len(version)
+                        + partials_len(version, &[]) + 2
                 );
             }
             prop_assert_eq!(
@@ -2237,6 +2241,7 @@ fn syn_v4_then(tail: &[u8]) -> Vec<u8> {
                 1,
                 (0, u64::MAX),
                 (&Tokens::default(), 0, 0),
+                &[],
             )
             .expect("room");
         e.digest_line(a_id().ring_hash(), false, 3, 0, 1)

@@ -43,6 +43,7 @@ impl<M: Memory> Engine<M> {
                 data: false,
                 from: 0,
                 done: false,
+                chunk_at: 0,
             });
             let before = self.counters.datagrams_out;
             self.send_plan(
@@ -51,6 +52,7 @@ impl<M: Memory> Engine<M> {
                 1,
                 (self.config.mtu, false),
                 (version, Tokens::default(), 0),
+                None,
                 tx,
             );
             let sent = self.counters.datagrams_out.saturating_sub(before);

@@ -21,11 +21,14 @@
 //! ## How much memory
 //!
 //! [`Capacity::memory_bytes`] is the exact size of the tables:
-//! per node slot about 440 bytes plus its detector window (one byte per
+//! per node slot about 450 bytes plus its detector window (one byte per
 //! interval), per entry slot 52 bytes (48 for the slot, 4 for its hash
 //! bucket), plus the state bytes. At [`Capacity::DEFAULT`] (1024 nodes,
 //! 16,384 entries, 1 MiB, a 256-interval window) that is about 2.5 MiB; at
-//! 16 nodes, 128 entries, 8 KiB and a 64-interval window, about 21 KiB.
+//! 16 nodes, 128 entries, 8 KiB and a 64-interval window, about 22 KiB.
+//! Values arriving in chunks (module `chunk`) are assembled in the entry
+//! slots and state bytes they will take once whole; what tracks them is a
+//! fixed pool in the engine value.
 
 use crate::config::ConfigError;
 use crate::memory::{Allocate, Borrowed, Memory};

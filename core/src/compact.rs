@@ -383,6 +383,7 @@ impl<M: Memory> Engine<M> {
                         data: true,
                         from,
                         done: false,
+                        chunk_at: 0,
                     });
                 }
                 if v > max_version && slot != LOCAL {
@@ -509,6 +510,7 @@ impl<M: Memory> Engine<M> {
             data: false,
             from: max_version,
             done: false,
+            chunk_at: 0,
         });
     }
 

@@ -107,6 +107,23 @@ pub struct Counters {
     /// cluster-wide), or made-up state. That node's copy stays where it is
     /// here until the value is replaced.
     pub oversized_values: u64,
+    /// Chunks of values longer than a datagram taken into a transfer here
+    /// (module `chunk`).
+    pub chunks_in: u64,
+    /// Chunks this node sent.
+    pub chunks_out: u64,
+    /// Values assembled whole from chunks and applied.
+    pub transfers_completed: u64,
+    /// Values in flight given up: superseded by a newer version of their
+    /// key (or a reset), their node removed, or chunks that disagreed.
+    pub transfers_dropped: u64,
+    /// Chunks not kept because as many values as a receiver tracks at once
+    /// were already in flight here (they come again).
+    pub transfers_refused: u64,
+    /// Times a value that needs chunks was held back from a peer speaking
+    /// a protocol version older than 6 (that peer's copy of the node waits
+    /// below it until the peer upgrades).
+    pub values_held_back: u64,
 }
 
 impl Counters {
@@ -145,6 +162,12 @@ impl Counters {
         blocks_read: 0,
         blocks_differ: 0,
         oversized_values: 0,
+        chunks_in: 0,
+        chunks_out: 0,
+        transfers_completed: 0,
+        transfers_dropped: 0,
+        transfers_refused: 0,
+        values_held_back: 0,
     };
 
     /// Datagrams rejected for `kind`.

@@ -67,7 +67,9 @@ pub enum WriteError {
     /// The node has left the cluster ([`Engine::leave`]).
     Left,
     /// Key and value together would not fit in one datagram at the configured
-    /// mtu, so the entry could never be sent.
+    /// mtu, so the entry could never be sent: only on a node held at a
+    /// protocol version before 6 ([`Config::protocol_version`]); from 6 on,
+    /// longer values travel in chunks (up to [`Engine::max_value_len`]).
     EntryTooLarge,
     /// No free entry slot or not enough arena bytes.
     CapacityFull,
@@ -129,8 +131,9 @@ impl fmt::Display for SendError {
 /// and returns a working engine; nothing is allocated after it.
 ///
 /// Memory is [`Capacity::memory_bytes`] for the tables (2.5 MiB at
-/// [`Capacity::DEFAULT`], about 21 KiB at 16 nodes, 128 entries, 8 KiB and
-/// a 64-interval window) plus about 2.4 KiB for the engine value itself.
+/// [`Capacity::DEFAULT`], about 22 KiB at 16 nodes, 128 entries, 8 KiB and
+/// a 64-interval window) plus about 3.4 KiB for the engine value itself
+/// (of which 16 values in flight, module `chunk`, take 768 bytes).
 pub struct Engine<M: Memory> {
     pub(crate) config: Config,
     /// This node's id (slot [`LOCAL`] holds the same; kept here too so the
@@ -206,6 +209,10 @@ pub struct Engine<M: Memory> {
     /// Syns sent to peers heard only in an older protocol version than
     /// ours; every few also go in ours ([`crate::token`]).
     pub(crate) version_probes: u32,
+    /// Values in flight (module `chunk`): a fixed pool, and how many of it
+    /// are in use.
+    pub(crate) transfers: [crate::chunk::Transfer; crate::chunk::MAX_TRANSFERS],
+    pub(crate) transfers_active: u16,
 }
 
 impl<M: Memory> Engine<M> {
@@ -288,6 +295,8 @@ impl<M: Memory> Engine<M> {
             push_rng: rng.next_u64() | 1,
             token_secret: None,
             version_probes: 0,
+            transfers: [crate::chunk::Transfer::NONE; crate::chunk::MAX_TRANSFERS],
+            transfers_active: 0,
         })
     }
 

@@ -47,9 +47,16 @@
 //! third spends what is left on the remaining backlogs. Unknown nodes,
 //! nodes with few changes and fresh changes therefore all progress each
 //! exchange, and a huge backlog cannot starve the rest.
+//!
+//! A value too long for a datagram goes in chunks (module `chunk`, version
+//! 6 on) inside the same items and passes: its chunks are its node's
+//! entries here, cut to that node's share (at least `MIN_CHUNK` bytes when
+//! the share is spent), so a node publishing a long value takes one
+//! node's share of a reply, like any node with a backlog.
 
 use core::net::SocketAddr;
 
+use crate::chunk::{MIN_CHUNK, OwnPartials, next_gap};
 use crate::counters::bump;
 use crate::engine::{Engine, LOCAL, Transmit};
 use crate::event::Observer;
@@ -62,8 +69,8 @@ use crate::replica::send_from;
 use crate::store::NIL;
 use crate::time::Instant;
 use crate::wire::{
-    self, DecodeError, DigestItem, Encoder, Full, MessageKind, SEQ_COUNT_RESERVE, SeqMark, SynMsg,
-    Tokens, UpdateMsg, UpdateNode,
+    self, CHUNKS_VERSION, DecodeError, DigestItem, Encoder, Full, MessageKind, Partials,
+    SEQ_COUNT_RESERVE, SeqMark, SynMsg, Tokens, UpdateMsg, UpdateNode,
 };
 
 /// `total` split in `parts` equal shares (all of it for zero parts).
@@ -83,7 +90,7 @@ const HEARTBEAT_LAG: u64 = 0;
 const MIN_REPLY_DATAGRAM: usize = 128;
 
 /// Builds reply datagrams (SynAck or Ack) one after another.
-struct Out<'t, T: Transmit> {
+struct Out<'t, 'p, T: Transmit> {
     tx: &'t mut T,
     to: SocketAddr,
     kind: MessageKind,
@@ -114,9 +121,20 @@ struct Out<'t, T: Transmit> {
     datagrams: u64,
     bytes: u64,
     exhausted: bool,
+    /// Whether values too long for a datagram go in chunks: a reply in
+    /// version 6 or later (not a push or a direct beat).
+    chunks: bool,
+    /// What the peer said it holds in part (chunks it need not get again).
+    theirs: Partials<'p>,
+    /// What this node holds in part, listed in each SynAck datagram.
+    own: OwnPartials,
+    /// Chunks written, and values held back from a peer of an older
+    /// version, for the counters.
+    chunks_out: u64,
+    held_back: u64,
 }
 
-impl<'t, T: Transmit> Out<'t, T> {
+impl<'t, T: Transmit> Out<'t, '_, T> {
     fn items(&self) -> usize {
         self.req_count.saturating_add(self.upd_count)
     }
@@ -150,8 +168,12 @@ impl<'t, T: Transmit> Out<'t, T> {
             (self.kind, self.version, self.cluster, self.piece_count);
         let (sender, tokens, stamp) = (self.sender.clone(), self.tokens, self.stamp);
         let answered = (kind == MessageKind::SynAck).then_some((piece_count, &tokens, stamp));
+        let own = core::mem::replace(&mut self.own, OwnPartials::NONE);
+        let items = own.items();
+        let partials = items.get(..own.len()).unwrap_or_default();
         let opened =
-            self.write(|enc| enc.reply_head(kind, version, cluster, &sender, answered, &[]));
+            self.write(|enc| enc.reply_head(kind, version, cluster, &sender, answered, partials));
+        self.own = own;
         match opened {
             Ok(mark) if kind == MessageKind::SynAck => {
                 self.req_mark = Some(mark);
@@ -246,6 +268,21 @@ struct Cut {
     to: u64,
     /// Whether that is the whole backlog.
     complete: bool,
+    /// The entry after `to` is too long for a datagram (its index): a
+    /// chunk of it closes the piece, if one fits (`chunk`), and none ever
+    /// goes to a peer of an older version.
+    long_next: Option<u32>,
+    chunk: Option<ChunkCut>,
+}
+
+/// The chunk that closes a piece: bytes `offset..offset + len` of entry
+/// `idx`, and whether they reach the end of what the peer lacks.
+#[derive(Debug, Clone, Copy)]
+struct ChunkCut {
+    idx: u32,
+    offset: u32,
+    len: u32,
+    last: bool,
 }
 
 /// What became of one attempt to send a plan item.
@@ -342,6 +379,7 @@ impl<M: Memory> Engine<M> {
             msg.piece_count,
             budget,
             reply,
+            Some(msg.partials),
             tx,
         );
         Ok(())
@@ -494,6 +532,7 @@ impl<M: Memory> Engine<M> {
                         data: true,
                         from: from_version,
                         done: false,
+                        chunk_at: 0,
                     });
                 } else if heartbeat > d.heartbeat.saturating_add(HEARTBEAT_LAG) {
                     let _ = self.plan.push(PlanItem {
@@ -503,6 +542,7 @@ impl<M: Memory> Engine<M> {
                         data: false,
                         from: max_version,
                         done: false,
+                        chunk_at: 0,
                     });
                 }
             }
@@ -564,6 +604,7 @@ impl<M: Memory> Engine<M> {
             data: false,
             from: 0,
             done: false,
+            chunk_at: 0,
         });
     }
 
@@ -579,6 +620,7 @@ impl<M: Memory> Engine<M> {
             data,
             from: 0,
             done: false,
+            chunk_at: 0,
         });
     }
 
@@ -613,6 +655,7 @@ impl<M: Memory> Engine<M> {
                     data: from_version.is_some(),
                     from: from_version.unwrap_or(n.max_version),
                     done: false,
+                    chunk_at: 0,
                 });
             } else {
                 // The responder knows only the prefix we sent: introduce
@@ -642,13 +685,24 @@ impl<M: Memory> Engine<M> {
         let normal = share.max(self.config.mtu);
         let budget = self.reply_budget(from, (msg.tokens.as_ref(), &current), synack_len, normal);
         let reply = (msg.version, Tokens::default(), 0);
-        self.send_plan(from, MessageKind::Ack, 1, budget, reply, tx);
+        self.send_plan(
+            from,
+            MessageKind::Ack,
+            1,
+            budget,
+            reply,
+            Some(msg.partials),
+            tx,
+        );
     }
 
     /// Sends the asks and the plan within `budget` bytes, fairly, in
     /// protocol `version` (with `tokens`, in a SynAck that carries them).
     /// `bounded`: the budget was cut by the amplification bound, so it
-    /// will not carry every planned node's entries.
+    /// will not carry every planned node's entries. `chunking`: what the
+    /// peer holds in part, when values too long for a datagram may go in
+    /// chunks (`None` for pushes and direct beats, which send none).
+    #[allow(clippy::too_many_arguments)] // the reply's parts, each its own
     pub(crate) fn send_plan(
         &mut self,
         to: SocketAddr,
@@ -656,12 +710,18 @@ impl<M: Memory> Engine<M> {
         piece_count: u16,
         (budget, bounded): (usize, bool),
         (version, tokens, stamp): (u8, Tokens, u32),
+        chunking: Option<Partials<'_>>,
         tx: &mut impl Transmit,
     ) {
         let Some(sender) = self.local().map(|n| n.id.clone()) else {
             return;
         };
         let mtu = self.config.mtu;
+        let own = if kind == MessageKind::SynAck {
+            self.own_partials()
+        } else {
+            OwnPartials::NONE
+        };
         let mut out = Out {
             tx,
             to,
@@ -685,6 +745,11 @@ impl<M: Memory> Engine<M> {
             datagrams: 0,
             bytes: 0,
             exhausted: false,
+            chunks: chunking.is_some() && version >= CHUNKS_VERSION,
+            theirs: chunking.unwrap_or(Partials::NONE),
+            own,
+            chunks_out: 0,
+            held_back: 0,
         };
         for i in 0..self.asks.len() {
             if let Some(ask) = self.asks.get(i).copied() {
@@ -750,14 +815,17 @@ impl<M: Memory> Engine<M> {
         }
         self.counters.datagrams_out = self.counters.datagrams_out.saturating_add(out.datagrams);
         self.counters.bytes_out = self.counters.bytes_out.saturating_add(out.bytes);
+        self.counters.chunks_out = self.counters.chunks_out.saturating_add(out.chunks_out);
+        self.counters.values_held_back =
+            self.counters.values_held_back.saturating_add(out.held_back);
     }
 
     /// Writes updates for `item` — its head, and as much of its piece as
-    /// fits in `cap` bytes (at least one entry), over as many datagrams as
-    /// that takes.
+    /// fits in `cap` bytes (at least one entry, or a chunk of at least
+    /// [`MIN_CHUNK`] bytes), over as many datagrams as that takes.
     fn emit_item<T: Transmit>(
         &self,
-        out: &mut Out<'_, T>,
+        out: &mut Out<'_, '_, T>,
         item: &mut PlanItem,
         cap: usize,
     ) -> Emitted {
@@ -816,17 +884,27 @@ impl<M: Memory> Engine<M> {
                 return Emitted::Done;
             }
             let entry_room = room.saturating_sub(head_len).saturating_sub(piece_head);
-            let cut = self.plan_piece(node, item.from, entry_room, cap_left);
-            if cut.count == 0 && !cut.complete {
+            let cut = self.plan_piece(node, item, entry_room, cap_left, out);
+            let progress =
+                cut.count > 0 || cut.complete || cut.chunk.is_some() || cut.to > item.from;
+            if !progress {
+                if cut.long_next.is_some() && !out.chunks {
+                    // A value that needs chunks, to a peer that cannot take
+                    // them: its heartbeat, and the entries wait there.
+                    out.held_back = out.held_back.saturating_add(1);
+                    let _ = self.write_update(out, node, item, None);
+                    item.done = true;
+                    return Emitted::Done;
+                }
                 if !fresh {
                     out.flush();
                     continue;
                 }
                 fresh_failures = fresh_failures.saturating_add(1);
                 if fresh_failures > 1 || entry_room >= out.mtu.saturating_sub(head_len) {
-                    // A single entry larger than our datagrams (learned from a
-                    // peer with a larger mtu) cannot be relayed by us: send
-                    // the heartbeat and leave the entries to other peers.
+                    // Nothing fits even a fresh datagram (a chunk's key and
+                    // head beyond it): send the heartbeat and leave the
+                    // entries to other peers.
                     let _ = self.write_update(out, node, item, None);
                     item.done = true;
                     return Emitted::Done;
@@ -842,11 +920,42 @@ impl<M: Memory> Engine<M> {
             cap_left = cap_left.saturating_sub(out.pos.saturating_sub(before));
             item.intro = false;
             item.from = cut.to;
-            if cut.complete {
+            if let Some(c) = cut.chunk {
+                out.chunks_out = out.chunks_out.saturating_add(1);
+                if c.last {
+                    // Every byte the peer lacks is on its way: what follows
+                    // the value continues from it (a piece the peer can
+                    // use once the value is whole; until then, unusable).
+                    item.from = cut.to.saturating_add(1);
+                    item.chunk_at = 0;
+                } else {
+                    item.chunk_at = c.offset.saturating_add(c.len);
+                }
+            } else {
+                item.chunk_at = 0;
+            }
+            if cut.complete && cut.chunk.is_none_or(|c| c.last) {
                 item.done = true;
                 return Emitted::Done;
             }
-            if cap_left == 0 || self.next_entry_len(node, cut.to) > cap_left {
+            if cut.long_next.is_some() && !out.chunks {
+                out.held_back = out.held_back.saturating_add(1);
+                item.done = true;
+                return Emitted::Done;
+            }
+            if cap_left == 0 {
+                return Emitted::Partial;
+            }
+            let next = self.next_entry_len(node, item.from);
+            if cut.chunk.is_some() || next == usize::MAX {
+                // A long value goes on in this datagram while room lasts;
+                // a chunk needs little of the share.
+                if cap_left < MIN_CHUNK {
+                    return Emitted::Partial;
+                }
+                continue;
+            }
+            if next > cap_left {
                 return Emitted::Partial;
             }
             // Cut by the datagram, not the cap: continue in a fresh one.
@@ -854,23 +963,50 @@ impl<M: Memory> Engine<M> {
         }
     }
 
-    /// Encoded length of the first entry of `node` after version `from`.
+    /// Encoded length of the first entry of `node` after version `from`;
+    /// `usize::MAX` for one too long for a datagram (it goes in chunks).
     fn next_entry_len(&self, node: &NodeSlot, from: u64) -> usize {
         let cur = self.store.first_after(&node.entries, from);
         self.store.slot(cur).map_or(0, |s| {
             let (key_len, value_len) = s.lens();
+            if self.needs_chunks(key_len, value_len) {
+                return usize::MAX;
+            }
             wire::entry_len(s.version.saturating_sub(from), key_len, value_len)
         })
     }
 
-    /// How many entries after `from` fit in `room` bytes (and `cap`, past
-    /// the first), the piece's end version, and whether that is all of them.
-    fn plan_piece(&self, node: &NodeSlot, from: u64, room: usize, cap: usize) -> Cut {
+    /// Whether an entry is too long to go whole in a datagram at our mtu
+    /// (the bound every local write used to meet): it goes in chunks.
+    fn needs_chunks(&self, key_len: usize, value_len: usize) -> bool {
+        !wire::entry_always_fits(self.config.mtu, key_len, value_len)
+    }
+
+    /// How many entries after `item.from` fit in `room` bytes (and `cap`,
+    /// past the first), the piece's end version, and whether that is all
+    /// of them. An entry too long for a datagram ends the piece just below
+    /// it; where the reply may carry chunks, a chunk of it closes the
+    /// piece: the first bytes from `item.chunk_at` the peer lacks, as many
+    /// as the room and the cap (at least [`MIN_CHUNK`]) allow.
+    fn plan_piece<T: Transmit>(
+        &self,
+        node: &NodeSlot,
+        item: &PlanItem,
+        room: usize,
+        cap: usize,
+        out: &Out<'_, '_, T>,
+    ) -> Cut {
+        let from = item.from;
         let first = self.store.first_after(&node.entries, from);
         let mut cur = first;
         let (mut used, mut count, mut prev) = (0usize, 0usize, from);
+        let mut long_next = None;
         while let Some(s) = self.store.slot(cur) {
             let (key_len, value_len) = s.lens();
+            if self.needs_chunks(key_len, value_len) {
+                long_next = Some(cur);
+                break;
+            }
             let len = wire::entry_len(s.version.saturating_sub(prev), key_len, value_len);
             let total = used.saturating_add(len);
             if total > room || (count > 0 && total > cap) {
@@ -882,17 +1018,63 @@ impl<M: Memory> Engine<M> {
             cur = self.store.next(cur);
         }
         let complete = cur == NIL;
-        Cut {
+        let mut cut = Cut {
             first,
             count,
             to: if complete { node.max_version } else { prev },
             complete,
+            long_next,
+            chunk: None,
+        };
+        let Some(idx) = long_next else {
+            return cut;
+        };
+        let Some(s) = self.store.slot(idx) else {
+            return cut;
+        };
+        // The piece is exact up to just below the long entry: no entry of
+        // ours lies between the last one sent and it.
+        cut.to = s.version.saturating_sub(1).max(prev);
+        if !out.chunks {
+            return cut;
         }
+        let (key_len, value_len) = s.lens();
+        let Ok(total) = u32::try_from(value_len) else {
+            return cut;
+        };
+        // What the peer holds of this very version, if it said.
+        let theirs = out
+            .theirs
+            .find(node.hash)
+            .filter(|p| p.version == s.version);
+        let held = theirs.into_iter().flat_map(|p| p.held());
+        let Some((start, end)) = next_gap(held, item.chunk_at, total) else {
+            return cut;
+        };
+        let step = s.version.saturating_sub(prev);
+        // The chunk's head, with room for a bytes length of any size.
+        let head = wire::chunk_len(step, key_len, (0, total, start)).saturating_add(4);
+        let fits = room.saturating_sub(used).saturating_sub(head);
+        let share = cap.saturating_sub(used).saturating_sub(head).max(MIN_CHUNK);
+        let len = (end.saturating_sub(start) as usize).min(fits).min(share);
+        if len == 0 {
+            return cut;
+        }
+        let len = len as u32;
+        let after = start.saturating_add(len);
+        let held = theirs.into_iter().flat_map(|p| p.held());
+        cut.chunk = Some(ChunkCut {
+            idx,
+            offset: start,
+            len,
+            last: next_gap(held, after, total).is_none(),
+        });
+        cut
     }
 
     fn write_update<T: Transmit>(
         &self,
-        out: &mut Out<'_, T>,
+        out: &mut Out<'_, '_, T>,
         node: &NodeSlot,
         item: &PlanItem,
         piece: Option<&Cut>,
@@ -911,7 +1093,8 @@ impl<M: Memory> Engine<M> {
                 return enc.no_piece();
             };
             // The count is known: no reserve to close afterwards.
-            enc.piece_head(node.last_gc, item.from, cut.to, cut.count)?;
+            let count = cut.count.saturating_add(usize::from(cut.chunk.is_some()));
+            enc.piece_head(node.last_gc, item.from, cut.to, count)?;
             let mut cur = cut.first;
             let mut prev = item.from;
             for _ in 0..cut.count {
@@ -926,6 +1109,20 @@ impl<M: Memory> Engine<M> {
                 )?;
                 prev = s.version;
                 cur = store.next(cur);
+            }
+            if let Some(c) = cut.chunk
+                && let Some(s) = store.slot(c.idx)
+            {
+                let (start, end) = (c.offset as usize, c.offset.saturating_add(c.len) as usize);
+                let bytes = store.value(c.idx).get(start..end).unwrap_or_default();
+                let total = u32::try_from(s.lens().1).unwrap_or(u32::MAX);
+                // Its step counts from the piece's last entry (or `from`).
+                enc.chunk(
+                    s.version.saturating_sub(prev),
+                    s.status(),
+                    store.key_bytes(c.idx),
+                    (bytes, total, c.offset),
+                )?;
             }
             Ok(())
         })?;

@@ -627,6 +627,8 @@ impl crate::engine::Engine<crate::memory::Heap> {
             keyring: self.keyring.clone(),
             token_secret: self.token_secret,
             version_probes: self.version_probes,
+            transfers: self.transfers,
+            transfers_active: self.transfers_active,
         }
     }
 }

@@ -179,7 +179,7 @@ impl<M: Memory> Engine<M> {
             )?;
         }
         // Entries, node by node.
-        let (mut entries, mut arena) = (0usize, 0usize);
+        let (mut entries, mut arena, mut transfers) = (0usize, 0usize, 0usize);
         for &slot in ring {
             let Some(n) = self.nodes.get(slot) else {
                 continue;
@@ -284,7 +284,63 @@ impl<M: Memory> Engine<M> {
             )?;
             entries = entries.saturating_add(len);
             arena = arena.saturating_add(bytes.saturating_add(len.saturating_mul(BLOCK_HEADER)));
+            // A value in flight: the version after the copy's, in a
+            // detached entry of this node that no lookup finds, with
+            // ranges held inside it (module `chunk`).
+            let t = self.transfer(slot);
+            if t.is_active() {
+                let detached = self.store.slot(t.entry).copied();
+                check(
+                    slot != LOCAL && detached.is_some_and(|d| d.status_opt().is_some()),
+                    "a transfer holds a detached entry of a remote node",
+                    slot,
+                    t.version,
+                )?;
+                let Some(d) = detached else {
+                    continue;
+                };
+                let (k, v) = d.lens();
+                let key = self.store.key(t.entry);
+                check(
+                    d.node() == slot
+                        && d.version == t.version
+                        && Some(t.version) == n.max_version.checked_add(1)
+                        && d.status().is_live(),
+                    "a transfer assembles its node's next version, a live value",
+                    slot,
+                    t.version,
+                )?;
+                check(
+                    self.store.find(slot, key) != Some(t.entry)
+                        && d.prev() == NIL
+                        && d.next() == NIL,
+                    "a detached entry is in no list and not indexed",
+                    slot,
+                    t.version,
+                )?;
+                let mut end = 0u32;
+                let ordered = t.held().iter().enumerate().all(|(i, &(a, b))| {
+                    let ok = a < b && b as usize <= v && (i == 0 || a > end);
+                    end = b;
+                    ok
+                });
+                check(
+                    ordered && !t.covers(v as u32),
+                    "a transfer holds ascending, disjoint ranges of its value, not all",
+                    slot,
+                    t.version,
+                )?;
+                entries = entries.saturating_add(1);
+                transfers = transfers.saturating_add(1);
+                arena = arena.saturating_add(k.saturating_add(v).saturating_add(BLOCK_HEADER));
+            }
         }
+        check(
+            transfers == usize::from(self.transfers_active),
+            "the count of transfers is the transfers held",
+            ALL,
+            transfers,
+        )?;
         check(
             entries == self.store.len(),
             "the store holds the lists' entries",
@@ -383,6 +439,16 @@ impl<M: Memory> Engine<M> {
             d.num(g);
             d.num(h);
             d.num(s);
+            let t = self.transfer(slot);
+            if t.is_active() {
+                d.num(t.version);
+                d.bytes(self.store.key_bytes(t.entry));
+                d.bytes(self.store.value(t.entry));
+                for &(a, b) in t.held() {
+                    d.num(u64::from(a));
+                    d.num(u64::from(b));
+                }
+            }
             let mut cur = n.entries.head;
             while let Some(s) = self.store.slot(cur) {
                 d.bytes(self.store.key_bytes(cur));

@@ -3,9 +3,10 @@
 //!
 //! Every write is checked before anything changes: the key (not empty, not
 //! reserved, no NUL, at most 255 bytes), the value's length against
-//! [`crate::Engine::max_value_len`], that the entry can always travel in
-//! one datagram at the configured mtu (until chunks land, module `chunk`),
-//! and that it fits the store and the node's share ([`crate::room`]). A write takes the node's next version and
+//! [`crate::Engine::max_value_len`] (a value too long for one datagram
+//! travels in chunks, module `chunk`; a node held at a protocol version
+//! before 6 still needs the entry to fit one datagram at its mtu), and that
+//! it fits the store and the node's share ([`crate::room`]). A write takes the node's next version and
 //! moves the entry to the tail of its list.
 
 use crate::engine::*;
@@ -72,7 +73,11 @@ impl<M: Memory> Engine<M> {
         if value_len > self.max_value_len() {
             return Err(WriteError::ValueTooLong);
         }
-        if !wire::entry_always_fits(self.config.mtu, key.len(), value_len) {
+        // From version 6 a value too long for one datagram goes in chunks;
+        // a node held at an older version could never send it.
+        if self.config.protocol_version < wire::CHUNKS_VERSION
+            && !wire::entry_always_fits(self.config.mtu, key.len(), value_len)
+        {
             return Err(WriteError::EntryTooLarge);
         }
         Ok(())

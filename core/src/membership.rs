@@ -209,6 +209,7 @@ impl<M: Memory> Engine<M> {
         let Some(mut list) = self.nodes.get(slot).map(|n| n.entries) else {
             return;
         };
+        self.drop_transfer(slot);
         self.store.remove_all(&mut list);
         self.nodes.remove(slot);
     }

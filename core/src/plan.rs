@@ -19,6 +19,9 @@ pub(crate) struct PlanItem {
     pub(crate) data: bool,
     pub(crate) from: u64,
     pub(crate) done: bool,
+    /// Of a value sent in chunks after `from` (module `chunk`): the offset
+    /// from which this reply has not sent it yet.
+    pub(crate) chunk_at: u32,
 }
 
 /// What planning a Syn's reply found that goes into counters. It is
@@ -64,6 +67,7 @@ impl PlanItem {
         data: false,
         from: 0,
         done: false,
+        chunk_at: 0,
     };
 }
 

@@ -20,6 +20,10 @@
 //! and pushing all of them would flood. At most
 //! [`PUSH_DATAGRAMS_PER_ROUND`] push datagrams go out per round; changes
 //! beyond that wait for the next round and go together.
+//!
+//! A push carries no chunks (module `chunk`): a value too long for a
+//! datagram ends the pushed piece below it, and spreads by the exchanges,
+//! whose Syns say what each peer holds of it.
 
 use crate::engine::{Engine, LOCAL, Transmit};
 use crate::memory::Memory;
@@ -90,6 +94,7 @@ impl<M: Memory> Engine<M> {
                 1,
                 budget,
                 (version, Tokens::default(), 0),
+                None,
                 tx,
             );
             let sent = self.counters.datagrams_out.saturating_sub(before);
@@ -122,6 +127,7 @@ impl<M: Memory> Engine<M> {
                     data: true,
                     from: n.max_version.saturating_sub(u64::from(n.push_lag)),
                     done: false,
+                    chunk_at: 0,
                 });
             }
         }

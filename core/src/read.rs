@@ -58,12 +58,16 @@ impl<M: Memory> Engine<M> {
         self.nodes.len()
     }
 
-    /// Entries stored over all nodes, tombstones included.
+    /// Entries stored over all nodes, tombstones included (values still in
+    /// flight, module `chunk`, are not entries yet).
     pub fn entry_count(&self) -> usize {
-        self.store.len()
+        self.store
+            .len()
+            .saturating_sub(usize::from(self.transfers_active))
     }
 
-    /// Arena bytes in use by keys, values and block headers.
+    /// Arena bytes in use by keys, values and block headers (those of
+    /// values still arriving in chunks included).
     pub fn arena_bytes_used(&self) -> usize {
         self.store.arena_live_bytes()
     }

@@ -164,6 +164,9 @@ impl<M: Memory> Engine<M> {
             }
             if let Some(piece) = update.piece {
                 self.apply_piece(slot, &piece, observer);
+                if let Some(chunk) = &piece.chunk {
+                    self.take_chunk(slot, chunk, piece.head.last_gc, observer);
+                }
             }
         }
     }
@@ -191,6 +194,10 @@ impl<M: Memory> Engine<M> {
         };
         let (m, r) = (n.max_version, n.last_gc);
         let g = piece.head.last_gc;
+        if piece.chunk.is_some() && piece.head.to <= m {
+            // Only a carrier of its chunk: nothing stale about it.
+            return;
+        }
         let as_reset = match take(m, r, piece.head.from, piece.head.to, g) {
             Take::Reset => true,
             Take::Delta => false,
@@ -255,6 +262,9 @@ impl<M: Memory> Engine<M> {
         if !as_reset && held_to > m {
             self.note_fresh(slot, m);
         }
+        // A value in flight whose version is no longer the next one is
+        // superseded (module `chunk`).
+        self.check_transfer(slot);
     }
 
     /// Applies the entries of a piece that passed [`Engine::piece_fits`]

@@ -231,6 +231,46 @@ impl<M: Memory> Engine<M> {
         Ok(())
     }
 
+    /// Whether a transfer of a `value_len`-byte value of `key` for `slot`
+    /// fits (module `chunk`): the node's share as it will be once the value
+    /// replaces the key's entry, and the store now — a slot and a block
+    /// beside the key's current entry, which stays until the value is
+    /// whole — short of what remote state must leave free.
+    pub(crate) fn transfer_fits(
+        &self,
+        slot: u16,
+        key: &str,
+        value_len: usize,
+    ) -> Result<(), NoRoom> {
+        let Some(list) = self.nodes.get(slot).map(|n| n.entries) else {
+            return Err(NoRoom::Store);
+        };
+        let new_len = key.len().saturating_add(value_len);
+        let (add, old_len) = match self.store.find(slot, key).and_then(|i| self.store.slot(i)) {
+            Some(s) => {
+                let (k, v) = s.lens();
+                (0, k.saturating_add(v))
+            }
+            None => (1, 0),
+        };
+        let entries = (list.len as usize).saturating_add(add);
+        let bytes = (list.bytes as usize)
+            .saturating_sub(old_len)
+            .saturating_add(new_len);
+        if entries > self.config.max_node_entries
+            || bytes > self.config.max_node_bytes.saturating_mul(2)
+        {
+            return Err(NoRoom::Namespace);
+        }
+        let keep = self.kept_from_remote();
+        if keep.entries.saturating_add(1) > self.store.free_slots()
+            || arena_cost(1, new_len).saturating_add(keep.bytes) > self.store.arena_free_bytes()
+        {
+            return Err(NoRoom::Store);
+        }
+        Ok(())
+    }
+
     /// Applies, ahead of their turn, the entries of a delta above `m` that
     /// replace a held value with one no longer than it, noting each (see
     /// [`crate::store::Store::set_early`]) so that the version-order pass

@@ -423,6 +423,109 @@ impl<M: Memory> Store<M> {
         Ok(())
     }
 
+    /// A *detached* entry of `node`: a slot and an arena block for `key` and
+    /// a value of `len` zero bytes, at `version` with `status`, in no list
+    /// and not in the hash index, so that no lookup or walk finds it (a
+    /// value being assembled, module `chunk`). [`Store::attach`] makes it an
+    /// ordinary entry; [`Store::free_detached`] frees it.
+    pub(crate) fn insert_detached(
+        &mut self,
+        node: u16,
+        key: &str,
+        len: usize,
+        version: u64,
+        status: EntryStatus,
+    ) -> Result<u32, StoreFull> {
+        if self.capacity() == 0 || key.len() > usize::from(u8::MAX) {
+            return Err(StoreFull);
+        }
+        let val_len = u32::try_from(len).map_err(|_| StoreFull)?;
+        let total = key.len().saturating_add(len);
+        let idx = self.free_head;
+        if self.slot(idx).is_none() || !self.arena.can_fit(total) {
+            return Err(StoreFull);
+        }
+        let off = self.alloc(idx, total)?;
+        let s = self.slot_mut(idx).ok_or(StoreFull)?;
+        let next_free = s.next;
+        *s = Slot {
+            version,
+            deadline: 0,
+            off,
+            prev: NIL,
+            next: NIL,
+            hnext: NIL,
+            khash: key_hash(node, key.as_bytes()),
+            val_len,
+            node,
+            key_len: key.len() as u8,
+            mark: false,
+            early: None,
+            status: Some(status),
+        };
+        self.free_head = next_free;
+        self.used = self.used.saturating_add(1);
+        let dst = self.arena.get_mut(off, total);
+        let (k, v) = dst.split_at_mut(key.len().min(dst.len()));
+        k.copy_from_slice(key.as_bytes().get(..k.len()).unwrap_or_default());
+        v.fill(0);
+        Ok(idx)
+    }
+
+    /// The value bytes of entry `idx`, to write into (a detached entry's).
+    pub(crate) fn value_mut(&mut self, idx: u32) -> &mut [u8] {
+        let Some(s) = self.slot(idx).copied() else {
+            return &mut [];
+        };
+        let key_len = usize::from(s.key_len);
+        let all = self
+            .arena
+            .get_mut(s.off, key_len.saturating_add(s.val_len as usize));
+        all.get_mut(key_len..).unwrap_or_default()
+    }
+
+    /// Makes detached entry `idx` an ordinary one: into the hash index and
+    /// at the tail of `list`. Its key must not have another entry.
+    pub(crate) fn attach(&mut self, list: &mut EntryList, idx: u32) {
+        let Some(s) = self.slot(idx).copied() else {
+            return;
+        };
+        if self.capacity() > 0 {
+            let b = self.bucket(s.khash);
+            let head = self.buckets.as_ref().get(b).copied().unwrap_or(NIL);
+            if let Some(slot) = self.slot_mut(idx) {
+                slot.hnext = head;
+            }
+            if let Some(head) = self.buckets.as_mut().get_mut(b) {
+                *head = idx;
+            }
+        }
+        self.push_back(list, idx);
+        list.len = list.len.saturating_add(1);
+        list.bytes = list
+            .bytes
+            .saturating_add(u32::from(s.key_len).saturating_add(s.val_len));
+    }
+
+    /// Frees detached entry `idx` (in no list, not indexed).
+    pub(crate) fn free_detached(&mut self, idx: u32) {
+        let Some(s) = self.slot(idx).copied() else {
+            return;
+        };
+        if s.status.is_none() {
+            return;
+        }
+        self.arena
+            .free(usize::from(s.key_len).saturating_add(s.val_len as usize));
+        let free_head = self.free_head;
+        if let Some(slot) = self.slot_mut(idx) {
+            *slot = Slot::FREE;
+            slot.next = free_head;
+        }
+        self.free_head = idx;
+        self.used = self.used.saturating_sub(1);
+    }
+
     /// Changes only the deadline of an entry (no new version).
     pub(crate) fn set_deadline(&mut self, idx: u32, deadline: u64) {
         if let Some(s) = self.slot_mut(idx) {

@@ -11,6 +11,7 @@
 
 use core::net::SocketAddr;
 
+use crate::chunk::OwnPartials;
 use crate::counters::bump;
 use crate::engine::{Engine, SendError, Transmit};
 use crate::id::NodeId;
@@ -19,10 +20,13 @@ use crate::time::Instant;
 use crate::wire::{self, Encoder, Full, SEQ_COUNT_RESERVE, Tokens};
 
 /// Fixed part of a Syn piece of `version` before its digest lines (piece
-/// count taken at its widest so both planning passes agree).
-fn syn_head_len(own: &NodeId, version: u8) -> usize {
+/// count taken at its widest so both planning passes agree), with the
+/// partials every piece lists (module `chunk`).
+fn syn_head_len(own: &NodeId, version: u8, partials: &OwnPartials) -> usize {
     // The piece count is not known yet: room for the largest.
-    wire::syn_head_len(own, u16::MAX, version, &[])
+    let items = partials.items();
+    let listed = items.get(..partials.len()).unwrap_or_default();
+    wire::syn_head_len(own, u16::MAX, version, listed)
 }
 
 /// How long a node table must have been still (no node added, removed,
@@ -158,7 +162,7 @@ impl<M: Memory> Engine<M> {
         compact: bool,
     ) -> Result<Layout, SendError> {
         let limit = self.config.mtu.min(tx.buffer().len());
-        let room = limit.saturating_sub(syn_head_len(&self.id, version));
+        let room = limit.saturating_sub(syn_head_len(&self.id, version, &self.own_partials()));
         let blocks = version >= wire::BLOCKS_VERSION;
         let run = if blocks { 1 + SEQ_COUNT_RESERVE } else { 0 };
         if room < wire::digest_len(true, u64::MAX, u64::MAX, u64::MAX).saturating_add(run) {
@@ -289,6 +293,10 @@ impl<M: Memory> Engine<M> {
         let piece_count = u16::try_from(self.piece_ends.len()).unwrap_or(u16::MAX);
         let cluster = self.config.cluster_id.fingerprint();
         let compact_head = (self.syn_stamp, layout.bits);
+        // Every piece lists them: each is answered on its own.
+        let partials = self.own_partials();
+        let items = partials.items();
+        let listed = items.get(..partials.len()).unwrap_or_default();
         let first = self.nodes.ring_position(range.0);
         let mut start = first;
         let mut sent = 0usize;
@@ -314,7 +322,7 @@ impl<M: Memory> Engine<M> {
                     piece_count,
                     (ring_start, ring_end),
                     (tokens, compact_head.0, compact_head.1),
-                    &[],
+                    listed,
                 )?;
                 let n = self.write_digest(&mut enc, (start, end), layout)?;
                 enc.end_seq(mark, n);

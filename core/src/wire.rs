@@ -645,13 +645,6 @@ pub(crate) struct SynMsg<'a> {
     /// How many top bits of the ring hash name a block (version 5 on).
     pub block_bits: u8,
     /// The values the initiator holds in part (version 6 on).
-    #[cfg_attr(
-        not(any(test, feature = "fuzzing")),
-        expect(
-            dead_code,
-            reason = "read by the engine's side of chunks, the next increment"
-        )
-    )]
     pub partials: Partials<'a>,
     /// The digest: lines (versions 3 and 4) or runs (version 5 on).
     digest: Seq<'a>,
@@ -877,13 +870,6 @@ pub(crate) struct UpdateMsg<'a> {
     /// The stamp echo, notices and beat runs of a version-5 SynAck.
     pub compact: Option<Compact<'a>>,
     /// The values the sender of a SynAck holds in part (version 6 on).
-    #[cfg_attr(
-        not(any(test, feature = "fuzzing")),
-        expect(
-            dead_code,
-            reason = "read by the engine's side of chunks, the next increment"
-        )
-    )]
     pub partials: Partials<'a>,
     requests: Seq<'a>,
     updates: Seq<'a>,
@@ -1745,13 +1731,6 @@ pub(crate) fn entry_always_fits(mtu: usize, key_len: usize, value_len: usize) ->
 
 mod blocks;
 pub(crate) use blocks::*;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the engine's side of chunks is the next increment"
-    )
-)]
 mod chunks;
 pub(crate) use chunks::*;
 

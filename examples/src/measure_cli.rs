@@ -51,8 +51,8 @@ pub struct WorkloadArgs {
     #[arg(long, value_name = "K", allow_negative_numbers = true)]
     pub keys: Option<usize>,
 
-    /// Bytes of each value; key and value must fit one datagram [default:
-    /// 32].
+    /// Bytes of each value, at most 65536 (a value longer than a datagram
+    /// travels in chunks) [default: 32].
     #[arg(long = "value-len", value_name = "V", allow_negative_numbers = true)]
     pub value_len: Option<usize>,
 
@@ -404,7 +404,7 @@ mod tests {
             ("--rounds 2000000", "--rounds"),
             ("--keys 10001", "--keys"),
             ("--keys 1.5", "--keys"),
-            ("--value-len 1400", "--value-len"),
+            ("--value-len 70000", "--value-len"),
             ("--interval-ms 0", "--interval-ms"),
             ("--interval-ms 3600001", "--interval-ms"),
             ("--fanout 0", "--fanout"),

@@ -77,10 +77,9 @@
 // Size of a key buffer: keys are 1 to 255 bytes, plus the NUL.
 #define HEARSAY_KEY_SIZE 256
 
-// Size of an event's inline value buffer: the default datagram size. A
-// key and its value must fit one datagram, so values written by nodes
-// with the default settings always fit; a longer one is flagged as
-// truncated.
+// Size of an event's inline value buffer: the default datagram size.
+// Longer values (up to `max_value_len`, in chunks on the wire) are
+// flagged as truncated; `hearsay_get` reads them whole.
 #define HEARSAY_EVENT_VALUE_SIZE 1400
 
 // What a hearsay function returns: `HEARSAY_OK` (0) or why it failed.
@@ -91,8 +90,8 @@ typedef enum hearsay_status {
   // A required pointer was NULL, a string was not UTF-8, or a value was
   // refused: an address that does not parse or cannot be used, a node
   // name that is empty or longer than 64 bytes, a seed without a port, a
-  // key that is empty or longer than 255 bytes, a key and value too large
-  // together to fit one datagram, inconsistent settings.
+  // key that is empty or longer than 255 bytes, a value longer than
+  // `max_value_len`, inconsistent settings.
   HEARSAY_INVALID_ARGUMENT = 1,
   // The UDP socket could not be created or bound to `listen_addr`
   // (address in use, not a local address, no permission...).

@@ -28,10 +28,9 @@ use crate::status::hearsay_status;
 
 /// Size of a key buffer: keys are 1 to 255 bytes, plus the NUL.
 pub const HEARSAY_KEY_SIZE: usize = 256;
-/// Size of an event's inline value buffer: the default datagram size. A
-/// key and its value must fit one datagram, so values written by nodes
-/// with the default settings always fit; a longer one is flagged as
-/// truncated.
+/// Size of an event's inline value buffer: the default datagram size.
+/// Longer values (up to `max_value_len`, in chunks on the wire) are
+/// flagged as truncated; `hearsay_get` reads them whole.
 pub const HEARSAY_EVENT_VALUE_SIZE: usize = 1400;
 
 const _: () = assert!(HEARSAY_KEY_SIZE == MAX_KEY_LEN + 1);

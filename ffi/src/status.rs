@@ -17,8 +17,8 @@ pub enum hearsay_status {
     /// A required pointer was NULL, a string was not UTF-8, or a value was
     /// refused: an address that does not parse or cannot be used, a node
     /// name that is empty or longer than 64 bytes, a seed without a port, a
-    /// key that is empty or longer than 255 bytes, a key and value too large
-    /// together to fit one datagram, inconsistent settings.
+    /// key that is empty or longer than 255 bytes, a value longer than
+    /// `max_value_len`, inconsistent settings.
     HEARSAY_INVALID_ARGUMENT = 1,
     /// The UDP socket could not be created or bound to `listen_addr`
     /// (address in use, not a local address, no permission...).

@@ -56,7 +56,9 @@ pub enum Error {
     /// for hearsay) or contains NUL. The [`WriteError`] says which.
     InvalidKey(WriteError),
     /// Key and value together would not fit in one datagram at the
-    /// configured mtu, so they could never be gossiped.
+    /// configured mtu, so they could never be gossiped (only on a node held
+    /// at a protocol version before 6; from 6 on, long values travel in
+    /// chunks up to [`crate::Builder::max_value_len`]).
     EntryTooLarge,
     /// The value is longer than the node's limit
     /// ([`crate::Builder::max_value_len`], bounded by

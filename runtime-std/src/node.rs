@@ -437,8 +437,8 @@ mod tests {
         assert!(matches!(node.delete("a\0b"), Err(Error::InvalidKey(_))));
         assert_eq!(node.get("a").unwrap(), None);
         assert!(matches!(
-            node.set("big", vec![0u8; 2000]),
-            Err(Error::EntryTooLarge)
+            node.set("big", vec![0u8; 65_537]),
+            Err(Error::ValueTooLong)
         ));
         node.set("svc/a", "1").unwrap();
         node.set("svc/a", "1").unwrap(); // same value: no event

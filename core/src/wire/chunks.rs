@@ -103,6 +103,7 @@ impl<'a> Partials<'a> {
     }
 
     /// How many there are.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn len(&self) -> usize {
         self.seq.count
     }

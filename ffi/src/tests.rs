@@ -522,6 +522,46 @@ fn events_report_own_writes_and_time_out() {
     free(n);
 }
 
+/// A 32 KiB value set through the C API on one node is read whole through
+/// it on the other (it travels in chunks): `hearsay_get` tells its length,
+/// then copies all of it.
+#[test]
+fn a_value_longer_than_a_datagram_round_trips_through_the_c_api() {
+    let mut o = options(c"big-a");
+    o.max_node_bytes = 96 * 1024;
+    let a = start_with(&o).unwrap();
+    let seed = local_addr(a);
+    let seeds = [seed.as_ptr()];
+    let mut o = options(c"big-b");
+    o.max_node_bytes = 96 * 1024;
+    o.seeds = seeds.as_ptr();
+    o.seed_count = 1;
+    let b = start_with(&o).unwrap();
+    let big: Vec<u8> = (0..32 * 1024).map(|i| (i * 13 + i / 251) as u8).collect();
+    assert_eq!(set(a, c"big", &big), HEARSAY_OK);
+    assert!(eventually(PATIENCE, || get(b, c"big-a", c"big", 0).0
+        == HEARSAY_BUFFER_TOO_SMALL));
+    let (status, len) = get(b, c"big-a", c"big", 0);
+    assert_eq!((status, len), (HEARSAY_BUFFER_TOO_SMALL, big.len()));
+    let mut buf = vec![0u8; big.len()];
+    let mut got = 0usize;
+    // SAFETY: a live node, C strings, `buf.len()` writable bytes, a size_t.
+    let status = unsafe {
+        hearsay_get(
+            b,
+            c"big-a".as_ptr(),
+            c"big".as_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut got,
+        )
+    };
+    assert_eq!((status, got), (HEARSAY_OK, big.len()));
+    assert!(buf == big, "the value arrived changed");
+    free(b);
+    free(a);
+}
+
 #[test]
 fn two_nodes_see_each_other() {
     let a = start(c"a");

@@ -3,7 +3,8 @@
 //! rewritten while its previous version is in flight ends as the newest
 //! everywhere; heartbeats and small updates keep flowing while a 64 KiB
 //! value spreads; tombstones, TTLs, resets and collection hold with long
-//! values. After every step, every engine's events replay to exactly its
+//! values; nodes still on version 5 are held back from a long value, and
+//! get it once upgraded. After every step, every engine's events replay to exactly its
 //! state ([`EventContract`]) and every value any engine exposes is one its
 //! owner wrote ([`WrittenValues`]): no part of a value is ever readable.
 //!
@@ -238,4 +239,63 @@ fn tombstones_ttls_resets_and_collection_hold_with_long_values() {
         held(s, 7, 0, "kept").as_deref() == Some(&newer[..]) && held(s, 7, 0, "gone").is_none()
     });
     assert!(took.is_some(), "the returning node caught up");
+}
+
+/// A rolling upgrade from version 5: the nodes still on 5 never get part
+/// of a long value (it is held back from them, counted) and keep getting
+/// everything else; once upgraded, they get it whole.
+#[test]
+fn nodes_of_version_5_are_held_back_from_a_long_value_and_get_it_once_upgraded() {
+    let mut c = config(19, 0.05);
+    c.engine.protocol_version = 5;
+    let mut sim = Sim::new(c);
+    sim.add_nodes(5); // 0..5 speak 5
+    let mut new = sim.engine_config().clone();
+    new.protocol_version = hearsay_core::wire::PROTOCOL_VERSION;
+    sim.set_engine_config(new).expect("valid settings");
+    sim.add_nodes(5); // 5..10 speak 6
+    let mut checks = (EventContract::new(), WrittenValues::new());
+    for i in 0..10 {
+        checks.1.set(&mut sim, i, "svc", b"1").expect("set");
+    }
+    assert!(run_checked(&mut sim, &mut checks, secs(60), Sim::converged).is_some());
+    let big = value(20_000, 9);
+    checks.1.set(&mut sim, 7, "big", &big).expect("set");
+    checks.1.set(&mut sim, 7, "after", b"x").expect("set");
+    checks.1.set(&mut sim, 2, "svc", b"2").expect("set");
+    let took = run_checked(&mut sim, &mut checks, secs(60), |s| {
+        (5..10)
+            .filter(|&j| j != 7)
+            .all(|j| held(s, j, 7, "big").as_deref() == Some(&big[..]))
+            && (0..10)
+                .filter(|&j| j != 2)
+                .all(|j| held(s, j, 2, "svc").as_deref() == Some(&b"2"[..]))
+    });
+    assert!(
+        took.is_some(),
+        "new nodes got the value, everyone the small update"
+    );
+    run_checked(&mut sim, &mut checks, secs(10), |_| false);
+    for j in 0..5 {
+        assert!(held(&sim, j, 7, "big").is_none() && held(&sim, j, 7, "after").is_none());
+    }
+    let held_back: u64 = (5..10)
+        .map(|i| sim.engine(i).counters().values_held_back)
+        .sum();
+    assert!(held_back > 0);
+    assert!(
+        sim.false_positives().is_empty(),
+        "{:?}",
+        sim.false_positives()
+    );
+    // Upgraded one by one, the old nodes get it whole.
+    // (A restart takes the simulation's current settings: version 6.)
+    for i in 0..5 {
+        sim.restart(i);
+        run_checked(&mut sim, &mut checks, secs(5), |_| false);
+    }
+    let took = run_checked(&mut sim, &mut checks, secs(60), |s| {
+        everywhere(s, 7, "big", &big)
+    });
+    assert!(took.is_some(), "the upgraded nodes got the value");
 }

@@ -555,7 +555,10 @@ fn two_nodes_see_each_other() {
     assert_eq!(
         about_b,
         [
-            (hearsay_event_kind::HEARSAY_EVENT_MEMBER_JOINED, String::new()),
+            (
+                hearsay_event_kind::HEARSAY_EVENT_MEMBER_JOINED,
+                String::new()
+            ),
             (hearsay_event_kind::HEARSAY_EVENT_KEY_SET, "http".to_owned()),
         ]
     );

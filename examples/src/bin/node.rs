@@ -93,8 +93,9 @@
 //! - `key-set`: `member` (the key's owner), `key`, `value` (UTF-8, bytes
 //!   that are not replaced by U+FFFD), `version`.
 //! - `key-del`: `member`, `key`, `version`.
-//! - `lagged`: `stream` (`membership` or `keys`), `missed`: events this
-//!   process lost because it read them too slowly.
+//! - `lagged`: `stream` (`all`: membership and key events come in one
+//!   ordered stream), `missed`: events this process lost because it read
+//!   them too slowly.
 //! - `stalled`: `stalls`, how many local stalls the node has noticed.
 //! - `probe`: `key`, `value`: this node wrote `key` after a SIGUSR1.
 //! - `ok`: a command from stdin was done: `command` (`set`, `set-ttl`,
@@ -177,7 +178,9 @@ use crossbeam_channel::{Receiver, never, select};
 use examples::init_logging;
 use examples::key_file::read_key_file;
 use hearsay_std::builder::scaled_detector;
-use hearsay_std::{KeyEvent, KeyMode, Keys, Member, MembershipEvent, Node, NodeId, NodeStatus};
+use hearsay_std::{
+    KeyEvent, KeyMode, Keys, Member, MembershipEvent, Node, NodeEvent, NodeId, NodeStatus,
+};
 use serde_json::{Value, json};
 use zeroize::Zeroize;
 
@@ -273,6 +276,11 @@ enum Report<'a> {
     Member(&'a MembershipEvent),
     /// A key event.
     Key(&'a KeyEvent),
+    /// `missed` events (of either kind) were lost: read too slowly.
+    Lagged { missed: u64 },
+    /// An event of a kind this binary does not know yet (hearsay-std's
+    /// event enums are non-exhaustive).
+    Other(&'a NodeEvent),
     /// The node noticed a stall of its own; `stalls` so far.
     Stalled { stalls: u64 },
     /// The node wrote [`PROBE_KEY`] after a SIGUSR1.
@@ -476,6 +484,8 @@ impl Report<'_> {
                 KeyEvent::Lagged { .. } => "lagged",
                 _ => "other",
             },
+            Report::Lagged { .. } => "lagged",
+            Report::Other(_) => "other",
             Report::Stalled { .. } => "stalled",
             Report::Probe { .. } => "probe",
             Report::Done { .. } => "ok",
@@ -538,6 +548,8 @@ impl Report<'_> {
                 KeyEvent::Lagged { missed } => format!("{word:<10} {missed} key events missed"),
                 other => format!("{word:<10} {other:?}"),
             },
+            Report::Lagged { missed } => format!("{word:<10} {missed} events missed"),
+            Report::Other(e) => format!("{word:<10} {e:?}"),
             Report::Stalled { stalls } => format!("{word:<10} local stall {stalls} noticed"),
             Report::Probe { value } => format!("{word:<10} {PROBE_KEY}={value:?} set locally"),
             Report::Done { command, existed } => match (command, existed) {
@@ -624,6 +636,8 @@ impl Report<'_> {
                 KeyEvent::Lagged { missed } => json!({ "stream": "keys", "missed": missed }),
                 other => json!({ "stream": "keys", "debug": format!("{other:?}") }),
             },
+            Report::Lagged { missed } => json!({ "stream": "all", "missed": missed }),
+            Report::Other(e) => json!({ "stream": "all", "debug": format!("{e:?}") }),
             Report::Stalled { stalls } => json!({ "stalls": stalls }),
             Report::Probe { value } => json!({ "key": PROBE_KEY, "value": value }),
             Report::Done { command, existed } => {
@@ -960,9 +974,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(mode) = args.key_mode {
         builder = builder.key_mode(mode.into());
     }
-    // Subscribed before start, so that nothing is missed.
-    let members = builder.subscribe_membership();
-    let keys = builder.subscribe_keys("");
+    // Subscribed before start, so that nothing is missed; one ordered
+    // stream, so that a member's keys never print before its `joined`.
+    let events = builder.subscribe();
     let node = builder.start()?;
     let out = Printer {
         json: args.json,
@@ -991,12 +1005,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let (mut lines_done, mut warnings_done, mut signals_done) = (false, false, false);
         let mut stop = false;
         select! {
-            recv(members.receiver()) -> e => match e {
-                Ok(e) => out.emit(&Report::Member(&e)),
-                Err(_) => break,
-            },
-            recv(keys.receiver()) -> e => match e {
-                Ok(e) => out.emit(&Report::Key(&e)),
+            recv(events.receiver()) -> e => match e {
+                Ok(NodeEvent::Membership(e)) => out.emit(&Report::Member(&e)),
+                Ok(NodeEvent::Key(e)) => out.emit(&Report::Key(&e)),
+                Ok(NodeEvent::Lagged { missed }) => out.emit(&Report::Lagged { missed }),
+                Ok(other) => out.emit(&Report::Other(&other)),
                 Err(_) => break,
             },
             recv(signals) -> s => match s {
@@ -1162,7 +1175,6 @@ mod tests {
                     new: b,
                 },
             ),
-            ("lagged", MembershipEvent::Lagged { missed: 3 }),
         ];
         let key_events = [
             (
@@ -1182,7 +1194,6 @@ mod tests {
                     version: 6,
                 },
             ),
-            ("lagged", KeyEvent::Lagged { missed: 2 }),
         ];
         let set = Command::SetTtl {
             key: "lease".into(),
@@ -1209,6 +1220,7 @@ mod tests {
         reports.extend(members.iter().map(|(n, e)| (*n, Report::Member(e))));
         reports.extend(key_events.iter().map(|(n, e)| (*n, Report::Key(e))));
         reports.extend([
+            ("lagged", Report::Lagged { missed: 3 }),
             ("stalled", Report::Stalled { stalls: 1 }),
             ("probe", Report::Probe { value: "1" }),
             (
@@ -1338,7 +1350,7 @@ mod tests {
         let replaced = get("replaced");
         assert_eq!(replaced["old"], n1);
         assert_eq!(replaced["member"]["generation"], 9);
-        assert_eq!(get("lagged")["stream"], "membership");
+        assert_eq!(get("lagged")["stream"], "all");
         assert_eq!(get("lagged")["missed"], 3);
         let set = get("key-set");
         assert_eq!(set["member"], n1);

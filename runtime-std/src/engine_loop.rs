@@ -39,7 +39,7 @@ use hearsay_core::{
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::counters::Stats;
+use crate::counters::{Gauges, Stats};
 use crate::error::Error;
 use crate::identity::Identity;
 use crate::member::{self, Member};
@@ -79,6 +79,9 @@ pub(crate) enum Command {
     },
     Counters {
         reply: Sender<hearsay_core::Counters>,
+    },
+    Gauges {
+        reply: Sender<Gauges>,
     },
     SubscribeKeys {
         sink: KeySink,
@@ -407,6 +410,9 @@ impl EngineLoop {
             Command::Counters { reply } => {
                 let _ = reply.send(self.engine.counters().clone());
             }
+            Command::Gauges { reply } => {
+                let _ = reply.send(Gauges::read(&self.engine, now));
+            }
             Command::Keys { change, reply } => {
                 let _ = reply.send(self.change_keys(change));
             }
@@ -510,6 +516,7 @@ impl Obs<'_> {
 
 impl Observer for Obs<'_> {
     fn on_event(&mut self, event: &Event<'_>) {
+        self.stats.count_event(event);
         let local = self.local;
         match *event {
             Event::NodeJoined { node } => {

@@ -114,7 +114,8 @@
 //! - [`resolver`]: the seed resolver thread, and [`Resolve`], how seed
 //!   names become addresses.
 //! - [`subscription`]: events, subscriptions, what happens when they lag.
-//! - [`member`], [`counters`]: snapshots returned by reads.
+//! - [`member`], [`counters`]: snapshots returned by reads ([`Member`];
+//!   [`Counters`] and [`Gauges`]).
 //! - [`error`]: the [`Error`] type. `ratelimit`: log rate limiting.
 
 #![deny(missing_docs)]
@@ -137,7 +138,7 @@ mod socket;
 pub mod subscription;
 
 pub use builder::Builder;
-pub use counters::Counters;
+pub use counters::{Counters, Gauges};
 pub use engine_loop::Keys;
 pub use error::Error;
 pub use hearsay_core::{

@@ -90,7 +90,11 @@ impl Stats {
 }
 
 /// A snapshot of a node's counters, all monotonic since it started.
+///
+/// With feature `serde` it serializes as a struct of these fields, the
+/// engine's counters nested under `engine` (see [`hearsay_core::Counters`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Counters {
     /// The engine's counters: traffic it handled, each kind of rejected
@@ -203,6 +207,7 @@ impl Counters {
 /// ([`crate::Node::gauges`]). Taken by the engine thread in one step, so
 /// the figures are consistent with each other.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Gauges {
     /// Known nodes whose heartbeat has not been seen to advance yet.
@@ -217,7 +222,9 @@ pub struct Gauges {
     /// The highest phi among the other live nodes (0 when there is none).
     /// Dead nodes are left out: their phi only grows, and would hide the
     /// live node nearest to conviction. Phi can be infinite (a silence no
-    /// history explains) for the moment before conviction.
+    /// history explains) for the moment before conviction; with feature
+    /// `serde` it serializes as an option, none for infinity.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_fields::phi"))]
     pub max_phi: f64,
     /// The longest adaptive timeout among the other live nodes: how long
     /// after its last heartbeat this node would convict it (`None` when no

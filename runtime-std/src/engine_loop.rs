@@ -114,6 +114,7 @@ pub(crate) enum KeyChange {
 
 /// A node's cluster keys: fingerprints only, never key bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Keys {
     /// Every installed key.
     pub installed: Vec<KeyFingerprint>,

@@ -90,6 +90,14 @@
 //! one per kind per 10 s, with a count of the suppressed ones, so a flood of
 //! garbage cannot flood the log; the [`Counters`] count every one.
 //!
+//! ## Features
+//!
+//! - `serde`: `Serialize` and `Deserialize` on [`Member`], [`Counters`],
+//!   [`Gauges`], [`Keys`], [`MembershipEvent`] and [`KeyEvent`], and on the
+//!   hearsay-core types inside them (hearsay-core's own `serde` feature).
+//!   Key values are strings when valid UTF-8 in human-readable formats
+//!   ([`Member`] shows the JSON).
+//!
 //! ## Dependencies
 //!
 //! - `hearsay-core`: the protocol itself.
@@ -104,6 +112,8 @@
 //! - `rand` (0.9, only `std_rng` and `os_rng`): the engine needs a
 //!   `rand_core` 0.9 RNG to pick gossip peers; `StdRng` seeded from the OS
 //!   makes nodes started together choose differently.
+//! - `serde` (feature `serde`): the derives; hearsay-core already depends
+//!   on it for its wire codec.
 //!
 //! ## Module map
 //!
@@ -116,6 +126,7 @@
 //! - [`subscription`]: events, subscriptions, what happens when they lag.
 //! - [`member`], [`counters`]: snapshots returned by reads ([`Member`];
 //!   [`Counters`] and [`Gauges`]).
+//! - `serde_fields` (feature `serde`): how key values and phi serialize.
 //! - [`error`]: the [`Error`] type. `ratelimit`: log rate limiting.
 
 #![deny(missing_docs)]
@@ -134,6 +145,8 @@ pub mod member;
 pub mod node;
 mod ratelimit;
 pub mod resolver;
+#[cfg(feature = "serde")]
+mod serde_fields;
 mod socket;
 pub mod subscription;
 

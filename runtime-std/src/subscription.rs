@@ -34,7 +34,13 @@ use crate::counters::{Stats, bump};
 /// For one node, events arrive in version order. Keys of a node that is
 /// replaced by a new generation or removed disappear without per-key
 /// events: watch [`MembershipEvent`]s for that.
+///
+/// With feature `serde`, serde's default (externally tagged) form: in JSON,
+/// `{"Set": {"node": {...}, "key": "http", "value": "10.0.0.2:8080",
+/// "version": 7}}`, with the value as in [`crate::Member`] (a string when
+/// valid UTF-8, else an array of byte numbers).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum KeyEvent {
     /// `key` of `node` now holds `value`.
@@ -44,6 +50,7 @@ pub enum KeyEvent {
         /// The key.
         key: String,
         /// Its new value.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_fields::value"))]
         value: Vec<u8>,
         /// Version of the change in the owner's namespace.
         version: u64,
@@ -77,7 +84,12 @@ impl KeyEvent {
 }
 
 /// A change in cluster membership as seen by this node.
+///
+/// With feature `serde`, serde's default (externally tagged) form: in JSON,
+/// `{"Dead": {"node": {"name": "b", "generation": 7, "addr":
+/// "10.0.0.2:7946"}}}`, or `{"Lagged": {"missed": 3}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum MembershipEvent {
     /// A node's heartbeat was seen to advance for the first time: it is live.

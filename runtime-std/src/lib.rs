@@ -90,8 +90,17 @@
 //! one per kind per 10 s, with a count of the suppressed ones, so a flood of
 //! garbage cannot flood the log; the [`Counters`] count every one.
 //!
+//! ## Metrics
+//!
+//! [`Node::counters`] counts everything the node does and refuses;
+//! [`Node::gauges`] tells what it holds now. With feature `metrics`,
+//! `metrics::encode` renders both as OpenMetrics text with a `cluster`
+//! label, and `metrics::MetricsServer` serves them to Prometheus from a
+//! plain blocking HTTP listener (module `metrics` lists every metric).
+//!
 //! ## Features
 //!
+//! - `metrics`: the `metrics` module (adds `prometheus-client`).
 //! - `serde`: `Serialize` and `Deserialize` on [`Member`], [`Counters`],
 //!   [`Gauges`], [`Keys`], [`MembershipEvent`] and [`KeyEvent`], and on the
 //!   hearsay-core types inside them (hearsay-core's own `serde` feature).
@@ -112,6 +121,11 @@
 //! - `rand` (0.9, only `std_rng` and `os_rng`): the engine needs a
 //!   `rand_core` 0.9 RNG to pick gossip peers; `StdRng` seeded from the OS
 //!   makes nodes started together choose differently.
+//! - `prometheus-client` (feature `metrics`, no default features): the
+//!   Prometheus project's Rust client, for the OpenMetrics and Prometheus
+//!   text encodings (names, escaping, the two formats) rather than writing
+//!   them by hand; it adds `dtoa`, `itoa`, `parking_lot` and a derive
+//!   crate, and no async runtime.
 //! - `serde` (feature `serde`): the derives; hearsay-core already depends
 //!   on it for its wire codec.
 //!
@@ -126,6 +140,8 @@
 //! - [`subscription`]: events, subscriptions, what happens when they lag.
 //! - [`member`], [`counters`]: snapshots returned by reads ([`Member`];
 //!   [`Counters`] and [`Gauges`]).
+//! - `metrics` (feature `metrics`): the text exposition and
+//!   `MetricsServer`, its HTTP listener.
 //! - `serde_fields` (feature `serde`): how key values and phi serialize.
 //! - [`error`]: the [`Error`] type. `ratelimit`: log rate limiting.
 
@@ -142,6 +158,8 @@ mod engine_loop;
 pub mod error;
 mod identity;
 pub mod member;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod node;
 mod ratelimit;
 pub mod resolver;

@@ -213,6 +213,7 @@ impl Node {
     /// only by its id ([`crate::Builder::cluster_id`], or a
     /// [`hearsay_core::Config`] whose id is not the fingerprint of that
     /// name) reads as its 32-bit fingerprint in 8 lowercase hex digits.
+    /// The metrics carry it as their `cluster` label.
     pub fn cluster(&self) -> &str {
         &self.inner.cluster
     }

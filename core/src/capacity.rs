@@ -48,6 +48,7 @@ pub const DEFAULT_WINDOW: usize = 256;
 
 /// How much an engine can hold, fixed when it is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Capacity {
     /// Nodes, the local one included (1..=65,535). A node past this many is
     /// not learned (counted in `nodes_refused`).

@@ -90,6 +90,14 @@
 //!   tables behind the engine, and whether state fits them.
 //! - [`id`], [`config`], [`counters`], [`event`], [`time`]: identity,
 //!   settings, counters, events, caller time.
+//!
+//! ## Features
+//!
+//! - `alloc`: `Heap`, engines whose tables are allocated once at run time.
+//! - `serde`: `Serialize` and `Deserialize` on the data a caller keeps or
+//!   reports ([`NodeId`], [`NodeName`] — checked on the way in —,
+//!   [`NodeStatus`], [`Counters`], [`Capacity`], [`KeyFingerprint`],
+//!   [`KeyMode`]). Derives only: still `no_std`, no allocation.
 
 #![no_std]
 #![forbid(unsafe_code)]

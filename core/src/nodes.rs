@@ -28,6 +28,7 @@ pub(crate) const QUIET_FRACTION: u32 = 4;
 
 /// Where a node stands in its lifecycle, as seen by this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum NodeStatus {
     /// Known, but its heartbeat has not been seen to advance here yet: not
     /// counted as live, never reported dead.

@@ -28,6 +28,9 @@ use crate::subscription::{
     key_subscription, membership_subscription,
 };
 
+/// The cluster name of a builder not told one ([`Builder::cluster`]): the
+/// name whose fingerprint is hearsay-core's default cluster id.
+pub const DEFAULT_CLUSTER: &str = "hearsay";
 /// Default capacity of each subscription's channel.
 pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 1024;
 /// Default capacity of the channel from the receive thread to the engine.
@@ -61,6 +64,9 @@ const COMMAND_CAPACITY: usize = 256;
 #[derive(Debug)]
 pub struct Builder {
     name: String,
+    /// The name given to [`Builder::cluster`], kept for [`Node::cluster`]
+    /// (the engine only knows its fingerprint).
+    cluster_name: String,
     listen: SocketAddr,
     advertise: Option<SocketAddr>,
     seeds: Vec<String>,
@@ -100,6 +106,7 @@ impl Builder {
     pub fn new(name: impl Into<String>) -> Self {
         Builder {
             name: name.into(),
+            cluster_name: DEFAULT_CLUSTER.to_owned(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: None,
             seeds: Vec::new(),
@@ -179,6 +186,7 @@ impl Builder {
     /// (datagrams carry its 32-bit fingerprint). Default `"hearsay"`.
     pub fn cluster(mut self, name: &str) -> Self {
         self.config.cluster_id = ClusterId::new(name);
+        name.clone_into(&mut self.cluster_name);
         self
     }
 
@@ -553,6 +561,7 @@ impl Builder {
             stats: Arc::clone(&stats),
             id: identity,
             name: self.name.clone(),
+            cluster: cluster_label(&self.cluster_name, self.config.cluster_id),
             local_addr,
             capacity: self.capacity,
             subscription_capacity: self.subscription_capacity,
@@ -636,6 +645,18 @@ pub fn scaled_detector(interval: Duration) -> DetectorConfig {
     d.min_std_deviation = interval.saturating_mul(2) / 5;
     d.max_interval = interval.saturating_mul(10).min(Duration::from_secs(65));
     d
+}
+
+/// The cluster name a node reports ([`Node::cluster`]): the name last
+/// given to [`Builder::cluster`] if the engine's cluster id is still its
+/// fingerprint, else the id's fingerprint in hex (it was set as an id, by
+/// [`Builder::cluster_id`] or [`Builder::config`]).
+fn cluster_label(name: &str, id: ClusterId) -> String {
+    if ClusterId::new(name) == id {
+        name.to_owned()
+    } else {
+        format!("{:08x}", id.fingerprint())
+    }
 }
 
 /// The node's engine, working and holding its initial keys: its tables are
@@ -726,6 +747,38 @@ fn default_generation() -> u64 {
 mod tests {
     use super::*;
     use hearsay_core::ConfigError;
+
+    /// A node reports the cluster name it was given, or, when only an id
+    /// was given, that id: never a name that is not the one in use.
+    #[test]
+    fn the_cluster_name_is_reported_only_when_it_is_the_one_in_use() {
+        assert_eq!(Config::new().cluster_id, ClusterId::new(DEFAULT_CLUSTER));
+        let by_name = Builder::new("c").cluster("prod");
+        assert_eq!(
+            cluster_label(&by_name.cluster_name, by_name.config.cluster_id),
+            "prod"
+        );
+        let by_id = Builder::new("c")
+            .cluster("prod")
+            .cluster_id(ClusterId::from_fingerprint(0xab));
+        assert_eq!(
+            cluster_label(&by_id.cluster_name, by_id.config.cluster_id),
+            "000000ab"
+        );
+        let default = Node::builder("c").start().unwrap();
+        assert_eq!(default.cluster(), "hearsay");
+        let mut config = Config::new();
+        config.cluster_id = ClusterId::new("other");
+        let by_config = Node::builder("c")
+            .cluster("prod")
+            .config(config)
+            .start()
+            .unwrap();
+        assert_eq!(
+            by_config.cluster(),
+            format!("{:08x}", ClusterId::new("other").fingerprint())
+        );
+    }
 
     #[test]
     fn scaled_detector_is_the_default_at_one_second_and_valid_elsewhere() {

@@ -64,7 +64,13 @@ use crate::counters::{Stats, bump};
 /// [the contract](self#order-and-the-event-contract)). Keys of a node that
 /// is replaced by a new generation or removed disappear without per-key
 /// events: watch [`MembershipEvent`]s for that.
+///
+/// With feature `serde`, serde's default (externally tagged) form: in JSON,
+/// `{"Set": {"node": {...}, "key": "http", "value": "10.0.0.2:8080",
+/// "version": 7}}`, with the value as in [`crate::Member`] (a string when
+/// valid UTF-8, else an array of byte numbers).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum KeyEvent {
     /// `key` of `node` now holds `value`.
@@ -74,6 +80,7 @@ pub enum KeyEvent {
         /// The key.
         key: String,
         /// Its new value.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_fields::value"))]
         value: Vec<u8>,
         /// Version of the change in the owner's namespace.
         version: u64,
@@ -107,7 +114,12 @@ impl KeyEvent {
 }
 
 /// A change in cluster membership as seen by this node.
+///
+/// With feature `serde`, serde's default (externally tagged) form: in JSON,
+/// `{"Dead": {"node": {"name": "b", "generation": 7, "addr":
+/// "10.0.0.2:7946"}}}`, or `{"Lagged": {"missed": 3}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum MembershipEvent {
     /// A node's heartbeat was seen to advance for the first time: it is
@@ -160,6 +172,7 @@ pub enum MembershipEvent {
 /// Any event, for [`crate::Node::subscribe`]: membership and key changes
 /// in the one order the engine made them.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum NodeEvent {
     /// A membership change (never [`MembershipEvent::Lagged`] here).

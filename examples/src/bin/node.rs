@@ -84,6 +84,9 @@
 //! - `keys`: `mode` (`listen`, `transitional`, `required`, or `null`
 //!   without keys), `installed` (fingerprints, 8 hex digits), `primary`
 //!   (a fingerprint or `null`). Never key bytes.
+//! - `metrics`: `addr`: the node's metrics are served over HTTP there
+//!   (`--metrics ADDR`; `GET /metrics`, Prometheus or OpenMetrics text as
+//!   the scraper asks; `hearsay_std::metrics` lists every metric).
 //! - `warning`: `reason` (`loopback`: listening or advertising on loopback
 //!   while a seed is not), `message` (a sentence for people).
 //! - `joined`, `alive` (alive again after dead), `dead`, `left`,
@@ -178,6 +181,7 @@ use crossbeam_channel::{Receiver, never, select};
 use examples::init_logging;
 use examples::key_file::read_key_file;
 use hearsay_std::builder::scaled_detector;
+use hearsay_std::metrics::MetricsServer;
 use hearsay_std::{
     KeyEvent, KeyMode, Keys, Member, MembershipEvent, Node, NodeEvent, NodeId, NodeStatus,
 };
@@ -266,6 +270,8 @@ enum Report<'a> {
     },
     /// Its cluster keys (fingerprints only).
     Keys(&'a Keys),
+    /// Its metrics are served over HTTP at `addr` (`--metrics`).
+    Metrics { addr: SocketAddr },
     /// Something the user should know, e.g. that this node can only be
     /// reached from its own host; `reason` is a stable word.
     Warning {
@@ -467,6 +473,7 @@ impl Report<'_> {
         match self {
             Report::Start { .. } => "start",
             Report::Keys(_) => "keys",
+            Report::Metrics { .. } => "metrics",
             Report::Warning { .. } => "warning",
             Report::Member(e) => match e {
                 MembershipEvent::Joined { .. } => "joined",
@@ -517,6 +524,7 @@ impl Report<'_> {
                 ..
             } => format!("listening {listen} as {id} (cluster {cluster:?})"),
             Report::Keys(keys) => describe_keys(keys),
+            Report::Metrics { addr } => format!("{word:<10} serving http://{addr}/metrics"),
             Report::Warning { message, .. } => format!("{word:<10} {message}"),
             Report::Member(e) => match e {
                 MembershipEvent::Joined { node }
@@ -603,6 +611,7 @@ impl Report<'_> {
                 "installed": keys.installed.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "primary": keys.primary.map(|fp| fp.to_string()),
             }),
+            Report::Metrics { addr } => json!({ "addr": addr.to_string() }),
             Report::Warning { reason, message } => json!({ "reason": reason, "message": message }),
             Report::Member(e) => match e {
                 MembershipEvent::Joined { node }
@@ -990,6 +999,17 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         pid: std::process::id(),
     });
     out.emit(&Report::Keys(&node.keys()?));
+    // Stopped (and its thread joined) when dropped at the end of `run`.
+    let metrics = match args.metrics {
+        Some(addr) => {
+            let server = MetricsServer::start(addr, node.clone())?;
+            out.emit(&Report::Metrics {
+                addr: server.local_addr(),
+            });
+            Some(server)
+        }
+        None => None,
+    };
 
     let mut warnings = check_loopback(node.local_addr(), node.id().addr, &args.seeds);
     let mut lines = commands::read_stdin()?;
@@ -1068,6 +1088,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     out.emit(&Report::Leaving { id: &id, linger });
     node.leave()?;
     node.shutdown()?;
+    if let Some(server) = metrics {
+        server.stop();
+    }
     out.emit(&Report::Stopped { id: &id });
     Ok(())
 }
@@ -1216,6 +1239,12 @@ mod tests {
                 },
             ),
             ("keys", Report::Keys(&keys_none)),
+            (
+                "metrics",
+                Report::Metrics {
+                    addr: SocketAddr::from(([127, 0, 0, 1], 9946)),
+                },
+            ),
         ];
         reports.extend(members.iter().map(|(n, e)| (*n, Report::Member(e))));
         reports.extend(key_events.iter().map(|(n, e)| (*n, Report::Key(e))));
@@ -1340,6 +1369,7 @@ mod tests {
         assert_eq!(start["listen"], "10.77.0.2:7946");
         assert_eq!(start["cluster"], "hearsay");
         assert_eq!(start["pid"], 42);
+        assert_eq!(get("metrics")["addr"], "127.0.0.1:9946");
         let keys = get("keys");
         assert_eq!(keys["mode"], Value::Null);
         assert_eq!(keys["installed"], json!([]));

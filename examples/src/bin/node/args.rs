@@ -50,10 +50,11 @@ OUTPUT
   restart under the same name replaces the old one) and the address it
   gossips on. Lines about this node itself say \"(this node)\".
 
-  Events: listening (start), keys, warning, joined, alive (again after
-  dead), dead, left, removed, replaced, key-set, key-del, lagged, stalled
-  (this process was paused), probe, and the replies to commands: ok, value,
-  members, help, error; then leaving and stopped when it leaves.
+  Events: listening (start), keys, metrics, warning, joined, alive (again
+  after dead), dead, left, removed, replaced, key-set, key-del, lagged,
+  stalled (this process was paused), probe, and the replies to commands:
+  ok, value, members, help, error; then leaving and stopped when it
+  leaves.
 
   With --json, each line is one JSON object: ts, t, node, event and the
   event's own fields. The schema, stable (fields and events are only ever
@@ -192,6 +193,12 @@ pub struct Args {
     /// Print one JSON object per line instead of text.
     #[arg(long)]
     pub json: bool,
+
+    /// Serve this node's metrics (Prometheus / OpenMetrics text: traffic,
+    /// rejections, events, members by status, phi, state in use) over HTTP
+    /// at ADDR, e.g. 127.0.0.1:9946 (then GET /metrics).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 
     /// Cluster keys, one per line as 64 hex digits (e.g. `openssl rand -hex
     /// 32`); the first seals what this node sends, all are accepted. Every

@@ -59,7 +59,7 @@ OUTPUT
   With --json, each line is one JSON object: ts, t, node, event and the
   event's own fields. The schema, stable (fields and events are only ever
   added), is in the docs of examples/src/bin/node.rs and README.md
-  (\"The node CLI\").
+  (\"Operating hearsay\").
 
 COMMANDS (stdin, one per line)
   set KEY VALUE               set one of this node's keys; VALUE is the rest

@@ -21,7 +21,7 @@
 //! ## How much memory
 //!
 //! [`Capacity::memory_bytes`] is the exact size of the tables:
-//! per node slot about 440 bytes plus its detector window (one byte per
+//! per node slot about 400 bytes plus its detector window (one byte per
 //! interval), per entry slot 52 bytes (48 for the slot, 4 for its hash
 //! bucket), plus the state bytes. At [`Capacity::DEFAULT`] (1024 nodes,
 //! 16,384 entries, 1 MiB, a 256-interval window) that is about 2.5 MiB; at

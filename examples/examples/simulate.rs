@@ -52,11 +52,11 @@
 //!
 //! Memory grows with the square of the cluster size: every node holds a
 //! slot, a detector window and the entries of every other node. A node
-//! slot costs about 438 bytes plus the window, an entry slot 52, plus the
+//! slot costs about 398 bytes plus the window, an entry slot 52, plus the
 //! state bytes (`memory_bytes_per_node` is the exact figure). At 1000 nodes
-//! the defaults take about 1.9 MiB per node, 1.9 GiB in all; at 5000 nodes
-//! with `--keys 1 --value-len 8 --window 100`, 5120 × (438 + 100 + 3 × 52 +
-//! 64) bytes = 3.70 MiB per node, 18.1 GiB in all (`--window 50`: 16.9 GiB).
+//! the defaults take 1.87 MiB per node, 1.8 GiB in all; at 5000 nodes with
+//! `--keys 1 --value-len 8 --window 100`, 5120 × (398 + 100 + 3 × 52 + 64)
+//! bytes = 3.51 MiB per node, 17.1 GiB in all (`--window 50`: 15.9 GiB).
 //!
 //! # Conditions
 //!

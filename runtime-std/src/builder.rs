@@ -305,12 +305,12 @@ impl Builder {
     /// [`Builder::start`] allocates the engine's tables once, and nothing
     /// after: [`Capacity::memory_bytes`] =
     /// `max_nodes × bytes_per_node + max_entries × bytes_per_entry +
-    /// max_state_bytes`, where [`Capacity::bytes_per_node`] is 438 bytes
+    /// max_state_bytes`, where [`Capacity::bytes_per_node`] is 398 bytes
     /// (on 64-bit targets) plus the [`Builder::detector_window`] (one byte
     /// per interval, 256 by default) and [`Capacity::bytes_per_entry`] is
     /// 52 bytes. The defaults (1024 nodes, 16,384 entries, 1 MiB, window
-    /// 256) come to 2,611,200 bytes (2.5 MiB); `max_nodes(5000)` alone to
-    /// 5.1 MiB; 5000 nodes with 16 keys each (80,000 entries) and 5 MiB of
+    /// 256) come to 2,570,240 bytes (2.5 MiB); `max_nodes(5000)` alone to
+    /// 4.9 MiB; 5000 nodes with 16 keys each (80,000 entries) and 5 MiB of
     /// state, about 12 MiB. Besides the tables, `start` allocates about
     /// 100 KiB (mostly the slots of the bounded channels).
     pub fn max_nodes(mut self, nodes: usize) -> Self {
@@ -998,17 +998,15 @@ mod tests {
         // 326, + 24 for the replay window of sealed datagrams, + 8 for the
         // peer's protocol version and address token, + 16 for our token for
         // it and its time bucket, + 24 for compact digests (the heartbeat
-        // last sent and when versions changed, and a SynAck's scratch), +
-        // 40 for the event contract (the incarnation a restart is reported
-        // from).
-        assert_eq!(default.bytes_per_node(), 438 + 256);
+        // last sent and when versions changed, and a SynAck's scratch).
+        assert_eq!(default.bytes_per_node(), 398 + 256);
         assert_eq!(Capacity::bytes_per_entry(), 52);
-        assert_eq!(default.memory_bytes(), 2_611_200);
+        assert_eq!(default.memory_bytes(), 2_570_240);
         let big = Capacity {
             nodes: 5000,
             ..default
         };
-        assert_eq!(big.memory_bytes(), 5_370_544);
+        assert_eq!(big.memory_bytes(), 5_170_544);
     }
 
     #[test]

@@ -80,9 +80,9 @@
 //! [`Node::subscribe`] (both kinds in one channel, in the order they
 //! happened) return [`Subscription`]s wrapping bounded crossbeam
 //! receivers. Events follow hearsay-core's event contract: one event per
-//! membership change, a node introduced once (`Joined`, or `Replaced` for
-//! a restart) when first seen alive, its keys right after (see
-//! [`subscription`]). The engine never
+//! membership change; a node introduced once, by `Joined` when first seen
+//! alive (its keys right after) or by `Replaced` when it restarts one this
+//! node knew (see [`subscription`]). The engine never
 //! waits for a subscriber: when one lags, new events are dropped and counted,
 //! and a `Lagged { missed }` marker is queued where the gap is (see
 //! [`subscription`]).

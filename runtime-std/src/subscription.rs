@@ -21,12 +21,12 @@
 //! ## Order, and the event contract
 //!
 //! Events follow hearsay-core's event contract (`hearsay_core::event`):
-//! each membership transition is one event; a node is introduced once, as
-//! [`MembershipEvent::Joined`] or, for a restart,
-//! [`MembershipEvent::Replaced`] (one event: no `Joined` follows), when it
-//! is first seen alive, and a [`KeyEvent::Set`] for each key it already
-//! holds comes right after; for each incarnation, events follow the state
-//! diagram
+//! each membership transition is one event; a node is introduced once:
+//! as [`MembershipEvent::Joined`] when it is first seen alive, with a
+//! [`KeyEvent::Set`] for each key it already holds right after, or, when it
+//! restarts a node this one knew, as [`MembershipEvent::Replaced`] at once
+//! (one event: no `Joined` follows; its keys come as they arrive). For each
+//! incarnation, events follow the state diagram
 //!
 //! ```text
 //!                Joined, or Replaced{new: it}           Dead
@@ -145,20 +145,21 @@ pub enum MembershipEvent {
         node: NodeId,
     },
     /// A dead or departed node was forgotten after the dead grace period;
-    /// or an incarnation superseded by a restart that was never seen alive
-    /// ended.
+    /// or an incarnation introduced by [`MembershipEvent::Replaced`] was
+    /// never seen alive and was dropped after the pending timeout.
     Removed {
         /// The node.
         node: NodeId,
     },
-    /// A newer generation of a name (a restart) was seen alive and
-    /// replaces the one this node knew: the end of `old` and the start of
-    /// `new` in one event (no `Joined` follows). Its keys follow, as key
-    /// events.
+    /// A newer generation of a name (a restart) superseded the one this
+    /// node knew, whose state was dropped: the end of `old` and the start of
+    /// `new` in one event (no `Joined` follows; `new` may show as pending in
+    /// [`crate::Node::members`] until its first heartbeat arrives here). Its
+    /// keys follow, as key events.
     Replaced {
-        /// The superseded incarnation, as this node last knew it.
+        /// The superseded incarnation.
         old: NodeId,
-        /// The new incarnation, alive.
+        /// The new incarnation.
         new: NodeId,
     },
     /// `missed` events were dropped here because this subscription's channel

@@ -5,7 +5,11 @@
  * Build and link:
  *   cargo build --release -p hearsay-ffi
  *   cc app.c -Iffi/include target/release/libhearsay_ffi.a -lpthread -ldl -lm
- * (or link target/release/libhearsay_ffi.so with -lhearsay_ffi).
+ * (or link target/release/libhearsay_ffi.so with -lhearsay_ffi), or install
+ * the libraries, this header and hearsay.pc under a prefix, then use
+ * pkg-config:
+ *   ffi/install.sh PREFIX
+ *   cc app.c $(pkg-config --cflags --libs hearsay)
  *
  * Use: fill a hearsay_options (hearsay_options_init, then set name and
  * seeds), hearsay_start, then set keys, read other members' keys and the

@@ -100,6 +100,9 @@
 //!   [`KeyMode`]). Derives only: still `no_std`, no allocation.
 
 #![no_std]
+// On docs.rs (`--cfg docsrs`, nightly rustdoc), items gated by a feature
+// (`alloc`) say so in the docs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(

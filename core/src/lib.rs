@@ -101,7 +101,7 @@
 
 #![no_std]
 // On docs.rs (`--cfg docsrs`, nightly rustdoc), items gated by a feature
-// (`alloc`) say so in the docs.
+// (`alloc`, `serde`) say so in the docs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

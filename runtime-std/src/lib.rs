@@ -150,6 +150,7 @@
 //! - `serde_fields` (feature `serde`): how key values and phi serialize.
 //! - [`error`]: the [`Error`] type. `ratelimit`: log rate limiting.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(

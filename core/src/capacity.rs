@@ -21,7 +21,7 @@
 //! ## How much memory
 //!
 //! [`Capacity::memory_bytes`] is the exact size of the tables:
-//! per node slot about 450 bytes plus its detector window (one byte per
+//! per node slot about 410 bytes plus its detector window (one byte per
 //! interval), per entry slot 52 bytes (48 for the slot, 4 for its hash
 //! bucket), plus the state bytes. At [`Capacity::DEFAULT`] (1024 nodes,
 //! 16,384 entries, 1 MiB, a 256-interval window) that is about 2.5 MiB; at
@@ -51,6 +51,7 @@ pub const DEFAULT_WINDOW: usize = 256;
 
 /// How much an engine can hold, fixed when it is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Capacity {
     /// Nodes, the local one included (1..=65,535). A node past this many is
     /// not learned (counted in `nodes_refused`).

@@ -6,8 +6,10 @@
 
 use crate::wire::DecodeError;
 
-/// Monotonic counters since [`crate::Engine::new`].
+/// Monotonic counters since [`crate::Engine::new`]. With feature `serde`,
+/// `rejected_by_kind` serializes as an array in [`DecodeError::ALL`]'s order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counters {
     /// Datagrams handed to [`crate::Engine::handle_datagram`].
     pub datagrams_in: u64,

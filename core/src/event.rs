@@ -11,7 +11,9 @@
 //! is given holds, after each call into the engine, exactly the remote
 //! incarnations the engine holds as *announced*
 //! ([`NodeView::is_announced`](crate::NodeView::is_announced)), each with
-//! the engine's status and the engine's set keys and values. For that:
+//! the engine's status (alive for an incarnation introduced by
+//! `NodeReplaced` that is still pending) and the engine's set keys and
+//! values. For that:
 //!
 //! - **Each membership transition yields exactly one event**, and every
 //!   observer's sequence of events about one incarnation (a [`NodeId`]:
@@ -31,20 +33,23 @@
 //! ```
 //!
 //! - **A node is introduced once it is seen alive**: the first advance of
-//!   its heartbeat here. Until then it is *pending* and makes no event at
-//!   all — not its keys, not its leave, not its removal. A pending node that
-//!   leaves, or is dropped after `pending_timeout`, was never seen.
-//! - **A restart is one event.** A newer generation of a name supersedes
-//!   the old incarnation's state at once, but the observer hears of it once,
-//!   as `NodeReplaced { old, new }` when the new incarnation is first seen
-//!   alive (`old` being the incarnation this observer was told of, whatever
-//!   generations came between). If the new one is never seen alive, the old
-//!   one ends with `NodeRemoved`. There is no `NodeJoined` for an
-//!   incarnation introduced by `NodeReplaced`.
-//! - **Keys follow their node.** Right after a node's introduction come
+//!   its heartbeat here, as `NodeJoined`. Until then it is *pending* and
+//!   makes no event at all — not its keys, not its leave, not its removal.
+//!   A pending node that leaves, or is dropped after `pending_timeout`, was
+//!   never seen.
+//! - **A restart is one event.** When a newer generation of a name
+//!   supersedes an incarnation the observer was told of, the old state is
+//!   dropped and the observer hears `NodeReplaced { old, new }` at once: the
+//!   end of `old` and the introduction of `new`, which makes no
+//!   `NodeJoined`. The new incarnation may still be pending here until its
+//!   first heartbeat advance ([`NodeView::status`](crate::NodeView::status)
+//!   says so); if it never comes, it ends with `NodeRemoved` after
+//!   `pending_timeout`. A newer generation of a name the observer was not
+//!   told of is introduced as any node, by `NodeJoined`.
+//! - **Keys follow their node.** Right after a `NodeJoined` come
 //!   `KeySet`s for every key its copy already holds, in version order; from
-//!   then on each change of its keys is one `KeySet` or `KeyDeleted`, until
-//!   its end. A node's keys disappear with it without per-key events (its
+//!   a node's introduction on, each change of its keys is one `KeySet` or
+//!   `KeyDeleted`, until its end. A node's keys disappear with it without per-key events (its
 //!   end says it). A key's versions only grow; a node's key events come in
 //!   version order, except during a reset (`ResetApplied`), which reports
 //!   the keys found gone (at the reset's version) before the ones it brings.
@@ -88,14 +93,15 @@ pub enum Event<'a> {
         /// The node.
         node: &'a NodeId,
     },
-    /// A newer generation of a name (a restart) was seen alive for the
-    /// first time and replaces the incarnation this observer was told of:
-    /// the end of `old` and the introduction of `new`, in one event. The
-    /// old state was dropped when the new generation was first heard of.
+    /// A newer generation of a name (a restart) superseded the incarnation
+    /// this observer was told of, whose state was dropped at once: the end
+    /// of `old` and the introduction of `new`, in one event (no
+    /// [`Event::NodeJoined`] follows for `new`).
     NodeReplaced {
-        /// The superseded incarnation, as this observer last knew it.
+        /// The superseded incarnation.
         old: &'a NodeId,
-        /// The incarnation that replaced it, now alive.
+        /// The incarnation that replaced it (pending here until its first
+        /// heartbeat advance, which usually comes with the news).
         new: &'a NodeId,
     },
     /// A remote key got a new value.

@@ -62,6 +62,35 @@ impl NodeName {
     }
 }
 
+/// A name serializes as its string; deserializing checks it as
+/// [`NodeName::new`] does, so no invalid name can come in that way.
+#[cfg(feature = "serde")]
+impl serde::Serialize for NodeName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for NodeName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl serde::de::Visitor<'_> for NameVisitor {
+            type Value = NodeName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    "a node name (1 to {MAX_NAME_LEN} bytes of UTF-8, no NUL)"
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NodeName, E> {
+                NodeName::new(v).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
 impl fmt::Debug for NodeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
@@ -76,6 +105,7 @@ impl fmt::Display for NodeName {
 
 /// The identity of one incarnation of a node.
 #[derive(Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct NodeId {
     /// Stable, human-chosen name, unique in the cluster.
     pub name: NodeName,

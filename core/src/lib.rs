@@ -90,8 +90,19 @@
 //!   tables behind the engine, and whether state fits them.
 //! - [`id`], [`config`], [`counters`], [`event`], [`time`]: identity,
 //!   settings, counters, events, caller time.
+//!
+//! ## Features
+//!
+//! - `alloc`: `Heap`, engines whose tables are allocated once at run time.
+//! - `serde`: `Serialize` and `Deserialize` on the data a caller keeps or
+//!   reports ([`NodeId`], [`NodeName`] — checked on the way in —,
+//!   [`NodeStatus`], [`Counters`], [`Capacity`], [`KeyFingerprint`],
+//!   [`KeyMode`]). Derives only: still `no_std`, no allocation.
 
 #![no_std]
+// On docs.rs (`--cfg docsrs`, nightly rustdoc), items gated by a feature
+// (`alloc`, `serde`) say so in the docs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(

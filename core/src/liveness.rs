@@ -56,12 +56,8 @@ impl<M: Memory> Engine<M> {
                     }
                 }
                 NodeStatus::Dead | NodeStatus::Left if age >= grace => {
-                    if let Some(n) = self.nodes.get(slot) {
-                        if n.announced {
-                            observer.on_event(&Event::NodeRemoved { node: &n.id });
-                        } else if let Some(old) = n.superseded_id() {
-                            observer.on_event(&Event::NodeRemoved { node: &old });
-                        }
+                    if let Some(n) = self.nodes.get(slot).filter(|n| n.announced) {
+                        observer.on_event(&Event::NodeRemoved { node: &n.id });
                     }
                     self.forget(slot);
                     // The ring shifted down by one.
@@ -69,10 +65,10 @@ impl<M: Memory> Engine<M> {
                     continue;
                 }
                 NodeStatus::Pending if age >= self.config.pending_timeout => {
-                    // The observer never heard of it; only of the
-                    // incarnation it superseded, which ends here.
-                    if let Some(old) = self.nodes.get(slot).and_then(NodeSlot::superseded_id) {
-                        observer.on_event(&Event::NodeRemoved { node: &old });
+                    // Never seen alive: told of only if it replaced an
+                    // incarnation the observer knew, and then it ends here.
+                    if let Some(n) = self.nodes.get(slot).filter(|n| n.announced) {
+                        observer.on_event(&Event::NodeRemoved { node: &n.id });
                     }
                     // Never seen alive: nothing to protect from stale
                     // gossip, so it is not remembered as removed.
@@ -154,20 +150,13 @@ impl<M: Memory> Engine<M> {
             shown = core::mem::replace(&mut n.hidden, false);
             if !first {
                 observer.on_event(&Event::NodeAliveAgain { node: &n.id });
-            } else {
+            } else if !n.announced {
                 // Seen alive for the first time: the one event that
-                // introduces this incarnation, then its keys.
+                // introduces it, then its keys. (A restart of a node the
+                // observer knew was introduced by `NodeReplaced` already.)
                 n.announced = true;
                 joined = true;
-                let superseded = n.superseded_id();
-                n.replaces = None;
-                match superseded {
-                    Some(old) => observer.on_event(&Event::NodeReplaced {
-                        old: &old,
-                        new: &n.id,
-                    }),
-                    None => observer.on_event(&Event::NodeJoined { node: &n.id }),
-                }
+                observer.on_event(&Event::NodeJoined { node: &n.id });
             }
         }
         if shown {

@@ -13,7 +13,6 @@ use crate::engine::*;
 use crate::event::{Event, Observer};
 use crate::id::{GENERATION_MARGIN, NodeId};
 use crate::memory::Memory;
-use crate::nodes::Superseded;
 use crate::refute::{CONFLICT_WINDOW_ROUNDS, Rival};
 use crate::time::Instant;
 use crate::wire::{Tokens, WireNodeId};
@@ -115,37 +114,29 @@ impl<M: Memory> Engine<M> {
             if self.removed_and_stale(hash, heartbeat) {
                 return Learned::Refused;
             }
-            // A newer generation supersedes the old one's state at once.
-            // The observer hears of it once the new one is seen alive
-            // (`NodeReplaced` from the incarnation it last announced), or
-            // of the old one's end if the new one never is.
-            let Some(old) = self.nodes.get(slot).map(|n| {
-                if n.announced {
-                    Some(Superseded {
-                        generation: n.id.generation,
-                        addr: n.id.addr,
-                    })
-                } else {
-                    n.replaces
-                }
-            }) else {
+            // A newer generation supersedes the old one at once. An
+            // observer told of the old one is told of the change now, in
+            // one event that introduces the new one (which then makes no
+            // `NodeJoined`; it may still be pending until its first
+            // heartbeat advance here).
+            let Some((old, announced)) = self.nodes.get(slot).map(|n| (n.id.clone(), n.announced))
+            else {
                 return Learned::Refused;
             };
             self.forget(slot);
-            let old_id = old.map(|o| NodeId {
-                name: id.name.clone(),
-                generation: o.generation,
-                addr: o.addr,
-            });
             let new_slot = self.insert_node(id, heartbeat, now);
-            match new_slot.and_then(|s| self.nodes.get_mut(s)) {
-                Some(new) => new.replaces = old,
-                None => {
+            if announced {
+                match new_slot.and_then(|s| self.nodes.get_mut(s)) {
+                    Some(new) => {
+                        new.announced = true;
+                        observer.on_event(&Event::NodeReplaced {
+                            old: &old,
+                            new: &new.id,
+                        });
+                    }
                     // The old one's slot was just freed, so this is rare;
                     // its end must still be told.
-                    if let Some(gone) = &old_id {
-                        observer.on_event(&Event::NodeRemoved { node: gone });
-                    }
+                    None => observer.on_event(&Event::NodeRemoved { node: &old }),
                 }
             }
             return new_slot.map_or(Learned::Refused, Learned::Slot);

@@ -28,6 +28,7 @@ pub(crate) const QUIET_FRACTION: u32 = 4;
 
 /// Where a node stands in its lifecycle, as seen by this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum NodeStatus {
     /// Known, but its heartbeat has not been seen to advance here yet: not
     /// counted as live, never reported dead.
@@ -110,36 +111,12 @@ pub(crate) struct NodeSlot {
     /// ([`crate::push`]): the versions `(max_version − push_lag,
     /// max_version]`; 0 when none waits. A `u32` so the slot does not grow.
     pub push_lag: u32,
-    /// The observer has been told of this incarnation (`NodeJoined` or
-    /// `NodeReplaced`, at its first heartbeat advance here) and not yet of
-    /// its end: only then do its status changes and keys make events
-    /// (the event contract, [`crate::event`]).
+    /// The observer has been told of this incarnation (`NodeJoined` at its
+    /// first heartbeat advance here, or `NodeReplaced` when it superseded
+    /// an announced one) and not yet of its end: only then do its status
+    /// changes and keys make events (the event contract, [`crate::event`]).
+    /// A `bool` in the slot's padding: the slot does not grow.
     pub announced: bool,
-    /// The announced incarnation of the same name that this one, not yet
-    /// announced, superseded: its first heartbeat advance reports
-    /// `NodeReplaced` from it, and if it never comes, the old one's end is
-    /// reported as `NodeRemoved`. The name is this node's.
-    pub replaces: Option<Superseded>,
-}
-
-/// What an incarnation keeps of the announced one it superseded (the name
-/// is shared): enough to name it in the one event that ends it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Superseded {
-    pub generation: u64,
-    pub addr: core::net::SocketAddr,
-}
-
-impl NodeSlot {
-    /// The id of the announced incarnation this one superseded, if any.
-    pub(crate) fn superseded_id(&self) -> Option<NodeId> {
-        let old = self.replaces?;
-        Some(NodeId {
-            name: self.id.name.clone(),
-            generation: old.generation,
-            addr: old.addr,
-        })
-    }
 }
 
 impl NodeSlot {
@@ -216,7 +193,6 @@ impl NodeSlot {
             changed_at: now.as_millis() as u32,
             push_lag: 0,
             announced: false,
-            replaces: None,
         }
     }
 }

@@ -98,12 +98,12 @@ impl<'e, M: Memory> NodeView<'e, M> {
     }
 
     /// Whether the observer has been told of this incarnation
-    /// ([`crate::Event::NodeJoined`] or [`crate::Event::NodeReplaced`], at its
-    /// first heartbeat advance here) and not yet of its end: the
-    /// incarnations an observer following the event contract
-    /// ([`crate::event`]) holds are exactly the announced ones. A pending
-    /// node, or one that left before it was ever seen alive, is not; nor is
-    /// the local node.
+    /// ([`crate::Event::NodeJoined`] at its first heartbeat advance here, or
+    /// [`crate::Event::NodeReplaced`] when it superseded one the observer
+    /// knew) and not yet of its end: the incarnations an observer following
+    /// the event contract ([`crate::event`]) holds are exactly the announced
+    /// ones. A node only heard of, or one that left before it was ever seen
+    /// alive, is not; nor is the local node.
     pub fn is_announced(&self) -> bool {
         self.node.announced && !self.is_local()
     }

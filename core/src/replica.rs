@@ -485,13 +485,9 @@ impl<M: Memory> Engine<M> {
             n.status = NodeStatus::Left;
             n.since = now;
             let shown = core::mem::replace(&mut n.hidden, false);
+            // A node never seen alive leaves unseen.
             if n.announced {
                 observer.on_event(&Event::NodeLeft { node: &n.id });
-            } else if let Some(old) = n.superseded_id() {
-                // Never seen alive, and now it never will be: the
-                // incarnation it superseded is gone without a successor.
-                n.replaces = None;
-                observer.on_event(&Event::NodeRemoved { node: &old });
             }
             if shown {
                 self.nodes.listing_changed();

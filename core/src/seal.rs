@@ -166,6 +166,7 @@ impl fmt::Debug for ClusterKey {
 /// [`Engine::keys`] lists and [`Engine::use_key`] / [`Engine::remove_key`]
 /// take. Its low byte is the key id sealed datagrams carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct KeyFingerprint(pub u32);
 
 impl KeyFingerprint {
@@ -191,6 +192,7 @@ impl fmt::Display for KeyFingerprint {
 /// what every other node sends. Turning keys off is the same in reverse
 /// (then remove the keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum KeyMode {
     /// Send unsealed, accept sealed and unsealed: the first step of turning
     /// keys on (nodes not yet keyed still understand us).

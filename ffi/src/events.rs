@@ -51,14 +51,14 @@ pub enum hearsay_event_kind {
     HEARSAY_EVENT_MEMBER_DEAD = 3,
     /// A node announced that it is leaving.
     HEARSAY_EVENT_MEMBER_LEFT = 4,
-    /// A newer generation of a node (a restart) was seen alive and replaces
-    /// the one this node knew, in one event (no `MEMBER_JOINED` follows):
+    /// A newer generation of a node (a restart) superseded the one this
+    /// node knew, in one event (no `MEMBER_JOINED` follows):
     /// `member`, `addr`, `generation` are the new one, `old_generation`,
     /// `old_addr` the old one. Its keys follow as `KEY_SET` events.
     HEARSAY_EVENT_MEMBER_REPLACED = 5,
     /// A dead or departed node was forgotten after the dead grace period
-    /// (one hour by default), or an incarnation superseded by a restart
-    /// that was never seen alive ended.
+    /// (one hour by default), or one introduced by `MEMBER_REPLACED` was
+    /// never seen alive and was dropped after the pending timeout.
     HEARSAY_EVENT_MEMBER_REMOVED = 6,
     /// `key` of `member` now holds `value`.
     HEARSAY_EVENT_KEY_SET = 7,
@@ -217,9 +217,10 @@ impl hearsay_event {
 /// changes included, not the keys it had at start. Membership and key
 /// events come in one stream, in the order they happened, and follow the
 /// event contract: each membership change is one event; a member is
-/// introduced once it is seen alive, by `MEMBER_JOINED` or, for a restart,
-/// `MEMBER_REPLACED` (no `MEMBER_JOINED` follows), and a `KEY_SET` for each
-/// key it holds comes right after, never before; for one incarnation,
+/// introduced once: by `MEMBER_JOINED` when it is first seen alive, with a
+/// `KEY_SET` for each key it holds right after (never before), or, when it
+/// restarts a member this node knew, by `MEMBER_REPLACED` at once (no
+/// `MEMBER_JOINED` follows; its keys come as they arrive); for one incarnation,
 /// JOINED/REPLACED → (DEAD ⇄ ALIVE_AGAIN) → LEFT → REMOVED, where REMOVED
 /// (or a later REPLACED) may end it from any state. 1024 unread events can
 /// wait; beyond that new ones are dropped, and a `LAGGED` event with the

@@ -15,6 +15,12 @@
 //! cc demo.c -Iffi/include target/release/libhearsay_ffi.a -lpthread -ldl -lm -o demo
 //! ```
 //!
+//! `install.sh PREFIX` (Linux) installs the libraries, the header and a
+//! pkg-config file (`hearsay.pc`, from `hearsay.pc.in`) under a prefix, so
+//! that `cc demo.c $(pkg-config --cflags --libs hearsay)` builds a program;
+//! `tests/pkg_config.rs` runs it with the libraries cargo built for the
+//! tests and builds the demo that way.
+//!
 //! ## The rules at the boundary
 //!
 //! - **Status codes.** Every fallible function returns a

@@ -9,28 +9,16 @@
 //! `c++`); a machine without a C++ compiler says so with
 //! `HEARSAY_NO_CXX=1`, or the header test fails.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-fn crate_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use support::{crate_dir, deps_dir, run};
 
-/// `<target>/<profile>/deps`, where cargo put this test's executable and
-/// the libraries it was built with.
-fn deps_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .expect("<target>/<profile>/deps/<test>")
-        .to_path_buf()
-}
-
-/// The static library cargo built for this test run. Building this test
-/// builds the library target with every crate type of `[lib]` (staticlib
-/// included) into `<target>/<profile>/deps/`, next to the test executable;
-/// cargo copies it up to `<target>/<profile>/` only when the library itself
-/// was asked for, so that copy may be stale or missing.
+/// The static library cargo built for this test run, next to the test
+/// executable (see `deps_dir`).
 fn static_lib() -> PathBuf {
     let name = if cfg!(windows) {
         "hearsay_ffi.lib"
@@ -44,40 +32,6 @@ fn static_lib() -> PathBuf {
         lib.display()
     );
     lib
-}
-
-/// Runs `cmd`, failing the test with its output unless it succeeds within
-/// `limit`.
-fn run(mut cmd: Command, limit: Duration) -> String {
-    let shown = format!("{cmd:?}");
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "{shown} took more than {limit:?}\n--- stdout\n{}\n--- stderr\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{shown} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
-    print!("{stdout}{stderr}");
-    stdout
 }
 
 #[test]

@@ -28,6 +28,9 @@ use crate::subscription::{
     key_subscription, membership_subscription,
 };
 
+/// The cluster name of a builder not told one ([`Builder::cluster`]): the
+/// name whose fingerprint is hearsay-core's default cluster id.
+pub const DEFAULT_CLUSTER: &str = "hearsay";
 /// Default capacity of each subscription's channel.
 pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 1024;
 /// Default capacity of the channel from the receive thread to the engine.
@@ -61,6 +64,9 @@ const COMMAND_CAPACITY: usize = 256;
 #[derive(Debug)]
 pub struct Builder {
     name: String,
+    /// The name given to [`Builder::cluster`], kept for [`Node::cluster`]
+    /// (the engine only knows its fingerprint).
+    cluster_name: String,
     listen: SocketAddr,
     advertise: Option<SocketAddr>,
     seeds: Vec<String>,
@@ -100,6 +106,7 @@ impl Builder {
     pub fn new(name: impl Into<String>) -> Self {
         Builder {
             name: name.into(),
+            cluster_name: DEFAULT_CLUSTER.to_owned(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: None,
             seeds: Vec::new(),
@@ -179,6 +186,7 @@ impl Builder {
     /// (datagrams carry its 32-bit fingerprint). Default `"hearsay"`.
     pub fn cluster(mut self, name: &str) -> Self {
         self.config.cluster_id = ClusterId::new(name);
+        name.clone_into(&mut self.cluster_name);
         self
     }
 
@@ -310,12 +318,12 @@ impl Builder {
     /// [`Builder::start`] allocates the engine's tables once, and nothing
     /// after: [`Capacity::memory_bytes`] =
     /// `max_nodes × bytes_per_node + max_entries × bytes_per_entry +
-    /// max_state_bytes`, where [`Capacity::bytes_per_node`] is 446 bytes
+    /// max_state_bytes`, where [`Capacity::bytes_per_node`] is 406 bytes
     /// (on 64-bit targets) plus the [`Builder::detector_window`] (one byte
     /// per interval, 256 by default) and [`Capacity::bytes_per_entry`] is
     /// 52 bytes. The defaults (1024 nodes, 16,384 entries, 1 MiB, window
-    /// 256) come to 2,619,392 bytes (2.5 MiB); `max_nodes(5000)` alone to
-    /// 5.2 MiB; 5000 nodes with 16 keys each (80,000 entries) and 5 MiB of
+    /// 256) come to 2,578,432 bytes (2.5 MiB); `max_nodes(5000)` alone to
+    /// 5.0 MiB; 5000 nodes with 16 keys each (80,000 entries) and 5 MiB of
     /// state, about 12 MiB. Besides the tables, `start` allocates about
     /// 100 KiB (mostly the slots of the bounded channels).
     pub fn max_nodes(mut self, nodes: usize) -> Self {
@@ -566,6 +574,7 @@ impl Builder {
             stats: Arc::clone(&stats),
             id: identity,
             name: self.name.clone(),
+            cluster: cluster_label(&self.cluster_name, self.config.cluster_id),
             local_addr,
             capacity: self.capacity,
             subscription_capacity: self.subscription_capacity,
@@ -649,6 +658,18 @@ pub fn scaled_detector(interval: Duration) -> DetectorConfig {
     d.min_std_deviation = interval.saturating_mul(2) / 5;
     d.max_interval = interval.saturating_mul(10).min(Duration::from_secs(65));
     d
+}
+
+/// The cluster name a node reports ([`Node::cluster`]): the name last
+/// given to [`Builder::cluster`] if the engine's cluster id is still its
+/// fingerprint, else the id's fingerprint in hex (it was set as an id, by
+/// [`Builder::cluster_id`] or [`Builder::config`]).
+fn cluster_label(name: &str, id: ClusterId) -> String {
+    if ClusterId::new(name) == id {
+        name.to_owned()
+    } else {
+        format!("{:08x}", id.fingerprint())
+    }
 }
 
 /// The node's engine, working and holding its initial keys: its tables are
@@ -739,6 +760,38 @@ fn default_generation() -> u64 {
 mod tests {
     use super::*;
     use hearsay_core::ConfigError;
+
+    /// A node reports the cluster name it was given, or, when only an id
+    /// was given, that id: never a name that is not the one in use.
+    #[test]
+    fn the_cluster_name_is_reported_only_when_it_is_the_one_in_use() {
+        assert_eq!(Config::new().cluster_id, ClusterId::new(DEFAULT_CLUSTER));
+        let by_name = Builder::new("c").cluster("prod");
+        assert_eq!(
+            cluster_label(&by_name.cluster_name, by_name.config.cluster_id),
+            "prod"
+        );
+        let by_id = Builder::new("c")
+            .cluster("prod")
+            .cluster_id(ClusterId::from_fingerprint(0xab));
+        assert_eq!(
+            cluster_label(&by_id.cluster_name, by_id.config.cluster_id),
+            "000000ab"
+        );
+        let default = Node::builder("c").start().unwrap();
+        assert_eq!(default.cluster(), "hearsay");
+        let mut config = Config::new();
+        config.cluster_id = ClusterId::new("other");
+        let by_config = Node::builder("c")
+            .cluster("prod")
+            .config(config)
+            .start()
+            .unwrap();
+        assert_eq!(
+            by_config.cluster(),
+            format!("{:08x}", ClusterId::new("other").fingerprint())
+        );
+    }
 
     #[test]
     fn scaled_detector_is_the_default_at_one_second_and_valid_elsewhere() {
@@ -958,18 +1011,17 @@ mod tests {
         // 326, + 24 for the replay window of sealed datagrams, + 8 for the
         // peer's protocol version and address token, + 16 for our token for
         // it and its time bucket, + 24 for compact digests (the heartbeat
-        // last sent and when versions changed, and a SynAck's scratch), +
-        // 40 for the event contract (the incarnation a restart is reported
-        // from), + 8 for a reply's scratch of how far it chunked a node's
-        // long value (issue 15).
-        assert_eq!(default.bytes_per_node(), 446 + 256);
+        // last sent and when versions changed, and a SynAck's scratch), + 8
+        // for a reply's scratch of how far it chunked a node's long value
+        // (issue 15).
+        assert_eq!(default.bytes_per_node(), 406 + 256);
         assert_eq!(Capacity::bytes_per_entry(), 52);
-        assert_eq!(default.memory_bytes(), 2_619_392);
+        assert_eq!(default.memory_bytes(), 2_578_432);
         let big = Capacity {
             nodes: 5000,
             ..default
         };
-        assert_eq!(big.memory_bytes(), 5_410_544);
+        assert_eq!(big.memory_bytes(), 5_210_544);
     }
 
     #[test]

@@ -39,7 +39,7 @@ use hearsay_core::{
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::counters::Stats;
+use crate::counters::{Gauges, Stats};
 use crate::error::Error;
 use crate::identity::Identity;
 use crate::member::{self, Member};
@@ -82,6 +82,9 @@ pub(crate) enum Command {
     Counters {
         reply: Sender<hearsay_core::Counters>,
     },
+    Gauges {
+        reply: Sender<Gauges>,
+    },
     SubscribeKeys {
         sink: KeySink,
         reply: Sender<()>,
@@ -117,6 +120,7 @@ pub(crate) enum KeyChange {
 
 /// A node's cluster keys: fingerprints only, never key bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Keys {
     /// Every installed key.
     pub installed: Vec<KeyFingerprint>,
@@ -429,6 +433,9 @@ impl EngineLoop {
             Command::Counters { reply } => {
                 let _ = reply.send(self.engine.counters().clone());
             }
+            Command::Gauges { reply } => {
+                let _ = reply.send(Gauges::read(&self.engine, now));
+            }
             Command::Keys { change, reply } => {
                 let _ = reply.send(self.change_keys(change));
             }
@@ -536,6 +543,7 @@ impl Obs<'_> {
 
 impl Observer for Obs<'_> {
     fn on_event(&mut self, event: &Event<'_>) {
+        self.stats.count_event(event);
         let local = self.local;
         match *event {
             Event::NodeJoined { node } => {

@@ -84,6 +84,19 @@ pub enum Error {
     /// A cluster-key change was refused (keyring full, unknown key, or
     /// removing the primary); the keyring is unchanged.
     Key(KeyError),
+    /// The metrics listener could not be set up on its address (feature
+    /// `metrics`).
+    #[cfg(feature = "metrics")]
+    MetricsListen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The metrics encoder failed (feature `metrics`); a bug, not a
+    /// condition of the node.
+    #[cfg(feature = "metrics")]
+    MetricsEncoding,
 }
 
 impl Error {
@@ -131,6 +144,12 @@ impl fmt::Display for Error {
             Error::Timeout => f.write_str("timed out"),
             Error::ThreadPanicked(which) => write!(f, "the {which} thread panicked"),
             Error::Key(e) => write!(f, "cluster key: {e}"),
+            #[cfg(feature = "metrics")]
+            Error::MetricsListen { addr, source } => {
+                write!(f, "cannot listen for metrics scrapes on {addr}: {source}")
+            }
+            #[cfg(feature = "metrics")]
+            Error::MetricsEncoding => f.write_str("the metrics encoder failed"),
         }
     }
 }
@@ -139,6 +158,8 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Bind { source, .. } => Some(source),
+            #[cfg(feature = "metrics")]
+            Error::MetricsListen { source, .. } => Some(source),
             Error::Socket(e) | Error::Spawn(e) => Some(e),
             _ => None,
         }

@@ -80,9 +80,9 @@
 //! [`Node::subscribe`] (both kinds in one channel, in the order they
 //! happened) return [`Subscription`]s wrapping bounded crossbeam
 //! receivers. Events follow hearsay-core's event contract: one event per
-//! membership change, a node introduced once (`Joined`, or `Replaced` for
-//! a restart) when first seen alive, its keys right after (see
-//! [`subscription`]). The engine never
+//! membership change; a node introduced once, by `Joined` when first seen
+//! alive (its keys right after) or by `Replaced` when it restarts one this
+//! node knew (see [`subscription`]). The engine never
 //! waits for a subscriber: when one lags, new events are dropped and counted,
 //! and a `Lagged { missed }` marker is queued where the gap is (see
 //! [`subscription`]).
@@ -94,6 +94,23 @@
 //! foreign datagrams at `debug`. Lines about network input are limited to
 //! one per kind per 10 s, with a count of the suppressed ones, so a flood of
 //! garbage cannot flood the log; the [`Counters`] count every one.
+//!
+//! ## Metrics
+//!
+//! [`Node::counters`] counts everything the node does and refuses;
+//! [`Node::gauges`] tells what it holds now. With feature `metrics`,
+//! `metrics::encode` renders both as OpenMetrics text with a `cluster`
+//! label, and `metrics::MetricsServer` serves them to Prometheus from a
+//! plain blocking HTTP listener (module `metrics` lists every metric).
+//!
+//! ## Features
+//!
+//! - `metrics`: the `metrics` module (adds `prometheus-client`).
+//! - `serde`: `Serialize` and `Deserialize` on [`Member`], [`Counters`],
+//!   [`Gauges`], [`Keys`], [`MembershipEvent`] and [`KeyEvent`], and on the
+//!   hearsay-core types inside them (hearsay-core's own `serde` feature).
+//!   Key values are strings when valid UTF-8 in human-readable formats
+//!   ([`Member`] shows the JSON).
 //!
 //! ## Dependencies
 //!
@@ -109,6 +126,13 @@
 //! - `rand` (0.9, only `std_rng` and `os_rng`): the engine needs a
 //!   `rand_core` 0.9 RNG to pick gossip peers; `StdRng` seeded from the OS
 //!   makes nodes started together choose differently.
+//! - `prometheus-client` (feature `metrics`, no default features): the
+//!   Prometheus project's Rust client, for the OpenMetrics and Prometheus
+//!   text encodings (names, escaping, the two formats) rather than writing
+//!   them by hand; it adds `dtoa`, `itoa`, `parking_lot` and a derive
+//!   crate, and no async runtime.
+//! - `serde` (feature `serde`): the derives; hearsay-core already depends
+//!   on it for its wire codec.
 //!
 //! ## Module map
 //!
@@ -119,9 +143,14 @@
 //! - [`resolver`]: the seed resolver thread, and [`Resolve`], how seed
 //!   names become addresses.
 //! - [`subscription`]: events, subscriptions, what happens when they lag.
-//! - [`member`], [`counters`]: snapshots returned by reads.
+//! - [`member`], [`counters`]: snapshots returned by reads ([`Member`];
+//!   [`Counters`] and [`Gauges`]).
+//! - `metrics` (feature `metrics`): the text exposition and
+//!   `MetricsServer`, its HTTP listener.
+//! - `serde_fields` (feature `serde`): how key values and phi serialize.
 //! - [`error`]: the [`Error`] type. `ratelimit`: log rate limiting.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -135,14 +164,18 @@ mod engine_loop;
 pub mod error;
 mod identity;
 pub mod member;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod node;
 mod ratelimit;
 pub mod resolver;
+#[cfg(feature = "serde")]
+mod serde_fields;
 mod socket;
 pub mod subscription;
 
 pub use builder::Builder;
-pub use counters::Counters;
+pub use counters::{Counters, Gauges};
 pub use engine_loop::Keys;
 pub use error::Error;
 pub use hearsay_core::{

@@ -11,7 +11,25 @@ use std::time::Duration;
 use hearsay_core::{Engine, Instant, Memory, NodeId, NodeStatus, NodeView};
 
 /// One node of the cluster as this node saw it when the snapshot was taken.
+///
+/// With feature `serde` it serializes as a struct of these fields. In JSON
+/// (serde_json), for instance:
+///
+/// ```json
+/// {"name": "b", "generation": 1733212800000, "addr": "10.0.0.2:7946",
+///  "status": "Alive", "is_local": false, "phi": 0.42, "heartbeat": 310,
+///  "timeout": {"secs": 3, "nanos": 250000000},
+///  "since_heartbeat": {"secs": 0, "nanos": 120000000},
+///  "status_age": {"secs": 95, "nanos": 0},
+///  "keys": {"http": "10.0.0.2:8080", "blob": [255, 0]}}
+/// ```
+///
+/// `status` is the [`NodeStatus`] variant's name; durations are serde's
+/// `{secs, nanos}`; `phi` is `null` when infinite; a key's value is a
+/// string when it is valid UTF-8 and an array of byte numbers otherwise
+/// (both read back as the same bytes; binary formats always carry bytes).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Member {
     /// The node's name.
@@ -26,7 +44,9 @@ pub struct Member {
     /// Whether this is the local node.
     pub is_local: bool,
     /// The failure detector's phi now (0 before the node's first heartbeat
-    /// arrival here, and for the local node).
+    /// arrival here, and for the local node). With feature `serde`, an
+    /// option: none when infinite.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_fields::phi"))]
     pub phi: f64,
     /// The node's heartbeat counter as last seen here.
     pub heartbeat: u64,
@@ -39,6 +59,7 @@ pub struct Member {
     /// Time since the node entered its current status.
     pub status_age: Duration,
     /// The node's keys that are set, with their values.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_fields::values"))]
     pub keys: BTreeMap<String, Vec<u8>>,
 }
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use hearsay_core::{Capacity, ClusterKey, KeyFingerprint, KeyMode, NodeId, NodeStatus};
 
-use crate::counters::{Counters, Stats};
+use crate::counters::{Counters, Gauges, Stats};
 use crate::engine_loop::{Command, KeyChange, Keys};
 use crate::error::Error;
 use crate::identity::Identity;
@@ -84,6 +84,8 @@ pub(crate) struct Inner {
     pub id: Arc<Identity>,
     /// The name, which never changes.
     pub name: String,
+    /// The cluster's name, or its fingerprint in hex (see [`Node::cluster`]).
+    pub cluster: String,
     pub local_addr: SocketAddr,
     /// What the engine's tables were allocated for; fixed for its life.
     pub capacity: Capacity,
@@ -205,6 +207,16 @@ impl Node {
     /// This node's name.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// The cluster this node belongs to: the name given to
+    /// [`crate::Builder::cluster`] (default `"hearsay"`). A cluster set
+    /// only by its id ([`crate::Builder::cluster_id`], or a
+    /// [`hearsay_core::Config`] whose id is not the fingerprint of that
+    /// name) reads as its 32-bit fingerprint in 8 lowercase hex digits.
+    /// The metrics carry it as their `cluster` label.
+    pub fn cluster(&self) -> &str {
+        &self.inner.cluster
     }
 
     /// The address the gossip socket is bound to (with the actual port when
@@ -368,6 +380,13 @@ impl Node {
     pub fn counters(&self) -> Result<Counters, Error> {
         let engine = self.request(|reply| Command::Counters { reply })?;
         Ok(self.inner.stats.snapshot(engine))
+    }
+
+    /// What the node holds now: members by status, the highest phi and
+    /// adaptive timeout among its live peers, state in use and capacity.
+    /// Cheaper than [`Node::members`]: nothing is copied per node.
+    pub fn gauges(&self) -> Result<Gauges, Error> {
+        self.request(|reply| Command::Gauges { reply })
     }
 
     /// Leaves the cluster gracefully: announces the departure (peers mark

@@ -21,12 +21,12 @@
 //! ## Order, and the event contract
 //!
 //! Events follow hearsay-core's event contract (`hearsay_core::event`):
-//! each membership transition is one event; a node is introduced once, as
-//! [`MembershipEvent::Joined`] or, for a restart,
-//! [`MembershipEvent::Replaced`] (one event: no `Joined` follows), when it
-//! is first seen alive, and a [`KeyEvent::Set`] for each key it already
-//! holds comes right after; for each incarnation, events follow the state
-//! diagram
+//! each membership transition is one event; a node is introduced once:
+//! as [`MembershipEvent::Joined`] when it is first seen alive, with a
+//! [`KeyEvent::Set`] for each key it already holds right after, or, when it
+//! restarts a node this one knew, as [`MembershipEvent::Replaced`] at once
+//! (one event: no `Joined` follows; its keys come as they arrive). For each
+//! incarnation, events follow the state diagram
 //!
 //! ```text
 //!                Joined, or Replaced{new: it}           Dead
@@ -64,7 +64,13 @@ use crate::counters::{Stats, bump};
 /// [the contract](self#order-and-the-event-contract)). Keys of a node that
 /// is replaced by a new generation or removed disappear without per-key
 /// events: watch [`MembershipEvent`]s for that.
+///
+/// With feature `serde`, serde's default (externally tagged) form: in JSON,
+/// `{"Set": {"node": {...}, "key": "http", "value": "10.0.0.2:8080",
+/// "version": 7}}`, with the value as in [`crate::Member`] (a string when
+/// valid UTF-8, else an array of byte numbers).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum KeyEvent {
     /// `key` of `node` now holds `value`.
@@ -74,6 +80,7 @@ pub enum KeyEvent {
         /// The key.
         key: String,
         /// Its new value.
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_fields::value"))]
         value: Vec<u8>,
         /// Version of the change in the owner's namespace.
         version: u64,
@@ -107,7 +114,12 @@ impl KeyEvent {
 }
 
 /// A change in cluster membership as seen by this node.
+///
+/// With feature `serde`, serde's default (externally tagged) form: in JSON,
+/// `{"Dead": {"node": {"name": "b", "generation": 7, "addr":
+/// "10.0.0.2:7946"}}}`, or `{"Lagged": {"missed": 3}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum MembershipEvent {
     /// A node's heartbeat was seen to advance for the first time: it is
@@ -133,20 +145,21 @@ pub enum MembershipEvent {
         node: NodeId,
     },
     /// A dead or departed node was forgotten after the dead grace period;
-    /// or an incarnation superseded by a restart that was never seen alive
-    /// ended.
+    /// or an incarnation introduced by [`MembershipEvent::Replaced`] was
+    /// never seen alive and was dropped after the pending timeout.
     Removed {
         /// The node.
         node: NodeId,
     },
-    /// A newer generation of a name (a restart) was seen alive and
-    /// replaces the one this node knew: the end of `old` and the start of
-    /// `new` in one event (no `Joined` follows). Its keys follow, as key
-    /// events.
+    /// A newer generation of a name (a restart) superseded the one this
+    /// node knew, whose state was dropped: the end of `old` and the start of
+    /// `new` in one event (no `Joined` follows; `new` may show as pending in
+    /// [`crate::Node::members`] until its first heartbeat arrives here). Its
+    /// keys follow, as key events.
     Replaced {
-        /// The superseded incarnation, as this node last knew it.
+        /// The superseded incarnation.
         old: NodeId,
-        /// The new incarnation, alive.
+        /// The new incarnation.
         new: NodeId,
     },
     /// `missed` events were dropped here because this subscription's channel
@@ -160,6 +173,7 @@ pub enum MembershipEvent {
 /// Any event, for [`crate::Node::subscribe`]: membership and key changes
 /// in the one order the engine made them.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum NodeEvent {
     /// A membership change (never [`MembershipEvent::Lagged`] here).

@@ -84,7 +84,7 @@ fn every_observer_follows_the_contract_across_restarts_leaves_crashes_and_partit
     sim.set(3, "svc", b"node 3, again").expect("set");
     run_checked(&mut sim, &mut contract, secs(10));
     // Two restarts in a row, the second before the first is seen alive
-    // everywhere: observers hear of one replacement, from what they knew.
+    // everywhere: each observer hears of each restart it learns of once.
     sim.restart(4);
     run_checked(&mut sim, &mut contract, Duration::from_millis(300));
     sim.restart(4);

@@ -84,6 +84,9 @@
 //! - `keys`: `mode` (`listen`, `transitional`, `required`, or `null`
 //!   without keys), `installed` (fingerprints, 8 hex digits), `primary`
 //!   (a fingerprint or `null`). Never key bytes.
+//! - `metrics`: `addr`: the node's metrics are served over HTTP there
+//!   (`--metrics ADDR`; `GET /metrics`, Prometheus or OpenMetrics text as
+//!   the scraper asks; `hearsay_std::metrics` lists every metric).
 //! - `warning`: `reason` (`loopback`: listening or advertising on loopback
 //!   while a seed is not), `message` (a sentence for people).
 //! - `joined`, `alive` (alive again after dead), `dead`, `left`,
@@ -93,8 +96,9 @@
 //! - `key-set`: `member` (the key's owner), `key`, `value` (UTF-8, bytes
 //!   that are not replaced by U+FFFD), `version`.
 //! - `key-del`: `member`, `key`, `version`.
-//! - `lagged`: `stream` (`membership` or `keys`), `missed`: events this
-//!   process lost because it read them too slowly.
+//! - `lagged`: `stream` (`all`: membership and key events come in one
+//!   ordered stream), `missed`: events this process lost because it read
+//!   them too slowly.
 //! - `stalled`: `stalls`, how many local stalls the node has noticed.
 //! - `probe`: `key`, `value`: this node wrote `key` after a SIGUSR1.
 //! - `ok`: a command from stdin was done: `command` (`set`, `set-ttl`,
@@ -177,7 +181,10 @@ use crossbeam_channel::{Receiver, never, select};
 use examples::init_logging;
 use examples::key_file::read_key_file;
 use hearsay_std::builder::scaled_detector;
-use hearsay_std::{KeyEvent, KeyMode, Keys, Member, MembershipEvent, Node, NodeId, NodeStatus};
+use hearsay_std::metrics::MetricsServer;
+use hearsay_std::{
+    KeyEvent, KeyMode, Keys, Member, MembershipEvent, Node, NodeEvent, NodeId, NodeStatus,
+};
 use serde_json::{Value, json};
 use zeroize::Zeroize;
 
@@ -263,6 +270,8 @@ enum Report<'a> {
     },
     /// Its cluster keys (fingerprints only).
     Keys(&'a Keys),
+    /// Its metrics are served over HTTP at `addr` (`--metrics`).
+    Metrics { addr: SocketAddr },
     /// Something the user should know, e.g. that this node can only be
     /// reached from its own host; `reason` is a stable word.
     Warning {
@@ -273,6 +282,11 @@ enum Report<'a> {
     Member(&'a MembershipEvent),
     /// A key event.
     Key(&'a KeyEvent),
+    /// `missed` events (of either kind) were lost: read too slowly.
+    Lagged { missed: u64 },
+    /// An event of a kind this binary does not know yet (hearsay-std's
+    /// event enums are non-exhaustive).
+    Other(&'a NodeEvent),
     /// The node noticed a stall of its own; `stalls` so far.
     Stalled { stalls: u64 },
     /// The node wrote [`PROBE_KEY`] after a SIGUSR1.
@@ -459,6 +473,7 @@ impl Report<'_> {
         match self {
             Report::Start { .. } => "start",
             Report::Keys(_) => "keys",
+            Report::Metrics { .. } => "metrics",
             Report::Warning { .. } => "warning",
             Report::Member(e) => match e {
                 MembershipEvent::Joined { .. } => "joined",
@@ -476,6 +491,8 @@ impl Report<'_> {
                 KeyEvent::Lagged { .. } => "lagged",
                 _ => "other",
             },
+            Report::Lagged { .. } => "lagged",
+            Report::Other(_) => "other",
             Report::Stalled { .. } => "stalled",
             Report::Probe { .. } => "probe",
             Report::Done { .. } => "ok",
@@ -507,6 +524,7 @@ impl Report<'_> {
                 ..
             } => format!("listening {listen} as {id} (cluster {cluster:?})"),
             Report::Keys(keys) => describe_keys(keys),
+            Report::Metrics { addr } => format!("{word:<10} serving http://{addr}/metrics"),
             Report::Warning { message, .. } => format!("{word:<10} {message}"),
             Report::Member(e) => match e {
                 MembershipEvent::Joined { node }
@@ -538,6 +556,8 @@ impl Report<'_> {
                 KeyEvent::Lagged { missed } => format!("{word:<10} {missed} key events missed"),
                 other => format!("{word:<10} {other:?}"),
             },
+            Report::Lagged { missed } => format!("{word:<10} {missed} events missed"),
+            Report::Other(e) => format!("{word:<10} {e:?}"),
             Report::Stalled { stalls } => format!("{word:<10} local stall {stalls} noticed"),
             Report::Probe { value } => format!("{word:<10} {PROBE_KEY}={value:?} set locally"),
             Report::Done { command, existed } => match (command, existed) {
@@ -591,6 +611,7 @@ impl Report<'_> {
                 "installed": keys.installed.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "primary": keys.primary.map(|fp| fp.to_string()),
             }),
+            Report::Metrics { addr } => json!({ "addr": addr.to_string() }),
             Report::Warning { reason, message } => json!({ "reason": reason, "message": message }),
             Report::Member(e) => match e {
                 MembershipEvent::Joined { node }
@@ -624,6 +645,8 @@ impl Report<'_> {
                 KeyEvent::Lagged { missed } => json!({ "stream": "keys", "missed": missed }),
                 other => json!({ "stream": "keys", "debug": format!("{other:?}") }),
             },
+            Report::Lagged { missed } => json!({ "stream": "all", "missed": missed }),
+            Report::Other(e) => json!({ "stream": "all", "debug": format!("{e:?}") }),
             Report::Stalled { stalls } => json!({ "stalls": stalls }),
             Report::Probe { value } => json!({ "key": PROBE_KEY, "value": value }),
             Report::Done { command, existed } => {
@@ -961,9 +984,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(mode) = args.key_mode {
         builder = builder.key_mode(mode.into());
     }
-    // Subscribed before start, so that nothing is missed.
-    let members = builder.subscribe_membership();
-    let keys = builder.subscribe_keys("");
+    // Subscribed before start, so that nothing is missed; one ordered
+    // stream, so that a member's keys never print before its `joined`.
+    let events = builder.subscribe();
     let node = builder.start()?;
     let out = Printer {
         json: args.json,
@@ -977,6 +1000,17 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         pid: std::process::id(),
     });
     out.emit(&Report::Keys(&node.keys()?));
+    // Stopped (and its thread joined) when dropped at the end of `run`.
+    let metrics = match args.metrics {
+        Some(addr) => {
+            let server = MetricsServer::start(addr, node.clone())?;
+            out.emit(&Report::Metrics {
+                addr: server.local_addr(),
+            });
+            Some(server)
+        }
+        None => None,
+    };
 
     let mut warnings = check_loopback(node.local_addr(), node.id().addr, &args.seeds);
     let mut lines = commands::read_stdin()?;
@@ -992,12 +1026,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let (mut lines_done, mut warnings_done, mut signals_done) = (false, false, false);
         let mut stop = false;
         select! {
-            recv(members.receiver()) -> e => match e {
-                Ok(e) => out.emit(&Report::Member(&e)),
-                Err(_) => break,
-            },
-            recv(keys.receiver()) -> e => match e {
-                Ok(e) => out.emit(&Report::Key(&e)),
+            recv(events.receiver()) -> e => match e {
+                Ok(NodeEvent::Membership(e)) => out.emit(&Report::Member(&e)),
+                Ok(NodeEvent::Key(e)) => out.emit(&Report::Key(&e)),
+                Ok(NodeEvent::Lagged { missed }) => out.emit(&Report::Lagged { missed }),
+                Ok(other) => out.emit(&Report::Other(&other)),
                 Err(_) => break,
             },
             recv(signals) -> s => match s {
@@ -1056,6 +1089,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     out.emit(&Report::Leaving { id: &id, linger });
     node.leave()?;
     node.shutdown()?;
+    if let Some(server) = metrics {
+        server.stop();
+    }
     out.emit(&Report::Stopped { id: &id });
     Ok(())
 }
@@ -1163,7 +1199,6 @@ mod tests {
                     new: b,
                 },
             ),
-            ("lagged", MembershipEvent::Lagged { missed: 3 }),
         ];
         let key_events = [
             (
@@ -1183,7 +1218,6 @@ mod tests {
                     version: 6,
                 },
             ),
-            ("lagged", KeyEvent::Lagged { missed: 2 }),
         ];
         let set = Command::SetTtl {
             key: "lease".into(),
@@ -1206,10 +1240,17 @@ mod tests {
                 },
             ),
             ("keys", Report::Keys(&keys_none)),
+            (
+                "metrics",
+                Report::Metrics {
+                    addr: SocketAddr::from(([127, 0, 0, 1], 9946)),
+                },
+            ),
         ];
         reports.extend(members.iter().map(|(n, e)| (*n, Report::Member(e))));
         reports.extend(key_events.iter().map(|(n, e)| (*n, Report::Key(e))));
         reports.extend([
+            ("lagged", Report::Lagged { missed: 3 }),
             ("stalled", Report::Stalled { stalls: 1 }),
             ("probe", Report::Probe { value: "1" }),
             (
@@ -1329,6 +1370,7 @@ mod tests {
         assert_eq!(start["listen"], "10.77.0.2:7946");
         assert_eq!(start["cluster"], "hearsay");
         assert_eq!(start["pid"], 42);
+        assert_eq!(get("metrics")["addr"], "127.0.0.1:9946");
         let keys = get("keys");
         assert_eq!(keys["mode"], Value::Null);
         assert_eq!(keys["installed"], json!([]));
@@ -1339,7 +1381,7 @@ mod tests {
         let replaced = get("replaced");
         assert_eq!(replaced["old"], n1);
         assert_eq!(replaced["member"]["generation"], 9);
-        assert_eq!(get("lagged")["stream"], "membership");
+        assert_eq!(get("lagged")["stream"], "all");
         assert_eq!(get("lagged")["missed"], 3);
         let set = get("key-set");
         assert_eq!(set["member"], n1);

@@ -3,7 +3,7 @@
 //! and watch the others convict it.
 //!
 //! ```sh
-//! cargo run -p hearsay-smoltcp-demo --example cluster
+//! cargo run -p hearsay-smoltcp-demo --example wire_cluster
 //! ```
 //!
 //! Time is simulated (milliseconds on one clock that smoltcp and hearsay

@@ -312,33 +312,47 @@ impl<M: Memory> Store<M> {
         status: EntryStatus,
         deadline: u64,
     ) -> Result<u32, StoreFull> {
+        let idx = self.take_slot(node, key, value.len(), version, status)?;
+        let v = self.value_mut(idx);
+        v.copy_from_slice(value.get(..v.len()).unwrap_or_default());
+        self.set_deadline(idx, deadline);
+        self.attach(list, idx);
+        Ok(idx)
+    }
+
+    /// Takes the first free slot and an arena block for `key` and a value
+    /// of `len` bytes (left as the block held them), at `version` with
+    /// `status`: an entry in no list and not in the hash index. What
+    /// [`Store::insert`] and [`Store::insert_detached`] share.
+    fn take_slot(
+        &mut self,
+        node: u16,
+        key: &str,
+        len: usize,
+        version: u64,
+        status: EntryStatus,
+    ) -> Result<u32, StoreFull> {
         if self.capacity() == 0 || key.len() > usize::from(u8::MAX) {
             return Err(StoreFull);
         }
-        let len = key.len().saturating_add(value.len());
+        let val_len = u32::try_from(len).map_err(|_| StoreFull)?;
+        let total = key.len().saturating_add(len);
         let idx = self.free_head;
-        if self.slot(idx).is_none() || !self.arena.can_fit(len) {
+        if self.slot(idx).is_none() || !self.arena.can_fit(total) {
             return Err(StoreFull);
         }
-        let off = self.alloc(idx, len)?;
-        let h = key_hash(node, key.as_bytes());
-        let bucket = self
-            .buckets
-            .as_ref()
-            .get(self.bucket(h))
-            .copied()
-            .unwrap_or(NIL);
+        let off = self.alloc(idx, total)?;
         let s = self.slot_mut(idx).ok_or(StoreFull)?;
         let next_free = s.next;
         *s = Slot {
             version,
-            deadline,
+            deadline: 0,
             off,
             prev: NIL,
             next: NIL,
-            hnext: bucket,
-            khash: h,
-            val_len: value.len() as u32,
+            hnext: NIL,
+            khash: key_hash(node, key.as_bytes()),
+            val_len,
             node,
             key_len: key.len() as u8,
             mark: false,
@@ -347,17 +361,9 @@ impl<M: Memory> Store<M> {
         };
         self.free_head = next_free;
         self.used = self.used.saturating_add(1);
-        let b = self.bucket(h);
-        if let Some(b) = self.buckets.as_mut().get_mut(b) {
-            *b = idx;
-        }
-        let dst = self.arena.get_mut(off, len);
-        let (k, v) = dst.split_at_mut(key.len().min(dst.len()));
+        let dst = self.arena.get_mut(off, total);
+        let k = dst.get_mut(..key.len()).unwrap_or_default();
         k.copy_from_slice(key.as_bytes().get(..k.len()).unwrap_or_default());
-        v.copy_from_slice(value.get(..v.len()).unwrap_or_default());
-        self.push_back(list, idx);
-        list.len = list.len.saturating_add(1);
-        list.bytes = list.bytes.saturating_add(len as u32);
         Ok(idx)
     }
 
@@ -436,39 +442,8 @@ impl<M: Memory> Store<M> {
         version: u64,
         status: EntryStatus,
     ) -> Result<u32, StoreFull> {
-        if self.capacity() == 0 || key.len() > usize::from(u8::MAX) {
-            return Err(StoreFull);
-        }
-        let val_len = u32::try_from(len).map_err(|_| StoreFull)?;
-        let total = key.len().saturating_add(len);
-        let idx = self.free_head;
-        if self.slot(idx).is_none() || !self.arena.can_fit(total) {
-            return Err(StoreFull);
-        }
-        let off = self.alloc(idx, total)?;
-        let s = self.slot_mut(idx).ok_or(StoreFull)?;
-        let next_free = s.next;
-        *s = Slot {
-            version,
-            deadline: 0,
-            off,
-            prev: NIL,
-            next: NIL,
-            hnext: NIL,
-            khash: key_hash(node, key.as_bytes()),
-            val_len,
-            node,
-            key_len: key.len() as u8,
-            mark: false,
-            early: None,
-            status: Some(status),
-        };
-        self.free_head = next_free;
-        self.used = self.used.saturating_add(1);
-        let dst = self.arena.get_mut(off, total);
-        let (k, v) = dst.split_at_mut(key.len().min(dst.len()));
-        k.copy_from_slice(key.as_bytes().get(..k.len()).unwrap_or_default());
-        v.fill(0);
+        let idx = self.take_slot(node, key, len, version, status)?;
+        self.value_mut(idx).fill(0);
         Ok(idx)
     }
 
@@ -515,6 +490,12 @@ impl<M: Memory> Store<M> {
         if s.status.is_none() {
             return;
         }
+        self.release(idx, &s);
+    }
+
+    /// Frees slot `idx` (holding `s`, already out of every list and of the
+    /// hash index) and its arena block.
+    fn release(&mut self, idx: u32, s: &Slot) {
         self.arena
             .free(usize::from(s.key_len).saturating_add(s.val_len as usize));
         let free_head = self.free_head;
@@ -594,15 +575,7 @@ impl<M: Memory> Store<M> {
                 }
             }
         }
-        self.arena
-            .free(usize::from(s.key_len).saturating_add(s.val_len as usize));
-        let free_head = self.free_head;
-        if let Some(slot) = self.slot_mut(idx) {
-            *slot = Slot::FREE;
-            slot.next = free_head;
-        }
-        self.free_head = idx;
-        self.used = self.used.saturating_sub(1);
+        self.release(idx, &s);
     }
 
     /// Removes every entry of `list`.

@@ -135,7 +135,6 @@ use crate::engine::{Engine, RESERVED_KEY_PREFIX};
 use crate::event::Observer;
 use crate::memory::Memory;
 use crate::replica::{Take, take};
-use crate::room::NoRoom;
 use crate::store::NIL;
 use crate::wire::{ChunkView, PartialItem};
 
@@ -419,16 +418,9 @@ impl<M: Memory> Engine<M> {
             }
         }
         if !t.is_active() {
-            match self.transfer_fits(slot, chunk.key, chunk.total as usize) {
-                Ok(()) => {}
-                Err(NoRoom::Store) => {
-                    bump(&mut self.counters.refused_pieces);
-                    return;
-                }
-                Err(NoRoom::Namespace) => {
-                    bump(&mut self.counters.oversized_namespaces);
-                    return;
-                }
+            if let Err(no_room) = self.transfer_fits(slot, chunk.key, chunk.total as usize) {
+                no_room.count(&mut self.counters);
+                return;
             }
             if usize::from(self.transfers_active) >= MAX_TRANSFERS {
                 bump(&mut self.counters.transfers_refused);

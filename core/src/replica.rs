@@ -16,7 +16,6 @@ use crate::engine::*;
 use crate::event::{Event, Observer};
 use crate::memory::Memory;
 use crate::nodes::NodeStatus;
-use crate::room::NoRoom;
 use crate::store::{EntryStatus, NIL};
 use crate::time::{Instant, duration_millis};
 use crate::wire::{self, Piece, UpdateMsg, WireNodeRef};
@@ -230,16 +229,9 @@ impl<M: Memory> Engine<M> {
         // Stored whole or refused whole: a piece partly applied with the
         // max advanced would leave a hole that every peer pulling from us
         // inherits.
-        match fits {
-            Ok(()) => {}
-            Err(NoRoom::Store) => {
-                bump(&mut self.counters.refused_pieces);
-                return;
-            }
-            Err(NoRoom::Namespace) => {
-                bump(&mut self.counters.oversized_namespaces);
-                return;
-            }
+        if let Err(no_room) = fits {
+            no_room.count(&mut self.counters);
+            return;
         }
         let held_to = if as_reset {
             self.apply_reset(slot, piece, observer)

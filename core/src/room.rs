@@ -21,6 +21,7 @@
 //! never needs less room than what applying it really takes.
 
 use crate::arena::{BLOCK_HEADER, arena_cost};
+use crate::counters::{Counters, bump};
 use crate::engine::{Engine, LEAVE_LEN, LOCAL, STATUS_KEY};
 use crate::memory::Memory;
 use crate::wire::Piece;
@@ -32,6 +33,17 @@ pub(crate) enum NoRoom {
     Store,
     /// The node's namespace would exceed its share.
     Namespace,
+}
+
+impl NoRoom {
+    /// Counts remote state refused for this reason: `refused_pieces` for a
+    /// full store, `oversized_namespaces` for a node beyond its share.
+    pub(crate) fn count(self, counters: &mut Counters) {
+        bump(match self {
+            NoRoom::Store => &mut counters.refused_pieces,
+            NoRoom::Namespace => &mut counters.oversized_namespaces,
+        });
+    }
 }
 
 /// Entries and arena bytes kept for one purpose.

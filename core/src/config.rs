@@ -107,7 +107,9 @@ pub struct Config {
     /// remote node only beyond twice this: a copy cut short by the mtu can
     /// hold new keys next to older values of keys the owner has shrunk
     /// since, each part within the share. Use the same value on every node.
-    /// Default 16 KiB; at least 15 (the leave entry and a one-byte key).
+    /// Default 80 KiB ([`Config::DEFAULT_MAX_NODE_BYTES`]: one value of the
+    /// default [`Config::max_value_len`] and 16 KiB of other keys); at
+    /// least 15 (the leave entry and a one-byte key).
     pub max_node_bytes: usize,
     /// Entries of the store kept for the local node: remote state never
     /// takes the last `local_reserve_entries` slots minus those the local
@@ -157,6 +159,11 @@ impl Config {
     pub const MAX_LEAVE_LINGER: Duration = Duration::from_secs(3600);
     /// Default `max_value_len`: 64 KiB.
     pub const DEFAULT_MAX_VALUE_LEN: usize = 64 * 1024;
+    /// Default `max_node_bytes`: 80 KiB, so that a node's share holds a
+    /// value of the default longest length with 16 KiB to spare for its
+    /// other keys. The share only caps what one node may claim of every
+    /// store; it allocates nothing.
+    pub const DEFAULT_MAX_NODE_BYTES: usize = Self::DEFAULT_MAX_VALUE_LEN + 16 * 1024;
 
     /// The default settings (see each field).
     pub const fn new() -> Self {
@@ -172,7 +179,7 @@ impl Config {
             leave_linger: Duration::from_secs(3),
             pending_timeout: Duration::from_secs(10),
             max_node_entries: 256,
-            max_node_bytes: 16 * 1024,
+            max_node_bytes: Self::DEFAULT_MAX_NODE_BYTES,
             local_reserve_entries: 8,
             local_reserve_bytes: 512,
             protocol_version: PROTOCOL_VERSION,

@@ -229,7 +229,8 @@ typedef struct hearsay_options {
   // it. Use the same value on every node. 0: 256.
   uint32_t max_node_entries;
   // Most key and value bytes one node's namespace may hold, like
-  // `max_node_entries`. Use the same value on every node. 0: 16384.
+  // `max_node_entries`. Use the same value on every node. 0: 81920
+  // (one value of the default `max_value_len` and 16 KiB of other keys).
   uint32_t max_node_bytes;
   // Longest value a key may hold, in bytes; longer writes fail with
   // `HEARSAY_INVALID_ARGUMENT`. A value longer than a datagram travels

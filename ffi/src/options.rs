@@ -64,7 +64,8 @@ pub struct hearsay_options {
     /// it. Use the same value on every node. 0: 256.
     pub max_node_entries: u32,
     /// Most key and value bytes one node's namespace may hold, like
-    /// `max_node_entries`. Use the same value on every node. 0: 16384.
+    /// `max_node_entries`. Use the same value on every node. 0: 81920
+    /// (one value of the default `max_value_len` and 16 KiB of other keys).
     pub max_node_bytes: u32,
     /// Longest value a key may hold, in bytes; longer writes fail with
     /// `HEARSAY_INVALID_ARGUMENT`. A value longer than a datagram travels

@@ -527,13 +527,11 @@ fn events_report_own_writes_and_time_out() {
 /// then copies all of it.
 #[test]
 fn a_value_longer_than_a_datagram_round_trips_through_the_c_api() {
-    let mut o = options(c"big-a");
-    o.max_node_bytes = 96 * 1024;
+    let o = options(c"big-a");
     let a = start_with(&o).unwrap();
     let seed = local_addr(a);
     let seeds = [seed.as_ptr()];
     let mut o = options(c"big-b");
-    o.max_node_bytes = 96 * 1024;
     o.seeds = seeds.as_ptr();
     o.seed_count = 1;
     let b = start_with(&o).unwrap();

@@ -273,7 +273,9 @@ impl Builder {
 
     /// Most key and value bytes one node's namespace may hold, like
     /// [`Builder::max_node_entries`]. Use the same value on every node.
-    /// Default 16 KiB.
+    /// Default 80 KiB ([`Config::DEFAULT_MAX_NODE_BYTES`]): room for one
+    /// value of the default [`Builder::max_value_len`] and 16 KiB of other
+    /// keys.
     pub fn max_node_bytes(mut self, bytes: usize) -> Self {
         self.config.max_node_bytes = bytes;
         self
@@ -1045,6 +1047,21 @@ mod tests {
         let default = Builder::new("b").start().expect("start");
         assert_eq!(default.capacity(), Capacity::DEFAULT);
         default.shutdown().expect("shutdown");
+    }
+
+    /// The default share holds a value of the default longest length
+    /// beside other keys: the default limit is the one a write meets.
+    #[test]
+    fn the_defaults_take_a_value_of_the_default_longest_length() {
+        let node = Builder::new("a").set("small", "x").start().expect("start");
+        let longest = vec![7u8; Config::DEFAULT_MAX_VALUE_LEN];
+        node.set("big", longest.clone())
+            .expect("the default longest value");
+        assert_eq!(node.get("big").expect("get"), Some(longest.clone()));
+        let mut longer = longest;
+        longer.push(0);
+        assert!(matches!(node.set("big", longer), Err(Error::ValueTooLong)));
+        node.shutdown().expect("shutdown");
     }
 
     #[test]

@@ -18,7 +18,6 @@ fn builder(name: &str) -> hearsay_std::Builder {
     Node::builder(name)
         .gossip_interval(INTERVAL)
         .detector(detector)
-        .max_node_bytes(96 * 1024)
         .cluster_key(KEY)
 }
 

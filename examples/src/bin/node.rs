@@ -968,7 +968,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .leave_linger(linger)
         .dead_grace(Duration::from_secs(args.dead_grace_s))
         .tombstone_grace(Duration::from_secs(args.tombstone_grace_s))
-        .max_value_len(args.max_value_len);
+        .max_value_len(args.max_value_len)
+        .max_node_bytes(args.max_node_bytes);
     if let Some(a) = args.advertise {
         builder = builder.advertise(a);
     }

@@ -380,8 +380,11 @@ fn two_live_processes_with_one_name_stop_flapping() {
 /// Receivers accept that, and refuse beyond it.
 #[test]
 fn a_copy_cut_short_may_hold_up_to_twice_the_byte_share() {
-    let mut rx = build(capacity::<8, 64, 131_072>(), r_id(), Config::new()).expect("engine");
-    let share = Config::new().max_node_bytes;
+    // A share smaller than the longest value, so that values fill it.
+    let mut config = Config::new();
+    config.max_node_bytes = 16 * 1024;
+    let share = config.max_node_bytes;
+    let mut rx = build(capacity::<8, 64, 131_072>(), r_id(), config).expect("engine");
     let old = vec![b'o'; share - 100];
     let new = vec![b'n'; share - 100];
     let from = sa("10.0.0.1:7001");

@@ -183,14 +183,25 @@ pub struct Args {
     /// Longest value a key may hold, in bytes (values longer than a
     /// datagram travel in chunks and appear at peers only whole). Use the
     /// same value on every node: a peer with a smaller limit refuses longer
-    /// values and logs it. A value must also fit the per-node share (16384
-    /// bytes of keys and values).
+    /// values and logs it. A value must also fit the per-node share
+    /// (--max-node-bytes).
     #[arg(
         long = "max-value-len",
         value_name = "BYTES",
         default_value_t = Config::DEFAULT_MAX_VALUE_LEN,
     )]
     pub max_value_len: usize,
+
+    /// Most key and value bytes this node's namespace may hold, tombstones
+    /// included: its share of every node's store (the default holds one
+    /// value of the default --max-value-len and 16 KiB of other keys). Use
+    /// the same value on every node: peers refuse a node beyond it.
+    #[arg(
+        long = "max-node-bytes",
+        value_name = "BYTES",
+        default_value_t = Config::DEFAULT_MAX_NODE_BYTES,
+    )]
+    pub max_node_bytes: usize,
 
     /// Print a members snapshot every SECS seconds (decimals allowed, at
     /// most a day); the members command prints one on demand.
@@ -322,13 +333,13 @@ mod tests {
         assert_eq!(a.leave_linger(), Duration::from_secs(3));
         assert_eq!((a.dead_grace_s, a.tombstone_grace_s), (3600, 3600));
         assert!(a.members_every.is_none() && !a.json && a.key_mode.is_none());
-        assert_eq!(a.max_value_len, 65_536);
+        assert_eq!((a.max_value_len, a.max_node_bytes), (65_536, 81_920));
 
         let a = parse(
             "--name b --listen 0.0.0.0:7000 --advertise 10.0.0.2:7000 --seed x:1 --seed y:2 \
              --set http=a=b --cluster c --interval-ms 200 --dead-grace-s 60 \
              --tombstone-grace-s 0 --members-every 0.5 --json --key-file k --key-mode listen \
-             --max-value-len 4096",
+             --max-value-len 4096 --max-node-bytes 8192",
         )
         .expect("valid");
         assert_eq!(a.seeds, ["x:1", "y:2"]);
@@ -338,7 +349,7 @@ mod tests {
         assert_eq!(a.leave_linger(), Duration::from_millis(600));
         assert_eq!((a.dead_grace_s, a.tombstone_grace_s), (60, 0));
         assert_eq!(a.members_every, Some(Duration::from_millis(500)));
-        assert_eq!(a.max_value_len, 4096);
+        assert_eq!((a.max_value_len, a.max_node_bytes), (4096, 8192));
         assert_eq!(a.key_mode.map(KeyMode::from), Some(KeyMode::Listen));
         let a = parse("--name c --interval-ms 200 --leave-linger-ms 50").expect("valid");
         assert_eq!(a.leave_linger(), Duration::from_millis(50));

@@ -50,30 +50,51 @@
 //! land in their final place, are counted in the state bytes while in
 //! flight, and need no second copy. The slot is in no node's list and not
 //! in the hash index, so no read, iterator, event, digest or reply can see
-//! it. The transfer records which byte ranges have arrived (a few ranges;
-//! an overlapping or adjacent chunk merges into them).
+//! it.
 //!
-//! When the ranges cover the whole value, the transfer completes: the
-//! detached slot replaces the key's entry (or joins the list) at the
+//! Which bytes have arrived is a map of one bit per [`CHUNK_UNIT`] (32
+//! bytes), kept in the same block after the value (1/256 of its length).
+//! Chunks are aligned to that unit on the wire, so a chunk sets exactly
+//! the bits of its bytes, in whatever order chunks arrive: the datagrams
+//! of one reply take their own paths and may come in any order, and every
+//! one of them counts. (A first design recorded up to four byte ranges in
+//! the transfer instead; chunks out of order left more holes than that,
+//! their bytes were dropped and sent again, and a 32 KiB value took 11.5
+//! rounds to reach 300 simulated nodes instead of 2.7; BENCHMARKS.md,
+//! issue 15.)
+//!
+//! When every unit is held, the transfer completes: the map is cut off
+//! the value (its bytes return to the arena at the next compaction) and
+//! the detached slot replaces the key's entry (or joins the list) at the
 //! node's tail as an ordinary one-entry delta `(m, m + 1]`, with the same
 //! events, the same push of fresh versions and the same invariants as any
 //! applied piece. Before that instant nothing of the new value is visible;
 //! after it, all of it is. **No reader, event or relay ever sees a torn
 //! value.**
 //!
-//! # Resuming, superseding, dropping
+//! # Resuming, fetching, superseding, dropping
 //!
 //! - **Resumable.** Every version-6 Syn piece and SynAck datagram lists
 //!   the values in flight here (at most [`MAX_PARTIALS`], lowest ring
-//!   hashes first): node, version and the byte ranges already held. A
-//!   sender skips those ranges, so a lost chunk costs that chunk, not the
-//!   value.
+//!   hashes first): node, version and the first [`MAX_LISTED_RANGES`]
+//!   byte ranges held. A sender skips those ranges, so a lost chunk costs
+//!   that chunk, not the value.
+//! - **Fetched from its source.** A transfer remembers the node that sent
+//!   its last chunk; that node holds the value whole (a relay passes on
+//!   only complete values). The next gossip round opens an exchange with
+//!   it first (module `peers`, as for a peer whose answer was cut by the
+//!   amplification bound), and its reply carries what is missing. Without
+//!   this, a value longer than one reply's budget (or one that lost a
+//!   datagram) waited until chance paired the receiver with a holder
+//!   again, which at 1000 nodes is rare while few nodes hold the value. A
+//!   source is fetched from once per chunk taken from it, so a source that
+//!   no longer sends (it moved on to a newer version) is not asked again.
 //! - **Superseded.** When the node's copy moves to or past the transfer's
 //!   version by any other way (a piece from a source whose copy holds a
 //!   newer version of the key, so that version no longer exists there; a
 //!   reset), the transfer is dropped: the version it assembles is gone.
-//!   A chunk of the same version that disagrees with the transfer (key or
-//!   length: made-up input) drops it too, and starts over.
+//!   A chunk of the same version that disagrees with the transfer (key,
+//!   status or length: made-up input) drops it too, and starts over.
 //! - **Removed.** Forgetting a node (removal, replacement by a newer
 //!   generation, a pending drop) drops its transfer.
 //!
@@ -108,22 +129,24 @@
 //!
 //! - Sender: [`crate::exchange`]'s `plan_piece` ends a piece below an entry
 //!   too long for a datagram at our mtu (`needs_chunks`) and adds the
-//!   chunk: the first bytes from the item's `chunk_at` that the peer's
+//!   chunk: the first units from the item's `chunk_at` that the peer's
 //!   partial does not list, as many as the room and the node's share of
-//!   the reply allow (at least [`MIN_CHUNK`]); `emit_item` goes on with
-//!   the next chunk while the share lasts, and once every byte the peer
-//!   lacks is on its way, continues after the value. Pushes and direct
-//!   beats send no chunks; a peer older than version 6 gets none
-//!   (`values_held_back`).
+//!   the reply allow (at least [`MIN_CHUNK`]), cut to whole units unless
+//!   it ends the value; `emit_item` goes on with the next chunk while the
+//!   share lasts, and once every byte the peer lacks is on its way,
+//!   continues after the value. Pushes and direct beats send no chunks; a
+//!   peer older than version 6 gets none (`values_held_back`).
 //! - Receiver: `take_chunk` (here) after each piece; `check_transfer`
 //!   after every applied piece; `drop_transfer` when a node is dropped;
-//!   [`crate::room`]'s `transfer_fits` before a transfer opens.
+//!   [`crate::room`]'s `transfer_fits` before a transfer opens (the value
+//!   and its map); `take_transfer_sources` when a round picks its peers.
 //! - Lists: `own_partials` (at most [`MAX_PARTIALS`], ring order) in
 //!   every Syn piece and SynAck datagram.
 //! - Invariants (`Engine::check_invariants`): a transfer assembles its
-//!   node's next version in a detached, unindexed entry of that node, with
-//!   ascending disjoint ranges inside it; the slot and arena accounting
-//!   count detached entries.
+//!   node's next version in a detached, unindexed entry of that node,
+//!   whose value is followed by a map whose bits set are the units the
+//!   transfer counts, not all of them; the slot and arena accounting count
+//!   detached entries.
 //!
 //! A node held at a protocol version before 6
 //! ([`crate::Config::protocol_version`]) still refuses a local write that
@@ -131,41 +154,66 @@
 //! could never send it.
 
 use crate::counters::bump;
-use crate::engine::{Engine, RESERVED_KEY_PREFIX};
+use crate::engine::{Engine, LOCAL, RESERVED_KEY_PREFIX};
 use crate::event::Observer;
 use crate::memory::Memory;
 use crate::replica::{Take, take};
 use crate::store::NIL;
-use crate::wire::{ChunkView, PartialItem};
+use crate::wire::{CHUNK_UNIT, ChunkView, PartialItem};
 
-/// Byte ranges a transfer records at most. A chunk that would need one
-/// more (a fifth hole) is not recorded, and its bytes come again.
-pub(crate) const MAX_HELD: usize = 4;
 /// Values in flight at once at a receiver: a fixed pool in the engine value
-/// (48 bytes each), the same whatever the node capacity. A chunk of
+/// (24 bytes each), the same whatever the node capacity. A chunk of
 /// another node's value while all are taken is not kept
 /// (`Counters::transfers_refused`); its node waits, as with a full store.
 pub(crate) const MAX_TRANSFERS: usize = 16;
 /// Partials a Syn or SynAck lists at most (the first in ring order).
 pub(crate) const MAX_PARTIALS: usize = 8;
+/// Byte ranges a listed partial names at most: the first ones held. A
+/// value held in more pieces than that (chunks that arrived out of order)
+/// gets some of its held bytes again, never a gap.
+pub(crate) const MAX_LISTED_RANGES: usize = 4;
 /// Fewest value bytes a chunk carries when its node's share of a reply is
-/// spent, so that a large value always progresses.
+/// spent, so that a large value always progresses (a multiple of
+/// [`CHUNK_UNIT`]).
 pub(crate) const MIN_CHUNK: usize = 256;
 
+/// [`CHUNK_UNIT`]s of a `total`-byte value (the last one may be short).
+pub(crate) fn units(total: u32) -> u32 {
+    total.div_ceil(CHUNK_UNIT)
+}
+
+/// Bytes of the map of units held that follows a `total`-byte value in
+/// flight: one bit per unit.
+pub(crate) fn map_len(total: u32) -> usize {
+    units(total).div_ceil(8) as usize
+}
+
+/// Bytes of the detached entry's value while a `total`-byte value is
+/// assembled in it: the value, then the map of units held.
+pub(crate) fn assembly_len(total: u32) -> usize {
+    (total as usize).saturating_add(map_len(total))
+}
+
 /// One remote node's value in flight: the entry after the version its copy
-/// holds, assembled in a detached entry slot (module docs).
+/// holds, assembled in a detached entry slot (module docs). Which units
+/// have arrived is a bitmap in that same entry, after the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Transfer {
-    /// The detached entry (key, value of its full length, version,
-    /// status), or [`NIL`] when this place of the pool is free.
+    /// The detached entry (key, then the value and its map of units
+    /// held), or [`NIL`] when this place of the pool is free.
     pub(crate) entry: u32,
     /// The node slot whose value it is.
     pub(crate) slot: u16,
+    /// The node that sent the last chunk taken, which holds the value
+    /// whole: the next round opens an exchange with it, to fetch the rest
+    /// ([`LOCAL`] once that exchange is opened, or for none).
+    pub(crate) source: u16,
     /// The version being assembled: the copy's max version plus one.
     pub(crate) version: u64,
-    /// Byte ranges `(start, end)` held, ascending, disjoint, not adjacent.
-    held: [(u32, u32); MAX_HELD],
-    ranges: u8,
+    /// The value's length.
+    pub(crate) total: u32,
+    /// Units held (bits set in the map).
+    pub(crate) units_held: u32,
 }
 
 impl Transfer {
@@ -173,9 +221,10 @@ impl Transfer {
     pub(crate) const NONE: Transfer = Transfer {
         entry: NIL,
         slot: 0,
+        source: LOCAL,
         version: 0,
-        held: [(0, 0); MAX_HELD],
-        ranges: 0,
+        total: 0,
+        units_held: 0,
     };
 
     /// Whether a value is in flight.
@@ -183,59 +232,58 @@ impl Transfer {
         self.entry != NIL
     }
 
-    /// The ranges held.
-    pub(crate) fn held(&self) -> &[(u32, u32)] {
-        self.held
-            .get(..usize::from(self.ranges))
-            .unwrap_or_default()
+    /// Whether every unit of the value is held.
+    pub(crate) fn is_whole(&self) -> bool {
+        self.units_held == units(self.total)
     }
+}
 
-    /// Records that `[start, end)` arrived, merging it with what is held;
-    /// false (nothing recorded) when that would need more than
-    /// [`MAX_HELD`] ranges.
-    pub(crate) fn record(&mut self, start: u32, end: u32) -> bool {
-        let mut out = [(0u32, 0u32); MAX_HELD + 1];
-        let mut n = 0usize;
-        let (mut s, mut e) = (start, end);
-        let mut placed = false;
-        let mut push = |r: (u32, u32), n: &mut usize| {
-            if let Some(slot) = out.get_mut(*n) {
-                *slot = r;
-            }
-            *n = n.saturating_add(1);
+/// Marks the units of `[start, end)` held in `map` (`start` a multiple of
+/// [`CHUNK_UNIT`], `end` one or the value's end); returns how many were not
+/// held before.
+pub(crate) fn mark_units(map: &mut [u8], start: u32, end: u32) -> u32 {
+    let mut added = 0u32;
+    for unit in start / CHUNK_UNIT..end.div_ceil(CHUNK_UNIT) {
+        let bit = 1u8 << (unit % 8);
+        if let Some(byte) = map.get_mut((unit / 8) as usize)
+            && *byte & bit == 0
+        {
+            *byte |= bit;
+            added = added.saturating_add(1);
+        }
+    }
+    added
+}
+
+/// The byte ranges `(start, end)` of a `total`-byte value that `map` says
+/// are held, ascending: the first `out.len()` of them. Returns how many.
+pub(crate) fn held_ranges(map: &[u8], total: u32, out: &mut [(u32, u32)]) -> usize {
+    let is_held = |unit: u32| {
+        map.get((unit / 8) as usize)
+            .is_some_and(|b| b & (1u8 << (unit % 8)) != 0)
+    };
+    let mut n = 0usize;
+    let mut unit = 0u32;
+    let all = units(total);
+    while unit < all {
+        if !is_held(unit) {
+            unit = unit.saturating_add(1);
+            continue;
+        }
+        let first = unit;
+        while unit < all && is_held(unit) {
+            unit = unit.saturating_add(1);
+        }
+        let Some(slot) = out.get_mut(n) else {
+            break;
         };
-        for &(a, b) in self.held() {
-            if b < s {
-                push((a, b), &mut n);
-            } else if e < a {
-                if !placed {
-                    push((s, e), &mut n);
-                    placed = true;
-                }
-                push((a, b), &mut n);
-            } else {
-                // Overlapping or adjacent: one range.
-                s = s.min(a);
-                e = e.max(b);
-            }
-        }
-        if !placed {
-            push((s, e), &mut n);
-        }
-        if n > MAX_HELD {
-            return false;
-        }
-        for (dst, src) in self.held.iter_mut().zip(out.iter()) {
-            *dst = *src;
-        }
-        self.ranges = n as u8;
-        true
+        *slot = (
+            first.saturating_mul(CHUNK_UNIT),
+            unit.saturating_mul(CHUNK_UNIT).min(total),
+        );
+        n = n.saturating_add(1);
     }
-
-    /// Whether every byte of a `total`-byte value is held.
-    pub(crate) fn covers(&self, total: u32) -> bool {
-        self.held() == [(0, total)]
-    }
+    n
 }
 
 /// The first bytes `[start, end)` of a `total`-byte value at or after
@@ -258,25 +306,44 @@ pub(crate) fn next_gap(
     (at < total).then_some((at, total))
 }
 
+/// One partial as this node lists it: the node's ring hash, the version in
+/// flight and the first ranges held.
+#[derive(Clone, Copy)]
+struct OwnPartial {
+    hash: u64,
+    version: u64,
+    ranges: [(u32, u32); MAX_LISTED_RANGES],
+    len: usize,
+}
+
+impl OwnPartial {
+    const NONE: OwnPartial = OwnPartial {
+        hash: 0,
+        version: 0,
+        ranges: [(0, 0); MAX_LISTED_RANGES],
+        len: 0,
+    };
+}
+
 /// This node's partials, copied out of the transfer pool so that a
 /// datagram can list them while the engine changes (ring order).
 pub(crate) struct OwnPartials {
-    list: [(u64, Transfer); MAX_PARTIALS],
+    list: [OwnPartial; MAX_PARTIALS],
     len: usize,
 }
 
 impl OwnPartials {
     /// None.
     pub(crate) const NONE: OwnPartials = OwnPartials {
-        list: [(0, Transfer::NONE); MAX_PARTIALS],
+        list: [OwnPartial::NONE; MAX_PARTIALS],
         len: 0,
     };
 
     /// As the wire writers take them.
     pub(crate) fn items(&self) -> [PartialItem<'_>; MAX_PARTIALS] {
         let mut items: [PartialItem<'_>; MAX_PARTIALS] = [(0, 0, &[]); MAX_PARTIALS];
-        for (item, (hash, t)) in items.iter_mut().zip(self.list.iter()) {
-            *item = (*hash, t.version, t.held());
+        for (item, p) in items.iter_mut().zip(self.list.iter()) {
+            *item = (p.hash, p.version, p.ranges.get(..p.len).unwrap_or_default());
         }
         items
     }
@@ -361,7 +428,7 @@ impl<M: Memory> Engine<M> {
                 .get(..out.len)
                 .unwrap_or_default()
                 .iter()
-                .position(|(h, _)| *h > hash)
+                .position(|p| p.hash > hash)
                 .unwrap_or(out.len);
             if at >= MAX_PARTIALS {
                 continue;
@@ -371,19 +438,67 @@ impl<M: Memory> Engine<M> {
                 tail.rotate_right(1);
             }
             if let Some(dst) = out.list.get_mut(at) {
-                *dst = (hash, *t);
+                let mut p = OwnPartial {
+                    hash,
+                    version: t.version,
+                    ..OwnPartial::NONE
+                };
+                p.len = held_ranges(self.units_map(t), t.total, &mut p.ranges);
+                *dst = p;
             }
             out.len = out.len.saturating_add(1).min(MAX_PARTIALS);
         }
         out
     }
 
+    /// The map of units held of transfer `t`, after its value.
+    pub(crate) fn units_map(&self, t: &Transfer) -> &[u8] {
+        self.store
+            .value(t.entry)
+            .get(t.total as usize..)
+            .unwrap_or_default()
+    }
+
+    /// The nodes that sent the chunks of values still in part here, at
+    /// most `out.len()` of them, each once: a round opens exchanges with
+    /// them first, so that a transfer a reply's budget or a lost datagram
+    /// left unfinished completes from a node that holds the value whole,
+    /// a round later, rather than when chance next pairs them. Each source
+    /// is handed out once per chunk taken from it. Returns how many.
+    pub(crate) fn take_transfer_sources(&mut self, out: &mut [u16]) -> usize {
+        let mut n = 0usize;
+        for i in 0..self.transfers.len() {
+            let Some(t) = self.transfers.get(i).copied() else {
+                continue;
+            };
+            let listed = out.get(..n).unwrap_or_default().contains(&t.source);
+            let alive = self
+                .nodes
+                .get(t.source)
+                .is_some_and(|s| s.status == crate::nodes::NodeStatus::Alive);
+            if !t.is_active() || t.source == LOCAL || listed || !alive {
+                continue;
+            }
+            let Some(dst) = out.get_mut(n) else {
+                break;
+            };
+            *dst = t.source;
+            n = n.saturating_add(1);
+            if let Some(t) = self.transfers.get_mut(i) {
+                t.source = LOCAL;
+            }
+        }
+        n
+    }
+
     /// Takes one chunk of `slot`'s value at its copy's max version plus one,
-    /// sent from a copy at collection point `gc`: opens the transfer, adds
-    /// the bytes, and applies the value once whole.
+    /// sent by the node in slot `source` ([`LOCAL`] if unknown) from a copy
+    /// at collection point `gc`: opens the transfer, adds the bytes, and
+    /// applies the value once whole.
     pub(crate) fn take_chunk(
         &mut self,
         slot: u16,
+        source: u16,
         chunk: &ChunkView<'_>,
         gc: u64,
         observer: &mut impl Observer,
@@ -407,10 +522,12 @@ impl<M: Memory> Engine<M> {
         let mut t = self.transfer(slot);
         if t.is_active() {
             let same = t.version == chunk.version
+                && t.total == chunk.total
                 && self.store.key(t.entry) == chunk.key
-                && self.store.slot(t.entry).is_some_and(|s| {
-                    s.status() == chunk.status && s.lens().1 == chunk.total as usize
-                });
+                && self
+                    .store
+                    .slot(t.entry)
+                    .is_some_and(|s| s.status() == chunk.status);
             if !same {
                 // Two chunks of one version that disagree: made up.
                 self.drop_transfer(slot);
@@ -429,7 +546,7 @@ impl<M: Memory> Engine<M> {
             let Ok(entry) = self.store.insert_detached(
                 slot,
                 chunk.key,
-                chunk.total as usize,
+                assembly_len(chunk.total),
                 chunk.version,
                 chunk.status,
             ) else {
@@ -440,23 +557,30 @@ impl<M: Memory> Engine<M> {
                 entry,
                 slot,
                 version: chunk.version,
+                total: chunk.total,
                 ..Transfer::NONE
             };
             self.transfers_active = self.transfers_active.saturating_add(1);
         }
+        // Aligned (checked when decoded), so the bits it sets are exactly
+        // its bytes, in whatever order chunks come.
         let start = chunk.offset;
         let end = start.saturating_add(chunk.bytes.len() as u32);
-        if t.record(start, end)
-            && let Some(dst) = self
-                .store
-                .value_mut(t.entry)
-                .get_mut(start as usize..end as usize)
-        {
+        let (value, map) = self
+            .store
+            .value_mut(t.entry)
+            .split_at_mut_checked(t.total as usize)
+            .unwrap_or_default();
+        if let Some(dst) = value.get_mut(start as usize..end as usize) {
             dst.copy_from_slice(chunk.bytes);
+            t.units_held = t.units_held.saturating_add(mark_units(map, start, end));
         }
         bump(&mut self.counters.chunks_in);
+        if source != LOCAL {
+            t.source = source;
+        }
         self.set_transfer(slot, t);
-        if t.covers(chunk.total) {
+        if t.is_whole() {
             self.complete_transfer(slot, gc, observer);
         }
     }
@@ -481,6 +605,9 @@ impl<M: Memory> Engine<M> {
         if let Some(old) = existing {
             self.store.remove(&mut list, old);
         }
+        // The map of units held goes; the block's bytes return at the next
+        // compaction.
+        self.store.truncate_value(t.entry, t.total as usize);
         self.store.attach(&mut list, t.entry);
         self.set_transfer(slot, Transfer::NONE);
         self.transfers_active = self.transfers_active.saturating_sub(1);

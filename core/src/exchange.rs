@@ -69,8 +69,8 @@ use crate::replica::send_from;
 use crate::store::NIL;
 use crate::time::Instant;
 use crate::wire::{
-    self, CHUNKS_VERSION, DecodeError, DigestItem, Encoder, Full, MessageKind, Partials,
-    SEQ_COUNT_RESERVE, SeqMark, SynMsg, Tokens, UpdateMsg, UpdateNode,
+    self, CHUNK_UNIT, CHUNKS_VERSION, DecodeError, DigestItem, Encoder, Full, MessageKind,
+    Partials, SEQ_COUNT_RESERVE, SeqMark, SynMsg, Tokens, UpdateMsg, UpdateNode,
 };
 
 /// `total` split in `parts` equal shares (all of it for zero parts).
@@ -816,8 +816,12 @@ impl<M: Memory> Engine<M> {
         self.counters.datagrams_out = self.counters.datagrams_out.saturating_add(out.datagrams);
         self.counters.bytes_out = self.counters.bytes_out.saturating_add(out.bytes);
         self.counters.chunks_out = self.counters.chunks_out.saturating_add(out.chunks_out);
-        self.counters.values_held_back =
-            self.counters.values_held_back.saturating_add(out.held_back);
+        // Pushes and direct beats carry no chunks to anyone: only a peer
+        // that cannot take them has a value held back from it.
+        if version < CHUNKS_VERSION {
+            self.counters.values_held_back =
+                self.counters.values_held_back.saturating_add(out.held_back);
+        }
     }
 
     /// Writes updates for `item` — its head, and as much of its piece as
@@ -1051,16 +1055,24 @@ impl<M: Memory> Engine<M> {
         let Some((start, end)) = next_gap(held, item.chunk_at, total) else {
             return cut;
         };
+        // Chunks are aligned to the unit receivers count in (module
+        // `wire::chunks`); an honest peer's ranges are too, so this only
+        // moves the start of a gap someone named off the grid.
+        let start = start.saturating_sub(start % CHUNK_UNIT);
         let step = s.version.saturating_sub(prev);
         // The chunk's head, with room for a bytes length of any size.
         let head = wire::chunk_len(step, key_len, (0, total, start)).saturating_add(4);
         let fits = room.saturating_sub(used).saturating_sub(head);
         let share = cap.saturating_sub(used).saturating_sub(head).max(MIN_CHUNK);
-        let len = (end.saturating_sub(start) as usize).min(fits).min(share);
+        let len = (end.saturating_sub(start) as usize).min(fits).min(share) as u32;
+        let len = if start.saturating_add(len) < total {
+            len.saturating_sub(len % CHUNK_UNIT)
+        } else {
+            len
+        };
         if len == 0 {
             return cut;
         }
-        let len = len as u32;
         let after = start.saturating_add(len);
         let held = theirs.into_iter().flat_map(|p| p.held());
         cut.chunk = Some(ChunkCut {

@@ -318,15 +318,19 @@ impl<M: Memory> Engine<M> {
                     slot,
                     t.version,
                 )?;
-                let mut end = 0u32;
-                let ordered = t.held().iter().enumerate().all(|(i, &(a, b))| {
-                    let ok = a < b && b as usize <= v && (i == 0 || a > end);
-                    end = b;
-                    ok
+                let map = self.units_map(&t);
+                let counted = map.iter().map(|b| b.count_ones()).sum::<u32>();
+                let beyond = crate::chunk::units(t.total)..(map.len() as u32).saturating_mul(8);
+                let stray = beyond.clone().any(|u| {
+                    map.get((u / 8) as usize)
+                        .is_some_and(|b| b & (1 << (u % 8)) != 0)
                 });
                 check(
-                    ordered && !t.covers(v as u32),
-                    "a transfer holds ascending, disjoint ranges of its value, not all",
+                    v == crate::chunk::assembly_len(t.total)
+                        && counted == t.units_held
+                        && !stray
+                        && !t.is_whole(),
+                    "a transfer's entry holds its value and a map of the units held, not all",
                     slot,
                     t.version,
                 )?;
@@ -443,11 +447,8 @@ impl<M: Memory> Engine<M> {
             if t.is_active() {
                 d.num(t.version);
                 d.bytes(self.store.key_bytes(t.entry));
+                // The value and its map of units held.
                 d.bytes(self.store.value(t.entry));
-                for &(a, b) in t.held() {
-                    d.num(u64::from(a));
-                    d.num(u64::from(b));
-                }
             }
             let mut cur = n.entries.head;
             while let Some(s) = self.store.slot(cur) {

@@ -7,14 +7,17 @@
 //! then), plus a seed when no peer is live (or, now and then, when none of
 //! the chosen peers is a seed), plus now and then a dead node, to notice it
 //! coming back. A peer whose answer to our first Syn was cut by its
-//! amplification bound ([`crate::token`]) goes first in the next round.
+//! amplification bound ([`crate::token`]) goes first in the next round,
+//! and so does a peer that sent us part of a value too long for one
+//! exchange (module `chunk`): it holds the value whole.
 
 use crate::engine::*;
 use crate::memory::Memory;
 use crate::nodes::NodeStatus;
 
 /// Most peers a round exchanges with again because their answer to our
-/// first Syn was cut by the amplification bound.
+/// first Syn was cut by the amplification bound, or because they sent us
+/// part of a value.
 const MAX_RECONTACTS: usize = 4;
 
 impl<M: Memory> Engine<M> {
@@ -53,6 +56,20 @@ impl<M: Memory> Engine<M> {
                 n.recontact && matches!(n.status, NodeStatus::Alive | NodeStatus::Pending)
             });
             if flagged && let Some(a) = again.get_mut(recontacts) {
+                *a = slot;
+                recontacts = recontacts.saturating_add(1);
+            }
+        }
+        // Then the nodes that sent us part of a value since the last round:
+        // they hold it whole, and the rest comes from them in one exchange
+        // (module `chunk`).
+        let mut sources = [0u16; MAX_RECONTACTS];
+        let room = limit.saturating_sub(recontacts);
+        let found = self.take_transfer_sources(sources.get_mut(..room).unwrap_or_default());
+        for &slot in sources.get(..found).unwrap_or_default() {
+            if !again.get(..recontacts).unwrap_or_default().contains(&slot)
+                && let Some(a) = again.get_mut(recontacts)
+            {
                 *a = slot;
                 recontacts = recontacts.saturating_add(1);
             }

@@ -93,7 +93,7 @@ impl<M: Memory> Engine<M> {
                 let sender =
                     self.learn_sender(&msg.sender, (version, msg.tokens.as_ref()), now, observer);
                 self.note_first_reply(sender, datagram.len(), msg.piece_count);
-                self.apply_updates(&msg, now, observer);
+                self.apply_updates(&msg, sender, now, observer);
                 if self.requests_show_us_ahead(&msg) {
                     self.heard_own_state_ahead(now, observer);
                 }
@@ -113,8 +113,8 @@ impl<M: Memory> Engine<M> {
                 let msg = wire::parse_ack(version, body)?;
                 self.check_not_self(&msg.sender)?;
                 self.check_replay(&msg.sender, sequence)?;
-                self.learn_sender(&msg.sender, (version, None), now, observer);
-                self.apply_updates(&msg, now, observer);
+                let sender = self.learn_sender(&msg.sender, (version, None), now, observer);
+                self.apply_updates(&msg, sender, now, observer);
                 self.note_sequence(&msg.sender, sequence);
             }
         }

@@ -14,6 +14,7 @@
 use crate::counters::bump;
 use crate::engine::*;
 use crate::event::{Event, Observer};
+use crate::membership::Sender;
 use crate::memory::Memory;
 use crate::nodes::NodeStatus;
 use crate::store::{EntryStatus, NIL};
@@ -102,12 +103,20 @@ impl<M: Memory> Engine<M> {
         self.next_deadline = next_deadline;
     }
 
+    /// Applies the updates of a SynAck or Ack from `sender`: heartbeats,
+    /// pieces, and the chunk a piece may end in (whose source is noted, so
+    /// that an unfinished value is fetched from it, module `chunk`).
     pub(crate) fn apply_updates(
         &mut self,
         msg: &UpdateMsg<'_>,
+        sender: Sender,
         now: Instant,
         observer: &mut impl Observer,
     ) {
+        let source = match sender {
+            Sender::Slot { slot, .. } => slot,
+            Sender::Stale { .. } | Sender::Unknown => LOCAL,
+        };
         for update in msg.updates().map_while(Result::ok) {
             let slot = match update.node {
                 WireNodeRef::Prefix(p) => {
@@ -164,7 +173,7 @@ impl<M: Memory> Engine<M> {
             if let Some(piece) = update.piece {
                 self.apply_piece(slot, &piece, observer);
                 if let Some(chunk) = &piece.chunk {
-                    self.take_chunk(slot, chunk, piece.head.last_gc, observer);
+                    self.take_chunk(slot, source, chunk, piece.head.last_gc, observer);
                 }
             }
         }

@@ -247,7 +247,8 @@ impl<M: Memory> Engine<M> {
     /// fits (module `chunk`): the node's share as it will be once the value
     /// replaces the key's entry, and the store now — a slot and a block
     /// beside the key's current entry, which stays until the value is
-    /// whole — short of what remote state must leave free.
+    /// whole, with the transfer's map of units held — short of what remote
+    /// state must leave free.
     pub(crate) fn transfer_fits(
         &self,
         slot: u16,
@@ -274,9 +275,13 @@ impl<M: Memory> Engine<M> {
         {
             return Err(NoRoom::Namespace);
         }
+        // While in flight, the value's block also holds its map of units
+        // held (module `chunk`).
+        let assembly = u32::try_from(value_len).map_or(usize::MAX, crate::chunk::map_len);
         let keep = self.kept_from_remote();
         if keep.entries.saturating_add(1) > self.store.free_slots()
-            || arena_cost(1, new_len).saturating_add(keep.bytes) > self.store.arena_free_bytes()
+            || arena_cost(1, new_len.saturating_add(assembly)).saturating_add(keep.bytes)
+                > self.store.arena_free_bytes()
         {
             return Err(NoRoom::Store);
         }

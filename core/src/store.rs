@@ -459,6 +459,25 @@ impl<M: Memory> Store<M> {
         all.get_mut(key_len..).unwrap_or_default()
     }
 
+    /// Shortens the value of detached entry `idx` to `len` bytes in place
+    /// (a value assembled with its map of units held, module `chunk`); the
+    /// bytes cut are free for accounting at once.
+    pub(crate) fn truncate_value(&mut self, idx: u32, len: usize) {
+        let Some(s) = self.slot(idx).copied() else {
+            return;
+        };
+        let old = s.val_len as usize;
+        if len >= old {
+            return;
+        }
+        let key_len = usize::from(s.key_len);
+        self.arena
+            .resized(key_len.saturating_add(old), key_len.saturating_add(len));
+        if let Some(slot) = self.slot_mut(idx) {
+            slot.val_len = len as u32;
+        }
+    }
+
     /// Makes detached entry `idx` an ordinary one: into the hash index and
     /// at the tail of `list`. Its key must not have another entry.
     pub(crate) fn attach(&mut self, list: &mut EntryList, idx: u32) {

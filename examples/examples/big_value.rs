@@ -17,7 +17,9 @@
 //! writes one 16-byte key, then the cluster converges; 20 rounds of
 //! steady state give the baseline traffic; then node 0 writes the long
 //! value (and, half a round later, a small key), and the run goes on until
-//! every node holds the long value byte for byte. Capacity per engine: the
+//! every node holds the long value byte for byte (the cost is counted to
+//! there), then until the small key reached everyone too. `--progress`
+//! prints, each round, how many nodes hold the value. Capacity per engine: the
 //! node count, 4 entries per node, 64 bytes per node plus three times the
 //! value of state, a 256-interval window; share `max_node_bytes` twice the
 //! value.
@@ -43,6 +45,9 @@ struct Args {
     /// Bytes of the long value.
     #[arg(long = "value-len", default_value_t = 32 * 1024)]
     value_len: usize,
+    /// Print, each round, how many nodes hold the value whole.
+    #[arg(long)]
+    progress: bool,
 }
 
 fn main() {
@@ -101,9 +106,30 @@ fn main() {
                 .is_some_and(|v| v == &big[..])
         })
     };
-    let took = sim
-        .wait_for(interval * 600, interval / 10, holds)
-        .map(|d| d + interval / 2);
+    let took = if args.progress {
+        let mut round = 0u32;
+        loop {
+            let name = sim.name(0).to_owned();
+            let held = (1..sim.len())
+                .filter(|&j| {
+                    sim.engine(j)
+                        .node(&name)
+                        .and_then(|v| v.get("big"))
+                        .is_some_and(|v| v == &big[..])
+                })
+                .count();
+            let chunks: u64 = (0..n).map(|i| sim.engine(i).counters().chunks_in).sum();
+            println!("round {round}: {held} hold it, {chunks} chunks taken so far");
+            if held == n - 1 || round >= 600 {
+                break (held == n - 1).then(|| sim.now() - start);
+            }
+            sim.run_for(interval);
+            round += 1;
+        }
+    } else {
+        sim.wait_for(interval * 600, interval / 10, holds)
+            .map(|d| d + interval / 2)
+    };
     let spread = sim.metrics();
     let rounds = (sim.now() - start).as_secs_f64() / interval.as_secs_f64();
     let total = spread.total.bytes_out as f64;
@@ -115,6 +141,11 @@ fn main() {
     let dropped: u64 = (0..n)
         .map(|i| sim.engine(i).counters().transfers_dropped)
         .sum();
+    // The writer's next update may still be on its way: wait for it (its
+    // rounds count from its own write).
+    let _ = sim.wait_for(interval * 60, interval / 10, |s| {
+        s.propagation(small).duration.is_some()
+    });
     let p = sim.propagation(small);
     let sum = |f: fn(&hearsay_core::Counters) -> u64| -> u64 {
         (0..n).map(|i| f(sim.engine(i).counters())).sum()

@@ -83,14 +83,15 @@ const GOLDEN: &[(&str, &str)] = &[
          00 01 00 02 02 01 00 00 00",
     ),
     (
-        // a's piece (0, 0] ending in a chunk: bytes 4..7 ("abc") of the
-        // 10-byte value of "big" at version 1.
+        // a's piece (0, 0] ending in a chunk: bytes 32..35 ("abc") of the
+        // 35-byte value of "big" at version 1 (on the grid of 32-byte
+        // units: an aligned start, the value's end).
         "chunk-synack-v6",
         "48 53 06 02 a0 d5 d2 fe 01 61 01 00 0a 00 00 01 d9 36 01
          00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
          00 00 00 00
          01 00 a1 48 9e 6d 14 ad 86 71 01 01 00 00 00 01
-         01 03 03 62 69 67 03 61 62 63 0a 04",
+         01 03 03 62 69 67 03 61 62 63 23 20",
     ),
 ];
 

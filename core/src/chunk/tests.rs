@@ -1,6 +1,7 @@
 //! Values in chunks between two engines: whole or not at all, resumable,
 //! superseded, held back from older peers.
 
+use core::net::SocketAddr;
 use std::boxed::Box;
 use std::vec::Vec;
 
@@ -219,17 +220,34 @@ fn a_removed_node_takes_its_transfer_with_it() {
 }
 
 #[test]
-fn ranges_merge_and_gaps_are_found() {
-    let mut t = Transfer::NONE;
-    assert!(t.record(10, 20));
-    assert!(t.record(30, 40));
-    assert!(t.record(20, 30), "adjacent on both sides: one range");
-    assert_eq!(t.held(), [(10, 40)]);
-    assert!(t.record(50, 60) && t.record(70, 80) && t.record(90, 95));
-    assert!(!t.record(0, 5), "a fifth range is not recorded");
-    assert_eq!(t.held(), [(10, 40), (50, 60), (70, 80), (90, 95)]);
-    assert!(t.record(0, 100));
-    assert!(t.covers(100) && !t.covers(101));
+fn units_are_marked_once_and_listed_as_ranges() {
+    let total = 200u32; // 7 units, the last 8 bytes long
+    assert_eq!(
+        (units(total), map_len(total), assembly_len(total)),
+        (7, 1, 201)
+    );
+    let mut map = [0u8; 1];
+    assert_eq!(mark_units(&mut map, 32, 96), 2);
+    assert_eq!(
+        mark_units(&mut map, 64, 128),
+        1,
+        "a unit held already is not counted again"
+    );
+    assert_eq!(mark_units(&mut map, 192, 200), 1, "the short last unit");
+    let mut out = [(0u32, 0u32); 4];
+    assert_eq!(held_ranges(&map, total, &mut out), 2);
+    assert_eq!(out[..2], [(32, 128), (192, 200)]);
+    // Only as many ranges as asked for: the first ones.
+    let mut one = [(0u32, 0u32); 1];
+    assert_eq!(held_ranges(&map, total, &mut one), 1);
+    assert_eq!(one, [(32, 128)]);
+    assert_eq!(mark_units(&mut map, 0, 200), 3);
+    assert_eq!(held_ranges(&map, total, &mut out), 1);
+    assert_eq!(out[0], (0, 200));
+}
+
+#[test]
+fn gaps_are_found() {
     let held = [(10u32, 40u32), (50, 60)];
     assert_eq!(next_gap(held.iter().copied(), 0, 100), Some((0, 10)));
     assert_eq!(next_gap(held.iter().copied(), 10, 100), Some((40, 50)));
@@ -242,4 +260,136 @@ fn ranges_merge_and_gaps_are_found() {
         next_gap([(150u32, 200u32)].into_iter(), 90, 100),
         Some((90, 100))
     );
+}
+
+/// Datagrams of one burst may arrive in any order (each takes its own
+/// path): every chunk still counts, and the value completes in the one
+/// exchange that carried all of it.
+#[test]
+fn chunks_in_any_order_complete_the_value_in_one_exchange() {
+    let (mut a, mut b) = pair(config());
+    a.set("small", b"before").expect("set");
+    while seen(&b, "small").is_none() {
+        exchange(&mut b, &mut a, &mut |_| false, &mut |_| {});
+    }
+    let big = value(20_000, 9);
+    a.set("big", &big).expect("set");
+    // b asks; a's reply (the chunks) arrives odd datagrams first, then the
+    // even ones backwards: a dozen disjoint pieces along the way.
+    let (aa, ba) = (a.id().addr, b.id().addr);
+    let mut syn = Recorder::default();
+    b.start_exchange(aa, &mut syn).expect("start");
+    let mut replies = Recorder::default();
+    for (_, mut d) in syn.sent {
+        a.handle_datagram(ba, &mut d, Instant::ZERO, &mut replies, &mut ())
+            .expect("accepted");
+    }
+    let sent: Vec<Vec<u8>> = replies.sent.into_iter().map(|(_, d)| d).collect();
+    assert!(sent.len() > 10, "{} datagrams", sent.len());
+    let order = sent
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .chain(sent.iter().step_by(2).rev());
+    for d in order {
+        let mut d = d.clone();
+        b.handle_datagram(aa, &mut d, Instant::ZERO, &mut Recorder::default(), &mut ())
+            .expect("accepted");
+        assert_eq!(b.check_invariants(), Ok(()));
+    }
+    assert!(seen(&b, "big") == Some(big), "{:?}", b.counters());
+    assert_eq!(b.counters().chunks_in, a.counters().chunks_out);
+    assert_eq!(b.counters().transfers_completed, 1);
+}
+
+/// A value left in part (here, most of a reply lost) is fetched from the
+/// node that sent the part, first thing in the next round, whom ever the
+/// random pick would have chosen; the node that completed it is then the
+/// source a third node fetches from.
+#[test]
+fn a_value_in_part_is_fetched_from_its_source_in_the_next_round() {
+    let mut c = crate::testkit::mesh(8);
+    let mut rng = crate::testkit::engine_rng();
+    for k in 1..=3 {
+        crate::testkit::run_due(&mut c, crate::testkit::spaced_round(k), &mut rng);
+    }
+    for e in c.iter_mut() {
+        e.config.fanout = 1;
+    }
+    let big = value(12_000, 10);
+    c[0].set("big", &big).expect("set");
+    let now = crate::testkit::spaced_round(4);
+    // (holder, receiver): the owner to n1, then n1 (a relay) to n2.
+    for (round, (holder, receiver)) in [(0usize, 1usize), (1, 2)].into_iter().enumerate() {
+        let ha = c[holder].id().addr;
+        // The receiver asks the holder; of the long datagrams (chunks) of
+        // the reply, three arrive.
+        let mut syn = Recorder::default();
+        c[receiver].start_exchange(ha, &mut syn).expect("start");
+        let mut net: Vec<(usize, SocketAddr, Vec<u8>)> = syn
+            .sent
+            .into_iter()
+            .map(|(to, d)| (receiver, to, d))
+            .collect();
+        let mut long = 0;
+        while !net.is_empty() {
+            let mut next = Vec::new();
+            for (from, to, mut d) in net.drain(..) {
+                if from == holder && d.len() > 1000 {
+                    long += 1;
+                    if long > 3 {
+                        continue;
+                    }
+                }
+                let j = if to == ha { holder } else { receiver };
+                let from_addr = c[from].id().addr;
+                let mut tx = Recorder::default();
+                c[j].handle_datagram(from_addr, &mut d, now, &mut tx, &mut ())
+                    .expect("accepted");
+                next.extend(tx.sent.into_iter().map(|(to, d)| (j, to, d)));
+            }
+            net = next;
+        }
+        assert!(long > 3, "the value went in {long} datagrams");
+        let name = c[0].id().name.clone();
+        let in_part = |e: &TestEngine| e.node(name.as_str()).and_then(|n| n.get("big")).is_none();
+        assert!(
+            in_part(&c[receiver]) && c[receiver].transfers_active == 1,
+            "round {round}: {} {} {:?} {:?}",
+            in_part(&c[receiver]),
+            c[receiver].transfers_active,
+            c[receiver].counters(),
+            c[holder].counters()
+        );
+        // Its next round goes to the holder, and completes the value.
+        let at = crate::testkit::spaced_round(5 + round as u64);
+        let mut tx = Recorder::default();
+        c[receiver].handle_timeout(at, &mut rng, &mut tx, &mut ());
+        // Its Syns: the first goes to the holder (the round's other
+        // exchanges, probes of peers that went quiet, follow).
+        let syn_to: Vec<SocketAddr> = tx
+            .sent
+            .iter()
+            .filter(|(_, d)| {
+                crate::wire::read_header(d).is_ok_and(|h| h.0 == crate::wire::MessageKind::Syn)
+            })
+            .map(|(to, _)| *to)
+            .collect();
+        assert!(
+            syn_to.first() == Some(&ha),
+            "round {round}: the round went to {syn_to:?}, not the holder {ha}"
+        );
+        let net = tx
+            .sent
+            .into_iter()
+            .map(|(to, d)| (receiver, to, d))
+            .collect();
+        crate::testkit::deliver_until_quiet(&mut c, net, at, |_| {});
+        let held = c[receiver]
+            .node(name.as_str())
+            .and_then(|n| n.get("big"))
+            .map(<[u8]>::to_vec);
+        assert!(held == Some(big.clone()), "round {round}: not whole");
+        assert_eq!(c[receiver].check_invariants(), Ok(()));
+    }
 }

@@ -22,7 +22,10 @@
 //! with a time-to-live; it is the last entry of its piece (counted in the
 //! piece's entry count) and its version is the piece's `to` plus one. It
 //! carries at least one byte, `offset + len ≤ total`, and `total` fits 32
-//! bits. Partials are ascending by hash, with a version from 1 to
+//! bits. It is aligned to [`CHUNK_UNIT`]: its offset is a multiple of it,
+//! and so is its length unless it ends the value, so that a receiver can
+//! record what it holds as one bit per unit, whatever order chunks arrive
+//! in (module `chunk`). Partials are ascending by hash, with a version from 1 to
 //! [`MAX_VERSION`]; their ranges ascending, non-empty, not overlapping and
 //! within 32 bits. Everything is validated with the rest of the datagram,
 //! before any state changes; the Ack and versions before 6 carry neither.
@@ -39,6 +42,9 @@ pub(crate) const CHUNKS_VERSION: u8 = 6;
 const CHUNK_OF_SET: u8 = 3;
 /// Wire status of a chunk of a value with a time-to-live.
 const CHUNK_OF_TTL: u8 = 4;
+/// Alignment of chunks, in bytes (see the module docs): a receiver keeps
+/// one bit per unit of a value in flight, 1/256 of its length.
+pub(crate) const CHUNK_UNIT: u32 = 32;
 /// Largest total length, offset or range end: a value's length fits the
 /// arena, whose size is below 2³².
 pub(crate) const MAX_CHUNKED_LEN: u64 = u32::MAX as u64;
@@ -231,7 +237,10 @@ impl<'a> Reader<'a> {
         let end = offset
             .checked_add(bytes.len() as u64)
             .ok_or(DecodeError::InvalidField)?;
+        let unit = u64::from(CHUNK_UNIT);
+        let aligned = offset.is_multiple_of(unit) && (end == total || end.is_multiple_of(unit));
         if bytes.is_empty()
+            || !aligned
             || total > MAX_CHUNKED_LEN
             || end > total
             || key.is_empty()

@@ -44,7 +44,7 @@ fn synack_v6(
 }
 
 fn good_synack() -> Vec<u8> {
-    synack_v6(CHUNKS_VERSION, &[], (0, 0), (1, "big", b"abc", 10, 4))
+    synack_v6(CHUNKS_VERSION, &[], (0, 0), (1, "big", b"abc", 35, 32))
 }
 
 #[test]
@@ -96,8 +96,8 @@ fn a_version_6_piece_may_end_in_a_chunk() {
             version: 1,
             status: EntryStatus::Set,
             key: "big",
-            total: 10,
-            offset: 4,
+            total: 35,
+            offset: 32,
             bytes: b"abc",
         })
     );
@@ -118,7 +118,7 @@ fn a_version_6_piece_may_end_in_a_chunk() {
         e.piece_head(0, 0, 2, 3)?;
         e.entry(1, EntryStatus::Set, b"x", b"1")?;
         e.entry(1, EntryStatus::Set, b"big", b"old")?;
-        e.chunk(1, EntryStatus::SetWithTtl, b"big", (b"n", 5, 4))?;
+        e.chunk(1, EntryStatus::SetWithTtl, b"big", (b"n", 33, 32))?;
         e.end_seq(updates, 1);
         Ok(())
     });
@@ -131,26 +131,39 @@ fn a_version_6_piece_may_end_in_a_chunk() {
     let c = p.chunk.expect("chunk");
     assert_eq!(
         (c.version, c.status, c.offset),
-        (3, EntryStatus::SetWithTtl, 4)
+        (3, EntryStatus::SetWithTtl, 32)
     );
 }
 
 #[test]
 fn malformed_chunks_are_refused() {
     // Before version 6 a chunk's status is unknown.
-    let v5 = synack_v6(BLOCKS_VERSION, &[], (0, 0), (1, "big", b"abc", 10, 4));
+    let v5 = synack_v6(BLOCKS_VERSION, &[], (0, 0), (1, "big", b"abc", 35, 32));
     assert_rejected(&v5, DecodeError::InvalidField);
     // Not at `to + 1`.
-    let far = synack_v6(CHUNKS_VERSION, &[], (0, 0), (2, "big", b"abc", 10, 4));
+    let far = synack_v6(CHUNKS_VERSION, &[], (0, 0), (2, "big", b"abc", 35, 32));
     assert_rejected(&far, DecodeError::OutOfOrder);
-    let zero = synack_v6(CHUNKS_VERSION, &[], (3, 3), (0, "big", b"abc", 10, 4));
+    let zero = synack_v6(CHUNKS_VERSION, &[], (3, 3), (0, "big", b"abc", 35, 32));
     assert_rejected(&zero, DecodeError::OutOfOrder);
     // Past the end of its value, empty, or longer than 32 bits allow.
-    let past = synack_v6(CHUNKS_VERSION, &[], (0, 0), (1, "big", b"abc", 10, 8));
+    let past = synack_v6(CHUNKS_VERSION, &[], (0, 0), (1, "big", b"abc", 34, 32));
     assert_rejected(&past, DecodeError::InvalidField);
     let empty = synack_v6(CHUNKS_VERSION, &[], (0, 0), (1, "big", b"", 10, 0));
     assert_rejected(&empty, DecodeError::InvalidField);
-    let bad_key = synack_v6(CHUNKS_VERSION, &[], (0, 0), (1, "b\0g", b"abc", 10, 0));
+    let bad_key = synack_v6(CHUNKS_VERSION, &[], (0, 0), (1, "b\0g", b"abc", 3, 0));
+    // Off the grid of CHUNK_UNIT: its start, or an end before the value's.
+    let unit = CHUNK_UNIT as usize;
+    let off_start = synack_v6(CHUNKS_VERSION, &[], (0, 0), (1, "big", b"abc", 40, 4));
+    assert_rejected(&off_start, DecodeError::InvalidField);
+    let off_end = synack_v6(CHUNKS_VERSION, &[], (0, 0), (1, "big", b"abc", 40, 0));
+    assert_rejected(&off_end, DecodeError::InvalidField);
+    let on_grid = [7u8; 64];
+    assert_accepted(&synack_v6(
+        CHUNKS_VERSION,
+        &[],
+        (0, 0),
+        (1, "big", &on_grid[..unit], 100, CHUNK_UNIT),
+    ));
     assert_rejected(&bad_key, DecodeError::InvalidField);
     // A chunk that is not its piece's last item.
     let tokens = Tokens::default();
@@ -167,7 +180,7 @@ fn malformed_chunks_are_refused() {
         let updates = e.begin_seq()?;
         e.update_head(UpdateNode::Hash(a_id().ring_hash()), 1)?;
         e.piece_head(0, 0, 1, 2)?;
-        e.chunk(2, EntryStatus::Set, b"big", (b"abc", 10, 0))?;
+        e.chunk(2, EntryStatus::Set, b"big", (b"abc", 3, 0))?;
         e.entry(1, EntryStatus::Set, b"x", b"1")?;
         e.end_seq(updates, 1);
         Ok(())
@@ -175,7 +188,7 @@ fn malformed_chunks_are_refused() {
     assert_rejected(&not_last, DecodeError::InvalidField);
     // A total beyond 32 bits, written by hand: the encoder cannot.
     let mut huge = good_synack();
-    let at = huge.len() - 2; // total (10), offset (4)
+    let at = huge.len() - 2; // total (35), offset (32)
     huge.splice(at..at + 1, [0x80, 0x80, 0x80, 0x80, 0x10]);
     assert_rejected(&huge, DecodeError::InvalidField);
 }
@@ -184,7 +197,7 @@ fn malformed_chunks_are_refused() {
 fn malformed_partials_are_refused() {
     let held = [(0u32, 10u32)];
     let good: [PartialItem<'_>; 2] = [(1, 5, &held), (2, 5, &held)];
-    let chunk = (1, "big", &b"abc"[..], 10, 4);
+    let chunk = (1, "big", &b"abc"[..], 35, 32);
     assert_accepted(&synack_v6(CHUNKS_VERSION, &good, (0, 0), chunk));
     let descending: [PartialItem<'_>; 2] = [(2, 5, &held), (1, 5, &held)];
     let d = synack_v6(CHUNKS_VERSION, &descending, (0, 0), chunk);
@@ -266,8 +279,15 @@ proptest! {
         starts in proptest::collection::vec((0u32..1000, 1u32..1000), 0..6),
         hashes in proptest::collection::btree_set(any::<u64>(), 0..4),
     ) {
-        let offset = before;
-        let total = before + bytes.len() as u32 + after;
+        // On the grid: an aligned start, and an aligned end or the value's.
+        let offset = before - before % CHUNK_UNIT;
+        let unit = CHUNK_UNIT as usize;
+        let mut bytes = bytes;
+        if after > 0 && bytes.len() >= unit {
+            bytes.truncate(bytes.len() - bytes.len() % unit);
+        }
+        let after = if bytes.len() % unit == 0 { after } else { 0 };
+        let total = offset + bytes.len() as u32 + after;
         let status = if ttl { EntryStatus::SetWithTtl } else { EntryStatus::Set };
         let mut held = Vec::new();
         let mut at = 0u32;

@@ -202,13 +202,14 @@ impl<M: Memory> Engine<M> {
         };
         let (m, r) = (n.max_version, n.last_gc);
         let g = piece.head.last_gc;
-        if piece.chunk.is_some() && piece.head.to <= m {
-            // Only a carrier of its chunk: nothing stale about it.
-            return;
-        }
         let as_reset = match take(m, r, piece.head.from, piece.head.to, g) {
             Take::Reset => true,
             Take::Delta => false,
+            // Only a carrier of its chunk: nothing stale about it. (A reset
+            // may end at or below what is held, so this is decided by the
+            // rule, not by `to` alone: every reset of a node whose first
+            // entry needs chunks ends just below it.)
+            Take::Stale if piece.chunk.is_some() => return,
             Take::Stale => {
                 bump(&mut self.counters.stale_pieces);
                 return;

@@ -393,3 +393,51 @@ fn a_value_in_part_is_fetched_from_its_source_in_the_next_round() {
         assert_eq!(c[receiver].check_invariants(), Ok(()));
     }
 }
+
+/// A receiver behind its owner's collection point needs a reset, and every
+/// reset of a node whose first entry is a long value is `(0, v − 1]` and a
+/// chunk of it. When the receiver already holds past `v − 1`, that piece
+/// must still rebuild its copy (a reset may end below what is held), not be
+/// set aside as a mere carrier of its chunk: otherwise no sender can ever
+/// reset it, and a key deleted at the owner stays readable there for good.
+#[test]
+fn a_reset_ending_below_the_copy_before_a_long_value_is_applied() {
+    let (mut a, mut b) = pair(config());
+    let big = value(8000, 11);
+    a.set("big", &big).expect("set"); // v1, in chunks
+    a.set("k", b"doomed").expect("set"); // v2
+    for _ in 0..10 {
+        if seen(&b, "k").is_some() {
+            break;
+        }
+        exchange(&mut b, &mut a, &mut |_| false, &mut |_| {});
+    }
+    assert!(seen(&b, "big") == Some(big.clone()));
+    assert_eq!(seen(&b, "k"), Some(b"doomed".to_vec()));
+    // While b hears nothing, a deletes k (v3) and, past the grace,
+    // collects the tombstone: b (at 2, collection point 0) needs a reset.
+    a.delete("k", Instant::ZERO).expect("delete");
+    let later = Instant::ZERO.saturating_add(config().tombstone_grace * 2);
+    a.handle_timeout(
+        later,
+        &mut crate::testkit::engine_rng(),
+        &mut Recorder::default(),
+        &mut (),
+    );
+    let owner = a.local_node().expect("local");
+    assert_eq!((owner.max_version(), owner.last_gc_version()), (3, 3));
+    for _ in 0..10 {
+        exchange(&mut b, &mut a, &mut |_| false, &mut |e| {
+            if let Some(v) = seen(e, "big") {
+                assert!(v == big, "a torn value was readable");
+            }
+        });
+    }
+    assert_eq!(
+        seen(&b, "k"),
+        None,
+        "a key deleted at its owner is still readable"
+    );
+    assert!(seen(&b, "big") == Some(big), "{:?}", b.counters());
+    assert_eq!(b.node("a").map(|n| n.max_version()), Some(3));
+}

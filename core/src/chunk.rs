@@ -128,8 +128,9 @@
 //! # Where it lives
 //!
 //! - Sender: [`crate::exchange`]'s `plan_piece` ends a piece below an entry
-//!   too long for a datagram at our mtu (`needs_chunks`) and adds the
-//!   chunk: the first units from the item's `chunk_at` that the peer's
+//!   too long for a datagram at our mtu (`needs_chunks`), or too long for
+//!   a fresh datagram of this reply (whose head lists our partials), and
+//!   adds the chunk: the first units from the item's `chunk_at` that the peer's
 //!   partial does not list, as many as the room and the node's share of
 //!   the reply allow (at least [`MIN_CHUNK`]), cut to whole units unless
 //!   it ends the value; `emit_item` goes on with the next chunk while the

@@ -441,3 +441,44 @@ fn a_reset_ending_below_the_copy_before_a_long_value_is_applied() {
     assert!(seen(&b, "big") == Some(big), "{:?}", b.counters());
     assert_eq!(b.node("a").map(|n| n.max_version()), Some(3));
 }
+
+/// An entry that fits one datagram at the mtu goes whole, never in
+/// chunks, so it must fit every reply datagram — a SynAck included, which
+/// from version 6 also lists the responder's own values in flight (up to
+/// `MAX_PARTIALS` of them). With names of the longest kind, the
+/// responder's partials must not leave such an entry unsendable in every
+/// SynAck.
+#[test]
+fn an_entry_of_the_largest_whole_size_goes_in_a_synack_that_lists_partials() {
+    let name = |c: char| std::iter::repeat_n(c, 64).collect::<std::string::String>();
+    let mut a = engine::<12, 128, 262_144>(&name('a'), 1, config());
+    let mut b = engine::<12, 128, 262_144>(&name('b'), 2, config());
+    acquaint(&mut a, &mut b);
+    // a holds part of the long values of several others, in several
+    // ranges each.
+    for (i, c) in ('c'..='j').enumerate() {
+        let mut o = engine::<12, 128, 262_144>(&name(c), 3 + i as u16, config());
+        acquaint(&mut a, &mut o);
+        acquaint(&mut b, &mut o);
+        o.set("big", &value(8000, i as u8)).expect("set");
+        exchange(&mut a, &mut o, &mut |n| n % 2 == 1 && n > 2, &mut |_| {});
+    }
+    let listed = a.own_partials();
+    assert_eq!(listed.len(), MAX_PARTIALS);
+    // a writes the largest value that still goes whole.
+    let mtu = a.config.mtu;
+    let largest = (0..mtu)
+        .rev()
+        .find(|&v| crate::wire::entry_always_fits(mtu, 4, v))
+        .expect("some");
+    a.set("edge", &value(largest, 13)).expect("set");
+    for _ in 0..5 {
+        exchange(&mut b, &mut a, &mut |_| false, &mut |_| {});
+    }
+    assert_eq!(a.own_partials().len(), MAX_PARTIALS, "a still lists them");
+    let got = b
+        .node(&name('a'))
+        .and_then(|n| n.get("edge"))
+        .map(<[u8]>::to_vec);
+    assert!(got == Some(value(largest, 13)), "{:?}", b.counters());
+}

@@ -17,6 +17,7 @@ use crate::event::{Event, Observer};
 use crate::membership::Sender;
 use crate::memory::Memory;
 use crate::nodes::NodeStatus;
+use crate::room::NoRoom;
 use crate::store::{EntryStatus, NIL};
 use crate::time::{Instant, duration_millis};
 use crate::wire::{self, Piece, UpdateMsg, WireNodeRef};
@@ -231,11 +232,15 @@ impl<M: Memory> Engine<M> {
             bump(&mut self.counters.oversized_values);
             return;
         }
-        let fits = if as_reset {
-            self.piece_fits(slot, piece, 0, true)
-        } else {
-            self.piece_fits(slot, piece, m, false)
-        };
+        let above = if as_reset { 0 } else { m };
+        let mut fits = self.piece_fits(slot, piece, above, as_reset);
+        if fits == Err(NoRoom::Store) && piece.head.to != m && self.transfer(slot).is_active() {
+            // A value in flight that this piece supersedes (module `chunk`)
+            // holds room the piece may need: once its version is gone from
+            // every source, this piece is the only way on for the node.
+            self.drop_transfer(slot);
+            fits = self.piece_fits(slot, piece, above, as_reset);
+        }
         // Stored whole or refused whole: a piece partly applied with the
         // max advanced would leave a hole that every peer pulling from us
         // inherits.

@@ -482,3 +482,35 @@ fn an_entry_of_the_largest_whole_size_goes_in_a_synack_that_lists_partials() {
         .map(<[u8]>::to_vec);
     assert!(got == Some(value(largest, 13)), "{:?}", b.counters());
 }
+
+/// A value in flight takes its block of the store at once. When its owner
+/// then overwrites the key, no node holds the version in flight any more:
+/// the piece that supersedes it must be taken even if the store has no
+/// room beside that block (the block is freed by taking it), or the
+/// receiver holds the node back for good.
+#[test]
+fn a_piece_superseding_a_transfer_that_fills_the_store_is_taken() {
+    let mut a = engine::<4, 64, 65_536>("a", 1, config());
+    let mut b = engine::<4, 64, 16_384>("b", 2, config());
+    acquaint(&mut a, &mut b);
+    let slot = b.nodes.find_hash(a.id().ring_hash()).expect("known");
+    // The longest value b can take in flight: nothing is left beside it.
+    let len = (1000..16_384)
+        .rev()
+        .find(|&l| b.transfer_fits(slot, "big", l).is_ok())
+        .expect("some");
+    a.set("big", &value(len, 14)).expect("set");
+    exchange(&mut b, &mut a, &mut |n| n > 3, &mut |_| {});
+    assert_eq!(b.transfers_active, 1);
+    a.set("big", b"small").expect("set");
+    for _ in 0..5 {
+        exchange(&mut b, &mut a, &mut |_| false, &mut |_| {});
+    }
+    assert_eq!(
+        seen(&b, "big"),
+        Some(b"small".to_vec()),
+        "{:?}",
+        b.counters()
+    );
+    assert_eq!(b.transfers_active, 0);
+}

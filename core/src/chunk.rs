@@ -93,6 +93,10 @@
 //!   version by any other way (a piece from a source whose copy holds a
 //!   newer version of the key, so that version no longer exists there; a
 //!   reset), the transfer is dropped: the version it assembles is gone.
+//!   A piece that would supersede it but finds the store full drops it
+//!   first and is checked again: the transfer's own block may be the room
+//!   it needs, and once every source has moved past the version in flight,
+//!   that piece is the node's only way on.
 //!   A chunk of the same version that disagrees with the transfer (key,
 //!   status or length: made-up input) drops it too, and starts over.
 //! - **Removed.** Forgetting a node (removal, replacement by a newer
@@ -128,8 +132,9 @@
 //! # Where it lives
 //!
 //! - Sender: [`crate::exchange`]'s `plan_piece` ends a piece below an entry
-//!   too long for a datagram at our mtu (`needs_chunks`) and adds the
-//!   chunk: the first units from the item's `chunk_at` that the peer's
+//!   too long for a datagram at our mtu (`needs_chunks`), or too long for
+//!   a fresh datagram of this reply (whose head lists our partials), and
+//!   adds the chunk: the first units from the item's `chunk_at` that the peer's
 //!   partial does not list, as many as the room and the node's share of
 //!   the reply allow (at least [`MIN_CHUNK`]), cut to whole units unless
 //!   it ends the value; `emit_item` goes on with the next chunk while the

@@ -888,7 +888,7 @@ impl<M: Memory> Engine<M> {
                 return Emitted::Done;
             }
             let entry_room = room.saturating_sub(head_len).saturating_sub(piece_head);
-            let cut = self.plan_piece(node, item, entry_room, cap_left, out);
+            let cut = self.plan_piece(node, item, (entry_room, fresh), cap_left, out);
             let progress =
                 cut.count > 0 || cut.complete || cut.chunk.is_some() || cut.to > item.from;
             if !progress {
@@ -992,11 +992,18 @@ impl<M: Memory> Engine<M> {
     /// it; where the reply may carry chunks, a chunk of it closes the
     /// piece: the first bytes from `item.chunk_at` the peer lacks, as many
     /// as the room and the cap (at least [`MIN_CHUNK`]) allow.
+    ///
+    /// `fresh`: the datagram holds nothing yet. A value that fits a
+    /// datagram at our mtu may still not fit this one, whose head lists
+    /// our partials (a SynAck, version 6): where the reply may carry
+    /// chunks, such a value at the start of a fresh datagram goes in
+    /// chunks too, or it would never go in any SynAck while we have
+    /// values in flight.
     fn plan_piece<T: Transmit>(
         &self,
         node: &NodeSlot,
         item: &PlanItem,
-        room: usize,
+        (room, fresh): (usize, bool),
         cap: usize,
         out: &Out<'_, '_, T>,
     ) -> Cut {
@@ -1013,6 +1020,10 @@ impl<M: Memory> Engine<M> {
             }
             let len = wire::entry_len(s.version.saturating_sub(prev), key_len, value_len);
             let total = used.saturating_add(len);
+            if fresh && out.chunks && count == 0 && total > room && value_len > 0 {
+                long_next = Some(cur);
+                break;
+            }
             if total > room || (count > 0 && total > cap) {
                 break;
             }

@@ -17,6 +17,7 @@ use crate::event::{Event, Observer};
 use crate::membership::Sender;
 use crate::memory::Memory;
 use crate::nodes::NodeStatus;
+use crate::room::NoRoom;
 use crate::store::{EntryStatus, NIL};
 use crate::time::{Instant, duration_millis};
 use crate::wire::{self, Piece, UpdateMsg, WireNodeRef};
@@ -202,13 +203,14 @@ impl<M: Memory> Engine<M> {
         };
         let (m, r) = (n.max_version, n.last_gc);
         let g = piece.head.last_gc;
-        if piece.chunk.is_some() && piece.head.to <= m {
-            // Only a carrier of its chunk: nothing stale about it.
-            return;
-        }
         let as_reset = match take(m, r, piece.head.from, piece.head.to, g) {
             Take::Reset => true,
             Take::Delta => false,
+            // Only a carrier of its chunk: nothing stale about it. (A reset
+            // may end at or below what is held, so this is decided by the
+            // rule, not by `to` alone: every reset of a node whose first
+            // entry needs chunks ends just below it.)
+            Take::Stale if piece.chunk.is_some() => return,
             Take::Stale => {
                 bump(&mut self.counters.stale_pieces);
                 return;
@@ -230,11 +232,15 @@ impl<M: Memory> Engine<M> {
             bump(&mut self.counters.oversized_values);
             return;
         }
-        let fits = if as_reset {
-            self.piece_fits(slot, piece, 0, true)
-        } else {
-            self.piece_fits(slot, piece, m, false)
-        };
+        let above = if as_reset { 0 } else { m };
+        let mut fits = self.piece_fits(slot, piece, above, as_reset);
+        if fits == Err(NoRoom::Store) && piece.head.to != m && self.transfer(slot).is_active() {
+            // A value in flight that this piece supersedes (module `chunk`)
+            // holds room the piece may need: once its version is gone from
+            // every source, this piece is the only way on for the node.
+            self.drop_transfer(slot);
+            fits = self.piece_fits(slot, piece, above, as_reset);
+        }
         // Stored whole or refused whole: a piece partly applied with the
         // max advanced would leave a hole that every peer pulling from us
         // inherits.

@@ -393,3 +393,124 @@ fn a_value_in_part_is_fetched_from_its_source_in_the_next_round() {
         assert_eq!(c[receiver].check_invariants(), Ok(()));
     }
 }
+
+/// A receiver behind its owner's collection point needs a reset, and every
+/// reset of a node whose first entry is a long value is `(0, v − 1]` and a
+/// chunk of it. When the receiver already holds past `v − 1`, that piece
+/// must still rebuild its copy (a reset may end below what is held), not be
+/// set aside as a mere carrier of its chunk: otherwise no sender can ever
+/// reset it, and a key deleted at the owner stays readable there for good.
+#[test]
+fn a_reset_ending_below_the_copy_before_a_long_value_is_applied() {
+    let (mut a, mut b) = pair(config());
+    let big = value(8000, 11);
+    a.set("big", &big).expect("set"); // v1, in chunks
+    a.set("k", b"doomed").expect("set"); // v2
+    for _ in 0..10 {
+        if seen(&b, "k").is_some() {
+            break;
+        }
+        exchange(&mut b, &mut a, &mut |_| false, &mut |_| {});
+    }
+    assert!(seen(&b, "big") == Some(big.clone()));
+    assert_eq!(seen(&b, "k"), Some(b"doomed".to_vec()));
+    // While b hears nothing, a deletes k (v3) and, past the grace,
+    // collects the tombstone: b (at 2, collection point 0) needs a reset.
+    a.delete("k", Instant::ZERO).expect("delete");
+    let later = Instant::ZERO.saturating_add(config().tombstone_grace * 2);
+    a.handle_timeout(
+        later,
+        &mut crate::testkit::engine_rng(),
+        &mut Recorder::default(),
+        &mut (),
+    );
+    let owner = a.local_node().expect("local");
+    assert_eq!((owner.max_version(), owner.last_gc_version()), (3, 3));
+    for _ in 0..10 {
+        exchange(&mut b, &mut a, &mut |_| false, &mut |e| {
+            if let Some(v) = seen(e, "big") {
+                assert!(v == big, "a torn value was readable");
+            }
+        });
+    }
+    assert_eq!(
+        seen(&b, "k"),
+        None,
+        "a key deleted at its owner is still readable"
+    );
+    assert!(seen(&b, "big") == Some(big), "{:?}", b.counters());
+    assert_eq!(b.node("a").map(|n| n.max_version()), Some(3));
+}
+
+/// An entry that fits one datagram at the mtu goes whole, never in
+/// chunks, so it must fit every reply datagram — a SynAck included, which
+/// from version 6 also lists the responder's own values in flight (up to
+/// `MAX_PARTIALS` of them). With names of the longest kind, the
+/// responder's partials must not leave such an entry unsendable in every
+/// SynAck.
+#[test]
+fn an_entry_of_the_largest_whole_size_goes_in_a_synack_that_lists_partials() {
+    let name = |c: char| std::iter::repeat_n(c, 64).collect::<std::string::String>();
+    let mut a = engine::<12, 128, 262_144>(&name('a'), 1, config());
+    let mut b = engine::<12, 128, 262_144>(&name('b'), 2, config());
+    acquaint(&mut a, &mut b);
+    // a holds part of the long values of several others, in several
+    // ranges each.
+    for (i, c) in ('c'..='j').enumerate() {
+        let mut o = engine::<12, 128, 262_144>(&name(c), 3 + i as u16, config());
+        acquaint(&mut a, &mut o);
+        acquaint(&mut b, &mut o);
+        o.set("big", &value(8000, i as u8)).expect("set");
+        exchange(&mut a, &mut o, &mut |n| n % 2 == 1 && n > 2, &mut |_| {});
+    }
+    let listed = a.own_partials();
+    assert_eq!(listed.len(), MAX_PARTIALS);
+    // a writes the largest value that still goes whole.
+    let mtu = a.config.mtu;
+    let largest = (0..mtu)
+        .rev()
+        .find(|&v| crate::wire::entry_always_fits(mtu, 4, v))
+        .expect("some");
+    a.set("edge", &value(largest, 13)).expect("set");
+    for _ in 0..5 {
+        exchange(&mut b, &mut a, &mut |_| false, &mut |_| {});
+    }
+    assert_eq!(a.own_partials().len(), MAX_PARTIALS, "a still lists them");
+    let got = b
+        .node(&name('a'))
+        .and_then(|n| n.get("edge"))
+        .map(<[u8]>::to_vec);
+    assert!(got == Some(value(largest, 13)), "{:?}", b.counters());
+}
+
+/// A value in flight takes its block of the store at once. When its owner
+/// then overwrites the key, no node holds the version in flight any more:
+/// the piece that supersedes it must be taken even if the store has no
+/// room beside that block (the block is freed by taking it), or the
+/// receiver holds the node back for good.
+#[test]
+fn a_piece_superseding_a_transfer_that_fills_the_store_is_taken() {
+    let mut a = engine::<4, 64, 65_536>("a", 1, config());
+    let mut b = engine::<4, 64, 16_384>("b", 2, config());
+    acquaint(&mut a, &mut b);
+    let slot = b.nodes.find_hash(a.id().ring_hash()).expect("known");
+    // The longest value b can take in flight: nothing is left beside it.
+    let len = (1000..16_384)
+        .rev()
+        .find(|&l| b.transfer_fits(slot, "big", l).is_ok())
+        .expect("some");
+    a.set("big", &value(len, 14)).expect("set");
+    exchange(&mut b, &mut a, &mut |n| n > 3, &mut |_| {});
+    assert_eq!(b.transfers_active, 1);
+    a.set("big", b"small").expect("set");
+    for _ in 0..5 {
+        exchange(&mut b, &mut a, &mut |_| false, &mut |_| {});
+    }
+    assert_eq!(
+        seen(&b, "big"),
+        Some(b"small".to_vec()),
+        "{:?}",
+        b.counters()
+    );
+    assert_eq!(b.transfers_active, 0);
+}

@@ -176,7 +176,7 @@ pub(crate) const MAX_PARTIALS: usize = 8;
 /// Byte ranges a listed partial names at most: the first ones held. A
 /// value held in more pieces than that (chunks that arrived out of order)
 /// gets some of its held bytes again, never a gap.
-pub(crate) const MAX_LISTED_RANGES: usize = 4;
+pub(crate) const MAX_LISTED_RANGES: usize = 8;
 /// Fewest value bytes a chunk carries when its node's share of a reply is
 /// spent, so that a large value always progresses (a multiple of
 /// [`CHUNK_UNIT`]).
@@ -462,6 +462,13 @@ impl<M: Memory> Engine<M> {
             .value(t.entry)
             .get(t.total as usize..)
             .unwrap_or_default()
+    }
+
+    /// Forgets `slot` as the source of any transfer (the node is dropped).
+    pub(crate) fn forget_transfer_source(&mut self, slot: u16) {
+        for t in self.transfers.iter_mut().filter(|t| t.source == slot) {
+            t.source = LOCAL;
+        }
     }
 
     /// The nodes that sent the chunks of values still in part here, at

@@ -201,6 +201,8 @@ impl<M: Memory> Engine<M> {
             return;
         };
         self.drop_transfer(slot);
+        // Its slot may soon hold another node, which sent no chunk.
+        self.forget_transfer_source(slot);
         self.store.remove_all(&mut list);
         self.nodes.remove(slot);
     }

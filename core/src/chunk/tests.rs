@@ -302,6 +302,39 @@ fn chunks_in_any_order_complete_the_value_in_one_exchange() {
     assert_eq!(b.counters().transfers_completed, 1);
 }
 
+/// An exchange opened by `receiver` towards `holder` at `now`, of whose
+/// long datagrams (the chunks of a value) only three arrive.
+fn send_in_part(c: &mut [TestEngine], holder: usize, receiver: usize, now: Instant) {
+    let ha = c[holder].id().addr;
+    let mut syn = Recorder::default();
+    c[receiver].start_exchange(ha, &mut syn).expect("start");
+    let mut net: Vec<(usize, SocketAddr, Vec<u8>)> = syn
+        .sent
+        .into_iter()
+        .map(|(to, d)| (receiver, to, d))
+        .collect();
+    let mut long = 0;
+    while !net.is_empty() {
+        let mut next = Vec::new();
+        for (from, to, mut d) in net.drain(..) {
+            if from == holder && d.len() > 1000 {
+                long += 1;
+                if long > 3 {
+                    continue;
+                }
+            }
+            let j = if to == ha { holder } else { receiver };
+            let from_addr = c[from].id().addr;
+            let mut tx = Recorder::default();
+            c[j].handle_datagram(from_addr, &mut d, now, &mut tx, &mut ())
+                .expect("accepted");
+            next.extend(tx.sent.into_iter().map(|(to, d)| (j, to, d)));
+        }
+        net = next;
+    }
+    assert!(long > 3, "the value went in {long} datagrams");
+}
+
 /// A value left in part (here, most of a reply lost) is fetched from the
 /// node that sent the part, first thing in the next round, whom ever the
 /// random pick would have chosen; the node that completed it is then the
@@ -322,35 +355,7 @@ fn a_value_in_part_is_fetched_from_its_source_in_the_next_round() {
     // (holder, receiver): the owner to n1, then n1 (a relay) to n2.
     for (round, (holder, receiver)) in [(0usize, 1usize), (1, 2)].into_iter().enumerate() {
         let ha = c[holder].id().addr;
-        // The receiver asks the holder; of the long datagrams (chunks) of
-        // the reply, three arrive.
-        let mut syn = Recorder::default();
-        c[receiver].start_exchange(ha, &mut syn).expect("start");
-        let mut net: Vec<(usize, SocketAddr, Vec<u8>)> = syn
-            .sent
-            .into_iter()
-            .map(|(to, d)| (receiver, to, d))
-            .collect();
-        let mut long = 0;
-        while !net.is_empty() {
-            let mut next = Vec::new();
-            for (from, to, mut d) in net.drain(..) {
-                if from == holder && d.len() > 1000 {
-                    long += 1;
-                    if long > 3 {
-                        continue;
-                    }
-                }
-                let j = if to == ha { holder } else { receiver };
-                let from_addr = c[from].id().addr;
-                let mut tx = Recorder::default();
-                c[j].handle_datagram(from_addr, &mut d, now, &mut tx, &mut ())
-                    .expect("accepted");
-                next.extend(tx.sent.into_iter().map(|(to, d)| (j, to, d)));
-            }
-            net = next;
-        }
-        assert!(long > 3, "the value went in {long} datagrams");
+        send_in_part(&mut c, holder, receiver, now);
         let name = c[0].id().name.clone();
         let in_part = |e: &TestEngine| e.node(name.as_str()).and_then(|n| n.get("big")).is_none();
         assert!(
@@ -513,4 +518,38 @@ fn a_piece_superseding_a_transfer_that_fills_the_store_is_taken() {
         b.counters()
     );
     assert_eq!(b.transfers_active, 0);
+}
+
+/// A node dropped here is no longer the source of a value in flight: its
+/// slot may soon hold another node, which sent nothing.
+#[test]
+fn a_dropped_source_is_forgotten() {
+    let mut c = crate::testkit::mesh(3);
+    c[0].set("big", &value(12_000, 11)).expect("set");
+    let now = Instant::ZERO;
+    // n1 holds it whole, n2 gets part of it from n1.
+    crate::testkit::deliver_until_quiet(&mut c, Vec::new(), now, |_| {});
+    let mut tx = Recorder::default();
+    let a0 = c[0].id().addr;
+    c[1].start_exchange(a0, &mut tx).expect("start");
+    let net = tx.sent.into_iter().map(|(to, d)| (1, to, d)).collect();
+    crate::testkit::deliver_until_quiet(&mut c, net, now, |_| {});
+    let name = c[0].id().name.clone();
+    assert!(
+        c[1].node(name.as_str())
+            .and_then(|n| n.get("big"))
+            .is_some()
+    );
+    send_in_part(&mut c, 1, 2, now);
+    let owner = c[2].nodes.find_hash(c[0].id().ring_hash()).expect("known");
+    let relay = c[2].nodes.find_hash(c[1].id().ring_hash()).expect("known");
+    assert_eq!(c[2].transfer(owner).source, relay);
+    c[2].drop_node(relay);
+    let t = c[2].transfer(owner);
+    assert!(
+        t.is_active(),
+        "the value in flight is the owner's, not the relay's"
+    );
+    assert_eq!(t.source, LOCAL);
+    assert_eq!(c[2].take_transfer_sources(&mut [0u16; 4]), 0);
 }

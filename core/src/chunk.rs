@@ -359,6 +359,23 @@ impl OwnPartials {
     }
 }
 
+/// The items of `own` (this node's partials, if any), for [`listed`].
+pub(crate) fn partial_items(own: Option<&OwnPartials>) -> Option<[PartialItem<'_>; MAX_PARTIALS]> {
+    own.map(OwnPartials::items)
+}
+
+/// The partials as the wire writers take them, from `own` and its
+/// [`partial_items`]: none when there are none.
+pub(crate) fn listed<'a>(
+    own: Option<&OwnPartials>,
+    items: &'a Option<[PartialItem<'a>; MAX_PARTIALS]>,
+) -> &'a [PartialItem<'a>] {
+    match (own, items) {
+        (Some(own), Some(items)) => items.get(..own.len()).unwrap_or_default(),
+        _ => &[],
+    }
+}
+
 impl<M: Memory> Engine<M> {
     /// The transfer of `slot` (inactive if none).
     pub(crate) fn transfer(&self, slot: u16) -> Transfer {
@@ -416,12 +433,14 @@ impl<M: Memory> Engine<M> {
     }
 
     /// This node's partials, the [`MAX_PARTIALS`] lowest in ring order,
-    /// ascending as the wire wants them.
-    pub(crate) fn own_partials(&self) -> OwnPartials {
-        let mut out = OwnPartials::NONE;
+    /// ascending as the wire wants them; `None` (nothing built or copied,
+    /// as in every exchange of a cluster with no value in flight) when
+    /// there are none.
+    pub(crate) fn own_partials(&self) -> Option<OwnPartials> {
         if self.transfers_active == 0 {
-            return out;
+            return None;
         }
+        let mut out = OwnPartials::NONE;
         for t in self.transfers.iter().filter(|t| t.is_active()) {
             let Some(hash) = self.nodes.get(t.slot).map(|n| n.hash) else {
                 continue;
@@ -453,7 +472,7 @@ impl<M: Memory> Engine<M> {
             }
             out.len = out.len.saturating_add(1).min(MAX_PARTIALS);
         }
-        out
+        Some(out)
     }
 
     /// The map of units held of transfer `t`, after its value.

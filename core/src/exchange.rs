@@ -56,7 +56,7 @@
 
 use core::net::SocketAddr;
 
-use crate::chunk::{MIN_CHUNK, OwnPartials, next_gap};
+use crate::chunk::{MIN_CHUNK, OwnPartials, listed, next_gap, partial_items};
 use crate::counters::bump;
 use crate::engine::{Engine, LOCAL, Transmit};
 use crate::event::Observer;
@@ -127,7 +127,7 @@ struct Out<'t, 'p, T: Transmit> {
     /// What the peer said it holds in part (chunks it need not get again).
     theirs: Partials<'p>,
     /// What this node holds in part, listed in each SynAck datagram.
-    own: OwnPartials,
+    own: Option<&'p OwnPartials>,
     /// Chunks written, and values held back from a peer of an older
     /// version, for the counters.
     chunks_out: u64,
@@ -168,12 +168,11 @@ impl<'t, T: Transmit> Out<'t, '_, T> {
             (self.kind, self.version, self.cluster, self.piece_count);
         let (sender, tokens, stamp) = (self.sender.clone(), self.tokens, self.stamp);
         let answered = (kind == MessageKind::SynAck).then_some((piece_count, &tokens, stamp));
-        let own = core::mem::replace(&mut self.own, OwnPartials::NONE);
-        let items = own.items();
-        let partials = items.get(..own.len()).unwrap_or_default();
+        let own = self.own;
+        let items = partial_items(own);
+        let partials = listed(own, &items);
         let opened =
             self.write(|enc| enc.reply_head(kind, version, cluster, &sender, answered, partials));
-        self.own = own;
         match opened {
             Ok(mark) if kind == MessageKind::SynAck => {
                 self.req_mark = Some(mark);
@@ -717,10 +716,11 @@ impl<M: Memory> Engine<M> {
             return;
         };
         let mtu = self.config.mtu;
+        // A SynAck lists our partials (an Ack does not).
         let own = if kind == MessageKind::SynAck {
             self.own_partials()
         } else {
-            OwnPartials::NONE
+            None
         };
         let mut out = Out {
             tx,
@@ -747,7 +747,7 @@ impl<M: Memory> Engine<M> {
             exhausted: false,
             chunks: chunking.is_some() && version >= CHUNKS_VERSION,
             theirs: chunking.unwrap_or(Partials::NONE),
-            own,
+            own: own.as_ref(),
             chunks_out: 0,
             held_back: 0,
         };

@@ -11,7 +11,7 @@
 
 use core::net::SocketAddr;
 
-use crate::chunk::OwnPartials;
+use crate::chunk::{OwnPartials, listed, partial_items};
 use crate::counters::bump;
 use crate::engine::{Engine, SendError, Transmit};
 use crate::id::NodeId;
@@ -22,11 +22,10 @@ use crate::wire::{self, Encoder, Full, SEQ_COUNT_RESERVE, Tokens};
 /// Fixed part of a Syn piece of `version` before its digest lines (piece
 /// count taken at its widest so both planning passes agree), with the
 /// partials every piece lists (module `chunk`).
-fn syn_head_len(own: &NodeId, version: u8, partials: &OwnPartials) -> usize {
+fn syn_head_len(own: &NodeId, version: u8, partials: Option<&OwnPartials>) -> usize {
     // The piece count is not known yet: room for the largest.
-    let items = partials.items();
-    let listed = items.get(..partials.len()).unwrap_or_default();
-    wire::syn_head_len(own, u16::MAX, version, listed)
+    let items = partial_items(partials);
+    wire::syn_head_len(own, u16::MAX, version, listed(partials, &items))
 }
 
 /// How long a node table must have been still (no node added, removed,
@@ -162,7 +161,8 @@ impl<M: Memory> Engine<M> {
         compact: bool,
     ) -> Result<Layout, SendError> {
         let limit = self.config.mtu.min(tx.buffer().len());
-        let room = limit.saturating_sub(syn_head_len(&self.id, version, &self.own_partials()));
+        let partials = self.own_partials();
+        let room = limit.saturating_sub(syn_head_len(&self.id, version, partials.as_ref()));
         let blocks = version >= wire::BLOCKS_VERSION;
         let run = if blocks { 1 + SEQ_COUNT_RESERVE } else { 0 };
         if room < wire::digest_len(true, u64::MAX, u64::MAX, u64::MAX).saturating_add(run) {
@@ -295,8 +295,8 @@ impl<M: Memory> Engine<M> {
         let compact_head = (self.syn_stamp, layout.bits);
         // Every piece lists them: each is answered on its own.
         let partials = self.own_partials();
-        let items = partials.items();
-        let listed = items.get(..partials.len()).unwrap_or_default();
+        let items = partial_items(partials.as_ref());
+        let listed = listed(partials.as_ref(), &items);
         let first = self.nodes.ring_position(range.0);
         let mut start = first;
         let mut sent = 0usize;

@@ -468,8 +468,8 @@ fn an_entry_of_the_largest_whole_size_goes_in_a_synack_that_lists_partials() {
         o.set("big", &value(8000, i as u8)).expect("set");
         exchange(&mut a, &mut o, &mut |n| n % 2 == 1 && n > 2, &mut |_| {});
     }
-    let listed = a.own_partials();
-    assert_eq!(listed.len(), MAX_PARTIALS);
+    let listed = a.own_partials().map_or(0, |p| p.len());
+    assert_eq!(listed, MAX_PARTIALS);
     // a writes the largest value that still goes whole.
     let mtu = a.config.mtu;
     let largest = (0..mtu)
@@ -480,7 +480,11 @@ fn an_entry_of_the_largest_whole_size_goes_in_a_synack_that_lists_partials() {
     for _ in 0..5 {
         exchange(&mut b, &mut a, &mut |_| false, &mut |_| {});
     }
-    assert_eq!(a.own_partials().len(), MAX_PARTIALS, "a still lists them");
+    assert_eq!(
+        a.own_partials().map_or(0, |p| p.len()),
+        MAX_PARTIALS,
+        "a still lists them"
+    );
     let got = b
         .node(&name('a'))
         .and_then(|n| n.get("edge"))

@@ -678,7 +678,7 @@ fn cluster_label(name: &str, id: ClusterId) -> String {
 /// allocated here, once, at `capacity` ([`Capacity::memory_bytes`]), and
 /// never again. The engine value itself is small (about 2 KiB): the tables
 /// are boxes, so nothing large passes through a stack.
-fn build_engine(
+pub(crate) fn build_engine(
     capacity: Capacity,
     id: NodeId,
     config: Config,

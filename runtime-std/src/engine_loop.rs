@@ -263,11 +263,21 @@ impl EngineLoop {
 
     /// A channel that fires at the engine's next deadline (never, once
     /// nothing will be due).
+    ///
+    /// A leave's callers are answered when its linger has passed, from
+    /// [`EngineLoop::timeout`]. If a datagram or a command was handled
+    /// first past that instant, the engine, having noted the time, has
+    /// nothing more due: the channel then fires at once, so that the
+    /// callers are still answered (they waited until their own bound, and
+    /// failed with [`Error::Timeout`], when a busy machine let that happen).
     fn deadline(&self) -> Receiver<std::time::Instant> {
-        self.engine
-            .poll_timeout()
-            .and_then(|t| self.clock.at(t))
-            .map_or_else(crossbeam_channel::never, crossbeam_channel::at)
+        match self.engine.poll_timeout().and_then(|t| self.clock.at(t)) {
+            Some(at) => crossbeam_channel::at(at),
+            None if !self.leave_waiters.is_empty() => {
+                crossbeam_channel::at(std::time::Instant::now())
+            }
+            None => crossbeam_channel::never(),
+        }
     }
 
     /// Everything the engine has due now: a gossip round, convictions,
@@ -616,5 +626,80 @@ impl Observer for Obs<'_> {
             // learns them.
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearsay_core::{Capacity, Config, NodeId};
+
+    /// An engine loop for `config`, on a loopback socket of its own, not
+    /// running: the test calls its steps.
+    fn a_loop(config: Config) -> EngineLoop {
+        let socket = crate::socket::bind(SocketAddr::from(([127, 0, 0, 1], 0)), None)
+            .expect("a loopback socket");
+        let addr = socket.local_addr().expect("an address");
+        let id = NodeId::new("a", 1, addr).expect("id");
+        let capacity = Capacity {
+            nodes: 4,
+            entries: 16,
+            state_bytes: 4096,
+            window: 16,
+        };
+        let engine = crate::builder::build_engine(capacity, id.clone(), config.clone(), &[])
+            .expect("engine");
+        let stats = Arc::new(Stats::default());
+        let tx = SocketTx::new(socket, config.mtu, Arc::clone(&stats), "a".to_owned());
+        EngineLoop::new(
+            engine,
+            tx,
+            Clock::start(),
+            stats,
+            Subscribers::default(),
+            Arc::new(Identity::new(id)),
+        )
+    }
+
+    /// A leave whose linger passes while a datagram is being handled is
+    /// still answered: the loop wakes for it although the engine has
+    /// nothing more due.
+    #[test]
+    fn a_leave_that_ends_while_a_datagram_is_handled_is_still_answered() {
+        let mut config = Config::new();
+        config.leave_linger = Duration::from_millis(20);
+        let mut l = a_loop(config);
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let now = l.clock.now();
+        l.leave(reply, now);
+        assert!(answer.try_recv().is_err(), "not before the linger");
+        // The linger passes (waited for on the loop's own clock) ...
+        while !l.engine.has_left(l.clock.now()) {
+            std::thread::yield_now();
+        }
+        // ... and a datagram (any bytes: the time is noted first) is
+        // handled before the loop's timer fired.
+        l.datagram(Inbound {
+            from: SocketAddr::from(([127, 0, 0, 1], 9)),
+            bytes: vec![0; 12],
+        });
+        assert_eq!(
+            l.engine.poll_timeout(),
+            None,
+            "nothing is due for the engine"
+        );
+        let fired = l.deadline().recv_timeout(Duration::from_secs(10));
+        assert!(
+            fired.is_ok(),
+            "the loop would never wake to answer the leave"
+        );
+        l.timeout();
+        assert!(matches!(answer.try_recv(), Ok(Ok(()))));
+        // Answered: nothing is due any more.
+        assert!(
+            l.deadline()
+                .recv_timeout(Duration::from_millis(50))
+                .is_err()
+        );
     }
 }

@@ -2,31 +2,15 @@
 //! (issue 15): a 32 KiB value set on one node reaches the other whole,
 //! sealed, and its one key event carries all of it.
 
-use std::time::{Duration, Instant};
+use hearsay_std::{Error, KeyEvent};
 
-use hearsay_std::builder::scaled_detector;
-use hearsay_std::{Error, KeyEvent, Node};
+mod support;
+use support::wait_until;
 
-const INTERVAL: Duration = Duration::from_millis(100);
-const PATIENCE: Duration = Duration::from_secs(20);
 const KEY: [u8; 32] = [0x42; 32];
 
 fn builder(name: &str) -> hearsay_std::Builder {
-    let mut detector = scaled_detector(INTERVAL);
-    detector.acceptable_heartbeat_pause = Duration::from_secs(1);
-    detector.min_std_deviation = Duration::from_millis(100);
-    Node::builder(name)
-        .gossip_interval(INTERVAL)
-        .detector(detector)
-        .cluster_key(KEY)
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    support::builder(name).cluster_key(KEY)
 }
 
 /// A value of `len` bytes, different at every position.

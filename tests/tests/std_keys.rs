@@ -2,33 +2,14 @@
 //! cluster converges, a node with another key never joins it, and a key
 //! rotated through the `Node` handles keeps the cluster together.
 
-use std::time::{Duration, Instant};
-
-use hearsay_std::builder::scaled_detector;
 use hearsay_std::{DecodeError, Error, KeyError, KeyMode, Node, NodeStatus};
 
-const INTERVAL: Duration = Duration::from_millis(100);
-const PATIENCE: Duration = Duration::from_secs(20);
+mod support;
+use support::{builder, wait_until};
+
 const K1: [u8; 32] = [0x31; 32];
 const K2: [u8; 32] = [0x32; 32];
 const OTHER: [u8; 32] = [0x99; 32];
-
-fn builder(name: &str) -> hearsay_std::Builder {
-    let mut detector = scaled_detector(INTERVAL);
-    detector.acceptable_heartbeat_pause = Duration::from_secs(1);
-    detector.min_std_deviation = Duration::from_millis(100);
-    Node::builder(name)
-        .gossip_interval(INTERVAL)
-        .detector(detector)
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn alive(observer: &Node, subject: &Node) -> bool {
     observer.member(subject.name()).unwrap().map(|m| m.status) == Some(NodeStatus::Alive)

@@ -9,38 +9,19 @@
 
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hearsay_core::ClusterId;
 use hearsay_core::wire::{MAGIC, MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
-use hearsay_std::builder::scaled_detector;
 use hearsay_std::{DecodeError, KeyEvent, MembershipEvent, Node, NodeEvent, NodeStatus};
 
-const INTERVAL: Duration = Duration::from_millis(100);
-/// How long any expected outcome may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(20);
+mod support;
+use support::{PATIENCE, wait_until};
 
-/// A node with test timings: 100 ms gossip; a detector that convicts in
-/// about 1.5 s but tolerates a second of scheduling hiccups.
+/// A node with the test timings (module `support`), lingering half a
+/// second when it leaves.
 fn builder(name: &str) -> hearsay_std::Builder {
-    let mut detector = scaled_detector(INTERVAL);
-    detector.acceptable_heartbeat_pause = Duration::from_secs(1);
-    detector.min_std_deviation = Duration::from_millis(100);
-    Node::builder(name)
-        .gossip_interval(INTERVAL)
-        .detector(detector)
-        .leave_linger(Duration::from_millis(500))
-}
-
-/// Polls `cond` every 20 ms until it holds; panics with `what` after
-/// [`PATIENCE`].
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
+    support::builder(name).leave_linger(Duration::from_millis(500))
 }
 
 /// `n` nodes named `{prefix}0..`, each seeded with the first and holding

@@ -498,26 +498,27 @@ impl<M: Memory> Engine<M> {
     /// is handed out once per chunk taken from it. Returns how many.
     pub(crate) fn take_transfer_sources(&mut self, out: &mut [u16]) -> usize {
         let mut n = 0usize;
-        for i in 0..self.transfers.len() {
-            let Some(t) = self.transfers.get(i).copied() else {
-                continue;
+        if self.transfers_active == 0 {
+            return n;
+        }
+        let nodes = &self.nodes;
+        for t in self.transfers.iter_mut() {
+            let alive = || {
+                nodes
+                    .get(t.source)
+                    .is_some_and(|s| s.status == crate::nodes::NodeStatus::Alive)
             };
-            let listed = out.get(..n).unwrap_or_default().contains(&t.source);
-            let alive = self
-                .nodes
-                .get(t.source)
-                .is_some_and(|s| s.status == crate::nodes::NodeStatus::Alive);
-            if !t.is_active() || t.source == LOCAL || listed || !alive {
+            if !t.is_active() || t.source == LOCAL || !alive() {
                 continue;
             }
-            let Some(dst) = out.get_mut(n) else {
-                break;
-            };
-            *dst = t.source;
-            n = n.saturating_add(1);
-            if let Some(t) = self.transfers.get_mut(i) {
-                t.source = LOCAL;
+            if !out.get(..n).unwrap_or_default().contains(&t.source) {
+                let Some(dst) = out.get_mut(n) else {
+                    break;
+                };
+                *dst = t.source;
+                n = n.saturating_add(1);
             }
+            t.source = LOCAL;
         }
         n
     }

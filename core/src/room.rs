@@ -100,13 +100,7 @@ impl<M: Memory> Engine<M> {
             return Ok(());
         }
         let new_len = key.len().saturating_add(value_len);
-        let (add_entries, old_len) = match existing.and_then(|i| self.store.slot(i)) {
-            Some(s) => {
-                let (k, v) = s.lens();
-                (0, k.saturating_add(v))
-            }
-            None => (1, 0),
-        };
+        let (add_entries, old_len) = self.replacing(existing);
         if add_entries == 0 && new_len <= old_len {
             // Shrinking (a delete, an expiry) always fits.
             return Ok(());
@@ -243,6 +237,19 @@ impl<M: Memory> Engine<M> {
         Ok(())
     }
 
+    /// What writing a key whose current entry is `existing` (if any) does
+    /// to its namespace besides the new bytes: the entries it adds (one for
+    /// a new key) and the key and value bytes it frees.
+    fn replacing(&self, existing: Option<u32>) -> (usize, usize) {
+        match existing.and_then(|i| self.store.slot(i)) {
+            Some(s) => {
+                let (k, v) = s.lens();
+                (0, k.saturating_add(v))
+            }
+            None => (1, 0),
+        }
+    }
+
     /// Whether a transfer of a `value_len`-byte value of `key` for `slot`
     /// fits (module `chunk`): the node's share as it will be once the value
     /// replaces the key's entry, and the store now — a slot and a block
@@ -259,13 +266,7 @@ impl<M: Memory> Engine<M> {
             return Err(NoRoom::Store);
         };
         let new_len = key.len().saturating_add(value_len);
-        let (add, old_len) = match self.store.find(slot, key).and_then(|i| self.store.slot(i)) {
-            Some(s) => {
-                let (k, v) = s.lens();
-                (0, k.saturating_add(v))
-            }
-            None => (1, 0),
-        };
+        let (add, old_len) = self.replacing(self.store.find(slot, key));
         let entries = (list.len as usize).saturating_add(add);
         let bytes = (list.bytes as usize)
             .saturating_sub(old_len)
